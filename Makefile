@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# virtio-suspend: build the module, the guest kernel it needs, and run the
+# tests.  See README.md.  Every target installs or builds what it depends
+# on; cached artefacts live under $(VS_CACHE) (default ~/.cache/virtio-suspend).
+
+SHELL := /bin/bash
+TOP := $(CURDIR)
+ENV := . $(TOP)/tools/env.sh
+
+# Resolved lazily: the kernel directory depends on the installed toolchain.
+KDIR ?= $(shell bash $(TOP)/tools/kernel/build.sh --kdir)
+KMAKE_RUST = $(shell $(ENV); vs_kmake_rust_args)
+KMAKE = $(MAKE) -C $(KDIR) M=$(TOP) $(KMAKE_RUST)
+
+RUST_SOURCES = $(shell find $(TOP)/drivers $(TOP)/samples $(TOP)/tools/host-tests \
+		 -name '*.rs' -not -path '*/target/*' 2>/dev/null)
+
+.PHONY: all modules deps kernel check demo bench host-test selftests \
+	fmt fmt-check clippy rust-analyzer clean help
+
+all: modules
+
+help:
+	@echo "make demo         build everything, run one suspend/resume cycle, print a report"
+	@echo "make check        host unit tests and every guest scenario"
+	@echo "make check SCENARIO=name   one guest scenario (tools/scenarios/name.toml)"
+	@echo "make modules      build virtio_suspend.ko against the guest kernel"
+	@echo "make deps|kernel  install the toolchain / build the guest kernel"
+	@echo "make fmt-check clippy rust-analyzer host-test clean"
+
+deps:
+	@bash tools/deps.sh
+
+kernel: deps
+	@bash tools/kernel/build.sh >/dev/null
+
+modules: kernel
+	+$(KMAKE) modules
+
+host-test: deps
+	cd tools/host-tests && cargo test --quiet
+
+selftests: kernel
+	+$(MAKE) -C tools/testing/selftests/drivers/virtio_suspend \
+		KSRC=$(KDIR) OUTPUT=$(KDIR)/../selftests
+
+check: modules selftests
+	@python3 tools/runner/run.py check $(if $(SCENARIO),--scenario $(SCENARIO)) \
+		--kdir $(KDIR)
+
+demo: modules selftests
+	@python3 tools/runner/run.py demo --kdir $(KDIR)
+
+fmt: kernel
+	@$(ENV); $$VS_RUSTFMT --edition 2021 --config-path $(KDIR)/.rustfmt.toml $(RUST_SOURCES)
+
+fmt-check: kernel
+	@$(ENV); $$VS_RUSTFMT --check --edition 2021 --config-path $(KDIR)/.rustfmt.toml $(RUST_SOURCES) \
+		&& echo "fmt-check: clean"
+
+# The kernel's own clippy run (CLIPPY=1) over a forced rebuild of the module.
+clippy: kernel
+	+$(KMAKE) clean
+	+$(KMAKE) CLIPPY=1 KCFLAGS= modules 2>&1 | tee $(KDIR)/../clippy.log
+	@! grep -q '^warning\|^error' $(KDIR)/../clippy.log && echo "clippy: clean"
+
+rust-analyzer: kernel
+	+$(KMAKE) rust-analyzer
+
+clean:
+	-+$(KMAKE) clean
+	rm -rf tools/host-tests/target

@@ -1,0 +1,67 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! `dev_err!`, `dev_warn!` and `dev_info!`: messages prefixed with the
+//! driver and device name, as the C `dev_*()` functions print them.
+//!
+//! 6.12's kernel crate has no device printing (it arrives in 6.13); this
+//! uses the same mechanism as upstream's, the `%pA` printk extension that
+//! formats a `core::fmt::Arguments`.
+
+use core::fmt;
+use kernel::{bindings, c_str, device::Device, str::CStr};
+
+/// A printk log level.
+#[derive(Clone, Copy)]
+pub(crate) enum Level {
+    Err,
+    Warn,
+    Info,
+}
+
+impl Level {
+    fn prefix(self) -> &'static CStr {
+        match self {
+            Level::Err => c_str!("\x013"),
+            Level::Warn => c_str!("\x014"),
+            Level::Info => c_str!("\x016"),
+        }
+    }
+}
+
+/// Prints `args` at `level` for `dev`. Use the macros instead.
+pub(crate) fn dev_printk(dev: &Device, level: Level, args: fmt::Arguments<'_>) {
+    // `Device` is a transparent wrapper of `struct device`.
+    let raw: *const bindings::device = (dev as *const Device).cast();
+    // SAFETY: `raw` points to a live device for the duration of the call;
+    // "%pA" makes printk format the `fmt::Arguments` it is given a pointer
+    // to, which lives on this stack frame until `_dev_printk` returns.
+    unsafe {
+        bindings::_dev_printk(
+            level.prefix().as_char_ptr(),
+            raw,
+            c_str!("%pA").as_char_ptr(),
+            (&args as *const fmt::Arguments<'_>).cast::<core::ffi::c_void>(),
+        )
+    };
+}
+
+/// Logs an error for a device: `dev_err!(dev, "...\n", args)`.
+macro_rules! dev_err {
+    ($dev:expr, $($arg:tt)*) => {
+        $crate::print::dev_printk($dev, $crate::print::Level::Err, format_args!($($arg)*))
+    };
+}
+
+/// Logs a warning for a device.
+macro_rules! dev_warn {
+    ($dev:expr, $($arg:tt)*) => {
+        $crate::print::dev_printk($dev, $crate::print::Level::Warn, format_args!($($arg)*))
+    };
+}
+
+/// Logs an informational message for a device.
+macro_rules! dev_info {
+    ($dev:expr, $($arg:tt)*) => {
+        $crate::print::dev_printk($dev, $crate::print::Level::Info, format_args!($($arg)*))
+    };
+}

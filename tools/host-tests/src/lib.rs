@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Host-side unit tests of the module's pure logic.
+//!
+//! The files under `drivers/virtio_suspend/logic/` use nothing but `core`;
+//! they are compiled here unchanged, exactly as the module compiles them.
+
+// Items the tests do not reach are still used by the module.
+#[allow(dead_code)]
+#[path = "../../../drivers/virtio_suspend/logic/mod.rs"]
+mod logic;
+
+#[cfg(test)]
+mod cmdline_tests;
+#[cfg(test)]
+mod mmio_tests;

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Build the guest kernel: Debian's linux-source-6.12 with the project's
+# patches and config fragment, cached under $VS_CACHE/kernel/<key>.
+#
+#   build.sh            build if needed, then print the kernel directory
+#   build.sh --kdir     print the kernel directory for the current inputs
+set -euo pipefail
+. "$(dirname "$0")/../env.sh"
+
+here=$VS_TOP/tools/kernel
+tarball=/usr/src/linux-source-6.12.tar.xz
+[ -f "$tarball" ] || vs_die "missing $tarball: run 'make deps'"
+
+linux_ver=$(dpkg-query -W -f='${Version}' linux-source-6.12)
+key=$(vs_key "$linux_ver" "$here/patches" "$here/config" "$here/build.sh" \
+	"$("$VS_RUSTC" --version)" "$("$VS_BINDGEN" --version 2>&1)" \
+	"$(gcc --version | head -1)")
+kdir=$VS_CACHE/kernel/$key/linux
+
+if [ "${1:-}" = --kdir ]; then
+	echo "$kdir"
+	exit 0
+fi
+
+if [ -f "$kdir/.vs-built" ]; then
+	echo "$kdir"
+	exit 0
+fi
+
+vs_log "building guest kernel $linux_ver (key $key) in $kdir"
+rm -rf "$VS_CACHE/kernel/$key"
+mkdir -p "$VS_CACHE/kernel/$key"
+tar -C "$VS_CACHE/kernel/$key" -xf "$tarball"
+mv "$VS_CACHE/kernel/$key/linux-source-6.12" "$kdir"
+
+for p in "$here"/patches/*.patch; do
+	[ -e "$p" ] || continue
+	vs_log "applying $(basename "$p")"
+	patch -d "$kdir" -p1 -s --no-backup-if-mismatch <"$p" ||
+		vs_die "patch $(basename "$p") does not apply to linux-source $linux_ver"
+done
+
+# shellcheck disable=SC2046
+kmake() {
+	make -C "$kdir" -s -j"$(nproc)" $(vs_kmake_rust_args) "$@"
+}
+
+kmake tinyconfig >/dev/null
+"$kdir"/scripts/kconfig/merge_config.sh -m -O "$kdir" "$kdir/.config" \
+	"$kdir/kernel/configs/kvm_guest.config" \
+	"$here"/config/*.config >/dev/null
+kmake olddefconfig >/dev/null
+
+# merge_config only warns when a value does not survive its dependencies;
+# a silently missing CONFIG_RUST would turn every later step into noise.
+bad=0
+while IFS= read -r line; do
+	case "$line" in
+	CONFIG_*=*)
+		grep -qxF "$line" "$kdir/.config" || {
+			vs_log "config: wanted $line, got: $(grep "^${line%%=*}=" "$kdir/.config" || echo unset)"
+			bad=1
+		}
+		;;
+	esac
+done < <(cat "$here"/config/*.config)
+[ $bad = 0 ] || vs_die "the config fragment did not apply (see above)"
+
+kmake bzImage modules
+kmake rust-analyzer >/dev/null 2>&1 || true
+touch "$kdir/.vs-built"
+
+# Older keys are dead weight (a built tree is a few GiB).
+for old in "$VS_CACHE"/kernel/*; do
+	[ "$old" = "$VS_CACHE/kernel/$key" ] || rm -rf "$old"
+done
+echo "$kdir"

@@ -1,0 +1,64 @@
+#!/bin/busybox sh
+# SPDX-License-Identifier: GPL-2.0
+# /init of the test initramfs.  The host runner (run.py) passes the
+# scenario on the kernel command line; the kernel hands parameters it does
+# not know to init as environment variables:
+#
+#   vs_modules=a,b   modules to modprobe, in order
+#   vs_tests=x,y     kselftest binaries to run from /selftests
+#   vs_report=1      print the demo report after the tests
+#   vs_shell=1       drop to a shell instead of powering off
+#   VS_*             passed through to the tests
+#
+# Lines the runner reads start with "vs-runner:".
+
+/bin/busybox mkdir -p /bin /sbin /usr/bin /usr/sbin
+/bin/busybox --install -s
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
+
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+mount -t debugfs debugfs /sys/kernel/debug
+mount -t tmpfs tmpfs /tmp
+
+finish() {
+	echo "vs-runner: done"
+	if [ "${vs_shell:-0}" = 1 ]; then
+		setsid cttyhack sh
+	fi
+	poweroff -f
+}
+
+# A full test run must not be slowed down by 5 s of pm_test delay per cycle.
+echo 0 > /sys/module/suspend/parameters/pm_test_delay 2>/dev/null
+echo 1 > /sys/power/pm_print_times 2>/dev/null
+
+for m in $(echo "${vs_modules:-}" | tr ',' ' '); do
+	echo "vs-runner: modprobe $m"
+	if ! modprobe "$m"; then
+		echo "vs-runner: error: modprobe $m failed"
+		finish
+	fi
+done
+
+# Devices bind asynchronously after the transport probes.
+for dev in $(echo "${VS_WAIT_DEVICES:-}" | tr ',' ' '); do
+	i=0
+	while [ ! -e "$dev" ] && [ $i -lt 100 ]; do
+		sleep 0.1
+		i=$((i + 1))
+	done
+	[ -e "$dev" ] || echo "vs-runner: warning: $dev did not appear"
+done
+
+for t in $(echo "${vs_tests:-}" | tr ',' ' '); do
+	echo "vs-runner: test-begin $t"
+	/selftests/"$t"
+	echo "vs-runner: test-end $t rc=$?"
+done
+
+if [ "${vs_report:-0}" = 1 ]; then
+	/report.sh
+fi
+finish

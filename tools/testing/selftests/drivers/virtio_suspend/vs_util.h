@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the virtio_suspend selftests: sysfs access, system
+ * sleep test cycles and the settings the host runner passes in VS_*
+ * environment variables.
+ */
+#ifndef VS_UTIL_H
+#define VS_UTIL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static inline long vs_env_long(const char *name, long fallback)
+{
+	const char *val = getenv(name);
+	char *end;
+	long n;
+
+	if (!val || !*val)
+		return fallback;
+	n = strtol(val, &end, 0);
+	return *end ? fallback : n;
+}
+
+static inline const char *vs_env_str(const char *name, const char *fallback)
+{
+	const char *val = getenv(name);
+
+	return val && *val ? val : fallback;
+}
+
+/* Read a sysfs attribute into @buf, trailing newline removed. */
+static inline int vs_read_attr(const char *path, char *buf, size_t len)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	while (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	return 0;
+}
+
+static inline int vs_write_attr(const char *path, const char *val)
+{
+	ssize_t n;
+	int fd;
+
+	fd = open(path, O_WRONLY);
+	if (fd < 0)
+		return -errno;
+	n = write(fd, val, strlen(val));
+	close(fd);
+	if (n < 0)
+		return -errno;
+	return n == (ssize_t)strlen(val) ? 0 : -EIO;
+}
+
+/* Basename of the target of the symlink @path, or -errno. */
+static inline int vs_link_name(const char *path, char *buf, size_t len)
+{
+	char target[PATH_MAX];
+	const char *base;
+	size_t blen;
+	ssize_t n;
+
+	n = readlink(path, target, sizeof(target) - 1);
+	if (n < 0)
+		return -errno;
+	target[n] = '\0';
+	base = strrchr(target, '/');
+	base = base ? base + 1 : target;
+	blen = strlen(base);
+	if (blen >= len)
+		return -ENAMETOOLONG;
+	memcpy(buf, base, blen + 1);
+	return 0;
+}
+
+/*
+ * One system sleep cycle in the kernel's "devices" test mode: every
+ * device's suspend (or hibernation freeze) callbacks run, then resume
+ * (thaw) runs, without the platform actually sleeping.
+ * @state is "freeze" (s2idle) or "disk" (hibernation).
+ */
+static inline int vs_sleep_cycle(const char *state)
+{
+	int ret;
+
+	ret = vs_write_attr("/sys/power/pm_test", "devices");
+	if (ret)
+		return ret;
+	return vs_write_attr("/sys/power/state", state);
+}
+
+#endif /* VS_UTIL_H */
