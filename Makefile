@@ -16,7 +16,7 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(TOP) $(KMAKE_RUST)
 RUST_SOURCES = $(shell find $(TOP)/drivers $(TOP)/samples $(TOP)/tools/host-tests \
 		 -name '*.rs' -not -path '*/target/*' 2>/dev/null)
 
-.PHONY: all modules deps kernel check demo bench host-test selftests \
+.PHONY: all modules deps kernel check demo shell host-test selftests \
 	fmt fmt-check clippy rust-analyzer clean help
 
 all: modules
@@ -25,6 +25,7 @@ help:
 	@echo "make demo         build everything, run one suspend/resume cycle, print a report"
 	@echo "make check        host unit tests and every guest scenario"
 	@echo "make check SCENARIO=name   one guest scenario (tools/scenarios/name.toml)"
+	@echo "make shell SCENARIO=name   that scenario's guest with a shell on the console"
 	@echo "make modules      build virtio_suspend.ko against the guest kernel"
 	@echo "make deps|kernel  install the toolchain / build the guest kernel"
 	@echo "make fmt-check clippy rust-analyzer host-test clean"
@@ -39,7 +40,7 @@ modules: kernel
 	+$(KMAKE) modules
 
 host-test: deps
-	cd tools/host-tests && cargo test --quiet
+	cd tools/host-tests && CARGO_TARGET_DIR=$$($(ENV); echo $$VS_CACHE)/host-tests-target cargo test
 
 selftests: kernel
 	+$(MAKE) -C tools/testing/selftests/drivers/virtio_suspend \
@@ -51,6 +52,9 @@ check: modules selftests
 
 demo: modules selftests
 	@python3 tools/runner/run.py demo --kdir $(KDIR)
+
+shell: modules selftests
+	@python3 tools/runner/run.py shell --scenario $(or $(SCENARIO),blk-rust) --kdir $(KDIR)
 
 fmt: kernel
 	@$(ENV); $$VS_RUSTFMT --edition 2021 --config-path $(KDIR)/.rustfmt.toml $(RUST_SOURCES)
@@ -70,4 +74,3 @@ rust-analyzer: kernel
 
 clean:
 	-+$(KMAKE) clean
-	rm -rf tools/host-tests/target

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! `dev_err!`, `dev_warn!` and `dev_info!`: messages prefixed with the
+//! `dev_err!` and `dev_warn!`: messages prefixed with the
 //! driver and device name, as the C `dev_*()` functions print them.
 //!
 //! 6.12's kernel crate has no device printing (it arrives in 6.13); this
@@ -8,14 +8,13 @@
 //! formats a `core::fmt::Arguments`.
 
 use core::fmt;
-use kernel::{bindings, c_str, device::Device, str::CStr};
+use kernel::{bindings, c_str, device::Device, ffi::c_void, str::CStr};
 
 /// A printk log level.
 #[derive(Clone, Copy)]
 pub(crate) enum Level {
     Err,
     Warn,
-    Info,
 }
 
 impl Level {
@@ -23,7 +22,6 @@ impl Level {
         match self {
             Level::Err => c_str!("\x013"),
             Level::Warn => c_str!("\x014"),
-            Level::Info => c_str!("\x016"),
         }
     }
 }
@@ -40,7 +38,7 @@ pub(crate) fn dev_printk(dev: &Device, level: Level, args: fmt::Arguments<'_>) {
             level.prefix().as_char_ptr(),
             raw,
             c_str!("%pA").as_char_ptr(),
-            (&args as *const fmt::Arguments<'_>).cast::<core::ffi::c_void>(),
+            (&args as *const fmt::Arguments<'_>).cast::<c_void>(),
         )
     };
 }
@@ -56,12 +54,5 @@ macro_rules! dev_err {
 macro_rules! dev_warn {
     ($dev:expr, $($arg:tt)*) => {
         $crate::print::dev_printk($dev, $crate::print::Level::Warn, format_args!($($arg)*))
-    };
-}
-
-/// Logs an informational message for a device.
-macro_rules! dev_info {
-    ($dev:expr, $($arg:tt)*) => {
-        $crate::print::dev_printk($dev, $crate::print::Level::Info, format_args!($($arg)*))
     };
 }

@@ -6,10 +6,9 @@
 //! land inside the register block; configuration-space accesses are
 //! checked against the size of the window before they are made.
 
-use core::ffi::c_void;
 use core::ptr::NonNull;
 
-use kernel::bindings;
+use kernel::{bindings, ffi::c_void};
 
 use crate::logic::mmio::{check_window, config_access, ConfigAccessError, Reg, WindowTooSmall};
 
@@ -68,7 +67,11 @@ impl MmioRegs {
     /// Reads `buf.len()` bytes of configuration space at `offset`, in the
     /// access widths the spec prescribes (64-bit fields as two 32-bit
     /// reads, low word first).
-    pub(crate) fn config_read(&self, offset: usize, buf: &mut [u8]) -> Result<(), ConfigAccessError> {
+    pub(crate) fn config_read(
+        &self,
+        offset: usize,
+        buf: &mut [u8],
+    ) -> Result<(), ConfigAccessError> {
         let at = config_access(self.len, offset, buf.len())?;
         // SAFETY: `config_access` checked that `at..at + buf.len()` lies
         // inside the mapped window.

@@ -21,22 +21,37 @@ mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev
 mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmpfs /tmp
+echo "vs-runner: init $(uname -r)"
 
 finish() {
 	echo "vs-runner: done"
 	if [ "${vs_shell:-0}" = 1 ]; then
 		setsid cttyhack sh
 	fi
-	poweroff -f
+	# QEMU runs with -no-reboot, so a reboot ends it; unlike poweroff,
+	# that works with ACPI off too (reboot=t: triple fault).
+	reboot -f
 }
 
 # A full test run must not be slowed down by 5 s of pm_test delay per cycle.
 echo 0 > /sys/module/suspend/parameters/pm_test_delay 2>/dev/null
 echo 1 > /sys/power/pm_print_times 2>/dev/null
 
+# With ACPI off, QEMU microvm describes its virtio-mmio slots on the
+# command line for the C driver (virtio_mmio.device=); hand the same
+# slots to ours through its device= parameter.
+cmdline_devices() {
+	tr ' ' '\n' < /proc/cmdline | sed -n 's/^virtio_mmio\.device=//p' |
+		tr '\n' ',' | sed 's/,$//'
+}
+
 for m in $(echo "${vs_modules:-}" | tr ',' ' '); do
-	echo "vs-runner: modprobe $m"
-	if ! modprobe "$m"; then
+	args=""
+	if [ "$m" = virtio_suspend ] && [ "${VS_MMIO_FROM_CMDLINE:-0}" = 1 ]; then
+		args="device=$(cmdline_devices)"
+	fi
+	echo "vs-runner: modprobe $m $args"
+	if ! modprobe "$m" $args; then
 		echo "vs-runner: error: modprobe $m failed"
 		finish
 	fi

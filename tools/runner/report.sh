@@ -13,10 +13,13 @@ for d in /sys/bus/virtio/devices/*; do
 	name=${d##*/}
 	drv=$(readlink "$d/driver")
 	transport=$(readlink "$d/../driver")
-	path=classic
-	[ -r "$d/suspend/last_path" ] && path=$(cat "$d/suspend/last_path")
+	s=$d/suspend
 	echo "vs-report: device $name id=$(cat "$d/device") driver=${drv##*/}" \
-	     "transport=${transport##*/} features=$(cat "$d/features") path=$path"
+	     "transport=${transport##*/} features=$(cat "$d/features")" \
+	     "dialect=$(cat "$s/dialect" 2>/dev/null || echo none)" \
+	     "path=$(cat "$s/last_path" 2>/dev/null | tr ' ' '_' || echo classic)" \
+	     "suspend_us=$(cat "$s/last_suspend_us" 2>/dev/null || echo -)" \
+	     "resume_us=$(cat "$s/last_resume_us" 2>/dev/null || echo -)"
 done
 
 dmesg | sed -n 's/.*PM: \(suspend\|resume\) of devices complete after \([0-9.]*\) msecs.*/vs-report: devices-\1-ms \2/p'

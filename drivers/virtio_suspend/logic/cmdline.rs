@@ -32,34 +32,47 @@ pub(crate) enum CmdlineError {
 }
 
 /// Splits a number in C notation off the front of `s`.
+///
+/// Written without slicing by index: the parser runs in the kernel, where
+/// a panicking path is not something to leave in for a bad parameter.
 fn number(s: &str) -> Option<(u64, &str)> {
     let (radix, digits) = if let Some(hex) = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")) {
         (16, hex)
-    } else if s.len() > 1 && s.starts_with('0') {
-        (8, &s[1..])
+    } else if let Some(octal) = s.strip_prefix('0') {
+        (8, octal)
     } else {
         (10, s)
     };
-    let end = digits
-        .find(|c: char| !c.is_digit(radix))
-        .unwrap_or(digits.len());
-    if end == 0 {
+    let mut value: u64 = 0;
+    let mut rest = digits;
+    while let Some(d) = rest.chars().next().and_then(|c| c.to_digit(radix)) {
+        value = value
+            .checked_mul(u64::from(radix))?
+            .checked_add(u64::from(d))?;
+        // Digits are ASCII, so byte 1 is a character boundary.
+        rest = rest.get(1..)?;
+    }
+    if rest.len() == digits.len() {
         // A lone "0" is zero in octal notation, as `%lli` reads it.
         return (radix == 8).then_some((0, digits));
     }
-    let value = u64::from_str_radix(&digits[..end], radix).ok()?;
-    Some((value, &digits[end..]))
+    Some((value, rest))
+}
+
+/// The shift of a `memparse()` size suffix at the front of `s`.
+fn size_suffix(s: &str) -> (u32, &str) {
+    for (shift, suffix) in [(10, ['K', 'k']), (20, ['M', 'm']), (30, ['G', 'g'])] {
+        if let Some(rest) = s.strip_prefix(suffix) {
+            return (shift, rest);
+        }
+    }
+    (0, s)
 }
 
 /// Parses one `<size>@<base>:<irq>[:<id>]` entry.
 pub(crate) fn parse(entry: &str) -> Result<CmdlineDevice, CmdlineError> {
     let (size, rest) = number(entry).ok_or(CmdlineError::BadSize)?;
-    let (shift, rest) = match rest.as_bytes().first() {
-        Some(b'K' | b'k') => (10, &rest[1..]),
-        Some(b'M' | b'm') => (20, &rest[1..]),
-        Some(b'G' | b'g') => (30, &rest[1..]),
-        _ => (0, rest),
-    };
+    let (shift, rest) = size_suffix(rest);
     let size = size
         .checked_mul(1u64 << shift)
         .filter(|&s| s > 0)
@@ -96,4 +109,18 @@ pub(crate) fn parse(entry: &str) -> Result<CmdlineDevice, CmdlineError> {
         irq,
         id,
     })
+}
+
+impl core::fmt::Display for CmdlineError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            CmdlineError::BadSize => "size is missing, zero or too large",
+            CmdlineError::BadBase => "expected @<base> after the size",
+            CmdlineError::BadIrq => "expected :<irq> (1 or more) after the base",
+            CmdlineError::BadId => "the :<id> after the irq is not a number up to 2147483647",
+            CmdlineError::TrailingText => "unexpected text after the last field",
+            CmdlineError::Overflow => "the window runs past the end of the address space",
+        })?;
+        f.write_str(" (format: <size>@<base>:<irq>[:<id>])")
+    }
 }

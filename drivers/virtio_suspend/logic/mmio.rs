@@ -173,3 +173,17 @@ pub(crate) fn config_access(
 pub(crate) const fn feature_words(features: u64) -> [(u32, u32); 2] {
     [(1, (features >> 32) as u32), (0, features as u32)]
 }
+
+impl core::fmt::Display for ConfigAccessError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match *self {
+            ConfigAccessError::BadLength(len) => {
+                write!(f, "{len}-byte access (only 1, 2, 4 and 8 exist)")
+            }
+            ConfigAccessError::OutOfWindow { offset, len } => write!(
+                f,
+                "{len}-byte access at offset {offset:#x} runs past the MMIO window"
+            ),
+        }
+    }
+}

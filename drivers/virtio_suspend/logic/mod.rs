@@ -7,4 +7,6 @@
 //! host against values a real or a lying device could present.
 
 pub(crate) mod cmdline;
+pub(crate) mod dialect;
 pub(crate) mod mmio;
+pub(crate) mod suspend;

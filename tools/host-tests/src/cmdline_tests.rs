@@ -49,6 +49,19 @@ fn out_of_range_values_are_refused() {
     );
     assert_eq!(parse("0x200@0x1000:4294967296"), Err(CmdlineError::BadIrq));
     assert_eq!(parse("0x200@0x1000:5:2147483648"), Err(CmdlineError::BadId));
-    assert_eq!(parse("99999999999999999999@0:5"), Err(CmdlineError::BadSize));
+    assert_eq!(
+        parse("99999999999999999999@0:5"),
+        Err(CmdlineError::BadSize)
+    );
     assert_eq!(parse("0xffffffffffffffffG@0:5"), Err(CmdlineError::BadSize));
+}
+
+#[test]
+fn errors_name_the_expected_format() {
+    let msg = parse("0x200@0x1000").unwrap_err().to_string();
+    assert!(msg.contains(":<irq>"), "{msg}");
+    assert!(
+        msg.ends_with("(format: <size>@<base>:<irq>[:<id>])"),
+        "{msg}"
+    );
 }

@@ -14,3 +14,5 @@ mod logic;
 mod cmdline_tests;
 #[cfg(test)]
 mod mmio_tests;
+#[cfg(test)]
+mod suspend_tests;

@@ -91,7 +91,10 @@ fn queue_sizes() {
     assert_eq!(check_queue_size(1), Ok(1));
     assert_eq!(check_queue_size(256), Ok(256));
     assert_eq!(check_queue_size(32768), Ok(32768));
-    assert_eq!(check_queue_size(32769), Err(QueueSizeError::TooLarge(32769)));
+    assert_eq!(
+        check_queue_size(32769),
+        Err(QueueSizeError::TooLarge(32769))
+    );
     assert_eq!(
         check_queue_size(u32::MAX),
         Err(QueueSizeError::TooLarge(u32::MAX))

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! virtio_suspend: a virtio-mmio transport in Rust.
+//!
+//! Finds virtio-mmio devices (ACPI `LNRO0005`, devicetree `virtio,mmio`,
+//! or the `device=` parameter) and registers each with the virtio core,
+//! so that the stock virtio drivers bind to them. See
+//! `Documentation/virtio-suspend.rst`.
+
+#[macro_use]
+mod print;
+
+mod debugfs;
+mod irq;
+mod logic;
+mod mmio_transport;
+mod params;
+mod platform;
+mod regs;
+mod sleep;
+mod sysfs;
+mod virtio;
+
+use kernel::{c_str, prelude::*};
+
+use logic::cmdline::{self, CmdlineDevice};
+use mmio_transport::{MmioDriver, DRIVER_NAME};
+
+module! {
+    type: VirtioSuspendModule,
+    name: "virtio_suspend",
+    author: "virtio-suspend developers",
+    description: "virtio-mmio transport with device SUSPEND for system sleep",
+    license: "GPL",
+}
+
+struct VirtioSuspendModule {
+    // Dropped first: unbinding every device before the devices that
+    // `device=` created are unregistered, and before the debugfs
+    // directory their control files are in goes away.
+    _driver: platform::Registration<MmioDriver>,
+    _cmdline_devices: Option<platform::ModuleDevices>,
+    _debugfs: debugfs::Root,
+}
+
+/// Parses every `device=` entry, so a typo refuses the load with a
+/// message instead of leaving a device silently missing.
+fn parse_cmdline_devices() -> Result<KVec<CmdlineDevice>> {
+    let mut devices = KVec::new();
+    for entry in params::devices() {
+        let text = entry.to_str().map_err(|_| EINVAL)?;
+        let parsed = cmdline::parse(text).map_err(|e| {
+            pr_err!("virtio_suspend: device={text}: {e}\n");
+            EINVAL
+        })?;
+        devices.push(parsed, GFP_KERNEL)?;
+    }
+    Ok(devices)
+}
+
+impl kernel::Module for VirtioSuspendModule {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        // Refuse a bad parameter at load, not at the first probe.
+        params::SuspendParams::get()?;
+        let wanted = parse_cmdline_devices()?;
+        let debugfs = debugfs::Root::create();
+        let driver = platform::Registration::register(module)?;
+        let cmdline_devices = if wanted.is_empty() {
+            None
+        } else {
+            let mut devices =
+                platform::ModuleDevices::new(c_str!("virtio-suspend-cmdline"), module)?;
+            for (n, d) in wanted.iter().enumerate() {
+                let id = d.id.map_or(n as i32, |id| id as i32);
+                pr_info!(
+                    "virtio_suspend: registering {}.{id} at {:#x}-{:#x}, IRQ {}\n",
+                    DRIVER_NAME,
+                    d.base,
+                    d.base + (d.size - 1),
+                    d.irq
+                );
+                devices.add_mmio_device(DRIVER_NAME, id, d.base, d.size, d.irq)?;
+            }
+            Some(devices)
+        };
+        Ok(Self {
+            _driver: driver,
+            _cmdline_devices: cmdline_devices,
+            _debugfs: debugfs,
+        })
+    }
+}

@@ -1,0 +1,363 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Platform bus: a driver registration, the device a driver is probed
+//! with, firmware match tables, and devices created by the module.
+//!
+//! 6.12's kernel crate has no platform abstractions; this is the subset a
+//! virtio-mmio transport needs, in the shape later kernels give it.
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+use kernel::{
+    bindings, device,
+    error::{from_err_ptr, from_result, to_result},
+    ffi::{c_int, c_void},
+    prelude::*,
+    types::{ForeignOwnable, Opaque},
+    ThisModule,
+};
+
+/// A platform device that a driver is bound to or being probed with.
+#[repr(transparent)]
+pub(crate) struct Device(Opaque<bindings::platform_device>);
+
+impl Device {
+    /// # Safety
+    ///
+    /// `ptr` must point to a live platform device for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::platform_device) -> &'a Self {
+        // SAFETY: `Device` is a transparent wrapper of the C struct; the
+        // caller guarantees liveness.
+        unsafe { &*ptr.cast() }
+    }
+
+    pub(crate) fn as_raw(&self) -> *mut bindings::platform_device {
+        self.0.get()
+    }
+
+    /// The generic device embedded in this platform device.
+    pub(crate) fn as_dev(&self) -> &device::Device {
+        // SAFETY: `dev` is embedded in a live platform device, and
+        // `device::Device` is a transparent wrapper of `struct device`.
+        unsafe { device::Device::as_ref(&raw mut (*self.as_raw()).dev) }
+    }
+
+    /// The Linux IRQ number of interrupt resource `index`.
+    pub(crate) fn irq(&self, index: u32) -> Result<u32> {
+        // SAFETY: `as_raw` is a live platform device.
+        let irq = unsafe { bindings::platform_get_irq(self.as_raw(), index) };
+        to_result(irq)?;
+        Ok(irq as u32)
+    }
+
+    /// Claims and maps memory resource `index`, returning its address and
+    /// length. The mapping is released when the driver is unbound from
+    /// this device (device-managed).
+    pub(crate) fn map_mmio(&self, index: u32) -> Result<(NonNull<c_void>, usize)> {
+        // SAFETY: `as_raw` is a live platform device.
+        let res = unsafe {
+            bindings::platform_get_resource(self.as_raw(), bindings::IORESOURCE_MEM, index)
+        };
+        if res.is_null() {
+            return Err(ENODEV);
+        }
+        // SAFETY: a non-NULL resource of a live device is valid.
+        let len = unsafe { (*res).end - (*res).start + 1 } as usize;
+        // SAFETY: `as_raw` is a live platform device being probed.
+        let base = from_err_ptr(unsafe {
+            bindings::devm_platform_ioremap_resource(self.as_raw(), index)
+        })?;
+        Ok((NonNull::new(base).ok_or(ENOMEM)?, len))
+    }
+
+    /// Sets the streaming and coherent DMA masks to `bits` bits.
+    pub(crate) fn set_dma_mask(&self, bits: u32) -> Result {
+        let mask = if bits >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
+        // SAFETY: `as_raw` is a live platform device.
+        let dev = unsafe { &raw mut (*self.as_raw()).dev };
+        // SAFETY: `dev` is the live device embedded in this one.
+        to_result(unsafe { bindings::dma_set_mask(dev, mask) })?;
+        // SAFETY: As above.
+        to_result(unsafe { bindings::dma_set_coherent_mask(dev, mask) })
+    }
+}
+
+/// A platform driver.
+pub(crate) trait Driver {
+    /// What a successful probe leaves attached to the device.
+    type Data: ForeignOwnable + 'static;
+
+    /// Driver name, also matched against platform device names.
+    const NAME: &'static CStr;
+    /// ACPI IDs, terminated by an all-zero entry.
+    const ACPI_IDS: &'static [bindings::acpi_device_id];
+    /// Devicetree compatibles, terminated by an all-zero entry.
+    const OF_IDS: &'static [bindings::of_device_id];
+
+    fn probe(pdev: &Device) -> Result<Self::Data>;
+
+    /// Called when the device goes away or the driver is unbound; `data`
+    /// is what `probe` returned.
+    fn remove(pdev: &Device, data: Self::Data);
+
+    /// System suspend (s2idle, S3).
+    fn suspend(data: <Self::Data as ForeignOwnable>::Borrowed<'_>) -> Result;
+    /// System resume.
+    fn resume(data: <Self::Data as ForeignOwnable>::Borrowed<'_>) -> Result;
+    /// Hibernation: freeze before the image is made, and poweroff.
+    fn freeze(data: <Self::Data as ForeignOwnable>::Borrowed<'_>) -> Result;
+    /// Hibernation: thaw after the image is made, and restore from it.
+    fn restore(data: <Self::Data as ForeignOwnable>::Borrowed<'_>) -> Result;
+}
+
+/// An ACPI ID table entry; `id` must be shorter than 16 bytes.
+pub(crate) const fn acpi_id(id: &str) -> bindings::acpi_device_id {
+    let bytes = id.as_bytes();
+    assert!(bytes.len() < 16, "ACPI ID too long");
+    // SAFETY: all-zero is a valid `acpi_device_id` (the table terminator).
+    let mut entry: bindings::acpi_device_id = unsafe { core::mem::zeroed() };
+    let mut i = 0;
+    while i < bytes.len() {
+        entry.id[i] = bytes[i];
+        i += 1;
+    }
+    entry
+}
+
+/// A devicetree match entry for `compatible` (shorter than 128 bytes).
+pub(crate) const fn of_compatible(compatible: &str) -> bindings::of_device_id {
+    let bytes = compatible.as_bytes();
+    assert!(bytes.len() < 128, "compatible too long");
+    // SAFETY: all-zero is a valid `of_device_id` (the table terminator).
+    let mut entry: bindings::of_device_id = unsafe { core::mem::zeroed() };
+    let mut i = 0;
+    while i < bytes.len() {
+        entry.compatible[i] = bytes[i] as _;
+        i += 1;
+    }
+    entry
+}
+
+/// The all-zero entry that ends an ID table.
+pub(crate) const fn table_end<T>() -> T {
+    // SAFETY: only used for the plain C ID-table structs, for which
+    // all-zero is the terminator.
+    unsafe { core::mem::zeroed() }
+}
+
+struct Adapter<T: Driver>(PhantomData<T>);
+
+impl<T: Driver> Adapter<T> {
+    /// # Safety
+    ///
+    /// Only for the driver core: `pdev` must be a live platform device being
+    /// probed by this driver.
+    unsafe extern "C" fn probe(pdev: *mut bindings::platform_device) -> c_int {
+        from_result(|| {
+            // SAFETY: the driver core probes with a live device.
+            let dev = unsafe { Device::from_raw(pdev) };
+            let data = T::probe(dev)?;
+            // SAFETY: `pdev` is live; the data is taken back in `remove`.
+            unsafe {
+                bindings::dev_set_drvdata(&raw mut (*pdev).dev, data.into_foreign().cast_mut())
+            };
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Only for the driver core: `pdev` must be a device `probe` succeeded on.
+    unsafe extern "C" fn remove(pdev: *mut bindings::platform_device) {
+        // SAFETY: the driver core removes a live device that `probe`
+        // succeeded on, so its driver data came from `into_foreign`.
+        let data =
+            unsafe { T::Data::from_foreign(bindings::dev_get_drvdata(&raw mut (*pdev).dev)) };
+        // SAFETY: As above.
+        T::remove(unsafe { Device::from_raw(pdev) }, data);
+    }
+
+    /// # Safety
+    ///
+    /// `dev` must be a device this driver is bound to.
+    unsafe fn borrow<'a>(dev: *mut bindings::device) -> <T::Data as ForeignOwnable>::Borrowed<'a> {
+        // SAFETY: bound devices carry the pointer `probe` stored, which
+        // `remove` alone takes back; PM callbacks never run concurrently
+        // with `remove`.
+        unsafe { T::Data::borrow(bindings::dev_get_drvdata(dev)) }
+    }
+
+    /// # Safety
+    ///
+    /// Only for the PM core: `dev` must be a device bound to this driver.
+    unsafe extern "C" fn suspend(dev: *mut bindings::device) -> c_int {
+        // SAFETY: the PM core calls this for bound devices only.
+        from_result(|| T::suspend(unsafe { Self::borrow(dev) }).map(|()| 0))
+    }
+
+    /// # Safety
+    ///
+    /// Only for the PM core: `dev` must be a device bound to this driver.
+    unsafe extern "C" fn resume(dev: *mut bindings::device) -> c_int {
+        // SAFETY: the PM core calls this for bound devices only.
+        from_result(|| T::resume(unsafe { Self::borrow(dev) }).map(|()| 0))
+    }
+
+    /// # Safety
+    ///
+    /// Only for the PM core: `dev` must be a device bound to this driver.
+    unsafe extern "C" fn freeze(dev: *mut bindings::device) -> c_int {
+        // SAFETY: the PM core calls this for bound devices only.
+        from_result(|| T::freeze(unsafe { Self::borrow(dev) }).map(|()| 0))
+    }
+
+    /// # Safety
+    ///
+    /// Only for the PM core: `dev` must be a device bound to this driver.
+    unsafe extern "C" fn restore(dev: *mut bindings::device) -> c_int {
+        // SAFETY: the PM core calls this for bound devices only.
+        from_result(|| T::restore(unsafe { Self::borrow(dev) }).map(|()| 0))
+    }
+
+    const PM_OPS: bindings::dev_pm_ops = {
+        // SAFETY: all-`None` callbacks are a valid `dev_pm_ops`.
+        let mut ops: bindings::dev_pm_ops = unsafe { core::mem::zeroed() };
+        ops.suspend = Some(Self::suspend);
+        ops.resume = Some(Self::resume);
+        ops.freeze = Some(Self::freeze);
+        ops.thaw = Some(Self::restore);
+        ops.poweroff = Some(Self::freeze);
+        ops.restore = Some(Self::restore);
+        ops
+    };
+}
+
+/// A registered platform driver; unregistered (unbinding every device)
+/// when dropped.
+///
+/// # Invariants
+///
+/// `drv` is registered with the driver core and pinned in memory.
+pub(crate) struct Registration<T: Driver> {
+    drv: Pin<KBox<Opaque<bindings::platform_driver>>>,
+    _driver: PhantomData<T>,
+}
+
+// SAFETY: the registration only hands the C struct to the driver core,
+// which may be called from any thread.
+unsafe impl<T: Driver> Send for Registration<T> {}
+// SAFETY: `&Registration` exposes nothing.
+unsafe impl<T: Driver> Sync for Registration<T> {}
+
+impl<T: Driver> Registration<T> {
+    pub(crate) fn register(module: &'static ThisModule) -> Result<Self> {
+        // SAFETY: all-zero is a valid, empty `platform_driver`.
+        let mut raw: bindings::platform_driver = unsafe { core::mem::zeroed() };
+        raw.probe = Some(Adapter::<T>::probe);
+        raw.__bindgen_anon_1.remove = Some(Adapter::<T>::remove);
+        raw.driver.name = T::NAME.as_char_ptr();
+        raw.driver.acpi_match_table = T::ACPI_IDS.as_ptr();
+        raw.driver.of_match_table = T::OF_IDS.as_ptr();
+        raw.driver.pm = &Adapter::<T>::PM_OPS;
+        let drv = KBox::pin(Opaque::new(raw), GFP_KERNEL)?;
+        // SAFETY: `drv` is pinned and outlives the registration, which is
+        // undone in `drop`; the tables and ops it points to are `'static`.
+        to_result(unsafe { bindings::__platform_driver_register(drv.get(), module.as_ptr()) })?;
+        // INVARIANT: registered just above; pinned by `KBox::pin`.
+        Ok(Self {
+            drv,
+            _driver: PhantomData,
+        })
+    }
+}
+
+impl<T: Driver> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: registered (type invariant).
+        unsafe { bindings::platform_driver_unregister(self.drv.get()) };
+    }
+}
+
+/// Platform devices the module creates itself, under one root device
+/// named after the module; all unregistered when dropped.
+///
+/// # Invariants
+///
+/// `parent` is a registered root device and each entry of `devices` a
+/// registered platform device, owned by this value.
+pub(crate) struct ModuleDevices {
+    parent: NonNull<bindings::device>,
+    devices: KVec<NonNull<bindings::platform_device>>,
+}
+
+// SAFETY: the devices are only registered and unregistered, which the
+// driver core allows from any thread.
+unsafe impl Send for ModuleDevices {}
+// SAFETY: `&ModuleDevices` exposes nothing.
+unsafe impl Sync for ModuleDevices {}
+
+impl ModuleDevices {
+    pub(crate) fn new(name: &'static CStr, module: &'static ThisModule) -> Result<Self> {
+        // SAFETY: `name` is a static C string.
+        let parent = from_err_ptr(unsafe {
+            bindings::__root_device_register(name.as_char_ptr(), module.as_ptr())
+        })?;
+        // INVARIANT: registered just above; no devices yet.
+        Ok(Self {
+            parent: NonNull::new(parent).ok_or(ENOMEM)?,
+            devices: KVec::new(),
+        })
+    }
+
+    /// Registers a platform device `name`.`id` with one MMIO window and one
+    /// interrupt.
+    pub(crate) fn add_mmio_device(
+        &mut self,
+        name: &'static CStr,
+        id: i32,
+        base: u64,
+        size: u64,
+        irq: u32,
+    ) -> Result {
+        self.devices.reserve(1, GFP_KERNEL)?;
+        // SAFETY: all-zero is a valid `resource`.
+        let mut res: [bindings::resource; 2] = unsafe { core::mem::zeroed() };
+        res[0].flags = bindings::IORESOURCE_MEM as _;
+        res[0].start = base;
+        res[0].end = base + size - 1;
+        res[1].flags = bindings::IORESOURCE_IRQ as _;
+        res[1].start = irq as _;
+        res[1].end = irq as _;
+        // SAFETY: all-zero is a valid, empty `platform_device_info`.
+        let mut info: bindings::platform_device_info = unsafe { core::mem::zeroed() };
+        info.parent = self.parent.as_ptr();
+        info.name = name.as_char_ptr();
+        info.id = id;
+        info.res = res.as_ptr();
+        info.num_res = res.len() as _;
+        // SAFETY: `info` and what it points to are valid for the call; the
+        // driver core copies the resources and the name.
+        let pdev = from_err_ptr(unsafe { bindings::platform_device_register_full(&info) })?;
+        let pdev = NonNull::new(pdev).ok_or(ENOMEM)?;
+        // INVARIANT: registered just above; cannot fail after `reserve`.
+        self.devices.push(pdev, GFP_KERNEL)?;
+        Ok(())
+    }
+}
+
+impl Drop for ModuleDevices {
+    fn drop(&mut self) {
+        for pdev in self.devices.iter().rev() {
+            // SAFETY: registered and owned by us (type invariant).
+            unsafe { bindings::platform_device_unregister(pdev.as_ptr()) };
+        }
+        // SAFETY: registered and owned by us (type invariant); its
+        // children are gone.
+        unsafe { bindings::root_device_unregister(self.parent.as_ptr()) };
+    }
+}

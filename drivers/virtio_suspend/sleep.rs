@@ -1,0 +1,251 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! System sleep for a virtio-mmio device: device SUSPEND when it was
+//! negotiated, the virtio core's reset-based freeze/restore otherwise and
+//! whenever SUSPEND fails. The decisions are `logic::suspend::Machine`'s;
+//! this file carries them out on the device.
+
+use core::fmt::Write;
+
+use kernel::{bindings, error::to_result, prelude::*};
+
+use crate::debugfs::Command;
+use crate::logic::dialect::{ResumeBy, S_ACKNOWLEDGE, S_DRIVER, S_FEATURES_OK, S_RUNNING};
+use crate::logic::suspend::{Machine, Reason, Step};
+use crate::mmio_transport::VmDevice;
+use crate::virtio::Transport;
+
+/// Microseconds on the monotonic clock.
+fn now_us() -> u64 {
+    // SAFETY: callable in any context.
+    (unsafe { bindings::ktime_get() } / 1000) as u64
+}
+
+fn sleep_us(us: u32) {
+    let us = u64::from(us);
+    // SAFETY: suspend and resume run in process context.
+    unsafe {
+        bindings::usleep_range_state(
+            us as _,
+            (us + us / 4 + 1) as _,
+            bindings::TASK_UNINTERRUPTIBLE,
+        )
+    };
+}
+
+impl VmDevice {
+    /// Reads the status and feeds it to the machine after `step` is done.
+    fn carry_out(&self, machine: &mut Machine, step: Step) -> Result<Step> {
+        match step {
+            Step::Write(value) => self.set_status(value),
+            Step::Sleep(us) => sleep_us(us),
+            Step::Reinit => self.reinit_keeping_queues()?,
+            Step::Done | Step::Classic(_) => return Ok(step),
+        }
+        Ok(machine.poll(self.status(), now_us()))
+    }
+
+    /// Holds every queue (see `Vring::hold`). On failure nothing stays
+    /// held.
+    fn hold_queues(&self) -> Result {
+        let queues = self.queues.lock();
+        let Some(registration) = queues.as_ref() else {
+            return Ok(());
+        };
+        let list = &registration.data().queues;
+        for (n, q) in list.iter().enumerate() {
+            if let Err(e) = q.vring.hold() {
+                for held in &list[..n] {
+                    held.vring.release();
+                }
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Publishes what every queue held and notifies the device of each
+    /// queue: a notification the driver sent while held, or one it will
+    /// never send because its buffers went in while held, must not be lost.
+    fn release_queues(&self) {
+        let queues = self.queues.lock();
+        if let Some(registration) = queues.as_ref() {
+            for q in registration.data().queues.iter() {
+                q.vring.release();
+                q.vring.notify();
+            }
+        }
+    }
+
+    /// Writes QueueNotify for every queue, bypassing the hold.
+    fn notify_all_now(&self) {
+        if let Some(registration) = self.queues.lock().as_ref() {
+            for q in registration.data().queues.iter() {
+                q.notify_device();
+            }
+        }
+    }
+
+    /// The reset-based freeze of the virtio core.
+    pub(crate) fn classic_freeze(&self) -> Result {
+        // SAFETY: `vdev` is registered while the platform device is bound.
+        to_result(unsafe { bindings::virtio_device_freeze(self.vdev()) })
+    }
+
+    /// The reset-based restore of the virtio core.
+    pub(crate) fn classic_restore(&self) -> Result {
+        // SAFETY: As for `classic_freeze`, after it.
+        to_result(unsafe { bindings::virtio_device_restore(self.vdev()) })
+    }
+
+    /// System suspend: SUSPEND, or the classic freeze.
+    pub(crate) fn system_suspend(&self) -> Result {
+        let mut machine = self.sleep.lock();
+        machine.set_dialect(self.negotiated());
+        let mut step = machine.begin_suspend(self.status(), now_us());
+        if let Step::Write(_) = step {
+            // From the request on, the device must see no new buffer and
+            // no notification: hold the queues, then wait for publishers
+            // that started before the hold.
+            match self.hold_queues() {
+                Ok(()) => {
+                    // SAFETY: process context.
+                    unsafe { bindings::synchronize_rcu() };
+                    self.hold_config();
+                }
+                Err(_) => step = machine.queues_not_holdable(),
+            }
+        }
+        loop {
+            step = match self.carry_out(&mut machine, step)? {
+                Step::Done => return Ok(()),
+                Step::Classic(reason) => return self.suspend_classically(&machine, reason),
+                next => next,
+            };
+        }
+    }
+
+    fn suspend_classically(&self, machine: &Machine, reason: Reason) -> Result {
+        match reason {
+            Reason::NotNegotiated => {}
+            Reason::QueueNotHoldable | Reason::NotRunning(_) => {
+                dev_warn!(
+                    self.dev(),
+                    "no SUSPEND: {reason}; using reset-based suspend\n"
+                );
+            }
+            _ => {
+                dev_warn!(
+                    self.dev(),
+                    "SUSPEND failed: {reason}; falling back to reset-based suspend\n"
+                );
+                // Undo the request, so that a device that is still alive
+                // takes the buffers the driver's freeze waits for.
+                if let (Some(d), false) =
+                    (machine.dialect(), matches!(reason, Reason::NeedsReset(_)))
+                {
+                    if let ResumeBy::Status(value) = d.resume(self.status()) {
+                        self.set_status(value);
+                    }
+                }
+                self.release_queues();
+                self.release_config();
+            }
+        }
+        self.classic_freeze()
+    }
+
+    /// System resume: from SUSPEND, or the classic restore.
+    pub(crate) fn system_resume(&self) -> Result {
+        let mut machine = self.sleep.lock();
+        let mut step = machine.begin_resume(self.status(), now_us());
+        loop {
+            step = match self.carry_out(&mut machine, step)? {
+                Step::Done => {
+                    self.release_queues();
+                    self.release_config();
+                    return Ok(());
+                }
+                Step::Classic(Reason::FrozenClassically) => return self.classic_restore(),
+                Step::Classic(reason) => {
+                    dev_err!(
+                        self.dev(),
+                        "resume from SUSPEND failed: {reason}; resetting and restoring the device\n"
+                    );
+                    self.release_queues();
+                    self.release_config();
+                    self.classic_freeze()?;
+                    self.classic_restore()?;
+                    machine.classic_done();
+                    return Ok(());
+                }
+                next => next,
+            };
+        }
+    }
+
+    /// The STOP draft's resume: reset, then set the device up again on the
+    /// same queues, which the device resumes from the state it kept.
+    fn reinit_keeping_queues(&self) -> Result {
+        self.reset();
+        let mut status = S_ACKNOWLEDGE | S_DRIVER;
+        self.set_status(S_ACKNOWLEDGE);
+        self.set_status(status);
+        self.write_features(self.negotiated_features());
+        status |= S_FEATURES_OK;
+        self.set_status(status);
+        if self.status() & S_FEATURES_OK == 0 {
+            dev_err!(
+                self.dev(),
+                "device refused the features it had accepted before STOP\n"
+            );
+            return Err(EIO);
+        }
+        if let Some(registration) = self.queues.lock().as_ref() {
+            for q in registration.data().queues.iter() {
+                q.activate();
+            }
+        }
+        self.set_status(S_RUNNING);
+        Ok(())
+    }
+
+    /// A command written to the debugfs control file.
+    pub(crate) fn control(&self, command: Command) -> Result {
+        match command {
+            Command::Suspend => self.system_suspend(),
+            Command::Resume => self.system_resume(),
+            Command::Cycle => {
+                self.system_suspend()?;
+                self.system_resume()
+            }
+            Command::Notify => {
+                self.notify_all_now();
+                Ok(())
+            }
+        }
+    }
+
+    /// The value of sysfs attribute `name`.
+    pub(crate) fn sysfs_show(&self, name: &str, out: &mut impl Write) -> core::fmt::Result {
+        let machine = self.sleep.lock();
+        let c = machine.counters();
+        match name {
+            "dialect" => writeln!(out, "{}", self.negotiated().map_or("none", |d| d.name())),
+            "state" => writeln!(out, "{}", machine.state().name()),
+            "suspends" => writeln!(out, "{}", c.suspends),
+            "resumes" => writeln!(out, "{}", c.resumes),
+            "fallbacks" => writeln!(out, "{}", c.fallbacks),
+            "timeouts" => writeln!(out, "{}", c.timeouts),
+            "needs_reset" => writeln!(out, "{}", c.needs_reset),
+            "last_suspend_us" => writeln!(out, "{}", c.last_suspend_us),
+            "last_resume_us" => writeln!(out, "{}", c.last_resume_us),
+            "last_path" => match machine.last_reason() {
+                None if c.suspends > 0 => writeln!(out, "suspend"),
+                None => writeln!(out, "none"),
+                Some(reason) => writeln!(out, "classic: {reason}"),
+            },
+            _ => Err(core::fmt::Error),
+        }
+    }
+}

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Build the patched QEMU: Debian's qemu 7.2 source (apt-get source) with
+# tools/qemu/patches applied, qemu-system-x86_64 only, cached under
+# $VS_CACHE/qemu/build-<key>.
+#
+#   build.sh    build if needed, then print the path of qemu-system-x86_64
+#
+# Only that path goes to stdout; everything else goes to stderr.  Run it
+# with -L /usr/share/qemu: the firmware comes from Debian's
+# qemu-system-data, the dfsg source has none.
+set -euo pipefail
+. "$(dirname "$0")/../env.sh"
+
+exec 3>&1 1>&2
+
+here=$VS_TOP/tools/qemu
+root=$VS_CACHE/qemu
+deb_src=/etc/apt/sources.list.d/virtio-suspend-deb-src.sources
+
+BUILD_DEPS=(
+	dpkg-dev meson ninja-build pkg-config gcc make python3
+	libglib2.0-dev libpixman-1-dev libfdt-dev libslirp-dev zlib1g-dev
+)
+
+CONFIGURE_ARGS=(
+	--target-list=x86_64-softmmu
+	--disable-docs --disable-tools --disable-guest-agent --disable-user
+	--disable-gtk --disable-sdl --disable-vnc --disable-spice
+	--disable-opengl --disable-curses --disable-vte --audio-drv-list=
+	--disable-werror
+	# The dfsg tarball has no firmware: nothing to unpack or install.
+	--disable-install-blobs
+	--enable-slirp --enable-fdt=system
+	--with-git-submodules=ignore
+)
+
+need_root() {
+	[ "$(id -u)" = 0 ] || vs_die "$* needs root: run 'sudo make deps' first"
+}
+
+# Debian's deb-src entries are off by default; apt-get source needs them.
+add_deb_src() {
+	[ -f "$deb_src" ] && return 1
+	need_root "adding $deb_src"
+	vs_log "adding the bookworm deb-src entries ($deb_src)"
+	cat >"$deb_src" <<-EOF
+		Types: deb-src
+		URIs: http://deb.debian.org/debian
+		Suites: bookworm bookworm-updates
+		Components: main
+		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+		Types: deb-src
+		URIs: http://deb.debian.org/debian-security
+		Suites: bookworm-security
+		Components: main
+		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+	EOF
+	return 0
+}
+
+apt_update() {
+	need_root "apt-get update"
+	vs_log "apt-get update"
+	apt-get update -qq || vs_die "apt-get update failed"
+}
+
+# The newest qemu source version the apt lists know, empty if none.
+src_version() {
+	local v best=""
+	for v in $(apt-cache showsrc qemu 2>/dev/null |
+		   sed -n 's/^Version: *//p'); do
+		case "$v" in
+		1:7.2[+.-]*|7.2[+.-]*) ;;
+		*) continue ;;
+		esac
+		if [ -z "$best" ] || dpkg --compare-versions "$v" gt "$best"; then
+			best=$v
+		fi
+	done
+	echo "$best"
+}
+
+# The sources we had to add: fetch their lists once.
+if add_deb_src; then
+	apt_update
+fi
+ver=$(src_version)
+if [ -z "$ver" ]; then
+	apt_update
+	ver=$(src_version)
+fi
+[ -n "$ver" ] || vs_die "no qemu 7.2 source package in the apt sources"
+
+key=$(vs_key "$ver" "$here/patches" "$here/build.sh")
+bdir=$root/build-$key
+binary=$bdir/build/qemu-system-x86_64
+
+if [ -f "$bdir/.vs-built" ] && [ -x "$binary" ]; then
+	echo "$binary" >&3
+	exit 0
+fi
+
+mkdir -p "$root"
+exec 9>"$root/.lock"
+flock 9
+# Another build.sh may have finished while this one waited.
+if [ -f "$bdir/.vs-built" ] && [ -x "$binary" ]; then
+	echo "$binary" >&3
+	exit 0
+fi
+
+missing=()
+for p in "${BUILD_DEPS[@]}"; do
+	st=$(dpkg-query -W -f='${db:Status-Abbrev}' "$p" 2>/dev/null || true)
+	[ "${st#ii}" != "$st" ] || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	need_root "installing ${missing[*]}"
+	vs_log "apt-get install ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+		{ apt_update && apt-get install -y -qq --no-install-recommends \
+			"${missing[@]}" >/dev/null; } ||
+		vs_die "apt-get install ${missing[*]} failed"
+fi
+
+# Debian's source, patches applied by dpkg-source: fetched once.
+src=$root/src-${ver#*:}
+if [ ! -f "$src/.vs-ok" ]; then
+	vs_log "fetching Debian's qemu $ver source"
+	rm -rf "$src" "$root/fetch"
+	mkdir -p "$root/fetch"
+	fetch() {
+		(cd "$root/fetch" && apt-get source -qq "qemu=$ver" >/dev/null)
+	}
+	if ! fetch; then
+		apt_update
+		rm -rf "$root/fetch" && mkdir -p "$root/fetch"
+		fetch || vs_die "apt-get source qemu=$ver failed"
+	fi
+	unpacked=$(find "$root/fetch" -mindepth 1 -maxdepth 1 -type d -name 'qemu-*')
+	[ -n "$unpacked" ] && [ -f "$unpacked/VERSION" ] ||
+		vs_die "apt-get source qemu=$ver left no source tree"
+	mv "$unpacked" "$src"
+	rm -rf "$root/fetch"
+	touch "$src/.vs-ok"
+fi
+
+vs_log "building QEMU $ver with $(find "$here/patches" -name '*.patch' | wc -l) patches (key $key) in $bdir"
+rm -rf "$bdir"
+mkdir -p "$bdir"
+cp -a "$src" "$bdir/src"
+rm -f "$bdir/src/.vs-ok"
+
+for p in "$here"/patches/*.patch; do
+	[ -e "$p" ] || continue
+	vs_log "applying $(basename "$p")"
+	patch -d "$bdir/src" -p1 -s --no-backup-if-mismatch <"$p" ||
+		vs_die "patch $(basename "$p") does not apply to qemu $ver"
+done
+
+mkdir -p "$bdir/build"
+(cd "$bdir/build" && ../src/configure "${CONFIGURE_ARGS[@]}" >configure.log 2>&1) || {
+	tail -n 30 "$bdir/build/configure.log"
+	vs_die "QEMU configure failed (log: $bdir/build/configure.log)"
+}
+ninja -C "$bdir/build" qemu-system-x86_64 >"$bdir/build/ninja.log" 2>&1 || {
+	grep -E -B2 -A8 'error:|FAILED' "$bdir/build/ninja.log" | head -n 60
+	vs_die "QEMU build failed (log: $bdir/build/ninja.log)"
+}
+[ -x "$binary" ] || vs_die "the build left no $binary"
+touch "$bdir/.vs-built"
+
+# Older keys and sources are dead weight (a build tree is about 1 GiB).
+for old in "$root"/build-* "$root"/src-*; do
+	[ "$old" = "$bdir" ] || [ "$old" = "$src" ] || rm -rf "$old"
+done
+vs_log "built $binary"
+echo "$binary" >&3

@@ -1,0 +1,760 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Device-side tests of the QEMU suspend patches, no guest needed.
+
+Starts the patched qemu-system-x86_64 under qtest (-accel qtest) on the
+microvm machine and plays the driver through the virtio-mmio registers:
+feature negotiation, queues in guest memory, SUSPEND and resume in the
+three dialects, the fault injection properties and the driver-violation
+detector (read back from the -d guest_errors log).
+
+    python3 tools/qemu/test_device.py $(bash tools/qemu/build.sh)
+
+Python 3 standard library only.  Prints one "ok"/"not ok" line per check
+and ends with "N passed, N failed"; exits non-zero if anything failed.
+"""
+
+import json
+import os
+import select
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+# virtio-mmio registers (modern layout)
+MAGIC, VERSION, DEVICE_ID = 0x000, 0x004, 0x008
+DEV_FEATURES, DEV_FEATURES_SEL = 0x010, 0x014
+DRV_FEATURES, DRV_FEATURES_SEL = 0x020, 0x024
+QUEUE_SEL, QUEUE_NUM_MAX, QUEUE_NUM, QUEUE_READY = 0x030, 0x034, 0x038, 0x044
+QUEUE_NOTIFY = 0x050
+INTERRUPT_STATUS, INTERRUPT_ACK = 0x060, 0x064
+STATUS = 0x070
+QUEUE_DESC, QUEUE_DRIVER, QUEUE_DEVICE = 0x080, 0x090, 0x0a0
+CONFIG_GENERATION = 0x0fc
+CONFIG = 0x100
+
+MMIO_BASE, MMIO_SIZE, MMIO_SLOTS = 0xfeb00000, 0x200, 24
+VIRT_MAGIC = 0x74726976
+
+# status bits
+ACKNOWLEDGE, DRIVER, DRIVER_OK, FEATURES_OK = 1, 2, 4, 8
+SUSPEND, STOP, NEEDS_RESET = 16, 32, 64
+RUNNING = ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK      # 0x0f
+
+# feature bits
+F_VERSION_1 = 32
+F_SUSPEND, F_SUSPEND_V5, F_STOP_DEFAULT = 43, 42, 41
+
+VRING_DESC_F_NEXT, VRING_DESC_F_WRITE = 1, 2
+QSIZE = 8
+
+VIOLATION = "virtio-suspend: violation: "
+
+
+class QemuError(Exception):
+    pass
+
+
+class Qemu:
+    """One QEMU process under qtest, optionally with a QMP socket."""
+
+    def __init__(self, binary, args, tmp, qmp=False):
+        self.tmp = tmp
+        n = len(os.listdir(tmp))
+        self.logfile = os.path.join(tmp, f"qemu{n}.log")
+        self.errfile = os.path.join(tmp, f"qemu{n}.stderr")
+        self.qmp_path = os.path.join(tmp, f"qmp{n}.sock")
+        cmd = [binary, "-M", "microvm,acpi=on", "-accel", "qtest",
+               "-qtest", "stdio", "-qtest-log", "/dev/null",
+               "-display", "none", "-nodefaults", "-no-user-config",
+               "-L", "/usr/share/qemu", "-m", "64",
+               "-global", "virtio-mmio.force-legacy=off",
+               "-d", "guest_errors", "-D", self.logfile] + args
+        if qmp:
+            cmd += ["-qmp", f"unix:{self.qmp_path},server=on,wait=off"]
+        self.err = open(self.errfile, "w")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=self.err)
+        self.buf = b""
+        self.qmp = None
+        if qmp:
+            self._qmp_connect()
+
+    # -- qtest ---------------------------------------------------------
+    def _line(self, timeout=20):
+        end = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            left = end - time.monotonic()
+            if left <= 0:
+                raise QemuError("qtest: no answer")
+            r, _, _ = select.select([self.proc.stdout], [], [], left)
+            if r:
+                chunk = os.read(self.proc.stdout.fileno(), 65536)
+                if not chunk:
+                    raise QemuError("qtest: QEMU exited: " + self.stderr())
+                self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode()
+
+    def cmd(self, text):
+        self.proc.stdin.write(text.encode() + b"\n")
+        self.proc.stdin.flush()
+        while True:
+            line = self._line()
+            if line.startswith("IRQ"):
+                continue
+            if not line.startswith("OK"):
+                raise QemuError(f"qtest: {text!r} -> {line!r}")
+            return line[2:].strip()
+
+    def readl(self, addr):
+        return int(self.cmd(f"readl {addr:#x}"), 16)
+
+    def writel(self, addr, val):
+        self.cmd(f"writel {addr:#x} {val:#x}")
+
+    def readw(self, addr):
+        return int(self.cmd(f"readw {addr:#x}"), 16)
+
+    def writew(self, addr, val):
+        self.cmd(f"writew {addr:#x} {val:#x}")
+
+    def write(self, addr, data):
+        self.cmd(f"write {addr:#x} {len(data)} 0x{data.hex()}")
+
+    def read(self, addr, size):
+        return bytes.fromhex(self.cmd(f"read {addr:#x} {size}")[2:])
+
+    def clock_step_ms(self, ms):
+        self.cmd(f"clock_step {int(ms * 1000000)}")
+
+    # -- QMP -----------------------------------------------------------
+    def _qmp_connect(self):
+        for _ in range(200):
+            try:
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(self.qmp_path)
+                break
+            except OSError:
+                s.close()
+                time.sleep(0.02)
+        else:
+            raise QemuError("QMP socket did not appear: " + self.stderr())
+        s.settimeout(20)
+        self.qmp = s.makefile("rw")
+        json.loads(self.qmp.readline())
+        self.qmp_cmd("qmp_capabilities")
+
+    def qmp_cmd(self, name, **args):
+        self.qmp.write(json.dumps({"execute": name, "arguments": args}) + "\n")
+        self.qmp.flush()
+        while True:
+            msg = json.loads(self.qmp.readline())
+            if "event" in msg:
+                continue
+            if "error" in msg:
+                raise QemuError(f"QMP {name}: {msg['error']}")
+            return msg["return"]
+
+    def qom_get(self, path, prop):
+        return self.qmp_cmd("qom-get", path=path, property=prop)
+
+    # -- results -------------------------------------------------------
+    def log(self):
+        try:
+            with open(self.logfile) as f:
+                return f.read()
+        except FileNotFoundError:
+            return ""
+
+    def violations(self):
+        return [l for l in self.log().splitlines() if l.startswith(VIOLATION)]
+
+    def stderr(self):
+        self.err.flush()
+        with open(self.errfile) as f:
+            return f.read()
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc.stdin.close()
+        self.proc.stdout.close()
+        if self.qmp:
+            self.qmp.close()
+        self.err.close()
+
+
+class Device:
+    """A virtio-mmio transport with a device, driven like a driver would."""
+
+    def __init__(self, q, base):
+        self.q = q
+        self.base = base
+        self.queues = {}
+
+    def r(self, off):
+        return self.q.readl(self.base + off)
+
+    def w(self, off, val):
+        self.q.writel(self.base + off, val)
+
+    @property
+    def status(self):
+        return self.r(STATUS)
+
+    def set_status(self, val):
+        self.w(STATUS, val)
+
+    def offered(self):
+        self.w(DEV_FEATURES_SEL, 0)
+        lo = self.r(DEV_FEATURES)
+        self.w(DEV_FEATURES_SEL, 1)
+        hi = self.r(DEV_FEATURES)
+        return hi << 32 | lo
+
+    def init(self, accept, queues=(), driver_ok=True):
+        """Reset, negotiate offered & accept, set up queues, DRIVER_OK."""
+        self.set_status(0)
+        self.queues = {}
+        self.set_status(ACKNOWLEDGE)
+        self.set_status(ACKNOWLEDGE | DRIVER)
+        feats = self.offered() & accept
+        for sel in (0, 1):
+            self.w(DRV_FEATURES_SEL, sel)
+            self.w(DRV_FEATURES, (feats >> (32 * sel)) & 0xffffffff)
+        self.set_status(ACKNOWLEDGE | DRIVER | FEATURES_OK)
+        if not self.status & FEATURES_OK:
+            raise QemuError("FEATURES_OK not accepted")
+        for qi in queues:
+            self.setup_queue(qi)
+        if driver_ok:
+            self.set_status(RUNNING)
+        return feats
+
+    def setup_queue(self, qi):
+        mem = 0x100000 + 0x10000 * qi
+        vq = {"desc": mem, "avail": mem + 0x1000, "used": mem + 0x2000,
+              "buf": mem + 0x4000, "next": 0, "avail_idx": 0}
+        self.w(QUEUE_SEL, qi)
+        if self.r(QUEUE_NUM_MAX) < QSIZE:
+            raise QemuError(f"queue {qi} not available")
+        self.w(QUEUE_NUM, QSIZE)
+        for reg, addr in ((QUEUE_DESC, vq["desc"]), (QUEUE_DRIVER, vq["avail"]),
+                          (QUEUE_DEVICE, vq["used"])):
+            self.w(reg, addr & 0xffffffff)
+            self.w(reg + 4, addr >> 32)
+        self.w(QUEUE_READY, 1)
+        self.queues[qi] = vq
+
+    def add_buffer(self, qi, chain):
+        """chain: list of (addr, len, device_writable); made available,
+        not notified.  Returns the head descriptor index."""
+        vq = self.queues[qi]
+        head = vq["next"]
+        for i, (addr, length, writable) in enumerate(chain):
+            d = (head + i) % QSIZE
+            flags = (VRING_DESC_F_WRITE if writable else 0)
+            nxt = 0
+            if i + 1 < len(chain):
+                flags |= VRING_DESC_F_NEXT
+                nxt = (d + 1) % QSIZE
+            self.q.write(vq["desc"] + 16 * d,
+                         struct.pack("<QIHH", addr, length, flags, nxt))
+        vq["next"] = (head + len(chain)) % QSIZE
+        slot = vq["avail_idx"] % QSIZE
+        self.q.writew(vq["avail"] + 4 + 2 * slot, head)
+        vq["avail_idx"] = (vq["avail_idx"] + 1) & 0xffff
+        self.q.writew(vq["avail"] + 2, vq["avail_idx"])
+        return head
+
+    def kick(self, qi):
+        self.w(QUEUE_NOTIFY, qi)
+
+    def used_idx(self, qi):
+        return self.q.readw(self.queues[qi]["used"] + 2)
+
+    def wait_used(self, qi, idx, timeout=5.0):
+        end = time.monotonic() + timeout
+        while True:
+            cur = self.used_idx(qi)
+            if cur == idx:
+                return True
+            if time.monotonic() > end:
+                return False
+            time.sleep(0.005)
+
+    def isr(self):
+        return self.r(INTERRUPT_STATUS)
+
+    def ack_isr(self):
+        self.w(INTERRUPT_ACK, self.isr())
+
+    def rng_request(self, qi=0):
+        buf = self.queues[qi]["buf"] + 64 * self.queues[qi]["avail_idx"] % 0x1000
+        return self.add_buffer(qi, [(buf, 16, True)])
+
+    def blk_read(self, qi=0, sector=0):
+        vq = self.queues[qi]
+        base = vq["buf"] + 0x1000 * (vq["avail_idx"] % 4)
+        self.q.write(base, struct.pack("<IIQ", 0, 0, sector))   # VIRTIO_BLK_T_IN
+        self.q.write(base + 0x200, b"\xff")
+        self.add_buffer(qi, [(base, 16, False), (base + 0x400, 512, True),
+                             (base + 0x200, 1, True)])
+        return base
+
+    def blk_result(self, base):
+        return self.q.read(base + 0x200, 1)[0], self.q.read(base + 0x400, 16)
+
+
+def find_devices(q):
+    found = []
+    for slot in range(MMIO_SLOTS):
+        base = MMIO_BASE + MMIO_SIZE * slot
+        if q.readl(base + MAGIC) != VIRT_MAGIC:
+            continue
+        dev_id = q.readl(base + DEVICE_ID)
+        if dev_id:
+            found.append((dev_id, Device(q, base)))
+    return found
+
+
+class Tests:
+    def __init__(self, binary):
+        self.binary = binary
+        self.tmp = tempfile.mkdtemp(prefix="vs-qtest-")
+        self.passed = 0
+        self.failed = 0
+        self.n = 0
+        self.live = []
+
+    # -- plumbing ------------------------------------------------------
+    def check(self, cond, what, detail=""):
+        self.n += 1
+        if cond:
+            self.passed += 1
+            print(f"ok {self.n} - {what}")
+        else:
+            self.failed += 1
+            print(f"not ok {self.n} - {what}")
+            if detail:
+                for line in str(detail).splitlines():
+                    print(f"#   {line}")
+        sys.stdout.flush()
+        return cond
+
+    def eq(self, got, want, what):
+        return self.check(got == want, what,
+                          f"got {got:#x}, want {want:#x}"
+                          if isinstance(got, int) and isinstance(want, int)
+                          else f"got {got!r}, want {want!r}")
+
+    def start(self, args, qmp=False):
+        q = Qemu(self.binary, args, self.tmp, qmp=qmp)
+        self.live.append(q)
+        return q
+
+    def device(self, args, dev_id=None, qmp=False):
+        q = self.start(args, qmp=qmp)
+        devs = find_devices(q)
+        if dev_id is not None:
+            devs = [d for d in devs if d[0] == dev_id]
+        if not devs:
+            raise QemuError("no virtio device found; stderr: " + q.stderr())
+        return q, devs[0][1]
+
+    def rng(self, props="", qmp=False):
+        return self.device(["-device", "virtio-rng-device,id=dev0" + props],
+                           dev_id=4, qmp=qmp)
+
+    def stop_all(self):
+        for q in self.live:
+            q.close()
+        self.live = []
+
+    def no_violation(self, q, what):
+        v = q.violations()
+        self.check(not v, what + ": no violation line", "\n".join(v))
+
+    def has_violation(self, q, text, what):
+        v = q.violations()
+        self.check(any(text in l for l in v), what, q.log() or "(empty log)")
+
+    def run(self, name, fn):
+        print(f"# {name}")
+        try:
+            fn()
+        except (QemuError, OSError, ValueError) as e:
+            self.check(False, f"{name}: {e}")
+        finally:
+            self.stop_all()
+
+    # -- tests ---------------------------------------------------------
+    def t_features(self):
+        cases = [("", []), (",suspend=on", [F_SUSPEND]),
+                 (",suspend=on,suspend-dialect=spec", [F_SUSPEND]),
+                 (",suspend=on,suspend-dialect=v5", [F_SUSPEND_V5]),
+                 (",suspend=on,suspend-dialect=stop", [F_STOP_DEFAULT]),
+                 (",suspend=on,suspend-dialect=stop,suspend-feature-bit=45",
+                  [45])]
+        for props, want in cases:
+            q, d = self.rng(props)
+            feats = d.offered()
+            got = [b for b in (F_STOP_DEFAULT, F_SUSPEND_V5, F_SUSPEND, 45)
+                   if feats & (1 << b)]
+            self.eq(got, want, f"virtio-rng-device{props or ' (default)'} "
+                    f"offers suspend feature bits {want}")
+            self.check(feats & (1 << F_VERSION_1), "VERSION_1 still offered")
+            q.close()
+
+    def t_realize_errors(self):
+        cases = [
+            (",suspend=on,suspend-dialect=bogus", "suspend-dialect must be"),
+            (",suspend-fail=on", "need suspend=on"),
+            (",suspend-dialect=v5", "need suspend=on"),
+            (",suspend=on,suspend-never-ack=on,suspend-fail=on",
+             "exclude each other"),
+            (",suspend=on,suspend-never-ack=on,suspend-ack-delay-ms=5",
+             "means nothing"),
+            (",suspend=on,suspend-feature-bit=45", "only applies"),
+            (",suspend=on,suspend-dialect=stop,resume-fail=on", "has no resume"),
+            (",suspend=on,suspend-dialect=stop,suspend-feature-bit=32",
+             "already offered"),
+            (",suspend=on,suspend-dialect=stop,suspend-feature-bit=7",
+             "between 24 and 63"),
+            (",suspend=on,suspend-ack-delay-ms=4000000", "at most"),
+        ]
+        for props, msg in cases:
+            q = self.start(["-device", "virtio-rng-device" + props])
+            try:
+                rc = q.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                rc = None
+            err = q.stderr()
+            self.check(rc not in (0, None) and msg in err,
+                       f"realize refuses{props}", f"rc {rc}, stderr: {err}")
+            q.close()
+
+    def t_spec_cycle(self):
+        q, d = self.rng(",suspend=on", qmp=True)
+        path = "/machine/peripheral/dev0"
+        feats = d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        self.check(feats & (1 << F_SUSPEND), "driver negotiated bit 43")
+        self.eq(d.status, RUNNING, "status after DRIVER_OK")
+        d.rng_request()
+        d.kick(0)
+        self.check(d.wait_used(0, 1), "request served before suspend")
+        d.ack_isr()
+        self.eq(q.qom_get(path, "suspend-state"), "running",
+                "suspend-state running")
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND,
+                "SUSPEND acknowledged at once: SUSPEND=1 DRIVER_OK=0")
+        self.eq(q.qom_get(path, "suspend-state"), "suspended",
+                "suspend-state suspended")
+        self.eq(d.isr(), 0, "no interrupt from suspending")
+        d.set_status(d.status)     # the driver writing back what it read
+        self.eq(d.status, ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND,
+                "writing the suspended status back changes nothing")
+        d.set_status(RUNNING | SUSPEND)     # DRIVER_OK with SUSPEND still set
+        self.eq(d.status, RUNNING, "DRIVER_OK resumes: SUSPEND=0 DRIVER_OK=1")
+        self.eq(d.used_idx(0), 1, "ring state kept across the cycle")
+        d.rng_request()
+        d.kick(0)
+        self.check(d.wait_used(0, 2), "request served after resume")
+        # a second cycle, resuming with SUSPEND cleared
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND,
+                "second suspend")
+        d.set_status(RUNNING)
+        self.eq(d.status, RUNNING, "second resume")
+        self.no_violation(q, "clean suspend/resume")
+        self.eq(q.qom_get(path, "suspend-violations"), 0,
+                "suspend-violations is 0")
+        self.check("virtio-suspend" not in q.log(), "nothing logged",
+                   q.log())
+
+    def t_delays(self):
+        q, d = self.rng(",suspend=on,suspend-ack-delay-ms=100,"
+                        "resume-ack-delay-ms=30")
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        suspended = ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, RUNNING, "status unchanged right after SUSPEND")
+        q.clock_step_ms(98)
+        self.eq(d.status, RUNNING, "status unchanged after 98 ms")
+        q.clock_step_ms(3)
+        self.eq(d.status, suspended, "suspended after 101 ms")
+        d.set_status(RUNNING)
+        self.eq(d.status, suspended, "still suspended right after DRIVER_OK")
+        q.clock_step_ms(28)
+        self.eq(d.status, suspended, "still suspended after 28 ms")
+        q.clock_step_ms(3)
+        self.eq(d.status, RUNNING, "running after 31 ms")
+        d.rng_request()
+        d.kick(0)
+        self.check(d.wait_used(0, 1), "request served after delayed resume")
+        self.no_violation(q, "delayed cycle")
+
+    def t_never_ack(self):
+        q, d = self.rng(",suspend=on,suspend-never-ack=on")
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        d.set_status(RUNNING | SUSPEND)
+        q.clock_step_ms(10000)
+        self.eq(d.status, RUNNING, "never-ack: status unchanged after 10 s")
+        d.set_status(0)
+        self.eq(d.status, 0, "reset while suspending")
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        d.rng_request()
+        d.kick(0)
+        self.check(d.wait_used(0, 1), "device works after the reset")
+        self.no_violation(q, "never-ack")
+
+    def t_suspend_fail(self):
+        q, d = self.rng(",suspend=on,suspend-fail=on")
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, RUNNING | NEEDS_RESET,
+                "suspend-fail: DEVICE_NEEDS_RESET instead of SUSPEND")
+        self.check(d.isr() & 2, "config interrupt for DEVICE_NEEDS_RESET")
+        d.set_status(0)
+        self.eq(d.status, 0, "reset clears DEVICE_NEEDS_RESET")
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        d.rng_request()
+        d.kick(0)
+        self.check(d.wait_used(0, 1), "device works after the reset")
+        self.no_violation(q, "suspend-fail")
+
+    def t_resume_fail(self):
+        q, d = self.rng(",suspend=on,resume-fail=on")
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        suspended = ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, suspended, "resume-fail: suspend works")
+        d.set_status(RUNNING)
+        self.eq(d.status, suspended | NEEDS_RESET,
+                "resume-fail: DEVICE_NEEDS_RESET instead of DRIVER_OK")
+        d.set_status(0)
+        self.eq(d.status, 0, "reset after failed resume")
+        self.no_violation(q, "resume-fail")
+
+    def t_not_negotiated(self):
+        q, d = self.rng(",suspend=on")
+        d.init(1 << F_VERSION_1, queues=[0])
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, RUNNING, "SUSPEND without the feature is ignored")
+        self.has_violation(q, "SUSPEND written without feature bit 43",
+                           "violation logged for SUSPEND without the feature")
+        d.rng_request()
+        d.kick(0)
+        self.check(d.wait_used(0, 1), "device keeps running")
+
+        q, d = self.rng("")
+        d.init(1 << F_VERSION_1, queues=[0])
+        d.set_status(RUNNING | SUSPEND)
+        self.has_violation(q, "SUSPEND written but the device offers no "
+                           "feature", "violation logged on a suspend=off device")
+
+        q, d = self.rng(",suspend=on")
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0], driver_ok=False)
+        before = d.status
+        d.set_status(before | SUSPEND)
+        self.eq(d.status, before, "SUSPEND before DRIVER_OK is ignored")
+        self.check("before DRIVER_OK, ignored" in q.log(),
+                   "guest error logged for SUSPEND before DRIVER_OK", q.log())
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, RUNNING,
+                "SUSPEND together with the first DRIVER_OK: only DRIVER_OK")
+        self.no_violation(q, "SUSPEND before DRIVER_OK")
+
+    def t_notify_violation(self):
+        q, d = self.rng(",suspend=on", qmp=True)
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        d.set_status(RUNNING | SUSPEND)
+        d.rng_request()
+        d.kick(0)
+        time.sleep(0.1)
+        self.eq(d.used_idx(0), 0, "buffer not consumed while suspended")
+        self.eq(d.isr(), 0, "no interrupt while suspended")
+        self.has_violation(q, "queue 0 notified while suspended",
+                           "QUEUE_NOTIFY while suspended: violation line")
+        self.has_violation(q, "queue 0: available index moved from 0 to 1",
+                           "available index moved: violation line")
+        d.w(CONFIG, 1)
+        self.has_violation(q, "configuration space write at offset 0x0",
+                           "config write while suspended: violation line")
+        n = len(q.violations())
+        self.eq(q.qom_get("/machine/peripheral/dev0", "suspend-violations"),
+                n, f"suspend-violations counts {n}")
+        d.set_status(RUNNING)
+        self.eq(d.status, RUNNING, "resumed")
+        self.check(d.wait_used(0, 1),
+                   "the kicked buffer is processed after resume")
+        self.check(d.isr() & 1, "used buffer interrupt after resume")
+        self.eq(len(q.violations()), n, "nothing logged twice")
+        for line in q.violations():
+            print(f"#   {line}")
+
+    def t_avail_at_resume(self):
+        q, d = self.rng(",suspend=on")
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        d.set_status(RUNNING | SUSPEND)
+        d.rng_request()            # no kick
+        self.check(not q.violations(), "no line before the check")
+        d.set_status(RUNNING)
+        self.has_violation(q, "available index moved",
+                           "buffer made available while suspended: "
+                           "violation at resume")
+        self.check(d.wait_used(0, 1), "the buffer is processed after resume")
+
+    def t_reset_suspended(self):
+        q, d = self.rng(",suspend=on,suspend-ack-delay-ms=20", qmp=True)
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        d.set_status(RUNNING | SUSPEND)
+        q.clock_step_ms(25)
+        self.eq(d.status, ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND,
+                "suspended")
+        d.set_status(0)
+        self.eq(d.status, 0, "reset while suspended")
+        self.eq(q.qom_get("/machine/peripheral/dev0", "suspend-state"),
+                "running", "suspend state cleared by the reset")
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        d.set_status(RUNNING | SUSPEND)
+        d.set_status(0)           # reset while suspending (timer pending)
+        q.clock_step_ms(50)
+        self.eq(d.status, 0, "reset while suspending cancels the ack")
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        d.rng_request()
+        d.kick(0)
+        self.check(d.wait_used(0, 1), "device works after the resets")
+        self.no_violation(q, "reset while suspended")
+
+    def t_v5(self):
+        q, d = self.rng(",suspend=on,suspend-dialect=v5")
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND_V5, queues=[0])
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, RUNNING | SUSPEND,
+                "v5: suspended reads SUSPEND=1 with DRIVER_OK still set")
+        d.rng_request()
+        d.kick(0)
+        self.has_violation(q, "queue 0 notified while suspended",
+                           "v5: notify while suspended is a violation")
+        d.set_status(RUNNING)
+        self.eq(d.status, RUNNING, "v5: clearing SUSPEND resumes")
+        self.check(d.wait_used(0, 1), "v5: request served after resume")
+
+    def t_stop(self):
+        q, d = self.rng(",suspend=on,suspend-dialect=stop")
+        d.init(1 << F_VERSION_1 | 1 << F_STOP_DEFAULT, queues=[0])
+        d.rng_request()
+        d.kick(0)
+        self.check(d.wait_used(0, 1), "stop: request served")
+        d.set_status(RUNNING | STOP)
+        self.eq(d.status, RUNNING | STOP, "stop: STOP=1 when stopped")
+        d.set_status(RUNNING)
+        self.eq(d.status, RUNNING | STOP, "stop: clearing STOP does not resume")
+        self.check("reset the device to restart it" in q.log(),
+                   "stop: guest error for the ignored write", q.log())
+        d.set_status(0)
+        self.eq(d.status, 0, "stop: reset")
+        d.init(1 << F_VERSION_1 | 1 << F_STOP_DEFAULT, queues=[0])
+        d.rng_request()
+        d.kick(0)
+        self.check(d.wait_used(0, 1), "stop: works after reset + init")
+        self.no_violation(q, "stop dialect")
+
+    def t_blk(self):
+        img = os.path.join(self.tmp, "blk.img")
+        with open(img, "wb") as f:
+            f.write(b"VSUSPEND-SECTOR0".ljust(512, b"\0"))
+            f.truncate(1 << 20)
+        q, d = self.device(["-drive", f"if=none,id=blk0,format=raw,file={img}",
+                            "-device", "virtio-blk-device,drive=blk0,id=dev0,"
+                            "suspend=on"], dev_id=2, qmp=True)
+        feats = d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        self.check(feats & (1 << F_SUSPEND), "blk: bit 43 negotiated")
+        gen = d.r(CONFIG_GENERATION)
+        req = d.blk_read()
+        d.kick(0)
+        d.set_status(RUNNING | SUSPEND)      # right behind the request
+        self.eq(d.status, ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND,
+                "blk: suspended")
+        self.eq(d.used_idx(0), 1,
+                "blk: in-flight request completed before the ack")
+        status, data = d.blk_result(req)
+        self.check(status == 0 and data == b"VSUSPEND-SECTOR0",
+                   "blk: request data correct", f"{status} {data!r}")
+        self.check(d.isr() & 1, "blk: its interrupt came before the ack")
+        d.ack_isr()
+        q.qmp_cmd("block_resize", device="blk0", size=2 << 20)
+        time.sleep(0.05)
+        self.eq(d.isr(), 0, "blk: config change held while suspended")
+        self.eq(d.r(CONFIG_GENERATION), gen, "blk: generation unchanged")
+        d.set_status(RUNNING)
+        self.eq(d.status, RUNNING, "blk: resumed")
+        self.check(d.isr() & 2, "blk: held config interrupt sent at resume")
+        self.check(d.r(CONFIG_GENERATION) != gen, "blk: generation moved")
+        capacity = d.r(CONFIG) | d.r(CONFIG + 4) << 32
+        self.eq(capacity, (2 << 20) // 512, "blk: new capacity visible")
+        d.ack_isr()
+        req = d.blk_read()
+        d.kick(0)
+        self.check(d.wait_used(0, 2), "blk: request after resume")
+        self.no_violation(q, "blk cycle")
+
+    def t_other_devices(self):
+        cases = [
+            ("virtio-net", 1, ["-netdev", "hubport,id=n0,hubid=0", "-device",
+                               "virtio-net-device,netdev=n0,suspend=on"]),
+            ("virtio-serial", 3, ["-device", "virtio-serial-device,suspend=on",
+                                  "-chardev", "null,id=c0", "-device",
+                                  "virtconsole,chardev=c0"]),
+        ]
+        for name, dev_id, args in cases:
+            q, d = self.device(args, dev_id=dev_id)
+            feats = d.init(1 << F_VERSION_1 | 1 << F_SUSPEND,
+                           queues=[0, 1])
+            self.check(feats & (1 << F_SUSPEND), f"{name}: bit 43 negotiated")
+            d.set_status(RUNNING | SUSPEND)
+            self.eq(d.status, ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND,
+                    f"{name}: suspended")
+            d.set_status(RUNNING)
+            self.eq(d.status, RUNNING, f"{name}: resumed")
+            self.no_violation(q, name)
+            q.close()
+
+    def main(self):
+        tests = [self.t_features, self.t_realize_errors, self.t_spec_cycle,
+                 self.t_delays, self.t_never_ack, self.t_suspend_fail,
+                 self.t_resume_fail, self.t_not_negotiated,
+                 self.t_notify_violation, self.t_avail_at_resume,
+                 self.t_reset_suspended, self.t_v5, self.t_stop, self.t_blk,
+                 self.t_other_devices]
+        for t in tests:
+            self.run(t.__name__[2:], t)
+        print(f"{self.passed} passed, {self.failed} failed")
+        return 1 if self.failed or not self.passed else 0
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(f"usage: {sys.argv[0]} /path/to/qemu-system-x86_64",
+              file=sys.stderr)
+        return 2
+    binary = sys.argv[1]
+    if not os.access(binary, os.X_OK):
+        print(f"{binary}: not an executable", file=sys.stderr)
+        return 2
+    return Tests(binary).main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

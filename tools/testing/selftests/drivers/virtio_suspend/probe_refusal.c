@@ -1,0 +1,48 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * A device the transport must not drive is refused with a message, and
+ * the kernel carries on.
+ *
+ * Environment: VS_EXPECT_KMSG, text the kernel log must contain (the
+ * refusal message); VS_TRANSPORT, the transport that must have bound no
+ * virtio device.
+ */
+#include <dirent.h>
+#include <sys/klog.h>
+
+#include "kselftest_harness.h"
+#include "vs_util.h"
+
+#define LOG_BYTES (1 << 17)
+
+TEST(refusal_is_logged)
+{
+	const char *want = getenv("VS_EXPECT_KMSG");
+	char *log = malloc(LOG_BYTES + 1);
+	int n;
+
+	ASSERT_NE(NULL, want) TH_LOG("VS_EXPECT_KMSG not set");
+	ASSERT_NE(NULL, log);
+	n = klogctl(3 /* SYSLOG_ACTION_READ_ALL */, log, LOG_BYTES);
+	ASSERT_LT(0, n);
+	log[n] = '\0';
+	EXPECT_NE(NULL, strstr(log, want)) TH_LOG("kernel log lacks \"%s\"", want);
+	free(log);
+}
+
+TEST(no_virtio_device_registered)
+{
+	struct dirent *de;
+	int devices = 0;
+	DIR *dir;
+
+	dir = opendir("/sys/bus/virtio/devices");
+	ASSERT_NE(NULL, dir);
+	while ((de = readdir(dir)))
+		if (de->d_name[0] != '.')
+			devices++;
+	closedir(dir);
+	EXPECT_EQ(0, devices);
+}
+
+TEST_HARNESS_MAIN

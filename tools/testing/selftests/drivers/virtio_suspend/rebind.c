@@ -1,0 +1,143 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Unbind/bind and module unload/reload of the transport, with block I/O
+ * checked after each cycle.
+ *
+ * Environment: VS_TRANSPORT (platform driver name), VS_MODULE (module
+ * name, for unload/reload), VS_BLK_DEV (default /dev/vda),
+ * VS_REBIND_CYCLES and VS_RELOAD_CYCLES (default 10).
+ */
+#include <dirent.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+
+#include "kselftest_harness.h"
+#include "vs_util.h"
+
+#define IO_BYTES 4096
+
+static int wait_for(const char *path, int present)
+{
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		if ((access(path, F_OK) == 0) == present)
+			return 0;
+		usleep(50 * 1000);
+	}
+	return -ETIMEDOUT;
+}
+
+/* Writes a block at a new offset each round and reads it back. */
+static int blk_roundtrip(const char *dev, unsigned int round)
+{
+	uint8_t *out, *in;
+	off_t off = (off_t)(round % 64) * IO_BYTES;
+	int fd, ret = -EIO;
+	unsigned int i;
+
+	fd = open(dev, O_RDWR | O_DIRECT);
+	if (fd < 0)
+		return -errno;
+	if (posix_memalign((void **)&out, 4096, IO_BYTES) ||
+	    posix_memalign((void **)&in, 4096, IO_BYTES)) {
+		close(fd);
+		return -ENOMEM;
+	}
+	for (i = 0; i < IO_BYTES; i++)
+		out[i] = (uint8_t)(round * 7 + i);
+	if (pwrite(fd, out, IO_BYTES, off) == IO_BYTES && !fsync(fd) &&
+	    pread(fd, in, IO_BYTES, off) == IO_BYTES && !memcmp(in, out, IO_BYTES))
+		ret = 0;
+	free(out);
+	free(in);
+	close(fd);
+	return ret;
+}
+
+/* The platform devices bound to the transport driver, space separated. */
+static int bound_devices(const char *drv, char *names, size_t len)
+{
+	char path[256];
+	struct dirent *de;
+	size_t used = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/sys/bus/platform/drivers/%s", drv);
+	dir = opendir(path);
+	if (!dir)
+		return -errno;
+	names[0] = '\0';
+	while ((de = readdir(dir))) {
+		char link[PATH_MAX];
+		struct stat st;
+
+		snprintf(link, sizeof(link), "%s/%s/subsystem", path, de->d_name);
+		if (de->d_name[0] == '.' || stat(link, &st))
+			continue;	/* bind, unbind, module, uevent */
+		used += snprintf(names + used, len - used, "%s%s", used ? " " : "", de->d_name);
+		if (used >= len)
+			break;
+	}
+	closedir(dir);
+	return names[0] ? 0 : -ENODEV;
+}
+
+TEST(unbind_bind_cycles)
+{
+	const char *drv = getenv("VS_TRANSPORT");
+	const char *blk = vs_env_str("VS_BLK_DEV", "/dev/vda");
+	long r, cycles = vs_env_long("VS_REBIND_CYCLES", 10);
+	char names[1024], path[PATH_MAX], *name, *save;
+
+	ASSERT_NE(NULL, drv) TH_LOG("VS_TRANSPORT not set");
+	ASSERT_EQ(0, bound_devices(drv, names, sizeof(names)));
+	for (r = 0; r < cycles; r++) {
+		char list[1024];
+
+		snprintf(list, sizeof(list), "%s", names);
+		for (name = strtok_r(list, " ", &save); name; name = strtok_r(NULL, " ", &save)) {
+			snprintf(path, sizeof(path), "/sys/bus/platform/drivers/%s/unbind", drv);
+			ASSERT_EQ(0, vs_write_attr(path, name)) TH_LOG("unbind %s", name);
+		}
+		ASSERT_EQ(0, wait_for(blk, 0)) TH_LOG("%s still there after unbind", blk);
+		snprintf(list, sizeof(list), "%s", names);
+		for (name = strtok_r(list, " ", &save); name; name = strtok_r(NULL, " ", &save)) {
+			snprintf(path, sizeof(path), "/sys/bus/platform/drivers/%s/bind", drv);
+			ASSERT_EQ(0, vs_write_attr(path, name)) TH_LOG("bind %s", name);
+		}
+		ASSERT_EQ(0, wait_for(blk, 1)) TH_LOG("%s missing after bind", blk);
+		ASSERT_EQ(0, blk_roundtrip(blk, r)) TH_LOG("I/O after rebind %ld", r);
+	}
+}
+
+TEST(unload_reload_cycles)
+{
+	const char *mod = getenv("VS_MODULE");
+	const char *blk = vs_env_str("VS_BLK_DEV", "/dev/vda");
+	long r, cycles = vs_env_long("VS_RELOAD_CYCLES", 10);
+	char path[PATH_MAX];
+	struct utsname u;
+
+	ASSERT_NE(NULL, mod) TH_LOG("VS_MODULE not set");
+	ASSERT_EQ(0, uname(&u));
+	snprintf(path, sizeof(path), "/lib/modules/%s/extra/%s.ko", u.release, mod);
+	for (r = 0; r < cycles; r++) {
+		int fd;
+
+		ASSERT_EQ(0, syscall(SYS_delete_module, mod, O_NONBLOCK))
+			TH_LOG("unload %s: %s", mod, strerror(errno));
+		ASSERT_EQ(0, wait_for(blk, 0));
+		fd = open(path, O_RDONLY);
+		ASSERT_LE(0, fd) TH_LOG("%s: %s", path, strerror(errno));
+		ASSERT_EQ(0, syscall(SYS_finit_module, fd, "", 0))
+			TH_LOG("load %s: %s", path, strerror(errno));
+		close(fd);
+		ASSERT_EQ(0, wait_for(blk, 1)) TH_LOG("%s missing after reload", blk);
+		ASSERT_EQ(0, blk_roundtrip(blk, r)) TH_LOG("I/O after reload %ld", r);
+	}
+}
+
+TEST_HARNESS_MAIN
