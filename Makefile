@@ -16,7 +16,7 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(TOP) $(KMAKE_RUST)
 RUST_SOURCES = $(shell find $(TOP)/drivers $(TOP)/samples $(TOP)/tools/host-tests \
 		 -name '*.rs' -not -path '*/target/*' 2>/dev/null)
 
-.PHONY: all modules deps kernel check demo shell host-test selftests \
+.PHONY: all modules deps kernel check demo bench shell host-test selftests \
 	fmt fmt-check clippy rust-analyzer clean help
 
 all: modules
@@ -26,6 +26,7 @@ help:
 	@echo "make check        host unit tests and every guest scenario"
 	@echo "make check SCENARIO=name   one guest scenario (tools/scenarios/name.toml)"
 	@echo "make shell SCENARIO=name   that scenario's guest with a shell on the console"
+	@echo "make bench        SUSPEND vs reset latency, Rust vs C throughput: table, CSV, plot"
 	@echo "make modules      build virtio_suspend.ko against the guest kernel"
 	@echo "make deps|kernel  install the toolchain / build the guest kernel"
 	@echo "make fmt-check clippy rust-analyzer host-test clean"
@@ -52,6 +53,9 @@ check: modules selftests
 
 demo: modules selftests
 	@python3 tools/runner/run.py demo --kdir $(KDIR)
+
+bench: modules selftests
+	@python3 tools/runner/bench.py --kdir $(KDIR)
 
 shell: modules selftests
 	@python3 tools/runner/run.py shell --scenario $(or $(SCENARIO),blk-rust) --kdir $(KDIR)

@@ -10,8 +10,8 @@ use core::fmt::Write;
 use kernel::{bindings, error::to_result, prelude::*};
 
 use crate::debugfs::Command;
-use crate::logic::dialect::{ResumeBy, S_ACKNOWLEDGE, S_DRIVER, S_FEATURES_OK, S_RUNNING};
-use crate::logic::suspend::{Machine, Reason, Step};
+use crate::logic::dialect::{S_ACKNOWLEDGE, S_DRIVER, S_FEATURES_OK, S_RUNNING};
+use crate::logic::suspend::{Machine, Reason, State, Step};
 use crate::mmio_transport::VmDevice;
 use crate::virtio::Transport;
 
@@ -119,13 +119,13 @@ impl VmDevice {
         loop {
             step = match self.carry_out(&mut machine, step)? {
                 Step::Done => return Ok(()),
-                Step::Classic(reason) => return self.suspend_classically(&machine, reason),
+                Step::Classic(reason) => return self.suspend_classically(reason),
                 next => next,
             };
         }
     }
 
-    fn suspend_classically(&self, machine: &Machine, reason: Reason) -> Result {
+    fn suspend_classically(&self, reason: Reason) -> Result {
         match reason {
             Reason::NotNegotiated => {}
             Reason::QueueNotHoldable | Reason::NotRunning(_) => {
@@ -139,20 +139,19 @@ impl VmDevice {
                     self.dev(),
                     "SUSPEND failed: {reason}; falling back to reset-based suspend\n"
                 );
-                // Undo the request, so that a device that is still alive
-                // takes the buffers the driver's freeze waits for.
-                if let (Some(d), false) =
-                    (machine.dialect(), matches!(reason, Reason::NeedsReset(_)))
-                {
-                    if let ResumeBy::Status(value) = d.resume(self.status()) {
-                        self.set_status(value);
-                    }
-                }
-                self.release_queues();
-                self.release_config();
+                self.abandon_suspend();
             }
         }
         self.classic_freeze()
+    }
+
+    /// Leaves a suspend or resume the device did not complete. The spec
+    /// gives the driver one way out, a reset; only then may the queues be
+    /// notified again.
+    fn abandon_suspend(&self) {
+        self.reset();
+        self.release_queues();
+        self.release_config();
     }
 
     /// System resume: from SUSPEND, or the classic restore.
@@ -172,8 +171,7 @@ impl VmDevice {
                         self.dev(),
                         "resume from SUSPEND failed: {reason}; resetting and restoring the device\n"
                     );
-                    self.release_queues();
-                    self.release_config();
+                    self.abandon_suspend();
                     self.classic_freeze()?;
                     self.classic_restore()?;
                     machine.classic_done();
@@ -210,9 +208,13 @@ impl VmDevice {
         Ok(())
     }
 
-    /// A command written to the debugfs control file.
+    /// A command written to the debugfs control file. Suspending a device
+    /// that is not running, or resuming one that is, is refused.
     pub(crate) fn control(&self, command: Command) -> Result {
+        let running = self.sleep.lock().state() == State::Running;
         match command {
+            Command::Suspend if !running => Err(EBUSY),
+            Command::Resume if running => Err(EINVAL),
             Command::Suspend => self.system_suspend(),
             Command::Resume => self.system_resume(),
             Command::Cycle => {

@@ -133,7 +133,8 @@ if [ ! -f "$src/.vs-ok" ]; then
 	rm -rf "$src" "$root/fetch"
 	mkdir -p "$root/fetch"
 	fetch() {
-		(cd "$root/fetch" && apt-get source -qq "qemu=$ver" >/dev/null)
+		(cd "$root/fetch" && apt-get source -qq -o APT::Sandbox::User=root \
+			"qemu=$ver" >/dev/null)
 	}
 	if ! fetch; then
 		apt_update

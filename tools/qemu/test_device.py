@@ -17,6 +17,7 @@ and ends with "N passed, N failed"; exits non-zero if anything failed.
 import json
 import os
 import select
+import shutil
 import socket
 import struct
 import subprocess
@@ -740,6 +741,10 @@ class Tests:
                  self.t_other_devices]
         for t in tests:
             self.run(t.__name__[2:], t)
+        if self.failed:
+            print(f"# QEMU logs kept in {self.tmp}")
+        else:
+            shutil.rmtree(self.tmp, ignore_errors=True)
         print(f"{self.passed} passed, {self.failed} failed")
         return 1 if self.failed or not self.passed else 0
 

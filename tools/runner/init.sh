@@ -73,6 +73,15 @@ for t in $(echo "${vs_tests:-}" | tr ',' ' '); do
 	echo "vs-runner: test-end $t rc=$?"
 done
 
+# make bench: VS_BENCH=latency:all:200,system:50 runs vs_bench with each
+# item's fields as arguments.
+for b in $(echo "${VS_BENCH:-}" | tr ',' ' '); do
+	echo "vs-runner: bench $b"
+	# shellcheck disable=SC2046
+	/selftests/vs_bench $(echo "$b" | tr ':' ' ') ||
+		echo "vs-runner: error: vs_bench $b failed"
+done
+
 if [ "${vs_report:-0}" = 1 ]; then
 	/report.sh
 fi

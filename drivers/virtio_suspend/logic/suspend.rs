@@ -167,10 +167,6 @@ impl Machine {
         self.state
     }
 
-    pub(crate) const fn dialect(&self) -> Option<Dialect> {
-        self.dialect
-    }
-
     pub(crate) const fn counters(&self) -> &Counters {
         &self.counters
     }
@@ -186,11 +182,10 @@ impl Machine {
     }
 
     /// System suspend begins with the device at `status`.
+    /// Already suspended (or frozen classically): nothing to do.
     pub(crate) fn begin_suspend(&mut self, status: u8, now_us: u64) -> Step {
         if self.state != State::Running {
-            // Only reached if the PM core suspends twice; the classic path
-            // is the one that never assumes device state.
-            return self.classic(Reason::NotRunning(status));
+            return Step::Done;
         }
         let Some(dialect) = self.dialect else {
             self.last_reason = Some(Reason::NotNegotiated);
@@ -209,9 +204,11 @@ impl Machine {
         self.classic(Reason::QueueNotHoldable)
     }
 
-    /// System resume begins with the device at `status`.
+    /// System resume begins with the device at `status`. A device that
+    /// was not suspended is left alone.
     pub(crate) fn begin_resume(&mut self, status: u8, now_us: u64) -> Step {
         match (self.state, self.dialect) {
+            (State::Running, _) => Step::Done,
             (State::Suspended, Some(dialect)) => {
                 if !dialect.is_suspended(status) || device_broken(status) {
                     return self.fail_resume(if device_broken(status) {

@@ -389,15 +389,29 @@ fn packed_queue_goes_classic() {
 }
 
 #[test]
-fn second_suspend_without_resume_goes_classic() {
+fn second_suspend_without_resume_does_nothing() {
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
     let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
     let mut now = 0;
     assert_eq!(suspend(&mut m, &mut dev, &mut now).0, Step::Done);
-    assert!(matches!(
-        m.begin_suspend(dev.read(now), now),
-        Step::Classic(_)
-    ));
+    assert_eq!(m.begin_suspend(dev.read(now), now), Step::Done);
+    assert_eq!(m.state(), State::Suspended);
+    assert_eq!(m.counters().suspends, 1);
+    // Also after a classic freeze.
+    let mut m = Machine::new(None, TIMEOUT_US);
+    assert!(matches!(m.begin_suspend(S_RUNNING, 0), Step::Classic(_)));
+    assert_eq!(m.begin_suspend(S_RUNNING, 1), Step::Done);
+    assert_eq!(m.state(), State::Fallback);
+}
+
+#[test]
+fn resume_without_suspend_does_nothing() {
+    for dialect in [None, Some(Dialect::Spec)] {
+        let mut m = Machine::new(dialect, TIMEOUT_US);
+        assert_eq!(m.begin_resume(S_RUNNING, 0), Step::Done);
+        assert_eq!(m.state(), State::Running);
+        assert_eq!(*m.counters(), Counters::default());
+    }
 }
 
 #[test]

@@ -169,6 +169,11 @@ TEST(bad_control_command_is_refused)
 	closedir(dir);
 	EXPECT_EQ(-EINVAL, vs_write_attr(path, "sleep"));
 	EXPECT_EQ(-EINVAL, vs_write_attr(path, "suspend and more text"));
+	/* Resuming a running device, or suspending a suspended one. */
+	EXPECT_EQ(-EINVAL, vs_write_attr(path, "resume"));
+	ASSERT_EQ(0, vs_write_attr(path, "suspend"));
+	EXPECT_EQ(-EBUSY, vs_write_attr(path, "suspend"));
+	ASSERT_EQ(0, vs_write_attr(path, "resume"));
 }
 
 TEST_HARNESS_MAIN

@@ -1,0 +1,202 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""make bench: what SUSPEND buys, and what the Rust transport costs.
+
+    bench.py --kdir KDIR [--rounds N]
+
+Runs the bench-*.toml scenarios in one invocation, side by side
+(alternating where two configurations are compared), and writes
+results.md, results.csv and latency.png under
+$VS_CACHE/bench/<date>/ (and bench/latest), printing the table last.
+Every figure is a ratio of runs made here and now: absolute times under
+TCG say little. Targets are reported, never asserted.
+"""
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run as runner  # noqa: E402
+
+# The transport's longest sleep between two status reads (logic/suspend.rs).
+POLL_MAX_US = 1000
+
+
+def percentile(values, p):
+    """Nearest-rank percentile."""
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * p // 100))
+    return ordered[int(rank) - 1]
+
+
+def fields(line):
+    kind, *rest = line.split()
+    return kind, dict(kv.split("=", 1) for kv in rest)
+
+
+def run_bench(name, args, kdir, initrd, base, overrides=None):
+    sc = runner.load_scenario(name)
+    for dev in sc.get("devices", []):
+        dev.update((overrides or {}).get(dev["kind"], {}))
+    rundir = base / f"{name}-{len(list(base.glob(name + '*')))}"
+    rundir.mkdir()
+    print(f"== {name}", flush=True)
+    run = runner.run_guest(sc, kdir, initrd, rundir, args.accel, False)
+    if run.problems or not run.bench:
+        for p in run.problems or ["printed no measurement"]:
+            print(f"   {p}")
+        runner.die(f"{name} failed; console log: {run.log}")
+    print(f"   {len(run.bench)} measurements in {run.seconds:.0f} s", flush=True)
+    return [fields(line) for line in run.bench]
+
+
+def latency_table(samples):
+    """Rows per (device kind, path): total, suspend half, resume half."""
+    groups = {}
+    for kind, f in samples:
+        if kind != "latency":
+            continue
+        key = (f["kind"], f["path"])
+        s, r = int(f["suspend_us"]), int(f["resume_us"])
+        groups.setdefault(key, {"total": [], "suspend": [], "resume": []})
+        groups[key]["total"].append(s + r)
+        groups[key]["suspend"].append(s)
+        groups[key]["resume"].append(r)
+    return groups
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--kdir", required=True)
+    ap.add_argument("--rounds", type=int, default=5, help="throughput rounds per transport")
+    ap.add_argument("--accel", default=os.environ.get("VS_ACCEL", "tcg"))
+    args = ap.parse_args()
+
+    start = time.monotonic()
+    kdir, base, initrd = runner.prepare(args)
+    out = runner.CACHE / "bench" / time.strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True)
+    latest = runner.CACHE / "bench" / "latest"
+    if latest.is_symlink():
+        latest.unlink()
+    latest.symlink_to(out)
+
+    # 1. Single-device latency, both paths in one guest, interleaved.
+    lat = latency_table(run_bench("bench-latency", args, kdir, initrd, base))
+    # Polling versus the device's own acknowledgement delay.
+    delay_us = 20_000
+    poll = [int(f["ack_suspend_us"]) - delay_us
+            for k, f in run_bench("bench-polling", args, kdir, initrd, base) if k == "latency"]
+    # 2. Full system cycles, alternating the two configurations.
+    system = {"suspend": [], "classic": []}
+    for _ in range(2):
+        for path in ("suspend", "classic"):
+            system[path] += [int(f["cycle_us"]) for k, f in
+                             run_bench(f"bench-system-{path}", args, kdir, initrd, base)
+                             if k == "system"]
+    # 3. Block throughput, Rust vs C, same disk image, alternating rounds.
+    image = out / "disk.img"
+    with open(image, "wb") as f:
+        f.truncate(256 << 20)
+    blk = {"rust": [], "c": []}
+    for _ in range(args.rounds):
+        for t in ("rust", "c"):
+            blk[t] += [f for k, f in run_bench(f"bench-blk-{t}", args, kdir, initrd, base,
+                                               {"blk": {"image": str(image)}}) if k == "blk"]
+    image.unlink()
+
+    # Tables.
+    md = [f"Taken {time.strftime('%Y-%m-%d %H:%M')} on {platform.node()} "
+          f"({os.cpu_count()} CPUs, {platform.machine()}), QEMU microvm under "
+          f"{args.accel.upper()}; microseconds unless noted.", ""]
+    csv = ["measure,device,path,median,p90,p99,n"]
+    md += ["| device | path | cycles | suspend+resume median | p90 | p99 | suspend half median | resume half median |",
+           "|---|---|---|---|---|---|---|---|"]
+    for (kind, path), g in sorted(lat.items()):
+        t = g["total"]
+        md.append(f"| {kind} | {path} | {len(t)} | {statistics.median(t):.0f} | "
+                  f"{percentile(t, 90)} | {percentile(t, 99)} | "
+                  f"{statistics.median(g['suspend']):.0f} | {statistics.median(g['resume']):.0f} |")
+        for half in ("total", "suspend", "resume"):
+            v = g[half]
+            csv.append(f"latency_{half},{kind},{path},{statistics.median(v):.0f},"
+                       f"{percentile(v, 90)},{percentile(v, 99)},{len(v)}")
+    md += ["", "| ratio SUSPEND / reset-based (median) | suspend+resume | suspend half | resume half | target |",
+           "|---|---|---|---|---|"]
+    for kind in sorted({k for k, _ in lat}):
+        if (kind, "suspend") not in lat or (kind, "classic") not in lat:
+            continue
+        s, c = lat[(kind, "suspend")], lat[(kind, "classic")]
+        ratios = [statistics.median(s[h]) / statistics.median(c[h])
+                  for h in ("total", "suspend", "resume")]
+        verdict = "met" if ratios[0] <= 0.2 else f"missed by {ratios[0] / 0.2:.1f}x"
+        md.append(f"| {kind} | {ratios[0]:.3f} | {ratios[1]:.3f} | {ratios[2]:.3f} | "
+                  f"<= 0.2: {verdict} |")
+        csv.append(f"ratio_suspend_over_classic,{kind},,{ratios[0]:.4f},,,")
+    md += ["", f"Polling beyond the device's {delay_us // 1000} ms acknowledgement delay "
+           f"({len(poll)} suspends): median {statistics.median(poll):.0f}, "
+           f"max {max(poll)} (target: at most one poll interval, {POLL_MAX_US}: "
+           f"{'met' if max(poll) <= POLL_MAX_US else 'missed'})."]
+    csv.append(f"polling_overhead,blk,suspend,{statistics.median(poll):.0f},"
+               f"{percentile(poll, 90)},{max(poll)},{len(poll)}")
+    ms, mc = statistics.median(system["suspend"]), statistics.median(system["classic"])
+    md += ["", "| full s2idle cycle, four devices | cycles | median | p90 | p99 |",
+           "|---|---|---|---|---|"]
+    for path, v in system.items():
+        md.append(f"| {path} | {len(v)} | {statistics.median(v):.0f} | "
+                  f"{percentile(v, 90)} | {percentile(v, 99)} |")
+        csv.append(f"system_cycle,all4,{path},{statistics.median(v):.0f},"
+                   f"{percentile(v, 90)},{percentile(v, 99)},{len(v)}")
+    md.append(f"| ratio SUSPEND / reset-based | | {ms / mc:.3f} | | |")
+    md += ["", f"| virtio-blk through the Rust transport vs the C virtio_mmio ({args.rounds} rounds each, alternating) | Rust mean | C mean | Rust / C | per-round ratio min..max | target |",
+           "|---|---|---|---|---|---|"]
+    for metric in ("seq_write_mibs", "seq_read_mibs", "randread_qd1_iops", "randread_qd16_iops"):
+        r = [float(f[metric]) for f in blk["rust"]]
+        c = [float(f[metric]) for f in blk["c"]]
+        pairs = [a / b for a, b in zip(r, c) if b]
+        ratio = statistics.mean(r) / statistics.mean(c)
+        verdict = "met" if ratio >= 0.97 else f"missed ({ratio:.3f})"
+        md.append(f"| {metric} | {statistics.mean(r):.1f} | {statistics.mean(c):.1f} | "
+                  f"{ratio:.3f} | {min(pairs):.3f}..{max(pairs):.3f} | >= 0.97: {verdict} |")
+        csv.append(f"blk_{metric},blk,rust_over_c,{ratio:.4f},{min(pairs):.4f},{max(pairs):.4f},{len(pairs)}")
+    md += ["", f"Benchmark wall time: {(time.monotonic() - start) / 60:.1f} min."]
+
+    (out / "results.md").write_text("\n".join(md) + "\n")
+    (out / "results.csv").write_text("\n".join(csv) + "\n")
+    plot(lat, out)
+    print()
+    print("\n".join(md))
+    print(f"\nwritten: {out}/results.md, results.csv, latency.png")
+
+
+def plot(lat, out):
+    """CDFs of the suspend+resume latency, both paths, both devices."""
+    if not shutil.which("gnuplot"):
+        runner.die("gnuplot not found: run 'make deps'")
+    series = []
+    for (kind, path), g in sorted(lat.items()):
+        data = out / f"latency-{kind}-{path}.dat"
+        t = sorted(g["total"])
+        data.write_text("".join(f"{v} {(i + 1) / len(t):.4f}\n" for i, v in enumerate(t)))
+        series.append(f"'{data}' using 1:2 with steps lw 2 title '{kind}, {path}'")
+    script = "\n".join([
+        "set terminal png size 900,520",
+        f"set output '{out / 'latency.png'}'",
+        "set title 'virtio single-device suspend+resume latency (debugfs), TCG guest'",
+        "set xlabel 'microseconds (log scale)'",
+        "set ylabel 'fraction of cycles'",
+        "set logscale x", "set key bottom right", "set grid",
+        "plot " + ", ".join(series),
+    ])
+    subprocess.run(["gnuplot"], input=script, text=True, check=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
