@@ -16,7 +16,7 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(TOP) $(KMAKE_RUST)
 RUST_SOURCES = $(shell find $(TOP)/drivers $(TOP)/samples $(TOP)/tools/host-tests \
 		 -name '*.rs' -not -path '*/target/*' 2>/dev/null)
 
-.PHONY: all modules deps kernel check demo bench shell host-test selftests \
+.PHONY: all modules deps kernel qemu check demo bench shell host-test selftests \
 	fmt fmt-check clippy rust-analyzer clean help
 
 all: modules
@@ -28,7 +28,7 @@ help:
 	@echo "make shell SCENARIO=name   that scenario's guest with a shell on the console"
 	@echo "make bench        SUSPEND vs reset latency, Rust vs C throughput: table, CSV, plot"
 	@echo "make modules      build virtio_suspend.ko against the guest kernel"
-	@echo "make deps|kernel  install the toolchain / build the guest kernel"
+	@echo "make deps|kernel|qemu      install the toolchain / build the guest kernel / our QEMU"
 	@echo "make fmt-check clippy rust-analyzer host-test clean"
 
 deps:
@@ -36,6 +36,9 @@ deps:
 
 kernel: deps
 	@bash tools/kernel/build.sh >/dev/null
+
+qemu: deps
+	@bash tools/qemu/build.sh >/dev/null
 
 modules: kernel
 	+$(KMAKE) modules
@@ -47,14 +50,14 @@ selftests: kernel
 	+$(MAKE) -C tools/testing/selftests/drivers/virtio_suspend \
 		KSRC=$(KDIR) OUTPUT=$(KDIR)/../selftests
 
-check: modules selftests
+check: modules selftests qemu
 	@python3 tools/runner/run.py check $(if $(SCENARIO),--scenario $(SCENARIO)) \
 		--kdir $(KDIR)
 
-demo: modules selftests
+demo: modules selftests qemu
 	@python3 tools/runner/run.py demo --kdir $(KDIR)
 
-bench: modules selftests
+bench: modules selftests qemu
 	@python3 tools/runner/bench.py --kdir $(KDIR)
 
 shell: modules selftests

@@ -106,11 +106,12 @@ impl VmDevice {
         if let Step::Write(_) = step {
             // From the request on, the device must see no new buffer and
             // no notification: hold the queues, then wait for publishers
-            // that started before the hold.
+            // that started before the hold. Expedited: a normal grace
+            // period costs ticks, more than the whole SUSPEND handshake.
             match self.hold_queues() {
                 Ok(()) => {
                     // SAFETY: process context.
-                    unsafe { bindings::synchronize_rcu() };
+                    unsafe { bindings::synchronize_rcu_expedited() };
                     self.hold_config();
                 }
                 Err(_) => step = machine.queues_not_holdable(),

@@ -487,6 +487,21 @@ def host_tests():
     return results
 
 
+def qemu_device_tests():
+    """The device side of SUSPEND in our QEMU, driven through the qtest
+    protocol, no guest (tools/qemu/test_device.py)."""
+    binary = qemu_binary("patched")
+    proc = subprocess.run([sys.executable, str(TOP / "tools" / "qemu" / "test_device.py"), binary],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    results = []
+    for m in re.finditer(r"^(ok|not ok) \d+ - (.*)$", proc.stdout, re.M):
+        results.append(Result(f"qemu: {m.group(2)}", "pass" if m.group(1) == "ok" else "fail"))
+    if proc.returncode != 0 and not any(r.status == "fail" for r in results):
+        print(proc.stdout[-3000:])
+        results.append(Result("qemu: test_device.py", "fail", f"exit {proc.returncode}"))
+    return results
+
+
 def print_results(results):
     for r in results:
         tag = {"pass": "ok  ", "fail": "FAIL", "skip": "skip"}[r.status]
@@ -544,6 +559,10 @@ def cmd_check(args):
         host = host_tests()
         print_results(host)
         results += host
+        print("== qemu: device-side SUSPEND tests over qtest (tools/qemu)", flush=True)
+        device = qemu_device_tests()
+        print_results(device)
+        results += device
     for _, _, res in run_scenarios(names, args, echo=args.verbose):
         results += res
     passed = sum(r.status == "pass" for r in results)

@@ -35,28 +35,6 @@ FIXTURE(net) {
 	int sock[2];
 };
 
-static int find_virtio_ifaces(char names[2][IFNAMSIZ])
-{
-	char path[PATH_MAX], drv[64];
-	struct dirent *de;
-	int n = 0;
-	DIR *dir;
-
-	dir = opendir("/sys/class/net");
-	if (!dir)
-		return 0;
-	while ((de = readdir(dir)) && n < 2) {
-		snprintf(path, sizeof(path), "/sys/class/net/%s/device/driver", de->d_name);
-		if (vs_link_name(path, drv, sizeof(drv)) || strcmp(drv, "virtio_net"))
-			continue;
-		if (strlen(de->d_name) >= IFNAMSIZ)
-			continue;
-		strcpy(names[n++], de->d_name);
-	}
-	closedir(dir);
-	return n;
-}
-
 static int set_up(int sock, const char *name)
 {
 	struct ifreq ifr = { 0 };
@@ -73,7 +51,7 @@ FIXTURE_SETUP(net)
 	struct timeval tv = { .tv_sec = 5 };
 	int i;
 
-	ASSERT_EQ(2, find_virtio_ifaces(self->ifname))
+	ASSERT_EQ(2, vs_virtio_ifaces(self->ifname))
 		TH_LOG("need two virtio_net interfaces");
 	for (i = 0; i < 2; i++) {
 		struct sockaddr_ll sll = { 0 };

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * Unbind/bind and module unload/reload of the transport, with block I/O
- * checked after each cycle.
+ * checked after each cycle and no interrupt handler left while unbound.
  *
  * Environment: VS_TRANSPORT (platform driver name), VS_MODULE (module
  * name, for unload/reload), VS_BLK_DEV (default /dev/vda),
@@ -85,6 +85,22 @@ static int bound_devices(const char *drv, char *names, size_t len)
 	return names[0] ? 0 : -ENODEV;
 }
 
+/* Interrupt handlers named after virtio devices (ours name them virtioN). */
+static int virtio_irq_handlers(void)
+{
+	char line[512];
+	int n = 0;
+	FILE *f = fopen("/proc/interrupts", "r");
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, " virtio"))
+			n++;
+	fclose(f);
+	return n;
+}
+
 TEST(unbind_bind_cycles)
 {
 	const char *drv = getenv("VS_TRANSPORT");
@@ -103,6 +119,7 @@ TEST(unbind_bind_cycles)
 			ASSERT_EQ(0, vs_write_attr(path, name)) TH_LOG("unbind %s", name);
 		}
 		ASSERT_EQ(0, wait_for(blk, 0)) TH_LOG("%s still there after unbind", blk);
+		ASSERT_EQ(0, virtio_irq_handlers()) TH_LOG("an interrupt handler outlived unbind");
 		snprintf(list, sizeof(list), "%s", names);
 		for (name = strtok_r(list, " ", &save); name; name = strtok_r(NULL, " ", &save)) {
 			snprintf(path, sizeof(path), "/sys/bus/platform/drivers/%s/bind", drv);
@@ -130,6 +147,7 @@ TEST(unload_reload_cycles)
 		ASSERT_EQ(0, syscall(SYS_delete_module, mod, O_NONBLOCK))
 			TH_LOG("unload %s: %s", mod, strerror(errno));
 		ASSERT_EQ(0, wait_for(blk, 0));
+		ASSERT_EQ(0, virtio_irq_handlers()) TH_LOG("an interrupt handler outlived unload");
 		fd = open(path, O_RDONLY);
 		ASSERT_LE(0, fd) TH_LOG("%s: %s", path, strerror(errno));
 		ASSERT_EQ(0, syscall(SYS_finit_module, fd, "", 0))

@@ -124,25 +124,6 @@ static int open_iface(const char *name)
 	return s;
 }
 
-static int virtio_ifaces(char names[2][IFNAMSIZ])
-{
-	char path[PATH_MAX], drv[64];
-	struct dirent *de;
-	int n = 0;
-	DIR *dir = opendir("/sys/class/net");
-
-	while (dir && (de = readdir(dir)) && n < 2) {
-		snprintf(path, sizeof(path), "/sys/class/net/%s/device/driver", de->d_name);
-		if (vs_link_name(path, drv, sizeof(drv)) || strcmp(drv, "virtio_net") ||
-		    strlen(de->d_name) >= IFNAMSIZ)
-			continue;
-		strcpy(names[n++], de->d_name);
-	}
-	if (dir)
-		closedir(dir);
-	return n;
-}
-
 struct frame {
 	struct ether_header eh;
 	uint32_t seq;
@@ -277,7 +258,7 @@ TEST_F_TIMEOUT(stress, cycles_under_io, 3000)
 
 	blk = spawn(blk_fds, run_blk, (void *)vs_env_str("VS_BLK_DEV", "/dev/vda"));
 	ASSERT_LT(0, blk);
-	if (virtio_ifaces(ifaces) == 2) {
+	if (vs_virtio_ifaces(ifaces) == 2) {
 		net = spawn(net_fds, run_net, ifaces);
 		ASSERT_LT(0, net);
 	}

@@ -7,9 +7,11 @@
 #ifndef VS_UTIL_H
 #define VS_UTIL_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +89,29 @@ static inline int vs_link_name(const char *path, char *buf, size_t len)
 		return -ENAMETOOLONG;
 	memcpy(buf, base, blen + 1);
 	return 0;
+}
+
+/*
+ * The first two network interfaces bound to virtio_net, into @names.
+ * Returns how many were found.
+ */
+static inline int vs_virtio_ifaces(char names[2][IFNAMSIZ])
+{
+	char path[PATH_MAX], drv[64];
+	struct dirent *de;
+	int n = 0;
+	DIR *dir = opendir("/sys/class/net");
+
+	while (dir && (de = readdir(dir)) && n < 2) {
+		snprintf(path, sizeof(path), "/sys/class/net/%s/device/driver", de->d_name);
+		if (vs_link_name(path, drv, sizeof(drv)) || strcmp(drv, "virtio_net") ||
+		    strlen(de->d_name) >= IFNAMSIZ)
+			continue;
+		strcpy(names[n++], de->d_name);
+	}
+	if (dir)
+		closedir(dir);
+	return n;
 }
 
 /*
