@@ -493,6 +493,7 @@ impl Drop for Bound {
     fn drop(&mut self) {
         // The control file first: removing it waits for a running write.
         drop(self.control.take());
+        self.vm().resume_before_removal();
         // SAFETY: registered in `probe` and unregistered only here.
         unsafe { bindings::unregister_virtio_device(self.vm().vdev()) };
     }

@@ -209,6 +209,24 @@ impl VmDevice {
         Ok(())
     }
 
+    /// Before the device goes away: a device left suspended, or frozen by
+    /// the classic path, through debugfs is resumed first. Drivers' remove
+    /// expects a live device (virtio_blk's would free queues a classic
+    /// freeze already freed).
+    pub(crate) fn resume_before_removal(&self) {
+        if self.sleep.lock().state() == State::Running {
+            return;
+        }
+        dev_warn!(self.dev(), "removed while suspended: resuming it first\n");
+        if let Err(e) = self.system_resume() {
+            dev_err!(
+                self.dev(),
+                "resume before removal failed: error {}\n",
+                e.to_errno()
+            );
+        }
+    }
+
     /// A command written to the debugfs control file. Suspending a device
     /// that is not running, or resuming one that is, is refused.
     pub(crate) fn control(&self, command: Command) -> Result {

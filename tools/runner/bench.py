@@ -91,7 +91,8 @@ def main():
     # 1. Single-device latency, both paths in one guest, interleaved.
     lat = latency_table(run_bench("bench-latency", args, kdir, initrd, base))
     # Polling versus the device's own acknowledgement delay.
-    delay_us = 20_000
+    [device] = runner.load_scenario("bench-polling")["devices"]
+    delay_us = int(device["props"]["suspend-ack-delay-ms"]) * 1000
     poll = [int(f["ack_suspend_us"]) - delay_us
             for k, f in run_bench("bench-polling", args, kdir, initrd, base) if k == "latency"]
     # 2. Full system cycles, alternating the two configurations.

@@ -5,6 +5,8 @@
 # sleep path it took, and how long one s2idle device cycle took.
 
 dmesg -c >/dev/null
+# The PM core reports its phase times as debug messages.
+echo 1 > /sys/power/pm_debug_messages
 echo devices > /sys/power/pm_test
 echo freeze > /sys/power/state || echo "vs-report: error s2idle cycle failed"
 

@@ -218,7 +218,8 @@ def qemu_command(sc, kdir, initrd, rundir, accel):
         "-initrd", str(initrd),
         "-append", " ".join(cmdline),
     ] + mmio_version_args(sc) + device_args(sc.get("devices", []), rundir) \
-        + sc.get("qemu_args", [])
+        + sc.get("qemu_args", []) \
+        + (["-trace", "virtio_set_status"] if sc.get("no_reset_after_setup") else [])
 
 
 def qmp_command(sock_path, command):
@@ -436,7 +437,36 @@ def run_guest(sc, kdir, initrd, rundir, accel, echo):
             if QEMU_VIOLATION in text:
                 run.problems.append(f"qemu: {text.strip()}")
     run.timed_out = timed_out
+    if sc.get("no_reset_after_setup"):
+        run.problems += check_resets(sc, qemu_log)
     return run
+
+
+STATUS_TRACE = re.compile(r"virtio_set_status vdev (0x[0-9a-f]+) val (\d+)\b")
+
+
+def check_resets(sc, qemu_log):
+    """QEMU's view of device resets: every status write is traced
+    (virtio_set_status). On the SUSPEND path a device, once set up (its
+    first DRIVER_OK), must see no reset (a status 0 write) until its last
+    status write; the resets of machine start-up and of the final reboot
+    are outside that span."""
+    text = qemu_log.read_text(errors="replace") if qemu_log.exists() else ""
+    writes = {}
+    for m in STATUS_TRACE.finditer(text):
+        writes.setdefault(m.group(1), []).append(int(m.group(2)))
+    if not writes:
+        return ["qemu: no virtio_set_status trace: cannot count device resets"]
+    problems = []
+    for vdev, values in sorted(writes.items()):
+        set_up = [i for i, v in enumerate(values) if v & 4]
+        if not set_up:
+            continue
+        last = max(i for i, v in enumerate(values) if v)
+        resets = sum(1 for v in values[set_up[0]:last] if v == 0)
+        if resets:
+            problems.append(f"qemu: device {vdev} was reset {resets} times after set-up")
+    return problems
 
 
 def scenario_results(sc, run):
