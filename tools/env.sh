@@ -42,6 +42,18 @@ vs_kmake_rust_args() {
 	     "RUST_LIB_SRC=$(vs_rust_lib_src) HOSTRUSTC=$VS_RUSTC"
 }
 
+# Applies every patch of directory $1, in order, to the tree $2; $3 names
+# the tree in the error message.
+vs_apply_patches() {
+	local p
+	for p in "$1"/*.patch; do
+		[ -e "$p" ] || continue
+		vs_log "applying $(basename "$p")"
+		patch -d "$2" -p1 -s --no-backup-if-mismatch <"$p" ||
+			vs_die "patch $(basename "$p") does not apply to $3"
+	done
+}
+
 # A short hash of files and strings: the key of a cached artefact.
 vs_key() {
 	local item

@@ -13,7 +13,7 @@ tarball=/usr/src/linux-source-6.12.tar.xz
 [ -f "$tarball" ] || vs_die "missing $tarball: run 'make deps'"
 
 linux_ver=$(dpkg-query -W -f='${Version}' linux-source-6.12)
-key=$(vs_key "$linux_ver" "$here/patches" "$here/config" "$here/build.sh" \
+key=$(vs_key "$linux_ver" "$here/patches" "$here/config" "$here/build.sh" "$VS_TOP/tools/env.sh" \
 	"$("$VS_RUSTC" --version)" "$("$VS_BINDGEN" --version 2>&1)" \
 	"$(gcc --version | head -1)")
 kdir=$VS_CACHE/kernel/$key/linux
@@ -34,12 +34,7 @@ mkdir -p "$VS_CACHE/kernel/$key"
 tar -C "$VS_CACHE/kernel/$key" -xf "$tarball"
 mv "$VS_CACHE/kernel/$key/linux-source-6.12" "$kdir"
 
-for p in "$here"/patches/*.patch; do
-	[ -e "$p" ] || continue
-	vs_log "applying $(basename "$p")"
-	patch -d "$kdir" -p1 -s --no-backup-if-mismatch <"$p" ||
-		vs_die "patch $(basename "$p") does not apply to linux-source $linux_ver"
-done
+vs_apply_patches "$here/patches" "$kdir" "linux-source $linux_ver"
 
 # shellcheck disable=SC2046
 kmake() {

@@ -93,7 +93,7 @@ if [ -z "$ver" ]; then
 fi
 [ -n "$ver" ] || vs_die "no qemu 7.2 source package in the apt sources"
 
-key=$(vs_key "$ver" "$here/patches" "$here/build.sh")
+key=$(vs_key "$ver" "$here/patches" "$here/build.sh" "$VS_TOP/tools/env.sh")
 bdir=$root/build-$key
 binary=$bdir/build/qemu-system-x86_64
 
@@ -155,12 +155,7 @@ mkdir -p "$bdir"
 cp -a "$src" "$bdir/src"
 rm -f "$bdir/src/.vs-ok"
 
-for p in "$here"/patches/*.patch; do
-	[ -e "$p" ] || continue
-	vs_log "applying $(basename "$p")"
-	patch -d "$bdir/src" -p1 -s --no-backup-if-mismatch <"$p" ||
-		vs_die "patch $(basename "$p") does not apply to qemu $ver"
-done
+vs_apply_patches "$here/patches" "$bdir/src" "qemu $ver"
 
 mkdir -p "$bdir/build"
 (cd "$bdir/build" && ../src/configure "${CONFIGURE_ARGS[@]}" >configure.log 2>&1) || {

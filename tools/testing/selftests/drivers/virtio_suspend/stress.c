@@ -17,24 +17,13 @@
  *   VS_STRESS_CYCLES  cycles (default 100)
  *   VS_BLK_DEV        default /dev/vda; VS_STRESS_BLOCKS (default 1024)
  */
-#include <arpa/inet.h>
-#include <dirent.h>
-#include <linux/if_packet.h>
-#include <net/ethernet.h>
-#include <net/if.h>
 #include <signal.h>
-#include <stdint.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <sys/time.h>
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
-#include "vs_util.h"
+#include "vs_net.h"
 
 #define BLOCK		4096
-#define ETHERTYPE_VS	0x88b5
-#define PAYLOAD		512
 
 static volatile sig_atomic_t stop;
 
@@ -100,53 +89,11 @@ static struct result blk_worker(const char *dev, long blocks)
 	return res;
 }
 
-static int open_iface(const char *name)
-{
-	struct timeval tv = { .tv_usec = 100 * 1000 };
-	struct sockaddr_ll sll = { 0 };
-	struct ifreq ifr = { 0 };
-	int s = socket(AF_PACKET, SOCK_RAW, htons(ETHERTYPE_VS));
-
-	if (s < 0)
-		return -1;
-	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
-	if (ioctl(s, SIOCGIFFLAGS, &ifr))
-		return -1;
-	ifr.ifr_flags |= IFF_UP;
-	if (ioctl(s, SIOCSIFFLAGS, &ifr))
-		return -1;
-	sll.sll_family = AF_PACKET;
-	sll.sll_protocol = htons(ETHERTYPE_VS);
-	sll.sll_ifindex = if_nametoindex(name);
-	if (bind(s, (struct sockaddr *)&sll, sizeof(sll)) ||
-	    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)))
-		return -1;
-	return s;
-}
-
-struct frame {
-	struct ether_header eh;
-	uint32_t seq;
-	uint8_t data[PAYLOAD];
-} __attribute__((packed));
-
-static void fill_frame(struct frame *f, uint32_t seq)
-{
-	int i;
-
-	memset(f->eh.ether_dhost, 0xff, ETH_ALEN);
-	memset(f->eh.ether_shost, 0x02, ETH_ALEN);
-	f->eh.ether_type = htons(ETHERTYPE_VS);
-	f->seq = seq;
-	for (i = 0; i < PAYLOAD; i++)
-		f->data[i] = (uint8_t)(seq * 13 + i);
-}
-
 static struct result net_worker(char names[2][IFNAMSIZ])
 {
-	int tx = open_iface(names[0]), rx = open_iface(names[1]);
+	int tx = vs_open_raw(names[0], 100), rx = vs_open_raw(names[1], 100);
 	struct result res = { 0 };
-	struct frame out, in;
+	struct vs_frame out, in;
 	uint32_t seq = 0;
 
 	if (tx < 0 || rx < 0) {
@@ -154,10 +101,10 @@ static struct result net_worker(char names[2][IFNAMSIZ])
 		return res;
 	}
 	while (!stop) {
-		fill_frame(&out, ++seq);
+		vs_fill_frame(&out, ++seq);
 		send(tx, &out, sizeof(out), MSG_DONTWAIT);
 		while (recv(rx, &in, sizeof(in), MSG_DONTWAIT) == sizeof(in)) {
-			fill_frame(&out, in.seq);
+			vs_fill_frame(&out, in.seq);
 			if (memcmp(&in, &out, sizeof(in))) {
 				fprintf(stderr, "# frame %u corrupt\n", in.seq);
 				res.errors++;
