@@ -12,6 +12,8 @@
  *   VS_EXPECT_COUNTER  with "classic": the failure counter that must grow
  *                      by one per cycle ("timeouts", "needs_reset")
  *   VS_EXPECT_REASON   with "classic": text suspend/last_path must contain
+ *   VS_MIN_ACK_US      with "suspend": the device's configured delay;
+ *                      last_suspend_us and last_resume_us must not be less
  *   VS_SLEEP_CYCLES    s2idle cycles (default 1)
  *   VS_DEBUGFS_CYCLES  debugfs cycles per device (default 3)
  */
@@ -95,6 +97,11 @@ static void check_cycles(struct __test_metadata *_metadata, const char *dev,
 		EXPECT_EQ(before->resumes + cycles, after.resumes) TH_LOG("%s", dev);
 		EXPECT_EQ(before->fallbacks, after.fallbacks) TH_LOG("%s", dev);
 		EXPECT_STREQ("suspend", buf) TH_LOG("%s", dev);
+		/* Acknowledged no earlier than the device was told to. */
+		EXPECT_LE(vs_env_long("VS_MIN_ACK_US", 0), read_count(dev, "last_suspend_us"))
+			TH_LOG("%s", dev);
+		EXPECT_LE(vs_env_long("VS_MIN_ACK_US", 0), read_count(dev, "last_resume_us"))
+			TH_LOG("%s", dev);
 	} else {
 		/* A failed resume follows an acknowledged suspend. */
 		long suspended = strcmp(path, "resume-failed") ? 0 : cycles;
