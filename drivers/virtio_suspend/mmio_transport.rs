@@ -175,7 +175,8 @@ impl VmDevice {
         unsafe { device::Device::as_ref(&raw mut (*self.vdev()).dev) }
     }
 
-    fn features(&self) -> u64 {
+    /// The features negotiated with the device.
+    pub(crate) fn features(&self) -> u64 {
         // SAFETY: `vdev` is live; the core writes `features` only before
         // finalize_features, from the same serialized context as us.
         unsafe { (*self.vdev()).features }
@@ -227,11 +228,6 @@ impl VmDevice {
             self.regs.write(Reg::DriverFeaturesSel, select);
             self.regs.write(Reg::DriverFeatures, word);
         }
-    }
-
-    /// The features negotiated with the device.
-    pub(crate) fn negotiated_features(&self) -> u64 {
-        self.features()
     }
 
     fn setup_queue(&self, index: u32, info: &bindings::virtqueue_info) -> Result<MmioQueue> {

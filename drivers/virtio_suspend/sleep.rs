@@ -12,7 +12,7 @@ use kernel::{bindings, error::to_result, prelude::*};
 use crate::debugfs::Command;
 use crate::logic::dialect::{S_ACKNOWLEDGE, S_DRIVER, S_FEATURES_OK, S_RUNNING};
 use crate::logic::suspend::{Machine, Reason, State, Step};
-use crate::mmio_transport::VmDevice;
+use crate::mmio_transport::{MmioQueue, VmDevice};
 use crate::virtio::Transport;
 
 /// Microseconds on the monotonic clock.
@@ -45,45 +45,44 @@ impl VmDevice {
         Ok(machine.poll(self.status(), now_us()))
     }
 
+    /// Runs `f` on the device's active queues (none before `find_vqs`),
+    /// with `find_vqs` and `del_vqs` kept out meanwhile.
+    fn with_queues<R>(&self, f: impl FnOnce(&[MmioQueue]) -> R) -> R {
+        let queues = self.queues.lock();
+        f(queues.as_ref().map_or(&[], |r| &r.data().queues[..]))
+    }
+
     /// Holds every queue (see `Vring::hold`). On failure nothing stays
     /// held.
     fn hold_queues(&self) -> Result {
-        let queues = self.queues.lock();
-        let Some(registration) = queues.as_ref() else {
-            return Ok(());
-        };
-        let list = &registration.data().queues;
-        for (n, q) in list.iter().enumerate() {
-            if let Err(e) = q.vring.hold() {
-                for held in &list[..n] {
-                    held.vring.release();
+        self.with_queues(|list| {
+            for (n, q) in list.iter().enumerate() {
+                if let Err(e) = q.vring.hold() {
+                    for held in &list[..n] {
+                        held.vring.release();
+                    }
+                    return Err(e);
                 }
-                return Err(e);
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     /// Publishes what every queue held and notifies the device of each
     /// queue: a notification the driver sent while held, or one it will
     /// never send because its buffers went in while held, must not be lost.
     fn release_queues(&self) {
-        let queues = self.queues.lock();
-        if let Some(registration) = queues.as_ref() {
-            for q in registration.data().queues.iter() {
+        self.with_queues(|list| {
+            for q in list {
                 q.vring.release();
                 q.vring.notify();
             }
-        }
+        })
     }
 
     /// Writes QueueNotify for every queue, bypassing the hold.
     fn notify_all_now(&self) {
-        if let Some(registration) = self.queues.lock().as_ref() {
-            for q in registration.data().queues.iter() {
-                q.notify_device();
-            }
-        }
+        self.with_queues(|list| list.iter().for_each(MmioQueue::notify_device))
     }
 
     /// The reset-based freeze of the virtio core.
@@ -190,7 +189,7 @@ impl VmDevice {
         let mut status = S_ACKNOWLEDGE | S_DRIVER;
         self.set_status(S_ACKNOWLEDGE);
         self.set_status(status);
-        self.write_features(self.negotiated_features());
+        self.write_features(self.features());
         status |= S_FEATURES_OK;
         self.set_status(status);
         if self.status() & S_FEATURES_OK == 0 {
@@ -200,11 +199,7 @@ impl VmDevice {
             );
             return Err(EIO);
         }
-        if let Some(registration) = self.queues.lock().as_ref() {
-            for q in registration.data().queues.iter() {
-                q.activate();
-            }
-        }
+        self.with_queues(|list| list.iter().for_each(MmioQueue::activate));
         self.set_status(S_RUNNING);
         Ok(())
     }

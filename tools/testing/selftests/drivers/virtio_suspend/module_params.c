@@ -6,27 +6,9 @@
  * Environment: VS_MODULE, the module's name (it must not be loaded).
  */
 #include <sys/klog.h>
-#include <sys/syscall.h>
-#include <sys/utsname.h>
 
 #include "kselftest_harness.h"
 #include "vs_util.h"
-
-static int load(const char *mod, const char *params)
-{
-	char path[PATH_MAX];
-	struct utsname u;
-	int fd, ret;
-
-	uname(&u);
-	snprintf(path, sizeof(path), "/lib/modules/%s/extra/%s.ko", u.release, mod);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return -errno;
-	ret = syscall(SYS_finit_module, fd, params, 0) ? -errno : 0;
-	close(fd);
-	return ret;
-}
 
 static int kmsg_has(const char *text)
 {
@@ -55,7 +37,7 @@ TEST(invalid_values_refuse_the_load)
 
 	ASSERT_NE(NULL, mod);
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
-		EXPECT_EQ(-EINVAL, load(mod, cases[i].params)) TH_LOG("%s", cases[i].params);
+		EXPECT_EQ(-EINVAL, vs_load_module(mod, cases[i].params)) TH_LOG("%s", cases[i].params);
 		EXPECT_TRUE(kmsg_has(cases[i].message)) TH_LOG("no message for %s", cases[i].params);
 	}
 }
@@ -66,7 +48,7 @@ TEST(valid_values_load)
 	char buf[32];
 
 	ASSERT_NE(NULL, mod);
-	ASSERT_EQ(0, load(mod, "suspend=off dialect=v5 suspend_timeout_ms=60000"));
+	ASSERT_EQ(0, vs_load_module(mod, "suspend=off dialect=v5 suspend_timeout_ms=60000"));
 	ASSERT_EQ(0, vs_read_attr("/sys/module/virtio_suspend/parameters/dialect", buf, sizeof(buf)));
 	EXPECT_STREQ("v5", buf);
 	ASSERT_EQ(0, vs_read_attr("/sys/module/virtio_suspend/parameters/suspend", buf, sizeof(buf)));

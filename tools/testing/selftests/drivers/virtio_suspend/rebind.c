@@ -10,25 +10,11 @@
 #include <dirent.h>
 #include <stdint.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/utsname.h>
 
 #include "kselftest_harness.h"
 #include "vs_util.h"
 
 #define IO_BYTES 4096
-
-static int wait_for(const char *path, int present)
-{
-	int i;
-
-	for (i = 0; i < 200; i++) {
-		if ((access(path, F_OK) == 0) == present)
-			return 0;
-		usleep(50 * 1000);
-	}
-	return -ETIMEDOUT;
-}
 
 /* Writes a block at a new offset each round and reads it back. */
 static int blk_roundtrip(const char *dev, unsigned int round)
@@ -118,14 +104,14 @@ TEST(unbind_bind_cycles)
 			snprintf(path, sizeof(path), "/sys/bus/platform/drivers/%s/unbind", drv);
 			ASSERT_EQ(0, vs_write_attr(path, name)) TH_LOG("unbind %s", name);
 		}
-		ASSERT_EQ(0, wait_for(blk, 0)) TH_LOG("%s still there after unbind", blk);
+		ASSERT_EQ(0, vs_wait_path(blk, 0, 10000)) TH_LOG("%s still there after unbind", blk);
 		ASSERT_EQ(0, virtio_irq_handlers()) TH_LOG("an interrupt handler outlived unbind");
 		snprintf(list, sizeof(list), "%s", names);
 		for (name = strtok_r(list, " ", &save); name; name = strtok_r(NULL, " ", &save)) {
 			snprintf(path, sizeof(path), "/sys/bus/platform/drivers/%s/bind", drv);
 			ASSERT_EQ(0, vs_write_attr(path, name)) TH_LOG("bind %s", name);
 		}
-		ASSERT_EQ(0, wait_for(blk, 1)) TH_LOG("%s missing after bind", blk);
+		ASSERT_EQ(0, vs_wait_path(blk, 1, 10000)) TH_LOG("%s missing after bind", blk);
 		ASSERT_EQ(0, blk_roundtrip(blk, r)) TH_LOG("I/O after rebind %ld", r);
 	}
 }
@@ -135,25 +121,18 @@ TEST(unload_reload_cycles)
 	const char *mod = getenv("VS_MODULE");
 	const char *blk = vs_env_str("VS_BLK_DEV", "/dev/vda");
 	long r, cycles = vs_env_long("VS_RELOAD_CYCLES", 10);
-	char path[PATH_MAX];
-	struct utsname u;
 
 	ASSERT_NE(NULL, mod) TH_LOG("VS_MODULE not set");
-	ASSERT_EQ(0, uname(&u));
-	snprintf(path, sizeof(path), "/lib/modules/%s/extra/%s.ko", u.release, mod);
 	for (r = 0; r < cycles; r++) {
-		int fd;
+		int ret;
 
 		ASSERT_EQ(0, syscall(SYS_delete_module, mod, O_NONBLOCK))
 			TH_LOG("unload %s: %s", mod, strerror(errno));
-		ASSERT_EQ(0, wait_for(blk, 0));
+		ASSERT_EQ(0, vs_wait_path(blk, 0, 10000));
 		ASSERT_EQ(0, virtio_irq_handlers()) TH_LOG("an interrupt handler outlived unload");
-		fd = open(path, O_RDONLY);
-		ASSERT_LE(0, fd) TH_LOG("%s: %s", path, strerror(errno));
-		ASSERT_EQ(0, syscall(SYS_finit_module, fd, "", 0))
-			TH_LOG("load %s: %s", path, strerror(errno));
-		close(fd);
-		ASSERT_EQ(0, wait_for(blk, 1)) TH_LOG("%s missing after reload", blk);
+		ret = vs_load_module(mod, "");
+		ASSERT_EQ(0, ret) TH_LOG("load %s: %s", mod, strerror(-ret));
+		ASSERT_EQ(0, vs_wait_path(blk, 1, 10000)) TH_LOG("%s missing after reload", blk);
 		ASSERT_EQ(0, blk_roundtrip(blk, r)) TH_LOG("I/O after reload %ld", r);
 	}
 }

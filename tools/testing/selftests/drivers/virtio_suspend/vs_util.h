@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 static inline long vs_env_long(const char *name, long fallback)
@@ -89,6 +91,64 @@ static inline int vs_link_name(const char *path, char *buf, size_t len)
 		return -ENAMETOOLONG;
 	memcpy(buf, base, blen + 1);
 	return 0;
+}
+
+/* Waits up to @timeout_ms for @path to exist (@present) or to vanish. */
+static inline int vs_wait_path(const char *path, int present, long timeout_ms)
+{
+	long waited;
+
+	for (waited = 0; waited < timeout_ms; waited += 50) {
+		if ((access(path, F_OK) == 0) == present)
+			return 0;
+		usleep(50 * 1000);
+	}
+	return -ETIMEDOUT;
+}
+
+/* Loads module @mod from /lib/modules/<release>/extra: 0 or -errno. */
+static inline int vs_load_module(const char *mod, const char *params)
+{
+	char path[PATH_MAX];
+	struct utsname u;
+	int fd, ret;
+
+	if (uname(&u))
+		return -errno;
+	snprintf(path, sizeof(path), "/lib/modules/%s/extra/%s.ko", u.release, mod);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	ret = syscall(SYS_finit_module, fd, params, 0) ? -errno : 0;
+	close(fd);
+	return ret;
+}
+
+/*
+ * Writes @command to the transport's debugfs control file of every
+ * device. Returns how many devices, or the first -errno (naming the
+ * device on stderr).
+ */
+static inline int vs_control_all(const char *command)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	int n = 0, ret = 0;
+	DIR *dir = opendir("/sys/kernel/debug/virtio_suspend");
+
+	if (!dir)
+		return -errno;
+	while (!ret && (de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/kernel/debug/virtio_suspend/%.255s", de->d_name);
+		ret = vs_write_attr(path, command);
+		if (ret)
+			fprintf(stderr, "# %s: %s: %s\n", de->d_name, command, strerror(-ret));
+		n++;
+	}
+	closedir(dir);
+	return ret ? ret : n;
 }
 
 /*
