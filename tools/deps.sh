@@ -18,9 +18,14 @@ need_root() {
 	[ "$(id -u)" = 0 ] || vs_die "installing packages needs root: run 'sudo make deps'"
 }
 
+# The installed version of package $1, empty when it is not installed.
+# Never fails: dpkg-query exits non-zero for a package it has never seen,
+# and a failing assignment would end the script under set -e.
 installed_version() {
-	dpkg-query -W -f='${db:Status-Abbrev}${Version}' "$1" 2>/dev/null |
-		sed -n 's/^ii *//p'
+	local st
+	st=$(dpkg-query -W -f='${db:Status-Abbrev}${Version}' "$1" 2>/dev/null) ||
+		return 0
+	printf '%s\n' "$st" | sed -n 's/^ii *//p'
 }
 
 missing=()

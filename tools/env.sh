@@ -19,6 +19,18 @@ VS_BINDGEN=$VS_CACHE/tools/bin/bindgen
 
 VS_LINUX_VERSION_PREFERRED=6.12.117-1~deb12u1
 
+# A script run under set -e that fails on a command nobody checked would
+# otherwise end with no word of what failed: name the script, the line and
+# the command.  Only for scripts (set -e on), not for a shell that merely
+# sources this file (the Makefile's $(shell ...)).
+vs_on_error() {
+	echo "virtio-suspend: ${2##*/}:$3: '$4' failed (exit $1)" >&2
+}
+if [[ $- == *e* ]]; then
+	set -E
+	trap 'vs_on_error $? "${BASH_SOURCE[0]}" "$LINENO" "$BASH_COMMAND"' ERR
+fi
+
 vs_die() {
 	echo "virtio-suspend: $*" >&2
 	exit 1
