@@ -10,7 +10,11 @@ VS_CACHE=${VS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/virtio-suspend}
 # Debian's rustc-web is the only toolchain kernel code is built with; the
 # rustup toolchain first on PATH is another version and has no rust-src.
 VS_RUST_VERSION_PREFERRED=1.85.0+dfsg3-1~deb12u3
-VS_RUSTC=/usr/bin/rustc
+# VS_RUSTC and VS_USR_SRC (where rust-web-src puts the library sources)
+# may be set from outside only so that tools/testing/install can point
+# tools/deps.sh at stand-ins.
+VS_RUSTC=${VS_RUSTC:-/usr/bin/rustc}
+VS_USR_SRC=${VS_USR_SRC:-/usr/src}
 VS_RUSTDOC=/usr/bin/rustdoc
 VS_RUSTFMT=/usr/bin/rustfmt
 VS_CLIPPY_DRIVER=/usr/bin/clippy-driver
@@ -44,7 +48,7 @@ vs_log() {
 vs_rust_lib_src() {
 	local ver
 	ver=$("$VS_RUSTC" --version | awk '{print $2}')
-	echo "/usr/src/rustc-$ver/library"
+	echo "$VS_USR_SRC/rustc-$ver/library"
 }
 
 # Make variables that point the kernel build at Debian's toolchain.

@@ -13,9 +13,12 @@ tarball=/usr/src/linux-source-6.12.tar.xz
 [ -f "$tarball" ] || vs_die "missing $tarball: run 'make deps'"
 
 linux_ver=$(dpkg-query -W -f='${Version}' linux-source-6.12)
-key=$(vs_key "$linux_ver" "$here/patches" "$here/config" "$here/build.sh" "$VS_TOP/tools/env.sh" \
+# Keyed by what goes into the tree: the source, our patches and config,
+# this script and the toolchain versions (not tools/env.sh as a whole,
+# whose other helpers change without touching the kernel).
+key=$(vs_key "$linux_ver" "$here/patches" "$here/config" "$here/build.sh" \
 	"$("$VS_RUSTC" --version)" "$("$VS_BINDGEN" --version 2>&1)" \
-	"$(gcc --version | head -1)")
+	"$(gcc --version | head -1)" "$(vs_kmake_rust_args)")
 kdir=$VS_CACHE/kernel/$key/linux
 
 if [ "${1:-}" = --kdir ]; then
