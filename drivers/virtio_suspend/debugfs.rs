@@ -80,6 +80,10 @@ unsafe impl Sync for ControlFile {}
 static FOPS: Table = Table({
     // SAFETY: all-zero is a valid `file_operations` with no callbacks.
     let mut fops: bindings::file_operations = unsafe { core::mem::zeroed() };
+    // An open file pins the module: debugfs's proxy calls the release of
+    // these operations (and reads them) when the file is closed, which
+    // can be long after the file was removed.
+    fops.owner = &raw mut bindings::__this_module;
     fops.write = Some(write);
     fops
 });
@@ -87,9 +91,9 @@ static FOPS: Table = Table({
 #[repr(transparent)]
 struct Table(bindings::file_operations);
 
-// SAFETY: never written after initialization. Without an owner the
-// module is not pinned by open files: it does not need to be, because
-// every file is removed, waiting for running writes, before it unloads.
+// SAFETY: never written after initialization; `owner` points to this
+// module, which outlives every user of the table (an open file holds a
+// reference to the module, taken by debugfs through `owner`).
 unsafe impl Sync for Table {}
 
 impl ControlFile {

@@ -4,12 +4,17 @@
 //! devices and registers each as a virtio device, so that the kernel's
 //! stock virtio drivers bind to it.
 
-use core::ptr::NonNull;
+use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use kernel::{
-    bindings, c_str, container_of, device, ffi::c_char, fmt, new_mutex, prelude::*, str::CString,
-    sync::Mutex, types::Opaque,
+    bindings, c_str, container_of, device,
+    ffi::c_char,
+    fmt, new_mutex,
+    prelude::*,
+    str::CString,
+    sync::Mutex,
+    types::{ARef, Opaque},
 };
 
 use crate::debugfs::ControlFile;
@@ -22,9 +27,10 @@ use crate::logic::mmio::{
 };
 use crate::logic::suspend::Machine;
 use crate::params::SuspendParams;
-use crate::platform;
+use crate::platform::{self, IdArray, IdTable};
 use crate::regs::MmioRegs;
 use crate::sysfs;
+use crate::unbind_watch;
 use crate::virtio::{self, Transport, Vring, VringConfig};
 
 /// The platform driver; its name is what sysfs shows as the transport.
@@ -42,11 +48,25 @@ const RESET_TIMEOUT_MS: u32 = 1000;
 ///
 /// `vdev` is registered with the virtio core from probe until remove;
 /// `self` is freed by its release callback, never moved once probed.
+///
+/// `self` can outlive the unbind of the platform device: whoever holds a
+/// reference to `vdev` keeps it. What it uses after that is safe because:
+/// - `pdev` stays allocated: `pdev_ref` holds a reference to it (its name
+///   is what `bus_name` returns);
+/// - `regs` (a device-managed mapping, unmapped after remove returns) is
+///   used only by the config operations, the interrupt handler, the sysfs
+///   attributes, the debugfs file and the sleep callbacks, and all of them
+///   have ended when remove returns: `Bound::drop` removes the debugfs
+///   file (waiting for writers), then `unregister_virtio_device()` removes
+///   the sysfs files (waiting for readers) and unbinds the virtio driver,
+///   whose remove frees the queues and their interrupt (`del_vqs`); PM
+///   callbacks never run concurrently with remove.
 #[pin_data]
 pub(crate) struct VmDevice {
     vdev: Opaque<bindings::virtio_device>,
     pub(crate) regs: MmioRegs,
     pdev: NonNull<bindings::platform_device>,
+    _pdev_ref: ARef<device::Device>,
     irq: u32,
     pub(crate) params: SuspendParams,
     /// The SUSPEND dialect the last feature negotiation agreed on, as
@@ -167,6 +187,14 @@ impl irq::Handler for QueueIrq {
 impl VmDevice {
     pub(crate) fn vdev(&self) -> *mut bindings::virtio_device {
         self.vdev.get()
+    }
+
+    /// Whether `dev`, a device of the virtio bus, was registered by this
+    /// transport: ours, and only ours, carry its sysfs groups, a static.
+    pub(crate) fn is_ours(dev: *const bindings::device) -> bool {
+        // SAFETY: `dev` is a live device (caller: the bus notifies about
+        // registered devices only); `groups` is set before registration.
+        ptr::eq(unsafe { (*dev).groups }, sysfs::groups())
     }
 
     /// The virtio device, for messages.
@@ -458,7 +486,7 @@ impl Transport for VmDevice {
     }
 
     fn bus_name(&self) -> *const c_char {
-        // SAFETY: the platform device outlives the virtio device.
+        // SAFETY: `pdev` is kept allocated by `pdev_ref` (type invariant).
         unsafe { (*self.pdev.as_ptr()).name }
     }
 }
@@ -489,7 +517,7 @@ impl Drop for Bound {
     fn drop(&mut self) {
         // The control file first: removing it waits for a running write.
         drop(self.control.take());
-        self.vm().resume_before_removal();
+        self.vm().resume_if_suspended("removed");
         // SAFETY: registered in `probe` and unregistered only here.
         unsafe { bindings::unregister_virtio_device(self.vm().vdev()) };
     }
@@ -518,17 +546,18 @@ fn refuse(dev: &device::Device, e: IdentityError) -> Error {
     }
 }
 
+// What QEMU's microvm and Linux's DT bindings call a virtio-mmio slot.
+static MMIO_ACPI_IDS: IdArray<bindings::acpi_device_id, 1> =
+    IdArray::new([platform::acpi_id("LNRO0005")]);
+static MMIO_OF_IDS: IdArray<bindings::of_device_id, 1> =
+    IdArray::new([platform::of_compatible("virtio,mmio")]);
+
 impl platform::Driver for MmioDriver {
     type Data = KBox<Bound>;
 
     const NAME: &'static CStr = DRIVER_NAME;
-    // What QEMU's microvm and Linux's DT bindings call a virtio-mmio slot.
-    const ACPI_IDS: &'static [bindings::acpi_device_id] =
-        &[platform::acpi_id("LNRO0005"), platform::table_end()];
-    const OF_IDS: &'static [bindings::of_device_id] = &[
-        platform::of_compatible("virtio,mmio"),
-        platform::table_end(),
-    ];
+    const ACPI_IDS: &'static dyn IdTable<bindings::acpi_device_id> = &MMIO_ACPI_IDS;
+    const OF_IDS: &'static dyn IdTable<bindings::of_device_id> = &MMIO_OF_IDS;
 
     fn probe(pdev: &platform::Device) -> Result<KBox<Bound>> {
         let dev = pdev.as_dev();
@@ -555,6 +584,8 @@ impl platform::Driver for MmioDriver {
             );
         }
 
+        // SAFETY: `dev` is the live device embedded in `pdev`.
+        let pdev_ref = unsafe { device::Device::get_device(&raw mut (*pdev.as_raw()).dev) };
         let vm = KBox::pin_init(
             pin_init!(VmDevice {
                 // SAFETY: all-zero is how `virtio_device` starts (kzalloc in C).
@@ -562,6 +593,7 @@ impl platform::Driver for MmioDriver {
                 regs,
                 // SAFETY: `as_raw` is never NULL.
                 pdev: unsafe { NonNull::new_unchecked(pdev.as_raw()) },
+                _pdev_ref: pdev_ref,
                 irq,
                 params,
                 negotiated: AtomicU8::new(0),
@@ -598,6 +630,14 @@ impl platform::Driver for MmioDriver {
         }
         // SAFETY: `vm` came from `KBox::into_raw`, never NULL; registered.
         let vm_ref = unsafe { &*vm };
+        // SAFETY: registered, so `bus` is the virtio bus.
+        if let Err(e) = unbind_watch::watch(unsafe { (*vdev).dev.bus }) {
+            dev_warn!(
+                vm_ref.dev(),
+                "cannot watch driver unbinds (error {}): unbinding a driver from a suspended device may hang\n",
+                e.to_errno()
+            );
+        }
         // SAFETY: registered, so it has a name.
         let name = unsafe { CStr::from_char_ptr(bindings::dev_name(&raw mut (*vdev).dev)) };
         // SAFETY: `Bound` removes the file before it unregisters `vm`.

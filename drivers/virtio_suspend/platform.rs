@@ -94,10 +94,10 @@ pub(crate) trait Driver {
 
     /// Driver name, also matched against platform device names.
     const NAME: &'static CStr;
-    /// ACPI IDs, terminated by an all-zero entry.
-    const ACPI_IDS: &'static [bindings::acpi_device_id];
-    /// Devicetree compatibles, terminated by an all-zero entry.
-    const OF_IDS: &'static [bindings::of_device_id];
+    /// ACPI IDs.
+    const ACPI_IDS: &'static dyn IdTable<bindings::acpi_device_id>;
+    /// Devicetree compatibles.
+    const OF_IDS: &'static dyn IdTable<bindings::of_device_id>;
 
     fn probe(pdev: &Device) -> Result<Self::Data>;
 
@@ -115,11 +115,64 @@ pub(crate) trait Driver {
     fn restore(data: <Self::Data as ForeignOwnable>::Borrowed<'_>) -> Result;
 }
 
+/// An entry type of a C device ID table.
+///
+/// # Safety
+///
+/// All-zero bytes must be a valid value of the type, and the entry that
+/// ends a table of it for the kernel's matching code.
+pub(crate) unsafe trait RawDeviceId: Copy {}
+
+// SAFETY: `acpi_match_device` stops at the first entry whose `id` is empty.
+unsafe impl RawDeviceId for bindings::acpi_device_id {}
+// SAFETY: `of_match_node` stops at the first entry whose `name`, `type`
+// and `compatible` are all empty.
+unsafe impl RawDeviceId for bindings::of_device_id {}
+
+/// A device ID table: `N` entries and the all-zero terminator after them,
+/// laid out as the C matching code expects. It is built only through
+/// [`IdArray::new`], so it is always terminated.
+#[repr(C)]
+pub(crate) struct IdArray<T: RawDeviceId, const N: usize> {
+    ids: [T; N],
+    terminator: T,
+}
+
+impl<T: RawDeviceId, const N: usize> IdArray<T, N> {
+    pub(crate) const fn new(ids: [T; N]) -> Self {
+        Self {
+            ids,
+            // SAFETY: all-zero is a valid `T` and its table terminator
+            // (`RawDeviceId`).
+            terminator: unsafe { core::mem::zeroed() },
+        }
+    }
+}
+
+// SAFETY: the table is immutable; the pointers some entries hold (driver
+// data) point to immutable statics, if anywhere.
+unsafe impl<T: RawDeviceId, const N: usize> Sync for IdArray<T, N> {}
+
+/// A terminated ID table of any length, as a driver names it.
+pub(crate) trait IdTable<T: RawDeviceId>: Sync {
+    /// The first entry; the entries up to and including the all-zero one
+    /// are valid for as long as `self`.
+    fn as_ptr(&self) -> *const T;
+}
+
+impl<T: RawDeviceId, const N: usize> IdTable<T> for IdArray<T, N> {
+    fn as_ptr(&self) -> *const T {
+        // `repr(C)`: `terminator` directly follows `ids` (an array of `T`
+        // has no padding after it), so the C code walks into it.
+        self.ids.as_ptr()
+    }
+}
+
 /// An ACPI ID table entry; `id` must be shorter than 16 bytes.
 pub(crate) const fn acpi_id(id: &str) -> bindings::acpi_device_id {
     let bytes = id.as_bytes();
     assert!(bytes.len() < 16, "ACPI ID too long");
-    // SAFETY: all-zero is a valid `acpi_device_id` (the table terminator).
+    // SAFETY: all-zero is a valid `acpi_device_id` (`RawDeviceId`).
     let mut entry: bindings::acpi_device_id = unsafe { core::mem::zeroed() };
     let mut i = 0;
     while i < bytes.len() {
@@ -133,7 +186,7 @@ pub(crate) const fn acpi_id(id: &str) -> bindings::acpi_device_id {
 pub(crate) const fn of_compatible(compatible: &str) -> bindings::of_device_id {
     let bytes = compatible.as_bytes();
     assert!(bytes.len() < 128, "compatible too long");
-    // SAFETY: all-zero is a valid `of_device_id` (the table terminator).
+    // SAFETY: all-zero is a valid `of_device_id` (`RawDeviceId`).
     let mut entry: bindings::of_device_id = unsafe { core::mem::zeroed() };
     let mut i = 0;
     while i < bytes.len() {
@@ -141,13 +194,6 @@ pub(crate) const fn of_compatible(compatible: &str) -> bindings::of_device_id {
         i += 1;
     }
     entry
-}
-
-/// The all-zero entry that ends an ID table.
-pub(crate) const fn table_end<T>() -> T {
-    // SAFETY: only used for the plain C ID-table structs, for which
-    // all-zero is the terminator.
-    unsafe { core::mem::zeroed() }
 }
 
 struct Adapter<T: Driver>(PhantomData<T>);

@@ -6,10 +6,12 @@
 //! this file carries them out on the device.
 
 use core::fmt::Write;
+use core::ptr::NonNull;
 
 use kernel::{bindings, error::to_result, prelude::*};
 
 use crate::debugfs::Command;
+use crate::locks::{DeviceLockGuard, SystemSleepGuard};
 use crate::logic::dialect::{S_ACKNOWLEDGE, S_DRIVER, S_FEATURES_OK, S_RUNNING};
 use crate::logic::suspend::{Machine, Reason, State, Step};
 use crate::mmio_transport::{MmioQueue, VmDevice};
@@ -204,27 +206,43 @@ impl VmDevice {
         Ok(())
     }
 
-    /// Before the device goes away: a device left suspended, or frozen by
-    /// the classic path, through debugfs is resumed first. Drivers' remove
-    /// expects a live device (virtio_blk's would free queues a classic
-    /// freeze already freed).
-    pub(crate) fn resume_before_removal(&self) {
+    /// Before the device goes away or its driver is unbound: a device left
+    /// suspended, or frozen by the classic path, through debugfs is
+    /// resumed first. Drivers' remove expects a live device (virtio_blk's
+    /// waits for the requests SUSPEND holds, and would free queues a
+    /// classic freeze already freed).
+    pub(crate) fn resume_if_suspended(&self, why: &str) {
         if self.sleep.lock().state() == State::Running {
             return;
         }
-        dev_warn!(self.dev(), "removed while suspended: resuming it first\n");
+        dev_warn!(self.dev(), "{why} while suspended: resuming it first\n");
         if let Err(e) = self.system_resume() {
-            dev_err!(
-                self.dev(),
-                "resume before removal failed: error {}\n",
-                e.to_errno()
-            );
+            dev_err!(self.dev(), "resume failed: error {}\n", e.to_errno());
         }
     }
 
-    /// A command written to the debugfs control file. Suspending a device
-    /// that is not running, or resuming one that is, is refused.
+    /// A command written to the debugfs control file.
+    ///
+    /// Suspend and resume run as the PM core runs them: with system sleep
+    /// locked out and the virtio device locked, so they never overlap a
+    /// system sleep, a driver's probe or remove, or each other. A command
+    /// that finds the device locked (a driver binding or unbinding) is
+    /// refused with `EBUSY`, one for a device without a driver with
+    /// `ENODEV`; suspending a device that is not running is refused with
+    /// `EBUSY`, resuming one that is with `EINVAL`.
     pub(crate) fn control(&self, command: Command) -> Result {
+        if command == Command::Notify {
+            self.notify_all_now();
+            return Ok(());
+        }
+        let _sleep = SystemSleepGuard::lock();
+        // SAFETY: `vdev` is live while `self` is, and `self` outlives the
+        // guard, a local.
+        let device = unsafe { DeviceLockGuard::try_lock(NonNull::from(&(*self.vdev()).dev)) }
+            .ok_or(EBUSY)?;
+        if !device.has_driver() {
+            return Err(ENODEV);
+        }
         let running = self.sleep.lock().state() == State::Running;
         match command {
             Command::Suspend if !running => Err(EBUSY),
@@ -235,10 +253,7 @@ impl VmDevice {
                 self.system_suspend()?;
                 self.system_resume()
             }
-            Command::Notify => {
-                self.notify_all_now();
-                Ok(())
-            }
+            Command::Notify => Ok(()),
         }
     }
 

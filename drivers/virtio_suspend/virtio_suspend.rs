@@ -12,6 +12,7 @@ mod print;
 
 mod debugfs;
 mod irq;
+mod locks;
 mod logic;
 mod mmio_transport;
 mod params;
@@ -19,6 +20,7 @@ mod platform;
 mod regs;
 mod sleep;
 mod sysfs;
+mod unbind_watch;
 mod virtio;
 
 use kernel::{c_str, prelude::*};
@@ -39,6 +41,8 @@ struct VirtioSuspendModule {
     // `device=` created are unregistered, and before the debugfs
     // directory their control files are in goes away.
     _driver: platform::Registration<MmioDriver>,
+    // After the driver: every device is unbound, nothing left to watch.
+    _unbind_watch: Pin<KBox<unbind_watch::UnbindWatch>>,
     _cmdline_devices: Option<platform::ModuleDevices>,
     _debugfs: debugfs::Root,
 }
@@ -64,6 +68,7 @@ impl kernel::Module for VirtioSuspendModule {
         params::SuspendParams::get()?;
         let wanted = parse_cmdline_devices()?;
         let debugfs = debugfs::Root::create();
+        let unbind_watch = unbind_watch::UnbindWatch::new()?;
         let driver = platform::Registration::register(module)?;
         let cmdline_devices = if wanted.is_empty() {
             None
@@ -85,6 +90,7 @@ impl kernel::Module for VirtioSuspendModule {
         };
         Ok(Self {
             _driver: driver,
+            _unbind_watch: unbind_watch,
             _cmdline_devices: cmdline_devices,
             _debugfs: debugfs,
         })
