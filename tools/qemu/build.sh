@@ -11,12 +11,12 @@
 # qemu-system-data, the dfsg source has none.
 set -euo pipefail
 . "$(dirname "$0")/../env.sh"
+. "$VS_TOP/tools/deb-src.sh"
 
 exec 3>&1 1>&2
 
 here=$VS_TOP/tools/qemu
 root=$VS_CACHE/qemu
-deb_src=/etc/apt/sources.list.d/virtio-suspend-deb-src.sources
 
 BUILD_DEPS=(
 	dpkg-dev meson ninja-build pkg-config gcc make python3
@@ -35,37 +35,6 @@ CONFIGURE_ARGS=(
 	--with-git-submodules=ignore
 )
 
-need_root() {
-	[ "$(id -u)" = 0 ] || vs_die "$* needs root: run 'sudo make deps' first"
-}
-
-# Debian's deb-src entries are off by default; apt-get source needs them.
-add_deb_src() {
-	[ -f "$deb_src" ] && return 1
-	need_root "adding $deb_src"
-	vs_log "adding the bookworm deb-src entries ($deb_src)"
-	cat >"$deb_src" <<-EOF
-		Types: deb-src
-		URIs: http://deb.debian.org/debian
-		Suites: bookworm bookworm-updates
-		Components: main
-		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-		Types: deb-src
-		URIs: http://deb.debian.org/debian-security
-		Suites: bookworm-security
-		Components: main
-		Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-	EOF
-	return 0
-}
-
-apt_update() {
-	need_root "apt-get update"
-	vs_log "apt-get update"
-	apt-get update -qq || vs_die "apt-get update failed"
-}
-
 # The newest qemu source version the apt lists know, empty if none.
 src_version() {
 	local v best=""
@@ -83,12 +52,10 @@ src_version() {
 }
 
 # The sources we had to add: fetch their lists once.
-if add_deb_src; then
-	apt_update
-fi
+vs_ensure_deb_src
 ver=$(src_version)
 if [ -z "$ver" ]; then
-	apt_update
+	vs_apt_update
 	ver=$(src_version)
 fi
 [ -n "$ver" ] || vs_die "no qemu 7.2 source package in the apt sources"
@@ -117,11 +84,11 @@ for p in "${BUILD_DEPS[@]}"; do
 	[ "${st#ii}" != "$st" ] || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
-	need_root "installing ${missing[*]}"
+	vs_need_root "installing ${missing[*]}"
 	vs_log "apt-get install ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
 	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-		{ apt_update && apt-get install -y -qq --no-install-recommends \
+		{ vs_apt_update && apt-get install -y -qq --no-install-recommends \
 			"${missing[@]}" >/dev/null; } ||
 		vs_die "apt-get install ${missing[*]} failed"
 fi
@@ -137,7 +104,7 @@ if [ ! -f "$src/.vs-ok" ]; then
 			"qemu=$ver" >/dev/null)
 	}
 	if ! fetch; then
-		apt_update
+		vs_apt_update
 		rm -rf "$root/fetch" && mkdir -p "$root/fetch"
 		fetch || vs_die "apt-get source qemu=$ver failed"
 	fi

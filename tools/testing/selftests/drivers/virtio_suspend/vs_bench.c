@@ -8,21 +8,19 @@
  *                                         device, timed per half, with the
  *                                         driver-measured acknowledgement
  *   vs_bench system <cycles>              s2idle (pm_test=devices) cycles
- *   vs_bench blk <dev> <seconds>          O_DIRECT: sequential 1 MiB writes
- *                                         and reads, 4 KiB random reads at
- *                                         queue depth 1 and 16
+ *   vs_bench blk <dev> <seconds>          fio (/bin/fio), O_DIRECT, each for
+ *                                         <seconds>: sequential 1 MiB writes
+ *                                         and reads, 4 KiB random reads from
+ *                                         1 and 16 threads
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
-#include <linux/fs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -127,80 +125,71 @@ static int system_cycles(long cycles)
 	return 0;
 }
 
-struct job {
-	int fd;
-	uint64_t size, ops, deadline;
-	unsigned int seed;
-};
-
-static void *random_reads(void *arg)
+/*
+ * The number after "@key" : in the @section ("read" or "write") of the
+ * first job of fio's JSON report @json, or -1.
+ */
+static double fio_figure(const char *json, const char *section, const char *key)
 {
-	struct job *j = arg;
-	void *buf;
+	char quoted[64];
+	const char *p = strstr(json, "\"jobs\"");
 
-	if (posix_memalign(&buf, 4096, 4096))
-		return NULL;
-	while (now_ns() < j->deadline) {
-		off_t off = (off_t)(rand_r(&j->seed) % (j->size / 4096)) * 4096;
-
-		if (pread(j->fd, buf, 4096, off) != 4096)
-			break;
-		j->ops++;
-	}
-	free(buf);
-	return NULL;
+	/* The section, not a job option's value ("rw" : "write"). */
+	snprintf(quoted, sizeof(quoted), "\"%s\" : {", section);
+	p = p ? strstr(p, quoted) : NULL;
+	snprintf(quoted, sizeof(quoted), "\"%s\"", key);
+	p = p ? strstr(p, quoted) : NULL;
+	p = p ? strchr(p, ':') : NULL;
+	return p ? strtod(p + 1, NULL) : -1;
 }
 
-static double seq(int fd, uint64_t size, int write, double seconds)
+/*
+ * One time-based fio run of @jobs psync threads on @dev (the guest kernel
+ * has neither libaio nor io_uring: queue depth is the number of jobs);
+ * returns @key of the @section of fio's report, -1 on any failure.
+ */
+static double fio(const char *dev, const char *rw, const char *bs, int jobs,
+		  double seconds, const char *section, const char *key)
 {
-	uint64_t end = now_ns() + (uint64_t)(seconds * 1e9), t0 = now_ns(), bytes = 0;
-	void *buf;
+	static char json[1 << 20];
+	char cmd[512];
+	size_t n;
+	FILE *f;
 
-	if (posix_memalign(&buf, 4096, 1 << 20))
-		return 0;
-	memset(buf, 0x5a, 1 << 20);
-	while (now_ns() < end) {
-		off_t off = (off_t)((bytes >> 20) % (size >> 20)) << 20;
-		ssize_t n = write ? pwrite(fd, buf, 1 << 20, off) : pread(fd, buf, 1 << 20, off);
-
-		if (n != 1 << 20)
-			break;
-		bytes += n;
+	snprintf(cmd, sizeof(cmd), "/bin/fio --name=bench --filename=%s --direct=1 "
+		 "--ioengine=psync --rw=%s --bs=%s --numjobs=%d --thread --group_reporting "
+		 "--time_based --runtime=%.0f --output-format=json "
+		 "--output=/tmp/vs_bench.json >/dev/null 2>&1", dev, rw, bs, jobs, seconds);
+	if (system(cmd)) {
+		fprintf(stderr, "vs_bench: failed: %s\n", cmd);
+		return -1;
 	}
-	free(buf);
-	return bytes / 1048576.0 / ((now_ns() - t0) / 1e9);
+	f = fopen("/tmp/vs_bench.json", "r");
+	if (!f)
+		return -1;
+	n = fread(json, 1, sizeof(json) - 1, f);
+	fclose(f);
+	json[n] = '\0';
+	return fio_figure(json, section, key);
 }
 
-static double iops(int fd, uint64_t size, int depth, double seconds)
-{
-	pthread_t th[16];
-	struct job jobs[16];
-	uint64_t t0 = now_ns(), ops = 0;
-	int i;
-
-	for (i = 0; i < depth; i++) {
-		jobs[i] = (struct job){ fd, size, 0, t0 + (uint64_t)(seconds * 1e9), i + 1 };
-		pthread_create(&th[i], NULL, random_reads, &jobs[i]);
-	}
-	for (i = 0; i < depth; i++) {
-		pthread_join(th[i], NULL);
-		ops += jobs[i].ops;
-	}
-	return ops / ((now_ns() - t0) / 1e9);
-}
-
+/* fio's figures, in the units a storage person expects: MiB/s, IOPS. */
 static int blk(const char *dev, double seconds)
 {
-	uint64_t size;
-	int fd = open(dev, O_RDWR | O_DIRECT);
+	double v[4];
+	int i;
 
-	if (fd < 0 || ioctl(fd, BLKGETSIZE64, &size))
-		return 1;
-	printf("vs-bench: blk seq_write_mibs=%.1f", seq(fd, size, 1, seconds));
-	printf(" seq_read_mibs=%.1f", seq(fd, size, 0, seconds));
-	printf(" randread_qd1_iops=%.0f", iops(fd, size, 1, seconds));
-	printf(" randread_qd16_iops=%.0f\n", iops(fd, size, 16, seconds));
-	close(fd);
+	/* In this order: the reads read what the writes wrote. */
+	v[0] = fio(dev, "write", "1m", 1, seconds, "write", "bw_bytes") / 1048576.0;
+	v[1] = fio(dev, "read", "1m", 1, seconds, "read", "bw_bytes") / 1048576.0;
+	v[2] = fio(dev, "randread", "4k", 1, seconds, "read", "iops");
+	v[3] = fio(dev, "randread", "4k", 16, seconds, "read", "iops");
+
+	for (i = 0; i < 4; i++)
+		if (v[i] <= 0)
+			return 1;
+	printf("vs-bench: blk seq_write_mibs=%.1f seq_read_mibs=%.1f "
+	       "randread_qd1_iops=%.0f randread_qd16_iops=%.0f\n", v[0], v[1], v[2], v[3]);
 	return 0;
 }
 

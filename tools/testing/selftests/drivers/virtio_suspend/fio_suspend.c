@@ -1,0 +1,335 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * SUSPEND cycles of the virtio-blk device while fio, an I/O client that
+ * is not ours, writes and verifies the raw disk.
+ *
+ * fio runs time-based random 4 KiB O_DIRECT writes from several jobs,
+ * each owning its own region of the disk, with crc32c verification of
+ * every block: --verify_backlog reads blocks back and checks them while
+ * the writing goes on, --verify_fatal stops at the first bad one. While
+ * it runs, this test cycles the disk's virtio device through debugfs
+ * (and, every VS_FIO_SLEEP_EVERY cycles, the whole system through s2idle
+ * in pm_test "devices" mode), checking after each cycle that the device
+ * took the SUSPEND path: suspend/last_path reads "suspend" and the
+ * suspends counter grew by one. Then fio must exit 0, report no error and
+ * a non-zero number of verified bytes, and still have been running after
+ * the last cycle.
+ *
+ * Environment:
+ *   VS_BLK_DEV           default /dev/vda
+ *   VS_FIO_RUNTIME       fio's run time in seconds (default 30)
+ *   VS_FIO_MARGIN        seconds before fio's end when cycling stops
+ *                        (default 3)
+ *   VS_FIO_SLEEP_EVERY   every Nth cycle is an s2idle cycle (default 0:
+ *                        debugfs cycles only)
+ *   VS_FIO_REGION_MIB    each job's region (default 8); VS_FIO_JOBS (4)
+ *   VS_FIO_CORRUPT_AT    negative control only: after that many cycles,
+ *                        overwrite every job's region with junk behind
+ *                        fio's back; fio must then report verify errors
+ */
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "kselftest_harness.h"
+#include "vs_util.h"
+
+#define FIO_OUT		"/tmp/fio.json"
+#define FIO_ERR		"/tmp/fio.err"
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Field @idx (0-based) of /sys/block/@blk/stat: 6 is sectors written. */
+static long long blk_stat(const char *blk, int idx)
+{
+	char path[PATH_MAX], buf[256], *p = buf, *end;
+	long long v = -1;
+	int i;
+
+	snprintf(path, sizeof(path), "/sys/block/%s/stat", blk);
+	if (vs_read_attr(path, buf, sizeof(buf)))
+		return -1;
+	for (i = 0; i <= idx; i++) {
+		v = strtoll(p, &end, 10);
+		if (end == p)
+			return -1;
+		p = end;
+	}
+	return v;
+}
+
+static int suspend_attr(const char *vdev, const char *attr, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s/suspend/%s", vdev, attr);
+	return vs_read_attr(path, buf, len);
+}
+
+static long suspend_count(const char *vdev, const char *attr)
+{
+	char buf[32];
+
+	return suspend_attr(vdev, attr, buf, sizeof(buf)) ? -1 : strtol(buf, NULL, 10);
+}
+
+/*
+ * The number after "@key" : in @json from @from on, or -1; *@at is left
+ * just past it.
+ */
+static long long json_number(const char *from, const char *key, const char **at)
+{
+	char quoted[64];
+	const char *p;
+
+	snprintf(quoted, sizeof(quoted), "\"%s\"", key);
+	p = strstr(from, quoted);
+	if (!p)
+		return -1;
+	p = strchr(p + strlen(quoted), ':');
+	if (!p)
+		return -1;
+	if (at)
+		*at = p + 1;
+	return strtoll(p + 1, NULL, 10);
+}
+
+struct fio_result {
+	long long error, read_bytes, write_bytes;
+};
+
+/* fio's JSON report; the file may start with fio's warnings. */
+static int parse_fio(struct fio_result *r)
+{
+	const char *p, *job;
+	char *text;
+	size_t len = 0;
+	FILE *f = fopen(FIO_OUT, "r");
+
+	if (!f)
+		return -errno;
+	text = calloc(1, 1 << 20);
+	if (!text) {
+		fclose(f);
+		return -ENOMEM;
+	}
+	len = fread(text, 1, (1 << 20) - 1, f);
+	fclose(f);
+	text[len] = '\0';
+	job = strstr(text, "\"jobs\"");
+	if (!job) {
+		free(text);
+		return -EINVAL;
+	}
+	/* One job (group_reporting): error, then read {}, then write {}. */
+	r->error = json_number(job, "error", NULL);
+	/* Sections, not a job option's value ("rw" : "randwrite"). */
+	p = strstr(job, "\"read\" : {");
+	r->read_bytes = p ? json_number(p, "io_bytes", NULL) : -1;
+	p = p ? strstr(p, "\"write\" : {") : NULL;
+	r->write_bytes = p ? json_number(p, "io_bytes", NULL) : -1;
+	free(text);
+	return r->error < 0 || r->read_bytes < 0 || r->write_bytes < 0 ? -EINVAL : 0;
+}
+
+/*
+ * Lines of fio's stderr that report a bad block; with @show, prints the
+ * first lines of it whatever they say.
+ */
+static int fio_stderr(int show)
+{
+	char line[512];
+	int n = 0, shown = 0;
+	FILE *f = fopen(FIO_ERR, "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (show && shown++ < 10)
+			fprintf(stderr, "# fio: %s", line);
+		n += !strncmp(line, "verify:", 7);
+	}
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* 0 while fio runs; otherwise prints its stderr and returns its pid. */
+static pid_t fio_ended(pid_t pid, int *status)
+{
+	pid_t ret = waitpid(pid, status, WNOHANG);
+
+	if (ret)
+		fio_stderr(1);
+	return ret;
+}
+
+/* The negative control: junk over every job's region, behind fio's back. */
+static int corrupt(const char *dev, long bytes)
+{
+	long done;
+	char *buf;
+	int fd = open(dev, O_WRONLY | O_DIRECT);
+
+	if (fd < 0 || posix_memalign((void **)&buf, 4096, 1 << 20))
+		return -1;
+	memset(buf, 0xa5, 1 << 20);
+	for (done = 0; done < bytes; done += 1 << 20)
+		if (pwrite(fd, buf, 1 << 20, done) != 1 << 20)
+			break;
+	close(fd);
+	free(buf);
+	return done >= bytes ? 0 : -1;
+}
+
+FIXTURE(fio) {
+	char blk[32], vdev[32];
+	pid_t pid;
+};
+
+FIXTURE_SETUP(fio)
+{
+	const char *dev = vs_env_str("VS_BLK_DEV", "/dev/vda");
+	const char *base = strrchr(dev, '/');
+	char path[PATH_MAX];
+
+	self->pid = -1;
+	base = base ? base + 1 : dev;
+	ASSERT_GT(sizeof(self->blk), strlen(base));
+	strcpy(self->blk, base);
+	/* /sys/block/vda/device -> ../../../virtioN */
+	snprintf(path, sizeof(path), "/sys/block/%s/device", self->blk);
+	ASSERT_EQ(0, vs_link_name(path, self->vdev, sizeof(self->vdev)))
+		TH_LOG("%s: no device link", path);
+	ASSERT_EQ(0, strncmp(self->vdev, "virtio", 6)) TH_LOG("%s -> %s", path, self->vdev);
+	ASSERT_LE(0, suspend_count(self->vdev, "suspends"))
+		TH_LOG("%s has no suspend/ attributes", self->vdev);
+	ASSERT_EQ(0, access("/bin/fio", X_OK)) TH_LOG("no /bin/fio in the initramfs");
+}
+
+FIXTURE_TEARDOWN(fio)
+{
+	if (self->pid > 0) {
+		kill(self->pid, SIGKILL);
+		waitpid(self->pid, NULL, 0);
+	}
+}
+
+TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
+{
+	const char *dev = vs_env_str("VS_BLK_DEV", "/dev/vda");
+	long runtime = vs_env_long("VS_FIO_RUNTIME", 30);
+	long margin = vs_env_long("VS_FIO_MARGIN", 3);
+	long sleep_every = vs_env_long("VS_FIO_SLEEP_EVERY", 0);
+	long region = vs_env_long("VS_FIO_REGION_MIB", 8);
+	long jobs = vs_env_long("VS_FIO_JOBS", 4);
+	long corrupt_at = vs_env_long("VS_FIO_CORRUPT_AT", -1);
+	long cycles = 0, sleeps = 0, with_io = 0, suspends, bad = 0;
+	char a_runtime[32], a_size[32], a_jobs[32], a_offset[32], a_file[PATH_MAX];
+	char ctl[PATH_MAX], path_buf[64];
+	long long sectors0, sectors, prev;
+	struct fio_result res = { -1, -1, -1 };
+	double start, stop_at;
+	int status, fd, still_running;
+	char *argv[] = {
+		"/bin/fio", "--name=suspend", a_file, "--direct=1", "--ioengine=psync",
+		"--rw=randwrite", "--bs=4k", a_size, a_jobs, a_offset,
+		"--verify=crc32c", "--verify_fatal=1", "--verify_backlog=32",
+		"--time_based", a_runtime, "--group_reporting",
+		"--output-format=json", "--output=" FIO_OUT, NULL
+	};
+
+	snprintf(a_file, sizeof(a_file), "--filename=%s", dev);
+	snprintf(a_size, sizeof(a_size), "--size=%ldm", region);
+	snprintf(a_jobs, sizeof(a_jobs), "--numjobs=%ld", jobs);
+	snprintf(a_offset, sizeof(a_offset), "--offset_increment=%ldm", region);
+	snprintf(a_runtime, sizeof(a_runtime), "--runtime=%ld", runtime);
+	snprintf(ctl, sizeof(ctl), "/sys/kernel/debug/virtio_suspend/%s", self->vdev);
+	ASSERT_LT(2 * margin, runtime);
+
+	suspends = suspend_count(self->vdev, "suspends");
+	sectors0 = blk_stat(self->blk, 6);
+	ASSERT_LE(0, sectors0);
+	unlink(FIO_OUT);
+	start = now_s();
+	self->pid = fork();
+	ASSERT_LE(0, self->pid);
+	if (self->pid == 0) {
+		fd = open(FIO_ERR, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		/* Nothing of fio's on the TAP stream. */
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	stop_at = start + runtime - margin;
+
+	/* Cycle only once fio's writes reach the disk. */
+	while (blk_stat(self->blk, 6) == sectors0 && now_s() < start + 10) {
+		ASSERT_EQ(0, fio_ended(self->pid, &status)) TH_LOG("fio ended at once");
+		usleep(10 * 1000);
+	}
+	prev = blk_stat(self->blk, 6);
+	ASSERT_NE(sectors0, prev) TH_LOG("fio wrote nothing in 10 s");
+
+	while (now_s() < stop_at) {
+		int sleep_cycle = sleep_every > 0 && (cycles + 1) % sleep_every == 0;
+		int ret;
+
+		ret = sleep_cycle ? vs_sleep_cycle("freeze") : vs_write_attr(ctl, "cycle");
+		ASSERT_EQ(0, ret) TH_LOG("%s cycle %ld: %s", sleep_cycle ? "s2idle" : "debugfs",
+					 cycles, strerror(-ret));
+		cycles++;
+		sleeps += sleep_cycle;
+		/* Every cycle must have suspended the device, not reset it. */
+		ASSERT_EQ(0, suspend_attr(self->vdev, "last_path", path_buf, sizeof(path_buf)));
+		if (strcmp(path_buf, "suspend") ||
+		    suspend_count(self->vdev, "suspends") != suspends + cycles) {
+			if (bad++ < 5)
+				TH_LOG("cycle %ld: last_path '%s', suspends %ld, want %ld", cycles,
+				       path_buf, suspend_count(self->vdev, "suspends"),
+				       suspends + cycles);
+			suspends = suspend_count(self->vdev, "suspends") - cycles;
+		}
+		sectors = blk_stat(self->blk, 6);
+		with_io += sectors != prev;
+		prev = sectors;
+		if (cycles == corrupt_at)
+			ASSERT_EQ(0, corrupt(dev, jobs * region << 20));
+		ASSERT_EQ(0, fio_ended(self->pid, &status))
+			TH_LOG("fio ended after %ld cycles, %.1f s into its %ld s run",
+			       cycles, now_s() - start, runtime);
+	}
+	/* Still in flight after the last cycle: the cycles all ran under fio. */
+	still_running = waitpid(self->pid, &status, WNOHANG) == 0;
+
+	ASSERT_EQ(self->pid, waitpid(self->pid, &status, 0));
+	self->pid = -1;
+	TH_LOG("%ld cycles under fio (%ld s2idle, %ld debugfs) in %.1f s, %ld with writes "
+	       "completed since the previous one", cycles, sleeps, cycles - sleeps,
+	       stop_at - start, with_io);
+	EXPECT_EQ(0, bad) TH_LOG("%ld of %ld cycles did not take the SUSPEND path", bad, cycles);
+	EXPECT_EQ(0, strcmp(path_buf, "suspend")) TH_LOG("last_path '%s'", path_buf);
+	EXPECT_LT(0, cycles);
+	EXPECT_TRUE(still_running) TH_LOG("fio was not running after the last cycle");
+	EXPECT_EQ(0, fio_stderr(!WIFEXITED(status) || WEXITSTATUS(status)))
+		TH_LOG("fio found bad blocks");
+	EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		TH_LOG("fio: exit status %d, signal %d", WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+		       WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+	ASSERT_EQ(0, parse_fio(&res)) TH_LOG("no job report in fio's JSON output");
+	TH_LOG("fio: %lld bytes written, %lld bytes verified, error %lld", res.write_bytes,
+	       res.read_bytes, res.error);
+	EXPECT_EQ(0, res.error);
+	EXPECT_LT(0, res.read_bytes) TH_LOG("fio verified nothing");
+	EXPECT_LT(0, res.write_bytes);
+	EXPECT_LT(0, with_io) TH_LOG("no write completed between two cycles");
+}
+
+TEST_HARNESS_MAIN
