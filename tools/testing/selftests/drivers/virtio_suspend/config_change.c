@@ -1,13 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * A config change made while a device is suspended reaches the driver
- * after resume, not before: the disk is resized on the host (QMP
- * block_resize, asked of the runner) while virtio-blk is suspended; its
- * capacity must not change until the device is resumed, and must change
- * then.
+ * after resume, promptly, and not before: the disk is resized on the host
+ * (QMP block_resize, asked of the runner) while virtio-blk is suspended;
+ * its capacity must not change until the device is resumed, and must
+ * change within VS_CONFIG_MAX_MS of the resume.
  *
- * Environment: VS_DEVICE (default virtio0), VS_BLK_NAME (default vda),
- * VS_DRIVE_ID (QEMU drive id, default blk0).
+ * The guest cannot see the device's config space while it is suspended,
+ * so a second, running disk tells it when the host has done the resize:
+ * the runner performs the guest's QMP commands one after the other, each
+ * to its reply, so once the second disk's resize (asked second) shows,
+ * the first one has been made.  Without that, a resize the host made
+ * late, after resume, would look like a correct one.
+ *
+ * Environment:
+ *   VS_BLK_NAME       the disk of a device that negotiated SUSPEND (vda)
+ *   VS_DRIVE_ID       its QEMU drive id (blk0)
+ *   VS_SENTINEL_BLK   the running disk (vdb), VS_SENTINEL_DRIVE its drive
+ *                     id (blk1)
+ *   VS_CONFIG_MAX_MS  longest delay from the end of resume to the new
+ *                     capacity (default 1000)
+ *   VS_QMP_WAIT_MS    longest wait for the host to resize (default 30000)
  */
 #include <stdint.h>
 
@@ -24,31 +37,63 @@ static long long sectors(const char *blk)
 	return strtoll(buf, NULL, 10);
 }
 
+static void qmp_resize(const char *drive, long long bytes)
+{
+	/* The runner performs this on the QEMU monitor when it reads it. */
+	printf("vs-runner: qmp {\"execute\": \"block_resize\", \"arguments\": "
+	       "{\"device\": \"%s\", \"size\": %lld}}\n", drive, bytes);
+	fflush(stdout);
+}
+
 TEST(resize_while_suspended_is_seen_after_resume)
 {
 	const char *blk = vs_env_str("VS_BLK_NAME", "vda");
-	long long before = sectors(blk), grown;
-	char ctl[PATH_MAX];
-	int i;
+	const char *sentinel = vs_env_str("VS_SENTINEL_BLK", "vdb");
+	long max_ms = vs_env_long("VS_CONFIG_MAX_MS", 1000);
+	long qmp_ms = vs_env_long("VS_QMP_WAIT_MS", 30000);
+	long long before = sectors(blk), grown, s_before = sectors(sentinel);
+	long start, resumed, seen = -1;
+	char dev[32], ctl[PATH_MAX], buf[32];
 
-	ASSERT_LT(0, before);
+	ASSERT_LT(0, before) TH_LOG("no disk %s", blk);
+	ASSERT_LT(0, s_before) TH_LOG("no sentinel disk %s", sentinel);
 	grown = before + 2048;
-	snprintf(ctl, sizeof(ctl), "/sys/kernel/debug/virtio_suspend/%s",
-		 vs_env_str("VS_DEVICE", "virtio0"));
-	ASSERT_EQ(0, vs_write_attr(ctl, "suspend"));
+	ASSERT_EQ(0, vs_blk_virtio(blk, dev, sizeof(dev)));
+	ASSERT_EQ(0, vs_suspend_attr(dev, "dialect", buf, sizeof(buf)));
+	ASSERT_STRNE("none", buf) TH_LOG("%s (%s) did not negotiate SUSPEND", dev, blk);
 
-	/* The runner performs this on the QEMU monitor when it reads it. */
-	printf("vs-runner: qmp {\"execute\": \"block_resize\", \"arguments\": "
-	       "{\"device\": \"%s\", \"size\": %lld}}\n",
-	       vs_env_str("VS_DRIVE_ID", "blk0"), grown * 512);
-	fflush(stdout);
-	sleep(2);
-	EXPECT_EQ(before, sectors(blk)) TH_LOG("capacity changed while suspended");
+	snprintf(ctl, sizeof(ctl), "/sys/kernel/debug/virtio_suspend/%s", dev);
+	ASSERT_EQ(0, vs_write_attr(ctl, "suspend"));
+	ASSERT_EQ(0, vs_suspend_attr(dev, "state", buf, sizeof(buf)));
+	ASSERT_STREQ("suspended", buf) TH_LOG("%s after the suspend command", dev);
+
+	start = vs_now_ms();
+	qmp_resize(vs_env_str("VS_DRIVE_ID", "blk0"), grown * 512);
+	qmp_resize(vs_env_str("VS_SENTINEL_DRIVE", "blk1"), (s_before + 2048) * 512);
+	/* The suspended disk must keep its size all along. */
+	while (sectors(sentinel) == s_before && vs_now_ms() - start < qmp_ms) {
+		ASSERT_EQ(before, sectors(blk)) TH_LOG("capacity changed while suspended");
+		usleep(10 * 1000);
+	}
+	ASSERT_EQ(s_before + 2048, sectors(sentinel))
+		TH_LOG("the host made no resize in %ld ms: nothing was tested", qmp_ms);
+	TH_LOG("host resized within %ld ms", vs_now_ms() - start);
+	/* Time for a wrongly delivered notification to be handled. */
+	usleep(500 * 1000);
+	ASSERT_EQ(before, sectors(blk)) TH_LOG("capacity changed while suspended");
 
 	ASSERT_EQ(0, vs_write_attr(ctl, "resume"));
-	for (i = 0; i < 50 && sectors(blk) != grown; i++)
-		usleep(100 * 1000);
-	EXPECT_EQ(grown, sectors(blk)) TH_LOG("resize not seen after resume");
+	resumed = vs_now_ms();
+	while (vs_now_ms() - resumed < 5000) {
+		if (sectors(blk) != before) {
+			seen = vs_now_ms() - resumed;
+			break;
+		}
+		usleep(2 * 1000);
+	}
+	ASSERT_EQ(grown, sectors(blk)) TH_LOG("resize not seen in 5 s after resume");
+	TH_LOG("new capacity seen %ld ms after resume", seen);
+	EXPECT_GE(max_ms, seen) TH_LOG("config change delivered late");
 }
 
 TEST_HARNESS_MAIN

@@ -1,6 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * virtio-rng through /dev/hwrng, before and after system sleep.
+ *
+ * After the sleep cycle, virtio_rng must still be the current source and
+ * the data read must come from the device: its interrupt count rises
+ * during the read (virtio_rng buffers less than one read, so a read that
+ * the device did not serve would not count one).
  */
 #include "kselftest_harness.h"
 #include "vs_util.h"
@@ -54,11 +59,22 @@ TEST(reads_random_data)
 
 TEST(reads_after_s2idle)
 {
-	unsigned char a[LEN];
+	unsigned char a[LEN], b[LEN];
+	char dev[32], cur[64];
+	long irqs_before = 0, irqs_after = 0;
 
+	ASSERT_EQ(0, vs_driver_virtio("virtio_rng", dev, sizeof(dev)))
+		TH_LOG("no virtio device bound to virtio_rng");
+	read_hwrng(_metadata, b);
 	ASSERT_EQ(0, vs_sleep_cycle("freeze"));
+	ASSERT_EQ(0, vs_read_attr("/sys/class/misc/hw_random/rng_current", cur, sizeof(cur)));
+	ASSERT_EQ(0, strncmp(cur, "virtio_rng", 10)) TH_LOG("rng_current is %s after s2idle", cur);
+	ASSERT_EQ(1, vs_irq_lines(dev, &irqs_before)) TH_LOG("no interrupt line named %s", dev);
 	read_hwrng(_metadata, a);
+	ASSERT_EQ(1, vs_irq_lines(dev, &irqs_after));
+	EXPECT_LT(irqs_before, irqs_after) TH_LOG("%s raised no interrupt for the read", dev);
 	EXPECT_LT(100, distinct_bytes(a));
+	EXPECT_NE(0, memcmp(a, b, LEN)) TH_LOG("the same bytes as before the cycle");
 }
 
 TEST_HARNESS_MAIN

@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * The module refuses invalid parameter values at load, with a message
- * naming the parameter, and loads with valid ones.
+ * naming the parameter, and loads with valid ones, which take effect:
+ * against a device that offers SUSPEND, the default negotiates it and
+ * cycles take the SUSPEND path, suspend=off does not negotiate it and
+ * cycles take the reset-based path.
  *
- * Environment: VS_MODULE, the module's name (it must not be loaded).
+ * Environment: VS_MODULE, the module's name (it must not be loaded);
+ * VS_BLK_DEV (default /dev/vda), a disk whose device offers SUSPEND in
+ * VS_EXPECT_DIALECT (default spec), bound once the module loads.
  */
 #include <sys/klog.h>
 
@@ -21,6 +26,19 @@ static int kmsg_has(const char *text)
 	return strstr(log, text) != NULL;
 }
 
+static int module_loaded(const char *mod)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "/sys/module/%s", mod);
+	return access(path, F_OK) == 0;
+}
+
+static int unload(const char *mod)
+{
+	return syscall(SYS_delete_module, mod, O_NONBLOCK) ? -errno : 0;
+}
+
 TEST(invalid_values_refuse_the_load)
 {
 	static const struct {
@@ -36,24 +54,103 @@ TEST(invalid_values_refuse_the_load)
 	size_t i;
 
 	ASSERT_NE(NULL, mod);
+	ASSERT_FALSE(module_loaded(mod)) TH_LOG("%s is already loaded", mod);
 	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		/* Each message must come from this load, not an earlier one. */
+		klogctl(5 /* SYSLOG_ACTION_CLEAR */, NULL, 0);
 		EXPECT_EQ(-EINVAL, vs_load_module(mod, cases[i].params)) TH_LOG("%s", cases[i].params);
 		EXPECT_TRUE(kmsg_has(cases[i].message)) TH_LOG("no message for %s", cases[i].params);
+		EXPECT_FALSE(module_loaded(mod)) TH_LOG("%s stayed loaded", cases[i].params);
+		EXPECT_EQ(0, vs_virtio_devices()) TH_LOG("%s: a device was registered",
+							 cases[i].params);
+		if (module_loaded(mod))
+			unload(mod);
 	}
+}
+
+/*
+ * Loads the module with @params, waits for the disk, and returns in @dev
+ * its virtio device.
+ */
+static void load_with(struct __test_metadata *_metadata, const char *mod,
+		      const char *params, char *dev, size_t len)
+{
+	const char *blk = vs_env_str("VS_BLK_DEV", "/dev/vda");
+	int ret = vs_load_module(mod, params);
+
+	ASSERT_EQ(0, ret) TH_LOG("load %s %s: %s", mod, params, strerror(-ret));
+	ASSERT_EQ(0, vs_wait_path(blk, 1, 10000)) TH_LOG("%s missing after load", blk);
+	ASSERT_EQ(0, vs_blk_virtio(blk, dev, len));
+}
+
+/* One debugfs cycle of @dev; returns how its suspends counter moved. */
+static long one_cycle(struct __test_metadata *_metadata, const char *dev)
+{
+	char ctl[PATH_MAX], buf[64];
+	long before = vs_suspend_count(dev, "suspends");
+
+	snprintf(ctl, sizeof(ctl), "/sys/kernel/debug/virtio_suspend/%s", dev);
+	EXPECT_EQ(0, vs_write_attr(ctl, "cycle")) TH_LOG("%s: cycle", dev);
+	EXPECT_EQ(0, vs_suspend_attr(dev, "state", buf, sizeof(buf)));
+	EXPECT_STREQ("running", buf) TH_LOG("%s after a cycle", dev);
+	return vs_suspend_count(dev, "suspends") - before;
+}
+
+/* The positive control of suspend_off: the device does offer SUSPEND. */
+TEST(default_negotiates_suspend)
+{
+	const char *mod = getenv("VS_MODULE");
+	const char *want = vs_env_str("VS_EXPECT_DIALECT", "spec");
+	char dev[32], buf[64];
+
+	ASSERT_NE(NULL, mod);
+	load_with(_metadata, mod, "", dev, sizeof(dev));
+	EXPECT_EQ(0, vs_suspend_attr(dev, "dialect", buf, sizeof(buf)));
+	EXPECT_STREQ(want, buf) TH_LOG("%s", dev);
+	EXPECT_EQ(1, one_cycle(_metadata, dev));
+	EXPECT_EQ(0, vs_suspend_attr(dev, "last_path", buf, sizeof(buf)));
+	EXPECT_STREQ("suspend", buf) TH_LOG("%s", dev);
+	EXPECT_EQ(0, unload(mod));
+}
+
+TEST(suspend_off_is_not_negotiated)
+{
+	const char *mod = getenv("VS_MODULE");
+	char dev[32], buf[64];
+
+	ASSERT_NE(NULL, mod);
+	load_with(_metadata, mod, "suspend=off", dev, sizeof(dev));
+	ASSERT_EQ(0, vs_read_attr("/sys/module/virtio_suspend/parameters/suspend", buf, sizeof(buf)));
+	EXPECT_STREQ("off", buf);
+	EXPECT_EQ(0, vs_suspend_attr(dev, "dialect", buf, sizeof(buf)));
+	EXPECT_STREQ("none", buf) TH_LOG("%s negotiated SUSPEND with suspend=off", dev);
+	/* Both a debugfs cycle and a system sleep take the classic path. */
+	EXPECT_EQ(0, one_cycle(_metadata, dev)) TH_LOG("a SUSPEND cycle with suspend=off");
+	EXPECT_EQ(0, vs_suspend_attr(dev, "last_path", buf, sizeof(buf)));
+	EXPECT_STREQ("classic: SUSPEND not negotiated", buf) TH_LOG("%s", dev);
+	EXPECT_EQ(0, vs_sleep_cycle("freeze"));
+	EXPECT_EQ(0, vs_suspend_count(dev, "suspends")) TH_LOG("%s", dev);
+	EXPECT_EQ(0, vs_suspend_attr(dev, "last_path", buf, sizeof(buf)));
+	EXPECT_STREQ("classic: SUSPEND not negotiated", buf) TH_LOG("%s", dev);
+	EXPECT_EQ(0, unload(mod));
 }
 
 TEST(valid_values_load)
 {
 	const char *mod = getenv("VS_MODULE");
-	char buf[32];
+	char dev[32], buf[32];
 
 	ASSERT_NE(NULL, mod);
-	ASSERT_EQ(0, vs_load_module(mod, "suspend=off dialect=v5 suspend_timeout_ms=60000"));
+	load_with(_metadata, mod, "dialect=v5 suspend_timeout_ms=60000", dev, sizeof(dev));
 	ASSERT_EQ(0, vs_read_attr("/sys/module/virtio_suspend/parameters/dialect", buf, sizeof(buf)));
 	EXPECT_STREQ("v5", buf);
-	ASSERT_EQ(0, vs_read_attr("/sys/module/virtio_suspend/parameters/suspend", buf, sizeof(buf)));
-	EXPECT_STREQ("off", buf);
-	EXPECT_EQ(0, syscall(SYS_delete_module, mod, O_NONBLOCK));
+	ASSERT_EQ(0, vs_read_attr("/sys/module/virtio_suspend/parameters/suspend_timeout_ms",
+				  buf, sizeof(buf)));
+	EXPECT_STREQ("60000", buf);
+	/* The device speaks the merged spec only: no draft bit is taken. */
+	EXPECT_EQ(0, vs_suspend_attr(dev, "dialect", buf, sizeof(buf)));
+	EXPECT_STREQ("none", buf) TH_LOG("%s negotiated a v5 SUSPEND it does not offer", dev);
+	EXPECT_EQ(0, unload(mod));
 }
 
 TEST_HARNESS_MAIN

@@ -11,13 +11,28 @@
  * interface is suspended, as on any network; a corrupted one is an
  * error). Meanwhile the main process runs the cycles.
  *
+ * Progress is checked while the cycles run, not only at the end: block
+ * writes and received frames must both rise in every window of
+ * VS_STRESS_WINDOW cycles (the cycles pause, at most VS_STRESS_GRACE_MS,
+ * for traffic to show before the window fails), so a network or a disk
+ * that dies after the first cycles fails the test.
+ *
  * Environment:
  *   VS_STRESS_MODE    "debugfs" (every device, one after the other, per
  *                     cycle) or "system" (s2idle); default debugfs
  *   VS_STRESS_CYCLES  cycles (default 100)
+ *   VS_STRESS_WINDOW  cycles per progress window (default 10)
+ *   VS_STRESS_GRACE_MS  see above (default 2000)
+ *   VS_STRESS_NET     1 (default): two virtio-net interfaces must exist
+ *                     and carry traffic; 0: block I/O only
+ *   VS_DEVICE_COUNT   when set, the virtio devices there must be, all
+ *                     cycled by every debugfs cycle
+ *   VS_EXPECT_PATH    "suspend": every cycle of every device must be an
+ *                     acknowledged SUSPEND (suspend/ counters)
  *   VS_BLK_DEV        default /dev/vda; VS_STRESS_BLOCKS (default 1024)
  */
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
@@ -35,6 +50,23 @@ static void on_term(int sig)
 struct result {
 	long ops, errors;
 };
+
+/* What the workers have done so far, shared with the main process. */
+struct progress {
+	long blk_ops, net_rx;
+};
+
+static struct progress *progress;
+
+static void bump(long *counter)
+{
+	__atomic_add_fetch(counter, 1, __ATOMIC_RELAXED);
+}
+
+static long peek(long *counter)
+{
+	return __atomic_load_n(counter, __ATOMIC_RELAXED);
+}
 
 static void fill_block(uint8_t *p, uint64_t block, uint64_t gen)
 {
@@ -73,6 +105,7 @@ static struct result blk_worker(const char *dev, long blocks)
 			res.errors++;
 		}
 		res.ops++;
+		bump(&progress->blk_ops);
 	}
 	/* Every block must hold what was last written to it. */
 	for (b = 0; b < blocks; b++) {
@@ -110,6 +143,7 @@ static struct result net_worker(char names[2][IFNAMSIZ])
 				res.errors++;
 			}
 			res.ops++;
+			bump(&progress->net_rx);
 		}
 		usleep(1000);
 	}
@@ -160,58 +194,169 @@ static struct result reap(pid_t pid, int fds[2])
 	return res;
 }
 
+/* Every device's suspend/ counters, for the path check. */
+#define MAX_DEVS 16
+
+struct dev_counts {
+	char name[32];
+	long suspends, fallbacks;
+};
+
+static int snapshot_all(struct dev_counts *c)
+{
+	struct dirent *de;
+	int n = 0;
+	DIR *dir = opendir("/sys/bus/virtio/devices");
+
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir)) && n < MAX_DEVS) {
+		if (de->d_name[0] == '.' || strlen(de->d_name) >= sizeof(c[n].name))
+			continue;
+		strcpy(c[n].name, de->d_name);
+		c[n].suspends = vs_suspend_count(de->d_name, "suspends");
+		c[n].fallbacks = vs_suspend_count(de->d_name, "fallbacks");
+		n++;
+	}
+	closedir(dir);
+	return n;
+}
+
+/*
+ * Waits, at most @grace_ms, until @counter passes @since; returns how
+ * long that took, or -1.
+ */
+static long wait_rise(long *counter, long since, long grace_ms)
+{
+	long start = vs_now_ms(), waited;
+
+	for (;;) {
+		waited = vs_now_ms() - start;
+		if (peek(counter) > since)
+			return waited;
+		if (waited >= grace_ms)
+			return -1;
+		usleep(10 * 1000);
+	}
+}
+
 FIXTURE(stress) {
-	int unused;
+	pid_t blk, net;
+	int blk_fds[2], net_fds[2];
 };
 
 FIXTURE_SETUP(stress)
 {
+	self->blk = self->net = -1;
+	progress = mmap(NULL, sizeof(*progress), PROT_READ | PROT_WRITE,
+			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, progress);
+	memset(progress, 0, sizeof(*progress));
 }
 
 FIXTURE_TEARDOWN(stress)
 {
+	/* Workers left behind by a failed assertion. */
+	if (self->blk > 0)
+		reap(self->blk, self->blk_fds);
+	if (self->net > 0)
+		reap(self->net, self->net_fds);
 }
 
 TEST_F_TIMEOUT(stress, cycles_under_io, 3000)
 {
 	const char *mode = vs_env_str("VS_STRESS_MODE", "debugfs");
+	const char *path = getenv("VS_EXPECT_PATH");
 	long r, cycles = vs_env_long("VS_STRESS_CYCLES", 100);
+	long window = vs_env_long("VS_STRESS_WINDOW", 10);
+	long grace = vs_env_long("VS_STRESS_GRACE_MS", 2000);
+	long devices = vs_env_long("VS_DEVICE_COUNT", -1);
+	int want_net = vs_env_long("VS_STRESS_NET", 1) != 0;
+	int system = !strcmp(mode, "system");
+	struct dev_counts before[MAX_DEVS], after[MAX_DEVS];
+	long blk_mark, net_mark, waited, late = 0, slowest = 0;
 	char ifaces[2][IFNAMSIZ];
-	int blk_fds[2], net_fds[2];
-	pid_t blk, net = -1;
+	int i, n, nifaces;
 	struct result res;
 
-	blk = spawn(blk_fds, run_blk, (void *)vs_env_str("VS_BLK_DEV", "/dev/vda"));
-	ASSERT_LT(0, blk);
-	if (vs_virtio_ifaces(ifaces) == 2) {
-		net = spawn(net_fds, run_net, ifaces);
-		ASSERT_LT(0, net);
+	ASSERT_TRUE(system || !strcmp(mode, "debugfs")) TH_LOG("VS_STRESS_MODE %s", mode);
+	ASSERT_LT(0, window);
+	n = snapshot_all(before);
+	ASSERT_LT(0, n) TH_LOG("no virtio devices");
+	if (devices >= 0)
+		ASSERT_EQ(devices, n) TH_LOG("the scenario declares %ld virtio devices", devices);
+
+	nifaces = vs_virtio_ifaces(ifaces);
+	if (want_net)
+		ASSERT_EQ(2, nifaces) TH_LOG("VS_STRESS_NET=1 needs two virtio_net interfaces");
+	self->blk = spawn(self->blk_fds, run_blk,
+			  (void *)vs_env_str("VS_BLK_DEV", "/dev/vda"));
+	ASSERT_LT(0, self->blk);
+	if (want_net) {
+		self->net = spawn(self->net_fds, run_net, ifaces);
+		ASSERT_LT(0, self->net);
 	}
-	usleep(200 * 1000);
+
+	/* Traffic flows before the first cycle, or there is nothing to test. */
+	ASSERT_LE(0, wait_rise(&progress->blk_ops, 0, 10000)) TH_LOG("no block write before cycling");
+	if (want_net)
+		ASSERT_LE(0, wait_rise(&progress->net_rx, 0, 10000))
+			TH_LOG("no frame crossed %s -> %s before cycling", ifaces[0], ifaces[1]);
+
+	blk_mark = peek(&progress->blk_ops);
+	net_mark = peek(&progress->net_rx);
 	for (r = 0; r < cycles; r++) {
-		int ret = !strcmp(mode, "system") ? vs_sleep_cycle("freeze") : vs_control_all("cycle");
+		int ret = system ? vs_sleep_cycle("freeze") : vs_control_all("cycle");
 
-		/* vs_control_all() counts devices: none cycled is a failure. */
-		if (strcmp(mode, "system") && ret >= 0)
-			ret = ret ? 0 : -ENODEV;
+		ASSERT_LE(0, ret) TH_LOG("%s cycle %ld: %s", mode, r, strerror(-ret));
+		/* vs_control_all() counts devices: each must be cycled. */
+		if (!system)
+			ASSERT_EQ(n, ret) TH_LOG("debugfs cycle %ld cycled %d of %d devices", r, ret, n);
 
-		if (ret) {
-			reap(blk, blk_fds);
-			if (net > 0)
-				reap(net, net_fds);
-			ASSERT_EQ(0, ret) TH_LOG("%s cycle %ld", mode, r);
+		if ((r + 1) % window && r + 1 < cycles)
+			continue;
+		waited = wait_rise(&progress->blk_ops, blk_mark, grace);
+		ASSERT_LE(0, waited) TH_LOG("no block write completed in cycles %ld-%ld",
+					    r - (r % window), r);
+		if (want_net) {
+			long w = wait_rise(&progress->net_rx, net_mark, grace);
+
+			ASSERT_LE(0, w) TH_LOG("no frame received in cycles %ld-%ld",
+					       r - (r % window), r);
+			waited = w > waited ? w : waited;
 		}
+		late += waited >= 10;	/* more than one poll */
+		slowest = waited > slowest ? waited : slowest;
+		blk_mark = peek(&progress->blk_ops);
+		net_mark = peek(&progress->net_rx);
 	}
-	res = reap(blk, blk_fds);
+
+	res = reap(self->blk, self->blk_fds);
+	self->blk = -1;
 	TH_LOG("%ld %s cycles; block: %ld verified writes, %ld errors", cycles, mode,
 	       res.ops, res.errors);
+	TH_LOG("progress in every window of %ld cycles (%ld windows waited, at most %ld ms)",
+	       window, late, slowest);
 	EXPECT_EQ(0, res.errors);
 	EXPECT_LT(0, res.ops);
-	if (net > 0) {
-		res = reap(net, net_fds);
+	if (want_net) {
+		res = reap(self->net, self->net_fds);
+		self->net = -1;
 		TH_LOG("network: %ld frames checked, %ld corrupt", res.ops, res.errors);
 		EXPECT_EQ(0, res.errors);
 		EXPECT_LT(0, res.ops);
+	}
+
+	/* Every cycle of every device took the path the scenario says. */
+	if (path && !strcmp(path, "suspend")) {
+		ASSERT_EQ(n, snapshot_all(after));
+		for (i = 0; i < n; i++) {
+			EXPECT_STREQ(before[i].name, after[i].name);
+			EXPECT_EQ(before[i].suspends + cycles, after[i].suspends)
+				TH_LOG("%s: SUSPEND cycles", after[i].name);
+			EXPECT_EQ(before[i].fallbacks, after[i].fallbacks)
+				TH_LOG("%s: fallbacks", after[i].name);
+		}
 	}
 }
 

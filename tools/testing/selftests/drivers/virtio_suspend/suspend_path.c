@@ -2,6 +2,8 @@
 /*
  * Which sleep path each virtio device takes, as the transport's sysfs
  * counters tell it, across s2idle cycles and debugfs single-device cycles.
+ * A classic cycle after trying SUSPEND (not one where SUSPEND was never
+ * negotiated) counts one fallback.
  *
  * Environment:
  *   VS_EXPECT_DIALECT  what suspend/dialect must read ("spec", "none", ...)
@@ -14,6 +16,8 @@
  *   VS_EXPECT_REASON   with "classic": text suspend/last_path must contain
  *   VS_MIN_ACK_US      with "suspend": the device's configured delay;
  *                      last_suspend_us and last_resume_us must not be less
+ *   VS_DEVICE_COUNT    how many virtio devices the scenario gave the guest
+ *                      (required: a missing one fails, not skips)
  *   VS_SLEEP_CYCLES    s2idle cycles (default 1)
  *   VS_DEBUGFS_CYCLES  debugfs cycles per device (default 3)
  */
@@ -46,6 +50,8 @@ FIXTURE_SETUP(vdevs)
 	}
 	closedir(dir);
 	ASSERT_LT(0, self->n) TH_LOG("no virtio devices");
+	ASSERT_EQ(vs_env_long("VS_DEVICE_COUNT", -1), self->n)
+		TH_LOG("VS_DEVICE_COUNT: the virtio devices the scenario declares");
 }
 
 FIXTURE_TEARDOWN(vdevs)
@@ -105,8 +111,10 @@ static void check_cycles(struct __test_metadata *_metadata, const char *dev,
 	} else {
 		/* A failed resume follows an acknowledged suspend. */
 		long suspended = strcmp(path, "resume-failed") ? 0 : cycles;
+		long fallbacks = reason && strstr(reason, "not negotiated") ? 0 : cycles;
 
 		EXPECT_EQ(before->suspends + suspended, after.suspends) TH_LOG("%s", dev);
+		EXPECT_EQ(before->fallbacks + fallbacks, after.fallbacks) TH_LOG("%s", dev);
 		EXPECT_EQ(before->resumes, after.resumes) TH_LOG("%s", dev);
 		EXPECT_EQ(0, strncmp(buf, "classic", 7)) TH_LOG("%s: last_path %s", dev, buf);
 		if (getenv("VS_EXPECT_COUNTER"))

@@ -3,10 +3,14 @@
  * Which transport and which drivers the virtio devices are bound to, as
  * sysfs tells it.
  *
- * Environment: VS_TRANSPORT, the platform driver every virtio device's
- * parent must be bound to ("virtio-mmio" for the C driver); VS_DRIVERS, a
- * comma-separated list of virtio drivers that must each be bound to at
- * least one device.
+ * Environment (all required: a scenario that runs this test declares
+ * what it gave the guest, so a missing device fails):
+ *   VS_TRANSPORT     the platform driver every virtio device's parent must
+ *                    be bound to ("virtio-mmio" for the C driver)
+ *   VS_DEVICE_COUNT  how many virtio devices there must be
+ *   VS_DRIVERS       comma-separated driver[:count] list: how many virtio
+ *                    devices each driver must be bound to (count defaults
+ *                    to 1); every device must be bound to one of them
  */
 #include <dirent.h>
 
@@ -23,8 +27,7 @@ TEST(every_device_on_expected_transport)
 	int devices = 0;
 	DIR *dir;
 
-	if (!want)
-		SKIP(return, "VS_TRANSPORT not set");
+	ASSERT_NE(NULL, want) TH_LOG("the scenario must set VS_TRANSPORT");
 	dir = opendir(VIRTIO_DEVICES);
 	ASSERT_NE(NULL, dir);
 	while ((de = readdir(dir))) {
@@ -40,32 +43,63 @@ TEST(every_device_on_expected_transport)
 	ASSERT_LT(0, devices) TH_LOG("no virtio devices");
 }
 
+TEST(declared_device_count)
+{
+	long want = vs_env_long("VS_DEVICE_COUNT", -1);
+	int n = 0, i;
+
+	ASSERT_LT(0, want) TH_LOG("the scenario must set VS_DEVICE_COUNT");
+	/* Devices register as the transport probes: give them a moment. */
+	for (i = 0; i < 50 && (n = vs_virtio_devices()) < want; i++)
+		usleep(100 * 1000);
+	EXPECT_EQ(want, n) TH_LOG("the scenario declares %ld virtio devices", want);
+}
+
+/* How many virtio devices are bound to driver @drv, or -errno. */
+static int bound_to(const char *drv)
+{
+	char path[PATH_MAX], name[256];
+	struct dirent *de;
+	int found = 0;
+	DIR *dir;
+
+	dir = opendir(VIRTIO_DEVICES);
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), VIRTIO_DEVICES "/%s/driver", de->d_name);
+		if (!vs_link_name(path, name, sizeof(name)) && !strcmp(name, drv))
+			found++;
+	}
+	closedir(dir);
+	return found;
+}
+
 TEST(expected_drivers_bound)
 {
-	char list[512], path[PATH_MAX], name[256];
+	char list[512], *item, *save;
 	const char *want = getenv("VS_DRIVERS");
-	char *drv, *save;
+	int total = 0, i;
 
-	if (!want)
-		SKIP(return, "VS_DRIVERS not set");
+	ASSERT_NE(NULL, want) TH_LOG("the scenario must set VS_DRIVERS");
 	snprintf(list, sizeof(list), "%s", want);
-	for (drv = strtok_r(list, ",", &save); drv; drv = strtok_r(NULL, ",", &save)) {
-		struct dirent *de;
+	for (item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(item, ':');
+		long count = colon ? strtol(colon + 1, NULL, 10) : 1;
 		int found = 0;
-		DIR *dir;
 
-		dir = opendir(VIRTIO_DEVICES);
-		ASSERT_NE(NULL, dir);
-		while ((de = readdir(dir))) {
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), VIRTIO_DEVICES "/%s/driver", de->d_name);
-			if (!vs_link_name(path, name, sizeof(name)) && !strcmp(name, drv))
-				found++;
-		}
-		closedir(dir);
-		EXPECT_LT(0, found) TH_LOG("no virtio device is bound to %s", drv);
+		if (colon)
+			*colon = '\0';
+		/* Drivers bind as their modules probe: give them a moment. */
+		for (i = 0; i < 50 && (found = bound_to(item)) < count; i++)
+			usleep(100 * 1000);
+		EXPECT_EQ(count, found) TH_LOG("virtio devices bound to %s", item);
+		total += found;
 	}
+	/* And no device is left without one of these drivers. */
+	EXPECT_EQ(vs_virtio_devices(), total) TH_LOG("devices not bound to a listed driver");
 }
 
 TEST_HARNESS_MAIN

@@ -55,7 +55,7 @@ static inline int vs_open_raw(const char *name, long timeout_ms)
 
 	if (s < 0)
 		return -errno;
-	snprintf(ifr.ifr_name, IFNAMSIZ, "%s", name);
+	snprintf(ifr.ifr_name, IFNAMSIZ, "%.*s", IFNAMSIZ - 1, name);
 	if (ioctl(s, SIOCGIFFLAGS, &ifr))
 		goto fail;
 	ifr.ifr_flags |= IFF_UP;

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
 
 static inline long vs_env_long(const char *name, long fallback)
@@ -36,6 +37,15 @@ static inline const char *vs_env_str(const char *name, const char *fallback)
 	const char *val = getenv(name);
 
 	return val && *val ? val : fallback;
+}
+
+/* Monotonic time in milliseconds. */
+static inline long vs_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Read a sysfs attribute into @buf, trailing newline removed. */
@@ -174,20 +184,162 @@ static inline int vs_virtio_ifaces(char names[2][IFNAMSIZ])
 	return n;
 }
 
+/* Reads a decimal sysfs value, or returns -1. */
+static inline long vs_read_long(const char *path)
+{
+	char buf[32];
+
+	if (vs_read_attr(path, buf, sizeof(buf)))
+		return -1;
+	return strtol(buf, NULL, 10);
+}
+
+/* Reads /sys/bus/virtio/devices/<dev>/suspend/<attr> (the transport's). */
+static inline int vs_suspend_attr(const char *dev, const char *attr, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s/suspend/%s", dev, attr);
+	return vs_read_attr(path, buf, len);
+}
+
+static inline long vs_suspend_count(const char *dev, const char *attr)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s/suspend/%s", dev, attr);
+	return vs_read_long(path);
+}
+
+/* The virtio device (virtioN) under block device @blk ("vda"), or -errno. */
+static inline int vs_blk_virtio(const char *blk, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+
+	if (!strncmp(blk, "/dev/", 5))
+		blk += 5;
+	snprintf(path, sizeof(path), "/sys/block/%s/device", blk);
+	return vs_link_name(path, buf, len);
+}
+
+/* The first virtio device bound to virtio driver @drv, or -errno. */
+static inline int vs_driver_virtio(const char *drv, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	int ret = -ENODEV;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/sys/bus/virtio/drivers/%s", drv);
+	dir = opendir(path);
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir))) {
+		if (strncmp(de->d_name, "virtio", 6) || strlen(de->d_name) >= len)
+			continue;
+		strcpy(buf, de->d_name);
+		ret = 0;
+		break;
+	}
+	closedir(dir);
+	return ret;
+}
+
+/* How many devices are on the virtio bus. */
+static inline int vs_virtio_devices(void)
+{
+	struct dirent *de;
+	int n = 0;
+	DIR *dir = opendir("/sys/bus/virtio/devices");
+
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(dir);
+	return n;
+}
+
+/*
+ * Interrupt lines in /proc/interrupts. With @name, the lines one of whose
+ * handlers is exactly @name ("virtio0"), their counts (all CPUs) summed
+ * into *@count; without, the lines with any handler named virtio<N>.
+ * Returns how many lines, or -errno.
+ */
+static inline int vs_irq_lines(const char *name, long *count)
+{
+	char line[1024];
+	int lines = 0;
+	FILE *f = fopen("/proc/interrupts", "r");
+
+	if (!f)
+		return -errno;
+	if (count)
+		*count = 0;
+	while (fgets(line, sizeof(line), f)) {
+		char *tok, *save, *p = strchr(line, ':');
+		long sum = 0;
+		int counting = 1, match = 0;
+
+		if (!p)
+			continue;
+		for (tok = strtok_r(p + 1, " ,\t\n", &save); tok;
+		     tok = strtok_r(NULL, " ,\t\n", &save)) {
+			char *end;
+			long n = strtol(tok, &end, 10);
+
+			if (counting && !*end) {
+				sum += n;
+				continue;
+			}
+			counting = 0;
+			if (name ? !strcmp(tok, name) :
+			    !strncmp(tok, "virtio", 6) && tok[6] >= '0' && tok[6] <= '9')
+				match = 1;
+		}
+		if (match) {
+			lines++;
+			if (count)
+				*count += sum;
+		}
+	}
+	fclose(f);
+	return lines;
+}
+
 /*
  * One system sleep cycle in the kernel's "devices" test mode: every
  * device's suspend (or hibernation freeze) callbacks run, then resume
  * (thaw) runs, without the platform actually sleeping.
- * @state is "freeze" (s2idle) or "disk" (hibernation).
+ * @state is "freeze" (s2idle) or "disk" (hibernation).  A suspend must
+ * also be counted by the PM core as a successful one: a write that
+ * returned without a completed cycle is -EIO.
  */
 static inline int vs_sleep_cycle(const char *state)
 {
+	const char *stat = "/sys/power/suspend_stats/success";
+	long before = -1, after;
 	int ret;
 
 	ret = vs_write_attr("/sys/power/pm_test", "devices");
 	if (ret)
 		return ret;
-	return vs_write_attr("/sys/power/state", state);
+	if (strcmp(state, "disk")) {
+		before = vs_read_long(stat);
+		if (before < 0)
+			return -ENOENT;
+	}
+	ret = vs_write_attr("/sys/power/state", state);
+	if (ret || before < 0)
+		return ret;
+	after = vs_read_long(stat);
+	if (after != before + 1) {
+		fprintf(stderr, "# %s: suspend_stats/success went from %ld to %ld\n",
+			state, before, after);
+		return -EIO;
+	}
+	return 0;
 }
 
 #endif /* VS_UTIL_H */

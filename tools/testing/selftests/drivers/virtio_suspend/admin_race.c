@@ -1,0 +1,424 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The transport's admin interfaces raced against each other and against
+ * I/O: debugfs control commands, sysfs reads, unbind/bind of the stock
+ * virtio_blk driver, rmmod/insmod of the transport and system sleep
+ * cycles, each in its own process, for VS_RACE_SECONDS (default 20) on
+ * every CPU the guest has. Whatever the interleaving, nothing may crash
+ * (the runner fails the scenario on any kernel splat), hang (every worker
+ * must keep making progress) or corrupt data (every block read back is
+ * the one written), and at the end the transport is loaded, the disk
+ * bound and a SUSPEND cycle under I/O works.
+ *
+ * Also: an open control file pins the module, so rmmod while it is open
+ * is refused (before the fix, rmmod went through and the close oopsed in
+ * debugfs's proxy release).
+ *
+ * Environment: VS_MODULE (default virtio_suspend), VS_RACE_SECONDS.
+ */
+#include <dirent.h>
+#include <signal.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+
+#include "kselftest_harness.h"
+#include "vs_util.h"
+
+#define DEBUGFS_DIR "/sys/kernel/debug/virtio_suspend"
+#define BLK_BYTES 4096
+#define BLK_SLOTS 256
+
+enum worker {
+	W_CONTROL,
+	W_SYSFS,
+	W_REBIND,
+	W_RELOAD,
+	W_SLEEP,
+	W_IO,
+	W_COUNT,
+};
+
+static const char *const worker_names[W_COUNT] = {
+	"debugfs control", "sysfs reads", "virtio_blk unbind/bind",
+	"transport rmmod/insmod", "s2idle cycles", "block I/O",
+};
+
+/* Shared with the workers: counts, and why one of them gave up. */
+struct race_stats {
+	unsigned long ok[W_COUNT];
+	unsigned long refused[W_COUNT];
+	unsigned long verified_blocks;
+	unsigned long io_unavailable;
+	int io_errno;		/* why the last unavailable I/O failed */
+	int rebind_errno;	/* why the last bind failed */
+	char failure[256];
+};
+
+static const char *module_name(void)
+{
+	return vs_env_str("VS_MODULE", "virtio_suspend");
+}
+
+static int unload(void)
+{
+	return syscall(SYS_delete_module, module_name(), O_NONBLOCK) ? -errno : 0;
+}
+
+static int load(void)
+{
+	return vs_load_module(module_name(), "");
+}
+
+/* Is module @name loaded? */
+static int module_loaded(const char *name)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "/sys/module/%s/initstate", name);
+	return access(path, F_OK) == 0;
+}
+
+/* The virtio device whose device id is @id (2: block), into @name. */
+static int find_virtio(unsigned int id, char *name, size_t len)
+{
+	char path[PATH_MAX], val[32];
+	struct dirent *de;
+	DIR *dir = opendir("/sys/bus/virtio/devices");
+	int ret = -ENODEV;
+
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s/device", de->d_name);
+		if (vs_read_attr(path, val, sizeof(val)) || strtoul(val, NULL, 0) != id)
+			continue;
+		if (strlen(de->d_name) < len) {
+			strcpy(name, de->d_name);
+			ret = 0;
+		}
+		break;
+	}
+	closedir(dir);
+	return ret;
+}
+
+/* Writes @command to every control file; counts successes and refusals. */
+static void control_round(struct race_stats *st, const char *command)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *dir = opendir(DEBUGFS_DIR);
+
+	if (!dir) {
+		st->refused[W_CONTROL]++;
+		return;
+	}
+	while ((de = readdir(dir))) {
+		int ret;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), DEBUGFS_DIR "/%.255s", de->d_name);
+		ret = vs_write_attr(path, command);
+		if (!ret)
+			st->ok[W_CONTROL]++;
+		else if (ret == -EBUSY || ret == -ENODEV || ret == -ENOENT || ret == -EIO ||
+			 ret == -ENXIO || ret == -EINVAL)
+			/*
+			 * Driver binding (EBUSY) or gone (ENODEV), file removed
+			 * (ENOENT, EIO), module unloading (ENXIO, from
+			 * debugfs's open), or resumed by a racer (EINVAL).
+			 */
+			st->refused[W_CONTROL]++;
+		else
+			snprintf(st->failure, sizeof(st->failure), "%s %.64s: %s", command,
+				 de->d_name, strerror(-ret));
+	}
+	closedir(dir);
+}
+
+static void sysfs_round(struct race_stats *st)
+{
+	static const char *const attrs[] = {
+		"state", "dialect", "suspends", "resumes", "fallbacks", "last_path",
+		"last_suspend_us",
+	};
+	char path[PATH_MAX], buf[128];
+	struct dirent *de;
+	DIR *dir = opendir("/sys/bus/virtio/devices");
+	unsigned int i;
+
+	if (!dir)
+		return;
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		for (i = 0; i < sizeof(attrs) / sizeof(attrs[0]); i++) {
+			snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%.64s/suspend/%s",
+				 de->d_name, attrs[i]);
+			if (vs_read_attr(path, buf, sizeof(buf)))
+				st->refused[W_SYSFS]++;
+			else
+				st->ok[W_SYSFS]++;
+		}
+	}
+	closedir(dir);
+}
+
+/*
+ * Unbinds virtio_blk from the disk and binds it again. An unbind that
+ * finds no driver (a bind that failed, the transport reloading) is not a
+ * reason to skip the bind.
+ */
+static void rebind_round(struct race_stats *st)
+{
+	char name[64];
+	int ret;
+
+	if (find_virtio(2, name, sizeof(name))) {
+		st->refused[W_REBIND]++;
+		return;
+	}
+	vs_write_attr("/sys/bus/virtio/drivers/virtio_blk/unbind", name);
+	ret = vs_write_attr("/sys/bus/virtio/drivers/virtio_blk/bind", name);
+	if (ret) {
+		st->rebind_errno = -ret;
+		st->refused[W_REBIND]++;
+	} else {
+		st->ok[W_REBIND]++;
+	}
+}
+
+static void reload_round(struct race_stats *st)
+{
+	int ret = unload();
+
+	if (ret) {
+		/* In use (an open control file) or mid-load: both fine. */
+		st->refused[W_RELOAD]++;
+		return;
+	}
+	usleep(20 * 1000);
+	ret = load();
+	if (ret && ret != -EEXIST)
+		snprintf(st->failure, sizeof(st->failure), "insmod: %s", strerror(-ret));
+	else
+		st->ok[W_RELOAD]++;
+}
+
+static void sleep_round(struct race_stats *st)
+{
+	if (vs_sleep_cycle("freeze"))
+		st->refused[W_SLEEP]++;
+	else
+		st->ok[W_SLEEP]++;
+}
+
+/*
+ * Writes slot @round's block and reads it back. The disk may be gone
+ * (unbound, module unloaded) at any point: that is counted, not failed;
+ * but a block read back must be the one written.
+ */
+static void io_round(struct race_stats *st, unsigned long round, uint8_t *out, uint8_t *in)
+{
+	off_t off = (off_t)(round % BLK_SLOTS) * BLK_BYTES;
+	unsigned int i;
+	int fd;
+
+	fd = open("/dev/vda", O_RDWR | O_DIRECT);
+	if (fd < 0) {
+		st->io_errno = errno;
+		st->io_unavailable++;
+		return;
+	}
+	for (i = 0; i < BLK_BYTES; i += 8)
+		memcpy(out + i, &(uint64_t){ round * 0x9e3779b97f4a7c15ull + i }, 8);
+	if (pwrite(fd, out, BLK_BYTES, off) != BLK_BYTES || fsync(fd) ||
+	    pread(fd, in, BLK_BYTES, off) != BLK_BYTES) {
+		st->io_errno = errno;
+		st->io_unavailable++;
+	} else if (memcmp(in, out, BLK_BYTES)) {
+		snprintf(st->failure, sizeof(st->failure),
+			 "block %lu read back different data", round % BLK_SLOTS);
+	} else {
+		st->verified_blocks++;
+		st->ok[W_IO]++;
+	}
+	close(fd);
+}
+
+/* Writes and verifies @count blocks; 0 when all read back right. */
+static int verify_blocks(struct race_stats *st, unsigned long count)
+{
+	uint8_t *out, *in;
+	unsigned long i;
+
+	if (posix_memalign((void **)&out, 4096, BLK_BYTES))
+		return -ENOMEM;
+	if (posix_memalign((void **)&in, 4096, BLK_BYTES)) {
+		free(out);
+		return -ENOMEM;
+	}
+	st->verified_blocks = 0;
+	for (i = 0; i < count; i++)
+		io_round(st, i, out, in);
+	free(out);
+	free(in);
+	return st->verified_blocks == count ? 0 : -EIO;
+}
+
+static void run_worker(enum worker w, struct race_stats *st, time_t end)
+{
+	unsigned long round = 0;
+	uint8_t *out = NULL, *in = NULL;
+
+	if (w == W_IO && (posix_memalign((void **)&out, 4096, BLK_BYTES) ||
+			  posix_memalign((void **)&in, 4096, BLK_BYTES)))
+		_exit(2);
+	while (time(NULL) < end && !st->failure[0]) {
+		switch (w) {
+		case W_CONTROL:
+			control_round(st, round % 4 == 3 ? "suspend" : "cycle");
+			control_round(st, "resume");
+			break;
+		case W_SYSFS:
+			sysfs_round(st);
+			break;
+		case W_REBIND:
+			rebind_round(st);
+			/* Leave the disk bound a while: I/O must reach it too. */
+			usleep(50 * 1000);
+			break;
+		case W_RELOAD:
+			reload_round(st);
+			usleep(200 * 1000);
+			break;
+		case W_SLEEP:
+			sleep_round(st);
+			usleep(300 * 1000);
+			break;
+		case W_IO:
+			io_round(st, round, out, in);
+			break;
+		case W_COUNT:
+			break;
+		}
+		round++;
+	}
+	_exit(st->failure[0] ? 1 : 0);
+}
+
+/* Brings the transport and the disk back after the race. */
+static int restore_setup(void)
+{
+	char name[64];
+	int waited;
+
+	if (!module_loaded(module_name()) && load())
+		return -1;
+	/* Devices register asynchronously after the transport probes. */
+	for (waited = 0; find_virtio(2, name, sizeof(name)); waited += 50) {
+		if (waited >= 5000)
+			return -1;
+		usleep(50 * 1000);
+	}
+	if (access("/dev/vda", F_OK))
+		vs_write_attr("/sys/bus/virtio/drivers/virtio_blk/bind", name);
+	return vs_wait_path("/dev/vda", 1, 5000);
+}
+
+TEST(open_control_file_pins_module)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	DIR *dir;
+	int fd = -1, ret;
+
+	ASSERT_TRUE(module_loaded(module_name()));
+	dir = opendir(DEBUGFS_DIR);
+	ASSERT_NE(NULL, dir);
+	while (fd < 0 && (de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), DEBUGFS_DIR "/%.255s", de->d_name);
+		fd = open(path, O_WRONLY);
+	}
+	closedir(dir);
+	ASSERT_LE(0, fd) TH_LOG("no control file to open");
+
+	ret = unload();
+	TH_LOG("rmmod with %s open: %s", path, ret ? strerror(-ret) : "unloaded");
+	/*
+	 * Closing after a successful unload is what oopsed: reload first
+	 * so the rest of the suite has its transport, then close.
+	 */
+	if (!ret)
+		load();
+	close(fd);
+	EXPECT_EQ(-EWOULDBLOCK, ret);
+	/* Once closed, the module unloads and loads again. */
+	ASSERT_EQ(0, unload());
+	ASSERT_EQ(0, load());
+	ASSERT_EQ(0, restore_setup());
+}
+
+TEST(admin_interfaces_race)
+{
+	long seconds = vs_env_long("VS_RACE_SECONDS", 20);
+	struct race_stats *st;
+	pid_t pids[W_COUNT];
+	time_t end;
+	int i, status;
+
+	st = mmap(NULL, sizeof(*st), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, st);
+	memset(st, 0, sizeof(*st));
+	ASSERT_EQ(0, restore_setup());
+
+	end = time(NULL) + seconds;
+	for (i = 0; i < W_COUNT; i++) {
+		pids[i] = fork();
+		ASSERT_LE(0, pids[i]);
+		if (!pids[i])
+			run_worker(i, st, end);
+	}
+	for (i = 0; i < W_COUNT; i++) {
+		ASSERT_EQ(pids[i], waitpid(pids[i], &status, 0));
+		EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0)
+			TH_LOG("%s worker: %s", worker_names[i],
+			       st->failure[0] ? st->failure : "died");
+	}
+	for (i = 0; i < W_COUNT; i++) {
+		TH_LOG("%s: %lu done, %lu refused", worker_names[i], st->ok[i],
+		       st->refused[i]);
+		/* Each interface really was exercised, not only refused. */
+		EXPECT_LT(0, st->ok[i]) TH_LOG("%s never succeeded", worker_names[i]);
+	}
+	TH_LOG("last bind refusal: %s", strerror(st->rebind_errno));
+	TH_LOG("blocks verified: %lu, I/O while the disk was away: %lu (last: %s)",
+	       st->verified_blocks, st->io_unavailable, strerror(st->io_errno));
+	printf("# races tried: %lu\n",
+	       st->ok[W_CONTROL] + st->refused[W_CONTROL] + st->ok[W_REBIND] +
+	       st->refused[W_REBIND] + st->ok[W_RELOAD] + st->refused[W_RELOAD] +
+	       st->ok[W_SLEEP] + st->refused[W_SLEEP]);
+
+	/*
+	 * Everything is back and works. A device the race left suspended
+	 * (its resume refused while its driver was rebinding) is resumed;
+	 * then every device takes a full cycle, and I/O is verified.
+	 */
+	ASSERT_EQ(0, restore_setup());
+	memset(st, 0, sizeof(*st));
+	control_round(st, "resume");
+	ASSERT_EQ(0, st->failure[0]) TH_LOG("%s", st->failure);
+	ASSERT_LT(0, vs_control_all("cycle"));
+	ASSERT_EQ(0, verify_blocks(st, 8));
+	munmap(st, sizeof(*st));
+}
+
+TEST_HARNESS_MAIN
