@@ -41,7 +41,14 @@ impl VmDevice {
         match step {
             Step::Write(value) => self.set_status(value),
             Step::Sleep(us) => sleep_us(us),
-            Step::Reinit => self.reinit_keeping_queues()?,
+            // A failed re-initialisation is a failed resume: it must end
+            // in the classic recovery, which releases the held queues,
+            // not in an error that leaves them held.
+            Step::Reinit => {
+                if self.reinit_keeping_queues().is_err() {
+                    return Ok(machine.reinit_failed());
+                }
+            }
             Step::Done | Step::Classic(_) => return Ok(step),
         }
         Ok(machine.poll(self.status(), now_us()))

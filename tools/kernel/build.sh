@@ -31,6 +31,17 @@ if [ -f "$kdir/.vs-built" ]; then
 	exit 0
 fi
 
+# One build at a time: a second make (another checkout, a parallel
+# target) waits, then finds the tree built.  Without this, one build's
+# clean-up of older keys deleted a tree another was using.
+mkdir -p "$VS_CACHE/kernel"
+exec 9>"$VS_CACHE/kernel/.lock"
+flock 9
+if [ -f "$kdir/.vs-built" ]; then
+	echo "$kdir"
+	exit 0
+fi
+
 vs_log "building guest kernel $linux_ver (key $key) in $kdir"
 rm -rf "$VS_CACHE/kernel/$key"
 mkdir -p "$VS_CACHE/kernel/$key"
@@ -70,7 +81,8 @@ kmake rust-analyzer >/dev/null 2>&1 || true
 touch "$kdir/.vs-built"
 
 # Older keys are dead weight (a built tree is a few GiB).
-for old in "$VS_CACHE"/kernel/*; do
+for old in "$VS_CACHE"/kernel/*/; do
+	old=${old%/}
 	[ "$old" = "$VS_CACHE/kernel/$key" ] || rm -rf "$old"
 done
 echo "$kdir"

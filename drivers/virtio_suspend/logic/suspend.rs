@@ -68,6 +68,8 @@ pub(crate) enum Reason {
     Timeout(u8),
     /// The device left the suspended state on its own.
     Lied(u8),
+    /// The STOP dialect's reset and re-initialisation on resume failed.
+    ReinitFailed,
     /// Frozen classically at suspend: restored classically at resume.
     FrozenClassically,
 }
@@ -84,6 +86,7 @@ impl core::fmt::Display for Reason {
                 f,
                 "device left the suspended state by itself (status {s:#04x})"
             ),
+            Reason::ReinitFailed => f.write_str("re-initialisation after STOP failed"),
             Reason::FrozenClassically => f.write_str("frozen by the classic path"),
         }
     }
@@ -275,6 +278,13 @@ impl Machine {
             }
             State::Running | State::Suspended | State::Fallback => Step::Done,
         }
+    }
+
+    /// The STOP dialect's re-initialisation (`Step::Reinit`) failed: the
+    /// device takes the classic recovery like any failed resume, which
+    /// also releases the queues held since the suspend.
+    pub(crate) fn reinit_failed(&mut self) -> Step {
+        self.fail_resume(Reason::ReinitFailed)
     }
 
     /// The classic freeze and restore after a failed resume are done.

@@ -444,6 +444,26 @@ fn stop_cycle_resumes_by_reinit() {
 }
 
 #[test]
+fn stop_reinit_failure_asks_for_classic_recovery() {
+    let mut m = Machine::new(Some(Dialect::Stop), TIMEOUT_US);
+    let mut dev = FakeDevice::new(Dialect::Stop, 0, Fault::None);
+    let mut now = 0;
+    assert_eq!(suspend(&mut m, &mut dev, &mut now).0, Step::Done);
+    assert_eq!(m.begin_resume(dev.read(now), now), Step::Reinit);
+    // The transport could not set the device up again.
+    assert_eq!(m.reinit_failed(), Step::Classic(Reason::ReinitFailed));
+    assert_eq!(
+        m.state(),
+        State::Resuming,
+        "stays until the recovery is done"
+    );
+    assert_eq!(m.last_reason(), Some(Reason::ReinitFailed));
+    m.classic_done();
+    assert_eq!(m.state(), State::Running);
+    assert_eq!((m.counters().resumes, m.counters().fallbacks), (0, 1));
+}
+
+#[test]
 fn many_cycles_count_up() {
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
     let mut dev = FakeDevice::new(Dialect::Spec, 20, Fault::None);

@@ -23,6 +23,9 @@
  *   VS_FIO_SLEEP_EVERY   every Nth cycle is an s2idle cycle (default 0:
  *                        debugfs cycles only)
  *   VS_FIO_REGION_MIB    each job's region (default 8); VS_FIO_JOBS (4)
+ *   VS_FIO_HOLD_MS       debugfs cycles stay suspended this long (default
+ *                        0: "cycle"); long enough, with a small ring, for
+ *                        the writers to fill the ring while it is held
  *   VS_FIO_CORRUPT_AT    negative control only: after that many cycles,
  *                        overwrite every job's region with junk behind
  *                        fio's back; fio must then report verify errors
@@ -228,6 +231,7 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 	long region = vs_env_long("VS_FIO_REGION_MIB", 8);
 	long jobs = vs_env_long("VS_FIO_JOBS", 4);
 	long corrupt_at = vs_env_long("VS_FIO_CORRUPT_AT", -1);
+	long hold_ms = vs_env_long("VS_FIO_HOLD_MS", 0);
 	long cycles = 0, sleeps = 0, with_io = 0, suspends, bad = 0;
 	char a_runtime[32], a_size[32], a_jobs[32], a_offset[32], a_file[PATH_MAX];
 	char ctl[PATH_MAX], path_buf[64];
@@ -282,7 +286,16 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 		int sleep_cycle = sleep_every > 0 && (cycles + 1) % sleep_every == 0;
 		int ret;
 
-		ret = sleep_cycle ? vs_sleep_cycle("freeze") : vs_write_attr(ctl, "cycle");
+		if (sleep_cycle) {
+			ret = vs_sleep_cycle("freeze");
+		} else if (hold_ms > 0) {
+			ret = vs_write_attr(ctl, "suspend");
+			usleep(hold_ms * 1000);
+			if (!ret)
+				ret = vs_write_attr(ctl, "resume");
+		} else {
+			ret = vs_write_attr(ctl, "cycle");
+		}
 		ASSERT_EQ(0, ret) TH_LOG("%s cycle %ld: %s", sleep_cycle ? "s2idle" : "debugfs",
 					 cycles, strerror(-ret));
 		cycles++;
