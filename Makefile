@@ -16,7 +16,7 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(TOP) $(KMAKE_RUST)
 RUST_SOURCES = $(shell find $(TOP)/drivers $(TOP)/samples $(TOP)/tools/host-tests \
 		 -name '*.rs' -not -path '*/target/*' 2>/dev/null)
 
-.PHONY: all modules deps kernel qemu check demo bench shell host-test selftests \
+.PHONY: all modules deps kernel qemu fio check demo bench shell host-test selftests \
 	fmt fmt-check clippy rust-analyzer clean help
 
 all: modules
@@ -28,7 +28,7 @@ help:
 	@echo "make shell SCENARIO=name   that scenario's guest with a shell on the console"
 	@echo "make bench        SUSPEND vs reset latency, Rust vs C throughput: table, CSV, plot"
 	@echo "make modules      build virtio_suspend.ko against the guest kernel"
-	@echo "make deps|kernel|qemu      install the toolchain / build the guest kernel / our QEMU"
+	@echo "make deps|kernel|qemu|fio  install the toolchain / build the guest kernel / our QEMU / fio"
 	@echo "make fmt-check clippy rust-analyzer host-test clean"
 
 deps:
@@ -40,24 +40,35 @@ kernel: deps
 qemu: deps
 	@bash tools/qemu/build.sh >/dev/null
 
+# QEMU's own virtio qtests against our QEMU, TAP (tools/qemu/qtest.sh).
+.PHONY: check-qemu
+check-qemu: qemu
+	@bash tools/qemu/qtest.sh
+
+# fio for the guests' initramfs (tools/fio/build.sh).
+fio: deps
+	@bash tools/fio/build.sh >/dev/null
+
 modules: kernel
 	+$(KMAKE) modules
 
 host-test: deps
 	cd tools/host-tests && CARGO_TARGET_DIR=$$($(ENV); echo $$VS_CACHE)/host-tests-target cargo test
 
+# Built in the checkout (.build/), not next to the shared kernel: two
+# checkouts on one kernel cache must not run each other's tests.
 selftests: kernel
 	+$(MAKE) -C tools/testing/selftests/drivers/virtio_suspend \
-		KSRC=$(KDIR) OUTPUT=$(KDIR)/../selftests
+		KSRC=$(KDIR) OUTPUT=$(TOP)/.build/selftests
 
-check: modules selftests qemu
+check: modules selftests qemu fio
 	@python3 tools/runner/run.py check $(if $(SCENARIO),--scenario $(SCENARIO)) \
 		--kdir $(KDIR)
 
-demo: modules selftests qemu
+demo: modules selftests qemu fio
 	@python3 tools/runner/run.py demo --kdir $(KDIR)
 
-bench: modules selftests qemu
+bench: modules selftests qemu fio
 	@python3 tools/runner/bench.py --kdir $(KDIR)
 
 shell: modules selftests

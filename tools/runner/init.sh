@@ -23,7 +23,43 @@ mount -t debugfs debugfs /sys/kernel/debug
 mount -t tmpfs tmpfs /tmp
 echo "vs-runner: init $(uname -r)"
 
+# Uptime in hundredths of a second.
+uptime_cs() {
+	read -r up _ < /proc/uptime
+	echo "${up%.*}${up#*.}" | sed 's/^0*//;s/^$/0/'
+}
+
+# kmemleak (CONFIG_DEBUG_KMEMLEAK, no automatic scan): after the tests,
+# scan twice, as kmemleak needs to be sure, and print the report, each
+# line as "vs-kmemleak: ...".  It reports only objects older than 5 s,
+# so the second scan waits until the tests ended 5 s ago.  The runner
+# fails the scenario on any unreferenced object, and on a kernel built
+# with kmemleak where this reports no scan.
+kmemleak_check() {
+	f=/sys/kernel/debug/kmemleak
+	if [ ! -e $f ]; then
+		echo "vs-runner: kmemleak missing"
+		return
+	fi
+	end=$(uptime_cs)
+	if ! echo scan > $f; then
+		echo "vs-runner: error: kmemleak scan failed"
+		return
+	fi
+	wait_cs=$((end + 510 - $(uptime_cs)))
+	if [ $wait_cs -gt 0 ]; then
+		sleep "$((wait_cs / 100)).$(printf %02d $((wait_cs % 100)))"
+	fi
+	if ! echo scan > $f; then
+		echo "vs-runner: error: kmemleak scan failed"
+		return
+	fi
+	sed 's/^/vs-kmemleak: /' $f
+	echo "vs-runner: kmemleak scanned"
+}
+
 finish() {
+	kmemleak_check
 	echo "vs-runner: done"
 	if [ "${vs_shell:-0}" = 1 ]; then
 		setsid cttyhack sh

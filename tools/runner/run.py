@@ -2,27 +2,38 @@
 # SPDX-License-Identifier: GPL-2.0
 """Run the virtio-suspend guest scenarios under QEMU and the host tests.
 
-    run.py check [--scenario NAME ...] --kdir KDIR
+    run.py check [--scenario NAME ...] [--jobs N] --kdir KDIR
     run.py demo --kdir KDIR
     run.py shell --scenario NAME --kdir KDIR
 
 A scenario is a TOML file in tools/scenarios/ (see README.md there): the
 QEMU binary, the devices, the modules to load and the kselftests to run.
-Every guest runs under a hard timeout; a guest that hangs, crashes or stops
-before all its tests reported is a failed scenario, with its console log
-kept and its path printed.  The last line of `check` is
-"N passed, N failed" (", N skipped" when there are skips); the exit status
-is non-zero unless every test ran and passed.
+Every guest runs under a hard timeout; verdict() decides whether a guest
+run passed, by the rule README.md states, and a failed scenario's console
+log is kept and its path printed.  Guests run --jobs at a time (2 by
+default), each scenario's output printed whole, in name order.  The last
+line of `check` is "N passed, N failed" (", N skipped" when there are
+skips); the exit status is non-zero unless every test ran and passed.
 """
 
 import argparse
+import concurrent.futures
+import ctypes
+import difflib
+import fcntl
+import json
+import mmap
 import os
+import platform
 import re
 import select
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
+import tempfile
+import threading
 import time
 import tomllib
 from dataclasses import dataclass, field
@@ -31,22 +42,63 @@ from pathlib import Path
 TOP = Path(__file__).resolve().parents[2]
 SCENARIOS = TOP / "tools" / "scenarios"
 SELFTESTS = TOP / "tools" / "testing" / "selftests" / "drivers" / "virtio_suspend"
+# Where `make selftests` builds the test binaries: inside the checkout,
+# so two checkouts sharing a kernel cache never run each other's tests.
+SELFTEST_BUILD = TOP / ".build" / "selftests"
 CACHE = Path(os.environ.get("VS_CACHE")
              or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
              / "virtio-suspend")
 
-# Kernel messages that fail a scenario whatever its tests said.
+# Kernel messages that fail a scenario whatever its tests said: warnings
+# and BUGs (KFENCE, soft lockup and "scheduling while atomic" among them),
+# lockdep, RCU stalls, hung tasks, SLUB's red zone and poison checks,
+# debugobjects, kmemleak's own failures, block I/O errors and any stack
+# trace.
 KERNEL_PROBLEMS = re.compile(
-    r"WARNING:|BUG:|Oops|Kernel panic|possible circular locking|"
-    r"inconsistent lock state|possible recursive locking|"
-    r"suspicious RCU usage|sleeping function called from invalid context|"
-    r"rust_panic|general protection fault")
+    r"WARNING:|BUG:|BUG [\w.:-]+ \(|Oops|Kernel panic|"
+    r"possible circular locking|inconsistent lock state|"
+    r"possible recursive locking|suspicious RCU usage|"
+    r"sleeping function called from invalid context|"
+    r"rust_panic|general protection fault|"
+    r"rcu_\w+ self-detected stall|rcu_\w+ detected stalls|rcu: INFO:|"
+    r"INFO: rcu|rcu: .*[Ss]tall|"
+    r"blocked for more than \d+ seconds|soft lockup|hard LOCKUP|"
+    r"Poison overwritten|Redzone|Object already free|Freepointer corrupt|"
+    r"Object padding overwritten|Padding overwritten|"
+    r"ODEBUG:|unreferenced object 0x|kmemleak: .*(disabled|pool empty|Cannot)|"
+    r"\bI/O error\b|Call Trace:")
+# A "Call Trace:" this many lines after a reported line belongs to it.
+CALL_TRACE_SPAN = 60
+# Past this many, kernel lines are counted, not listed one by one.
+MAX_KERNEL_LINES = 20
 
-# What the QEMU patch logs when the guest breaks a driver rule.
+# QEMU's log (-d guest_errors -D qemu.log).  The patch (tools/qemu/patches)
+# writes "virtio-suspend: violation: <device>: ..." when the driver breaks
+# a rule of the suspend protocol, and "virtio-suspend: <device>: ..." for
+# the other guest errors of the suspend path (a SUSPEND bit written before
+# DRIVER_OK, a status written while suspended).  Every line of the log
+# that is not a trace event of ours is a problem.
 QEMU_VIOLATION = "virtio-suspend: violation:"
+QEMU_GUEST_ERROR = "virtio-suspend: "
+QEMU_TRACE = re.compile(r"^(?:\d+@\d+\.\d+:)?virtio_set_status ")
 
-TAP_RESULT = re.compile(r"^(ok|not ok) (\d+) (.*?)(?:\s+#\s*(SKIP|XFAIL)\b.*)?$")
-TAP_PLAN = re.compile(r"^1\.\.(\d+)$")
+# QEMU's stderr: any line fails the scenario (an assertion, an abort, a
+# virtio_error() of a device model, "qemu-system-x86_64: ..."), except
+# these, which are expected.
+QEMU_STDERR_HARMLESS = [
+    # The net scenarios' hub has no host port on purpose.
+    re.compile(r"^[\w.-]+: warning: hub \d+ is not connected to host network$"),
+]
+# A device's injected fault (the suspend-fail and resume-fail properties)
+# is reported through virtio_error(); expected only where the scenario
+# set the property.
+QEMU_FAULT_INJECTED = re.compile(
+    r"^[\w.-]+: virtio-suspend: \S+: (suspend|resume) failed "
+    r"\(fault injected by the (suspend|resume)-fail property\)$")
+
+TAP_RESULT = re.compile(r"^(ok|not ok) (\d+)(?: (.*?))?(?:\s+#\s*(SKIP|XFAIL)\b.*)?$")
+TAP_PLAN = re.compile(r"^1\.\.(\d+)(?:\s+#\s*(.*))?$")
+LOCAL_INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 FEATURE_NAMES = {
     24: "NOTIFY_ON_EMPTY", 27: "ANY_LAYOUT", 28: "RING_INDIRECT_DESC",
@@ -55,6 +107,21 @@ FEATURE_NAMES = {
     38: "NOTIFICATION_DATA", 39: "NOTIF_CONFIG_DATA", 40: "RING_RESET",
     41: "ADMIN_VQ", 42: "SUSPEND(v5 draft)", 43: "SUSPEND",
 }
+
+# A guest reaches /init in a few seconds under TCG.  A guest that has not
+# within BOOT_TIMEOUT is booted again, at most BOOT_RETRIES times; every
+# retry is printed and counted.  (The old cause of such stalls, the
+# kernel's PIT-based TSC calibration failing under host load, is gone:
+# qemu_command() passes tsc_early_khz.)  Nothing of ours runs before
+# /init, so a retry never hides a driver hang.
+BOOT_TIMEOUT = 40
+BOOT_RETRIES = 2
+# After "vs-runner: done" the guest reboots, which ends QEMU
+# (-no-reboot); it must within this many seconds, with exit status 0.
+EXIT_GRACE = 30
+
+# Set to stop every running guest (Ctrl-C, SIGTERM).
+STOP = threading.Event()
 
 
 @dataclass
@@ -65,19 +132,128 @@ class Result:
 
 
 @dataclass
+class Problem:
+    """Something seen in a guest run that fails it (see verdict())."""
+    kind: str  # kernel, tap, guest, kmemleak, violation, qemu-log, qemu-stderr, resets, tests, qmp
+    text: str
+
+    def __str__(self):
+        return f"{self.kind}: {self.text}"
+
+
+@dataclass
 class ScenarioRun:
     name: str
     results: list = field(default_factory=list)
     problems: list = field(default_factory=list)
     report: list = field(default_factory=list)
     bench: list = field(default_factory=list)
+    notes: list = field(default_factory=list)
     log: Path = None
     seconds: float = 0.0
+    # What happened to the guest: "exited" (QEMU ended by itself),
+    # "timeout", "boot" (no /init in BOOT_TIMEOUT), "no-exit" (QEMU
+    # still running EXIT_GRACE s after done), "stopped" (interrupted),
+    # "not-run".
+    outcome: str = "not-run"
+    exit_code: int = None
+    boot_stalls: int = 0
+    booted: bool = False
+    begun: list = field(default_factory=list)
+    ended: list = field(default_factory=list)
+    current: str = None
+    done: bool = False
+    kmemleak: str = None  # None, "scanned" or "missing"
+    leaks: int = 0
+    # The guest stopped at its timeout (expect = "timeout").
+    timed_out: bool = False
 
 
 def die(msg):
     print(f"run.py: {msg}", file=sys.stderr)
     sys.exit(2)
+
+
+# Scenario keys and the types of their values (tools/scenarios/README.md).
+def _is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_scalar(v):
+    return isinstance(v, (str, bool, int, float))
+
+
+def _str_list(v):
+    return isinstance(v, list) and all(isinstance(x, str) for x in v)
+
+
+def _scalar_table(v):
+    return isinstance(v, dict) and all(_is_scalar(x) for x in v.values())
+
+
+DEVICE_KINDS = ("blk", "rng", "net", "console")
+DEVICE_KEYS = {
+    "kind": (lambda v: v in DEVICE_KINDS, "one of " + ", ".join(DEVICE_KINDS)),
+    "size_mib": (lambda v: _is_int(v) and v > 0, "a positive integer"),
+    "image": (lambda v: isinstance(v, str), "a path (string)"),
+    "props": (_scalar_table, "a table of QEMU properties"),
+}
+
+
+def _devices(v):
+    return isinstance(v, list) and all(isinstance(d, dict) for d in v)
+
+
+SCENARIO_KEYS = {
+    "description": (lambda v: isinstance(v, str) and v != "", "a non-empty string"),
+    "tests": (_str_list, "a list of strings"),
+    "modules": (_str_list, "a list of strings"),
+    "env": (_scalar_table, "a table of strings, numbers or booleans"),
+    "devices": (_devices, "a list of tables"),
+    "qemu": (lambda v: v in ("system", "patched"), '"system" or "patched"'),
+    "timeout": (lambda v: (_is_int(v) or isinstance(v, float)) and v > BOOT_TIMEOUT,
+                f"a number of seconds above BOOT_TIMEOUT ({BOOT_TIMEOUT})"),
+    "cmdline": (_str_list, "a list of strings"),
+    "memory_mib": (lambda v: _is_int(v) and v >= 64, "an integer (MiB, at least 64)"),
+    "cpus": (lambda v: _is_int(v) and 1 <= v <= 4, "an integer from 1 to 4 (NR_CPUS)"),
+    "machine": (lambda v: isinstance(v, str), "a string"),
+    "qemu_args": (_str_list, "a list of strings"),
+    "mmio_version": (lambda v: v in (1, 2) and _is_int(v), "1 or 2"),
+    "expect": (lambda v: v in ("pass", "timeout", "violation"),
+               '"pass", "timeout" or "violation"'),
+    "report": (lambda v: isinstance(v, bool), "true or false"),
+    "check": (lambda v: isinstance(v, bool), "true or false"),
+    "no_reset_after_setup": (lambda v: isinstance(v, bool), "true or false"),
+}
+REQUIRED_KEYS = ("description", "tests")
+
+
+def scenario_errors(sc):
+    """What is wrong with a scenario's keys and values: unknown keys (a
+    typo must not silently drop a setting), missing ones, wrong types."""
+    errors = []
+
+    def check(table, known, where):
+        for key, value in table.items():
+            if key not in known:
+                close = difflib.get_close_matches(key, known, 1)
+                errors.append(f"{where}unknown key {key!r}"
+                              + (f" (did you mean {close[0]!r}?)" if close else ""))
+            elif not known[key][0](value):
+                errors.append(f"{where}{key} = {value!r}: must be {known[key][1]}")
+
+    check(sc, SCENARIO_KEYS, "")
+    for key in REQUIRED_KEYS:
+        if key not in sc:
+            errors.append(f"missing key {key!r}")
+    if _devices(sc.get("devices")):
+        for i, dev in enumerate(sc["devices"]):
+            check(dev, DEVICE_KEYS, f"devices[{i}]: ")
+            if "kind" not in dev:
+                errors.append(f"devices[{i}]: missing key 'kind'")
+    if sc.get("expect") == "timeout" and not sc.get("tests"):
+        errors.append('expect = "timeout" needs the test that hangs in tests')
+    return errors
 
 
 def load_scenario(name):
@@ -86,10 +262,13 @@ def load_scenario(name):
         known = ", ".join(sorted(p.stem for p in SCENARIOS.glob("*.toml")))
         die(f"no scenario {name!r} (known: {known})")
     with open(path, "rb") as f:
-        sc = tomllib.load(f)
-    for key in ("description", "tests"):
-        if key not in sc:
-            die(f"{path}: missing key {key!r}")
+        try:
+            sc = tomllib.load(f)
+        except tomllib.TOMLDecodeError as e:
+            die(f"{path}: {e}")
+    errors = scenario_errors(sc)
+    if errors:
+        die(f"{path}: " + "; ".join(errors))
     sc["name"] = name
     return sc
 
@@ -98,7 +277,29 @@ def kernel_release(kdir):
     return (kdir / "include" / "config" / "kernel.release").read_text().strip()
 
 
+def kernel_config(kdir, option):
+    """The value of a CONFIG_ option in the guest kernel's .config, or None."""
+    try:
+        text = (kdir / ".config").read_text()
+    except OSError:
+        return None
+    m = re.search(rf"^{option}=(.*)$", text, re.M)
+    return m.group(1) if m else None
+
+
+_qemu_lock = threading.Lock()
+_qemu_paths = {}
+
+
 def qemu_binary(kind):
+    """The QEMU of a kind; built (tools/qemu/build.sh) once per run."""
+    with _qemu_lock:
+        if kind not in _qemu_paths:
+            _qemu_paths[kind] = _qemu_binary(kind)
+        return _qemu_paths[kind]
+
+
+def _qemu_binary(kind):
     if kind == "system":
         return shutil.which("qemu-system-x86_64") or die(
             "qemu-system-x86_64 not found: run 'make deps'")
@@ -110,7 +311,111 @@ def qemu_binary(kind):
     die(f"unknown qemu kind {kind!r} (system or patched)")
 
 
+_tsc_lock = threading.Lock()
+_tsc_khz = []
+
+
+def host_tsc_khz():
+    """The host's TSC rate in kHz, measured against CLOCK_MONOTONIC_RAW,
+    or None where it cannot be (not x86-64, no executable memory).
+
+    Under TCG the guest's TSC is the host's (QEMU's cpu_get_ticks() reads
+    the host TSC), but the guest kernel has no way to learn its rate: no
+    CPUID leaf 0x15 under TCG, and microvm has neither HPET nor PM timer.
+    It calibrates against the PIT, in a loop that gives up when the vCPU
+    thread is preempted between two PIT reads; then it retries without
+    the TSC, and under host load that boot stalled before /init.  Given
+    tsc_early_khz the kernel skips the calibration."""
+    with _tsc_lock:
+        if _tsc_khz:
+            return _tsc_khz[0]
+        _tsc_khz.append(_measure_tsc_khz())
+        return _tsc_khz[0]
+
+
+def _measure_tsc_khz():
+    if platform.machine() != "x86_64":
+        return None
+    # rdtsc; shl $32, %rdx; or %rdx, %rax; ret
+    code = bytes.fromhex("0f3148c1e2204809d0c3")
+    try:
+        page = mmap.mmap(-1, mmap.PAGESIZE,
+                         prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    except (OSError, ValueError):
+        return None
+    page.write(code)
+    buf = ctypes.c_char.from_buffer(page)
+    rdtsc = ctypes.CFUNCTYPE(ctypes.c_uint64)(ctypes.addressof(buf))
+    clock = time.CLOCK_MONOTONIC_RAW
+
+    def sample():
+        # The tightest of a few (ns, tsc) pairs: a preemption between
+        # the reads only widens its own bracket.
+        best = None
+        for _ in range(20):
+            t0 = time.clock_gettime_ns(clock)
+            tsc = rdtsc()
+            t1 = time.clock_gettime_ns(clock)
+            if best is None or t1 - t0 < best[0]:
+                best = (t1 - t0, (t0 + t1) / 2, tsc)
+        return best[1], best[2]
+
+    rates = []
+    for _ in range(3):
+        ns0, tsc0 = sample()
+        time.sleep(0.1)
+        ns1, tsc1 = sample()
+        rates.append((tsc1 - tsc0) * 1e6 / (ns1 - ns0))
+    del rdtsc, buf
+    page.close()
+    khz = round(statistics.median(rates))
+    # Agreement within 0.1 % or no answer: better the kernel's own
+    # calibration than a wrong rate.
+    if khz <= 0 or (max(rates) - min(rates)) > khz / 1000:
+        return None
+    return khz
+
+
+def test_binary_problems(sc, selftest_dir):
+    """The test binaries a scenario runs must exist in this checkout's
+    build and be newer than their sources (the .c and the local headers
+    it includes)."""
+    names = list(sc["tests"])
+    if "VS_BENCH" in sc.get("env", {}):
+        names.append("vs_bench")
+    problems = []
+    for name in names:
+        binary = selftest_dir / name
+        source = SELFTESTS / f"{name}.c"
+        if not source.is_file():
+            problems.append(Problem("tests", f"test {name!r} has no source {source}"))
+            continue
+        if not binary.is_file() or not os.access(binary, os.X_OK):
+            problems.append(Problem("tests", f"test binary {binary} is missing: "
+                                             "run 'make selftests'"))
+            continue
+        built = binary.stat().st_mtime
+        for src in sorted(source_files(source)):
+            if src.stat().st_mtime > built:
+                problems.append(Problem("tests", f"test binary {binary} is older than "
+                                                 f"{src.name}: run 'make selftests'"))
+                break
+    return problems
+
+
+def source_files(source, seen=None):
+    """A C file and the headers of its directory it includes, transitively."""
+    seen = set() if seen is None else seen
+    if source in seen or not source.is_file():
+        return seen
+    seen.add(source)
+    for inc in LOCAL_INCLUDE.findall(source.read_text(errors="replace")):
+        source_files(source.parent / inc, seen)
+    return seen
+
+
 def build_initramfs(kdir, selftest_dir, out):
+
     """A busybox initramfs with every module of the guest kernel, ours,
     the selftests and the init scripts.  Rebuilt on every run: it takes
     a second, and a stale one would test the wrong module."""
@@ -119,6 +424,10 @@ def build_initramfs(kdir, selftest_dir, out):
     for d in ("bin", "dev", "proc", "sys", "tmp", "selftests"):
         (stage / d).mkdir(parents=True)
     shutil.copy("/bin/busybox", stage / "bin" / "busybox")
+    # fio, static, for the tests and benchmarks that drive block I/O.
+    fio = subprocess.run(["bash", str(TOP / "tools" / "fio" / "build.sh")], check=True,
+                         stdout=subprocess.PIPE, text=True).stdout.strip()
+    shutil.copy(fio, stage / "bin" / "fio")
     shutil.copy(TOP / "tools" / "runner" / "init.sh", stage / "init")
     shutil.copy(TOP / "tools" / "runner" / "report.sh", stage / "report.sh")
     moddir = stage / "lib" / "modules" / kernel_release(kdir)
@@ -193,11 +502,21 @@ def mmio_version_args(sc):
 
 def qemu_command(sc, kdir, initrd, rundir, accel):
     env = dict(sc.get("env", {}))
-    cmdline = ["console=ttyS0", "panic=-1", "reboot=t", "loglevel=5",
+    # slub_debug=FZPU: SLUB sanity checks, red zones, poisoning and
+    # owner tracking on every cache (CONFIG_SLUB_DEBUG).
+    cmdline = ["console=ttyS0", "panic=-1", "reboot=t", "loglevel=5", "slub_debug=FZPU",
                "vs_modules=" + ",".join(sc.get("modules", [])),
                "vs_tests=" + ",".join(sc["tests"])]
     # The kernel strips double quotes around a value, spaces and all.
     cmdline += [f'{k}="{v}"' if " " in str(v) else f"{k}={v}" for k, v in env.items()]
+    # Under TCG the guest's TSC is the host's: give the kernel its rate
+    # (see host_tsc_khz()), and trust it.  The clocksource watchdog would
+    # compare it with jiffies, which fall behind when the host is busy,
+    # mark the TSC unstable and leave the guest on jiffies, its clock
+    # slower than the host's (a 200 ms device delay measured as 190 ms).
+    tsc_khz = host_tsc_khz() if accel == "tcg" else None
+    if tsc_khz:
+        cmdline += [f"tsc_early_khz={tsc_khz}", "tsc=reliable"]
     if sc.get("report"):
         cmdline.append("vs_report=1")
     if sc.get("shell"):
@@ -247,25 +566,46 @@ def qmp_command(sock_path, command):
 
 class GuestOutput:
     """Parses the console as it streams: TAP per test binary, the
-    runner markers of init.sh, kernel problems."""
+    runner markers of init.sh, kernel problems.  Records what it saw in
+    the ScenarioRun; verdict() judges."""
 
-    def __init__(self, run, tests, qmp_socket=None):
+    def __init__(self, run, tests, qmp_socket=None, kmemleak=False):
         self.run = run
         self.qmp_socket = qmp_socket
         self.expected = list(tests)
-        self.current = None
+        # CONFIG_DEBUG_KMEMLEAK=y: the guest must report a scan.
+        self.kmemleak_expected = kmemleak
         self.plan = None
         self.count = 0
-        self.ended = []
-        self.done = False
-        self.booted = False
+        self.next = 1
+        self.lineno = 0
+        self.last_problem = None
+        self.kernel_lines = 0
+        self.leak_first = None
+        self.done_at = None
+
+    def problem(self, kind, text):
+        self.run.problems.append(Problem(kind, text))
+
+    def kernel_problem(self, text):
+        self.last_problem = self.lineno
+        self.kernel_lines += 1
+        if self.kernel_lines <= MAX_KERNEL_LINES:
+            self.problem("kernel", text)
 
     def line(self, text):
         text = text.rstrip("\r\n")
-        if KERNEL_PROBLEMS.search(text):
-            self.run.problems.append(f"kernel: {text.strip()}")
+        self.lineno += 1
+        if text.startswith("vs-kmemleak: "):
+            self.kmemleak_line(text[len("vs-kmemleak: "):])
+            return
+        m = KERNEL_PROBLEMS.search(text)
+        if m:
+            # A stack trace right after a reported line is part of it.
+            if not (m.group(0) == "Call Trace:" and self.last_problem is not None
+                    and self.lineno - self.last_problem <= CALL_TRACE_SPAN):
+                self.kernel_problem(text.strip())
         if text.startswith("vs-runner: "):
-            self.booted = True
             self.marker(text[len("vs-runner: "):])
             return
         if text.startswith("vs-report: "):
@@ -274,101 +614,145 @@ class GuestOutput:
         if text.startswith("vs-bench: "):
             self.run.bench.append(text[len("vs-bench: "):])
             return
-        if self.current is None:
+        if self.run.current is None:
             return
+        self.tap_line(text)
+
+    def tap_line(self, text):
+        name = self.run.current
         m = TAP_PLAN.match(text)
         if m:
+            if self.plan is not None:
+                self.problem("tap", f"{name}: a second TAP plan 1..{m.group(1)}")
             self.plan = int(m.group(1))
+            if self.plan == 0:
+                self.problem("tap", f"{name}: planned no tests"
+                             + (f" ({m.group(2)})" if m.group(2) else ""))
             return
         m = TAP_RESULT.match(text)
-        if m:
-            self.count += 1
-            name = f"{self.current}: {m.group(3)}"
-            if m.group(4) == "SKIP":
-                status = "skip"
-            elif m.group(1) == "ok":
-                status = "pass"
-            else:
-                status = "fail"
-            self.run.results.append(Result(name, status))
+        if not m:
+            return
+        number = int(m.group(2))
+        self.count += 1
+        if number != self.next:
+            self.problem("tap", f"{name}: result numbered {number} where "
+                                f"{self.next} was due")
+        elif self.plan is not None and number > self.plan:
+            self.problem("tap", f"{name}: result {number} beyond the plan 1..{self.plan}")
+        self.next = number + 1
+        if m.group(4) == "SKIP":
+            status = "skip"
+        elif m.group(1) == "ok":
+            status = "pass"  # an expected failure (# XFAIL) included
+        else:
+            status = "fail"
+        self.run.results.append(Result(f"{name}: {m.group(3) or number}", status))
 
     def marker(self, text):
-        if text.startswith("test-begin "):
-            self.current = text.split()[1]
+        run = self.run
+        if text.startswith("init "):
+            run.booted = True
+        elif text.startswith("test-begin "):
+            if run.current is not None:
+                self.problem("tap", f"{run.current}: never ended")
+            run.current = text.split()[1]
+            run.begun.append(run.current)
             self.plan = None
             self.count = 0
+            self.next = 1
         elif text.startswith("test-end "):
             name, rc = text.split()[1], text.split("rc=")[-1]
+            if name != run.current:
+                self.problem("tap", f"test-end {name} without its test-begin")
             if self.plan is None:
-                self.run.problems.append(f"{name}: printed no TAP plan (rc={rc})")
+                self.problem("tap", f"{name}: printed no TAP plan (rc={rc})")
             elif self.count != self.plan:
-                self.run.problems.append(
-                    f"{name}: {self.count} of {self.plan} planned results")
-            if rc != "0" and not any(r.status == "fail" for r in self.run.results
+                self.problem("tap", f"{name}: {self.count} of {self.plan} planned results")
+            if rc != "0" and not any(r.status == "fail" for r in run.results
                                      if r.name.startswith(name + ": ")):
-                self.run.problems.append(f"{name}: exited {rc} with no failed test")
-            self.ended.append(name)
-            self.current = None
+                self.problem("tap", f"{name}: exited {rc} with no failed test")
+            run.ended.append(name)
+            run.current = None
         elif text.startswith("error: "):
-            self.run.problems.append(f"guest: {text[len('error: '):]}")
+            self.problem("guest", text[len("error: "):])
         elif text.startswith("kernel-problem: "):
-            self.run.problems.append(f"kernel: {text[len('kernel-problem: '):]}")
-        elif text.startswith("init ") or text.startswith("bench "):
-            pass
+            self.kernel_problem(text[len("kernel-problem: "):])
+        elif text == "kmemleak missing":
+            run.kmemleak = "missing"
+        elif text == "kmemleak scanned":
+            run.kmemleak = "scanned"
         elif text.startswith("qmp "):
             # A test asks the host for a device change (for example a
             # block_resize) at a point of its choosing.
             reply = qmp_command(self.qmp_socket, text[len("qmp "):])
             if "error" in reply or reply.startswith("QMP failed"):
-                self.run.problems.append(f"guest's QMP command failed: {reply}")
+                self.problem("qmp", f"guest's QMP command failed: {reply}")
         elif text == "done":
-            self.done = True
+            run.done = True
             self.done_at = time.monotonic()
 
+    def kmemleak_line(self, text):
+        if text.startswith("unreferenced object"):
+            self.run.leaks += 1
+            if self.leak_first is None:
+                self.leak_first = [text.strip()]
+        elif self.leak_first is not None and len(self.leak_first) < 4 and \
+                re.match(r"\s+\[<[0-9a-f]+>\] ", text):
+            # The allocation's first frames say whose leak it is.
+            self.leak_first.append(text.split("] ", 1)[-1].strip())
+
     def finish(self):
-        missing = [t for t in self.expected if t not in self.ended]
-        if self.current is not None:
-            self.run.problems.append(f"{self.current}: never finished")
-        if missing and self.done:
-            self.run.problems.append("tests that did not run: " + ", ".join(missing))
+        run = self.run
+        if run.leaks:
+            self.problem("kmemleak", f"{run.leaks} unreferenced object"
+                         f"{'s' if run.leaks > 1 else ''} (first: "
+                         + "; ".join(self.leak_first) + ")")
+        if self.kmemleak_expected and run.done:
+            if run.kmemleak == "missing":
+                self.problem("kmemleak", "the guest kernel has CONFIG_DEBUG_KMEMLEAK "
+                                         "but no /sys/kernel/debug/kmemleak")
+            elif run.kmemleak != "scanned":
+                self.problem("kmemleak", "the guest reported no kmemleak scan")
+        if self.kernel_lines > MAX_KERNEL_LINES:
+            self.problem("kernel", f"{self.kernel_lines - MAX_KERNEL_LINES} more kernel "
+                                   "problem lines (see the console log)")
 
 
 def die_with_parent():
     """Runs in the QEMU child before exec: the kernel kills it when the
-    runner dies, so an interrupted or killed run leaves no guest behind."""
-    import ctypes
+    thread that started it ends, so an interrupted or killed run leaves
+    no guest behind."""
     PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
-# A guest reaches /init in about 3 s under TCG. Under host load the
-# kernel's PIT-based TSC calibration sometimes fails and the boot stalls
-# before /init ("tsc: Unable to calibrate against PIT" is the last line);
-# such a boot is retried, at most BOOT_RETRIES times, and reported. Nothing
-# of ours runs before /init, so this never hides a driver hang.
-BOOT_TIMEOUT = 25
-BOOT_RETRIES = 2
+# Loaded once: the child between fork and exec only calls it.
+_LIBC = ctypes.CDLL(None, use_errno=True)
 
 
 def stream_console(proc, deadline, log, parser, echo):
     """Feeds the guest console to the log and the parser until QEMU
-    exits or a deadline passes; returns None, "timeout" or "boot"."""
+    closes it (returns "exited"), the guest has not reached /init in
+    BOOT_TIMEOUT s ("boot"), the deadline passes before the guest is done
+    ("timeout"), QEMU is still there EXIT_GRACE s after done ("no-exit"),
+    or STOP is set ("stopped").  After done the console is still read:
+    a problem during shutdown fails the scenario too."""
     buf = b""
     boot_deadline = time.monotonic() + BOOT_TIMEOUT
     while True:
         now = time.monotonic()
-        if parser.done:
-            # Everything is reported; a guest that then fails to stop is
-            # not worth the rest of its timeout.
-            deadline = min(deadline, parser.done_at + 10)
-            if now >= deadline:
-                return None
-        if now >= deadline:
-            return "timeout"
-        if not parser.booted and now >= boot_deadline:
-            return "boot"
-        left = min(deadline, boot_deadline if not parser.booted else deadline) - now
-        ready, _, _ = select.select([proc.stdout], [], [], min(left, 1.0))
+        if STOP.is_set():
+            return "stopped"
+        if parser.run.done:
+            limit, outcome = parser.done_at + EXIT_GRACE, "no-exit"
+        elif not parser.run.booted:
+            limit, outcome = min(deadline, boot_deadline), (
+                "boot" if boot_deadline < deadline else "timeout")
+        else:
+            limit, outcome = deadline, "timeout"
+        if now >= limit:
+            return outcome
+        ready, _, _ = select.select([proc.stdout], [], [], min(limit - now, 1.0))
         if not ready:
             continue
         chunk = os.read(proc.stdout.fileno(), 65536)
@@ -382,16 +766,17 @@ def stream_console(proc, deadline, log, parser, echo):
             text = raw.decode("utf-8", "replace")
             parser.line(text)
             if echo:
-                print(text, flush=True)
+                echo(text)
     if buf:
         parser.line(buf.decode("utf-8", "replace"))
-    return None
+    return "exited"
 
 
 def boot_guest(sc, kdir, initrd, rundir, accel, echo):
-    """Runs one guest to its end; returns (run, parser, outcome, exit code)."""
+    """Runs one guest to its end; returns (run, parser)."""
     run = ScenarioRun(sc["name"], log=rundir / "console.log")
-    parser = GuestOutput(run, sc["tests"], rundir / "qmp.sock")
+    parser = GuestOutput(run, sc["tests"], rundir / "qmp.sock",
+                         kmemleak=kernel_config(kdir, "CONFIG_DEBUG_KMEMLEAK") == "y")
     cmd = qemu_command(sc, kdir, initrd, rundir, accel)
     (rundir / "qemu.cmd").write_text(" ".join(cmd) + "\n")
     start = time.monotonic()
@@ -400,46 +785,89 @@ def boot_guest(sc, kdir, initrd, rundir, accel, echo):
                                 stderr=err, start_new_session=True,
                                 preexec_fn=die_with_parent)
         try:
-            outcome = stream_console(proc, start + float(sc.get("timeout", 300)),
-                                     log, parser, echo)
+            run.outcome = stream_console(proc, start + float(sc.get("timeout", 300)),
+                                         log, parser, echo)
+            if run.outcome == "exited":
+                try:
+                    proc.wait(timeout=EXIT_GRACE)
+                except subprocess.TimeoutExpired:
+                    run.outcome = "no-exit"
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+    run.exit_code = proc.returncode
     run.seconds = time.monotonic() - start
-    return run, parser, outcome, proc.returncode
+    return run, parser
 
 
-def run_guest(sc, kdir, initrd, rundir, accel, echo):
-    """Boots one guest and returns its ScenarioRun."""
-    run, parser, outcome, rc = boot_guest(sc, kdir, initrd, rundir, accel, echo)
-    for attempt in range(1, BOOT_RETRIES + 1):
-        if outcome != "boot":
+def run_guest(sc, kdir, initrd, rundir, accel, echo=None):
+    """Boots one guest and returns its ScenarioRun, with every problem
+    of its console, QEMU log and QEMU stderr recorded."""
+    if echo is True:
+        echo = print
+    stalls = 0
+    notes = []
+    while True:
+        run, parser = boot_guest(sc, kdir, initrd, rundir, accel, echo)
+        if run.outcome != "boot" or stalls == BOOT_RETRIES:
             break
-        stalled = rundir / f"console-boot-stall-{attempt}.log"
+        stalls += 1
+        stalled = rundir / f"console-boot-stall-{stalls}.log"
         run.log.rename(stalled)
-        print(f"   note: guest did not reach /init in {BOOT_TIMEOUT} s; booting again "
-              f"(stalled console: {stalled})", flush=True)
-        run, parser, outcome, rc = boot_guest(sc, kdir, initrd, rundir, accel, echo)
+        for f in ("qemu.log", "qemu.stderr"):
+            if (rundir / f).exists():
+                (rundir / f).rename(rundir / f"{f}-boot-stall-{stalls}")
+        note = (f"note: boot stall {stalls}: guest did not reach /init in {BOOT_TIMEOUT} s; "
+                f"booting again (stalled console: {stalled})")
+        notes.append(note)
+        if echo:
+            echo(note)
+    run.notes = notes
+    run.boot_stalls = stalls
     parser.finish()
-    timeout = float(sc.get("timeout", 300))
-    timed_out = outcome is not None
-    if outcome == "boot":
-        run.problems.append(f"guest did not reach /init within {BOOT_TIMEOUT} s, "
-                            f"{BOOT_RETRIES + 1} times")
-    elif timed_out:
-        run.problems.append(f"guest timed out after {timeout:.0f} s")
-    elif not parser.done:
-        run.problems.append(f"guest stopped before it finished (QEMU exit {rc})")
+    run.timed_out = run.outcome == "timeout"
     qemu_log = rundir / "qemu.log"
-    if qemu_log.exists():
-        for text in qemu_log.read_text(errors="replace").splitlines():
-            if QEMU_VIOLATION in text:
-                run.problems.append(f"qemu: {text.strip()}")
-    run.timed_out = timed_out
+    run.problems += qemu_log_problems(qemu_log)
+    run.problems += qemu_stderr_problems(sc, rundir / "qemu.stderr")
     if sc.get("no_reset_after_setup"):
         run.problems += check_resets(sc, qemu_log)
     return run
+
+
+def qemu_log_problems(path):
+    """Every line of QEMU's log but our trace events: a driver violation
+    (kind "violation"), another guest error of the suspend path or any
+    other guest error (kind "qemu-log")."""
+    text = path.read_text(errors="replace") if path.exists() else ""
+    problems = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or QEMU_TRACE.match(line):
+            continue
+        if line.startswith(QEMU_VIOLATION):
+            problems.append(Problem("violation", line))
+        else:
+            problems.append(Problem("qemu-log", line))
+    return problems
+
+
+def qemu_stderr_problems(sc, path):
+    """Every line QEMU wrote to stderr, but the harmless ones."""
+    text = path.read_text(errors="replace") if path.exists() else ""
+    injected = {k[:-len("-fail")] for dev in sc.get("devices", [])
+                for k, v in dev.get("props", {}).items()
+                if k in ("suspend-fail", "resume-fail") and str(v) in ("on", "true")}
+    problems = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or any(p.match(line) for p in QEMU_STDERR_HARMLESS):
+            continue
+        m = QEMU_FAULT_INJECTED.match(line)
+        if m and m.group(1) == m.group(2) and m.group(1) in injected:
+            continue
+        problems.append(Problem("qemu-stderr", line))
+    return problems
 
 
 STATUS_TRACE = re.compile(r"virtio_set_status vdev (0x[0-9a-f]+) val (\d+)\b")
@@ -456,7 +884,7 @@ def check_resets(sc, qemu_log):
     for m in STATUS_TRACE.finditer(text):
         writes.setdefault(m.group(1), []).append(int(m.group(2)))
     if not writes:
-        return ["qemu: no virtio_set_status trace: cannot count device resets"]
+        return [Problem("resets", "no virtio_set_status trace: cannot count device resets")]
     problems = []
     for vdev, values in sorted(writes.items()):
         set_up = [i for i, v in enumerate(values) if v & 4]
@@ -465,35 +893,97 @@ def check_resets(sc, qemu_log):
         last = max(i for i, v in enumerate(values) if v)
         resets = sum(1 for v in values[set_up[0]:last] if v == 0)
         if resets:
-            problems.append(f"qemu: device {vdev} was reset {resets} times after set-up")
+            problems.append(Problem("resets",
+                                    f"device {vdev} was reset {resets} times after set-up"))
     return problems
 
 
-def scenario_results(sc, run):
-    """Turns a guest run into test results, honouring what the scenario
-    expects.  An `expect = "timeout"` scenario checks the runner itself:
-    it passes only if the guest really hung and was stopped."""
-    if sc.get("expect", "pass") == "timeout":
-        if run.timed_out:
-            return [Result(f"{sc['name']}: hung guest stopped at its timeout", "pass")]
-        return [Result(f"{sc['name']}: hung guest stopped at its timeout", "fail",
-                       "the guest did not hang: " + "; ".join(run.problems))]
-    if sc.get("expect", "pass") == "violation":
-        # A check of QEMU's detector: the guest breaks a rule on purpose.
-        name = f"{sc['name']}: QEMU reported the driver's violation"
-        found = [p for p in run.problems if p.startswith("qemu: ")]
-        others = [p for p in run.problems if not p.startswith("qemu: ")]
-        results = [r for r in run.results]
-        results.append(Result(name, "pass" if found else "fail",
-                              found[0] if found else "no violation line in the QEMU log"))
-        results += [Result(f"{sc['name']}: {p}", "fail") for p in others]
-        return results
+def verdict(sc, run):
+    """The pass rule of tools/scenarios/README.md, the only place it is
+    implemented: a guest run becomes test results, and the scenario
+    passed if and only if every result is "pass".
+
+    expect = "pass" (default): the tests' TAP results, plus a failure
+    for each problem recorded (kernel, TAP, guest, kmemleak, QEMU log,
+    QEMU stderr, resets, test binaries) and for a guest that did not
+    finish every test, reach "vs-runner: done" and end QEMU with exit
+    status 0 after it; no result at all is a failure too.
+
+    expect = "violation": the same, except that QEMU's violation lines
+    are what must be there: one result passes if and only if there is
+    at least one, and every other problem still fails.
+
+    expect = "timeout" (the runner's own hang check): passes only if the
+    guest booted, started the scenario's last test, which never ended,
+    and was stopped at its timeout, with nothing else wrong."""
+    name = sc["name"]
+    expect = sc.get("expect", "pass")
+    timeout = float(sc.get("timeout", 300))
+    fails = []
+
+    def fail(text):
+        fails.append(Result(f"{name}: {text}", "fail"))
+
+    stuck = None
+    if run.outcome == "not-run":
+        fail("guest not started")
+    elif run.outcome == "stopped":
+        fail("guest stopped by an interrupt")
+    elif run.outcome == "boot":
+        fail(f"guest did not reach /init within {BOOT_TIMEOUT} s, "
+             f"{run.boot_stalls + 1} times")
+    elif run.outcome == "timeout":
+        stuck = run.current
+        if expect != "timeout":
+            fail(f"guest timed out after {timeout:.0f} s"
+                 + (f" in test {stuck}" if stuck else ""))
+    elif not run.done:
+        fail(f"guest stopped before it finished (QEMU exit {run.exit_code})")
+    elif run.outcome == "no-exit":
+        fail(f"QEMU still running {EXIT_GRACE} s after the guest finished")
+    elif run.exit_code != 0:
+        fail(f"QEMU exited with status {run.exit_code} after the guest finished")
+    if run.current is not None and run.outcome != "timeout":
+        fail(f"{run.current}: never finished")
+    if run.done:
+        missing = [t for t in sc["tests"] if t not in run.ended]
+        if missing:
+            fail("tests that did not run: " + ", ".join(missing))
+        if run.begun != [t for t in sc["tests"] if t in run.begun]:
+            fail("tests ran out of order: " + ", ".join(run.begun))
+    violations = [p for p in run.problems if p.kind == "violation"]
+    others = [p for p in run.problems if p.kind != "violation"]
+    for p in run.problems if expect != "violation" else others:
+        fail(str(p))
+
+    if expect == "timeout":
+        check = f"{name}: hung guest stopped at its timeout"
+        hang = sc["tests"][-1]
+        if not run.booted:
+            why = "the guest never reached /init"
+        elif hang not in run.begun:
+            why = f"test {hang} never started"
+        elif run.outcome != "timeout":
+            why = f"the guest did not hang (outcome {run.outcome})"
+        elif stuck != hang:
+            why = f"the guest hung in {stuck or 'no test'}, not in {hang}"
+        else:
+            why = None
+        return fails + [Result(check, "fail" if why else "pass", why or "")]
     results = list(run.results)
-    for p in run.problems:
-        results.append(Result(f"{sc['name']}: {p}", "fail"))
-    if not run.results and not run.problems:
-        results.append(Result(f"{sc['name']}: no test reported a result", "fail"))
+    if expect == "violation":
+        results.append(Result(f"{name}: QEMU reported the driver's violation",
+                              "pass" if violations else "fail",
+                              violations[0].text if violations
+                              else "no violation line in the QEMU log"))
+    results += fails
+    if not results:
+        results.append(Result(f"{name}: no test reported a result", "fail"))
     return results
+
+
+def scenario_passed(results):
+    return bool(results) and all(r.status == "pass" for r in results)
 
 
 def host_tests():
@@ -517,63 +1007,187 @@ def host_tests():
     return results
 
 
-def qemu_device_tests():
-    """The device side of SUSPEND in our QEMU, driven through the qtest
-    protocol, no guest (tools/qemu/test_device.py)."""
-    binary = qemu_binary("patched")
-    proc = subprocess.run([sys.executable, str(TOP / "tools" / "qemu" / "test_device.py"), binary],
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+def tap_suite(prefix, cmd):
+    """A host-side program that prints TAP, as results named
+    "<prefix>: <test>"; a non-zero exit with no failed test, or no
+    result at all, is a failure of its own."""
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     results = []
-    for m in re.finditer(r"^(ok|not ok) \d+ - (.*)$", proc.stdout, re.M):
-        results.append(Result(f"qemu: {m.group(2)}", "pass" if m.group(1) == "ok" else "fail"))
-    if proc.returncode != 0 and not any(r.status == "fail" for r in results):
+    for m in re.finditer(r"^(ok|not ok) \d+ - (.*?)(\s+#\s*SKIP\b.*)?$", proc.stdout, re.M):
+        status = "fail" if m.group(1) == "not ok" else "skip" if m.group(3) else "pass"
+        results.append(Result(f"{prefix}: {m.group(2)}", status))
+    if (proc.returncode != 0 and not any(r.status == "fail" for r in results)) or not results:
         print(proc.stdout[-3000:])
-        results.append(Result("qemu: test_device.py", "fail", f"exit {proc.returncode}"))
+        results.append(Result(f"{prefix}: {Path(cmd[-1]).name}", "fail",
+                              f"exit {proc.returncode}, {len(results)} results"))
     return results
 
 
-def print_results(results):
+def install_tests():
+    """tools/deps.sh against stand-ins for dpkg-query, apt-get, apt-cache
+    and cargo: the install path of a fresh machine, which CI's machine,
+    having every package, never takes."""
+    return tap_suite("install", [sys.executable,
+                                 str(TOP / "tools" / "testing" / "install" / "test_deps.py")])
+
+
+def qemu_device_tests():
+    """The device side of SUSPEND in our QEMU, driven through the qtest
+    protocol, no guest (tools/qemu/test_device.py)."""
+    return tap_suite("qemu", [sys.executable, str(TOP / "tools" / "qemu" / "test_device.py"),
+                              qemu_binary("patched")])
+
+
+def runner_tests():
+    """tools/runner/test_run.py: the pass rule and the parsers of this
+    file, against synthetic consoles, QEMU logs and scenarios."""
+    return tap_suite("runner", [sys.executable, str(TOP / "tools" / "runner" / "test_run.py")])
+
+
+def qemu_qtests():
+    """QEMU's own virtio qtests (qos-test's virtio paths and more) on our
+    patched QEMU: a device-side patch that breaks one fails make check."""
+    return tap_suite("qemu-qtest", ["bash", str(TOP / "tools" / "qemu" / "qtest.sh")])
+
+
+def print_results(results, out=None):
     for r in results:
         tag = {"pass": "ok  ", "fail": "FAIL", "skip": "skip"}[r.status]
-        print(f"{tag} {r.name}" + (f" ({r.detail})" if r.detail else ""))
+        print(f"{tag} {r.name}" + (f" ({r.detail})" if r.detail else ""), file=out)
+
+
+# A run directory is in use while its lock is held: pruning skips it.
+_run_locks = []
+
+
+def new_run_dir(parent):
+    """A fresh directory under parent, named by date and unique even
+    against another run.py starting in the same second; locked for the
+    life of this process.  parent/latest points at it; the ten newest
+    are kept, and none that another process still holds."""
+    parent.mkdir(parents=True, exist_ok=True)
+    base = Path(tempfile.mkdtemp(prefix=time.strftime("%Y%m%d-%H%M%S-"), dir=parent))
+    lock = open(base / ".lock", "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        die(f"{base}: run directory already in use")
+    _run_locks.append(lock)
+    tmp = parent / f".latest-{os.getpid()}"
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(base.name)
+    os.replace(tmp, parent / "latest")
+    runs = sorted(p for p in parent.iterdir()
+                  if p.is_dir() and not p.is_symlink() and p.name[:1].isdigit())
+    for old in runs[:-10]:
+        if old == base:
+            continue
+        try:
+            with open(old / ".lock", "a") as f:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                shutil.rmtree(old, ignore_errors=True)
+        except BlockingIOError:
+            continue  # another run.py is using it
+        except OSError:
+            shutil.rmtree(old, ignore_errors=True)
+    return base
 
 
 def prepare(args):
     kdir = Path(args.kdir).resolve()
     if not (kdir / "arch" / "x86" / "boot" / "bzImage").exists():
         die(f"{kdir}: no bzImage: run 'make kernel'")
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = CACHE / "runs" / stamp
-    base.mkdir(parents=True, exist_ok=True)
-    latest = CACHE / "runs" / "latest"
-    if latest.is_symlink() or latest.exists():
-        latest.unlink()
-    latest.symlink_to(base)
-    # Keep the last ten runs' logs.
-    runs = sorted(p for p in (CACHE / "runs").iterdir() if p.name != "latest")
-    for old in runs[:-10]:
-        shutil.rmtree(old, ignore_errors=True)
+    selftest_dir = Path(getattr(args, "selftests", None) or SELFTEST_BUILD).resolve()
+    if not selftest_dir.is_dir():
+        die(f"{selftest_dir}: no test binaries: run 'make selftests'")
+    base = new_run_dir(CACHE / "runs")
     initrd = base / "initramfs.cpio"
-    build_initramfs(kdir, kdir.parent / "selftests", initrd)
+    build_initramfs(kdir, selftest_dir, initrd)
     return kdir, base, initrd
 
 
-def run_scenarios(names, args, echo=False):
-    kdir, base, initrd = prepare(args)
-    runs = []
-    for name in names:
-        sc = load_scenario(name)
-        rundir = base / name
-        rundir.mkdir()
-        print(f"== {name}: {sc['description']}", flush=True)
+# Seconds each scenario took last time: the longest start first.
+DURATIONS = CACHE / "durations.json"
+
+
+def load_durations():
+    try:
+        return json.loads(DURATIONS.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def save_durations(runs):
+    durations = load_durations()
+    durations.update({sc["name"]: round(run.seconds, 1) for sc, run, _ in runs
+                      if run.outcome == "exited"})
+    tmp = DURATIONS.with_name(f".durations-{os.getpid()}")
+    tmp.write_text(json.dumps(durations, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, DURATIONS)
+
+
+def run_one(sc, args, kdir, initrd, base, echo):
+    """One scenario's guest, its verdict and its output (a string)."""
+    import io
+    out = io.StringIO()
+    name = sc["name"]
+    print(f"== {name}: {sc['description']}", file=out)
+    rundir = base / name
+    rundir.mkdir()
+    selftest_dir = Path(getattr(args, "selftests", None) or SELFTEST_BUILD).resolve()
+    missing = test_binary_problems(sc, selftest_dir)
+    if missing:
+        run = ScenarioRun(name, problems=missing, log=rundir / "console.log")
+    else:
         run = run_guest(sc, kdir, initrd, rundir, args.accel, echo)
-        results = scenario_results(sc, run)
-        print_results(results)
-        bad = [r for r in results if r.status != "pass"]
-        if bad or sc.get("expect") == "timeout":
-            print(f"   console log: {run.log}")
-        print(f"   {run.seconds:.1f} s", flush=True)
-        runs.append((sc, run, results))
+    results = verdict(sc, run)
+    for note in run.notes:
+        print(f"   {note}", file=out)
+    print_results(results, out)
+    if not scenario_passed(results) or sc.get("expect") == "timeout":
+        print(f"   console log: {run.log}", file=out)
+    print(f"   {run.seconds:.1f} s", file=out)
+    return run, results, out.getvalue()
+
+
+def run_scenarios(names, args, echo=False):
+    """Runs the scenarios args.jobs guests at a time, the longest (by
+    their last run) first; prints each scenario's output whole, in the
+    order of names, as soon as it and those before it are done."""
+    scenarios = [load_scenario(n) for n in names]
+    kdir, base, initrd = prepare(args)
+    jobs = max(1, getattr(args, "jobs", 1))
+    durations = load_durations()
+    order = sorted(scenarios, key=lambda sc: -durations.get(sc["name"],
+                                                          float(sc.get("timeout", 300))))
+
+    def echo_for(name):
+        if not echo:
+            return None
+        if jobs == 1:
+            return lambda text: print(text, flush=True)
+        return lambda text: print(f"[{name}] {text}", flush=True)
+
+    runs = []
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=jobs)
+    try:
+        futures = {sc["name"]: pool.submit(run_one, sc, args, kdir, initrd, base,
+                                           echo_for(sc["name"]))
+                   for sc in order}
+        for sc in scenarios:
+            run, results, text = futures[sc["name"]].result()
+            print(text, end="", flush=True)
+            runs.append((sc, run, results))
+    except BaseException:
+        STOP.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
+    save_durations(runs)
+    stalls = sum(run.boot_stalls for _, run, _ in runs)
+    if stalls:
+        print(f"note: {stalls} guest boot{'s' if stalls > 1 else ''} stalled before "
+              f"/init and {'were' if stalls > 1 else 'was'} retried", flush=True)
     return runs
 
 
@@ -585,6 +1199,15 @@ def cmd_check(args):
                        if load_scenario(p.stem).get("check", True))
     results = []
     if not args.scenario:
+        print("== install: tools/deps.sh on a fresh machine (stand-ins)", flush=True)
+        install = install_tests()
+        print_results(install)
+        results += install
+        print("== runner: the pass rule and parsers of run.py (tools/runner/test_run.py)",
+              flush=True)
+        runner = runner_tests()
+        print_results(runner)
+        results += runner
         print("== host: cargo test of the pure-logic crate", flush=True)
         host = host_tests()
         print_results(host)
@@ -593,6 +1216,11 @@ def cmd_check(args):
         device = qemu_device_tests()
         print_results(device)
         results += device
+        print("== qemu-qtest: QEMU's own virtio qtests on our QEMU (tools/qemu/qtest.sh)",
+              flush=True)
+        qtests = qemu_qtests()
+        print_results(qtests)
+        results += qtests
     for _, _, res in run_scenarios(names, args, echo=args.verbose):
         results += res
     passed = sum(r.status == "pass" for r in results)
@@ -630,7 +1258,7 @@ def cmd_demo(args):
             print(f"  PM core: {key.split('-')[1]} of all devices took {rest} ms")
         else:
             print(f"  {key}: {rest}")
-    ok = all(r.status == "pass" for r in results)
+    ok = scenario_passed(results)
     print(f"  data verified across suspend/resume: {'yes' if ok else 'NO'}")
     print(f"  console log: {run.log}")
     return 0 if ok else 1
@@ -652,16 +1280,22 @@ def cmd_shell(args):
 
 def main():
     # SIGTERM (a CI timeout, kill) unwinds like Ctrl-C, through the
-    # cleanup that kills the guest.
+    # cleanup that kills the guests.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("command", choices=["check", "demo", "shell"])
     ap.add_argument("--kdir", required=True, help="built guest kernel tree")
+    ap.add_argument("--selftests", default=str(SELFTEST_BUILD),
+                    help="the test binaries (make selftests builds them in %(default)s)")
     ap.add_argument("--scenario", action="append", help="run only this scenario")
+    ap.add_argument("-j", "--jobs", type=int, default=int(os.environ.get("VS_JOBS", 2)),
+                    help="guests at a time (default %(default)s)")
     ap.add_argument("--accel", default=os.environ.get("VS_ACCEL", "tcg"),
                     help="tcg (default) or kvm (nested KVM hangs on some hosts)")
     ap.add_argument("-v", "--verbose", action="store_true", help="echo the console")
     args = ap.parse_args()
+    if args.jobs < 1:
+        die("--jobs must be at least 1")
     return {"check": cmd_check, "demo": cmd_demo, "shell": cmd_shell}[args.command](args)
 
 

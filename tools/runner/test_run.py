@@ -1,0 +1,667 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Host-side tests of the guest runner (run.py): its pass rule
+(verdict()), the console parser, the QEMU log and stderr checks, the
+scenario validation and the test-binary checks, fed synthetic consoles,
+logs and scenarios.  Prints TAP ("ok N - name"); `make check` counts
+the results as "runner: ...".
+
+    python3 tools/runner/test_run.py
+"""
+
+import os
+import sys
+import tempfile
+import time
+import unittest
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import run  # noqa: E402
+
+
+def scenario(**keys):
+    """A scenario as load_scenario() returns it."""
+    return dict(keys_of(**keys), name="t")
+
+
+def keys_of(**keys):
+    """A scenario's keys as its file has them."""
+    sc = {"description": "a test scenario", "tests": ["alpha"]}
+    sc.update(keys)
+    return sc
+
+
+def parse(console, sc=None, kmemleak=False, outcome="exited", exit_code=0, problems=()):
+    """A ScenarioRun as run_guest() leaves it, from a console text."""
+    sc = sc or scenario()
+    r = run.ScenarioRun(sc["name"])
+    parser = run.GuestOutput(r, sc["tests"], kmemleak=kmemleak)
+    for line in console.splitlines():
+        parser.line(line)
+    r.outcome = outcome
+    r.exit_code = exit_code
+    parser.finish()
+    r.timed_out = outcome == "timeout"
+    r.problems += list(problems)
+    return r
+
+
+def tap(name, n, failed=()):
+    lines = [f"vs-runner: test-begin {name}", "TAP version 13", f"1..{n}"]
+    for i in range(1, n + 1):
+        lines.append(f"{'not ok' if i in failed else 'ok'} {i} case_{i}")
+    lines.append(f"vs-runner: test-end {name} rc={1 if failed else 0}")
+    return "\n".join(lines)
+
+
+GOOD = "\n".join([
+    "Linux version 6.12",
+    "vs-runner: init 6.12.117",
+    "vs-runner: modprobe virtio_suspend",
+    tap("alpha", 3),
+    "vs-runner: kmemleak scanned",
+    "vs-runner: done",
+    "reboot: Restarting system",
+])
+
+
+def passed(sc, r):
+    return run.scenario_passed(run.verdict(sc, r))
+
+
+def failures(sc, r):
+    return [x.name for x in run.verdict(sc, r) if x.status != "pass"]
+
+
+class PassRule(unittest.TestCase):
+    """verdict(): one function, the rule of tools/scenarios/README.md."""
+
+    def test_clean_run_passes(self):
+        self.assertTrue(passed(scenario(), parse(GOOD, kmemleak=True)))
+
+    def test_failed_tap_result_fails(self):
+        console = GOOD.replace(tap("alpha", 3), tap("alpha", 3, failed={2}))
+        self.assertFalse(passed(scenario(), parse(console)))
+
+    def test_skip_is_not_a_pass(self):
+        console = GOOD.replace("ok 2 case_2", "ok 2 case_2 # SKIP no device")
+        self.assertFalse(passed(scenario(), parse(console)))
+
+    def test_no_result_at_all_fails(self):
+        sc = scenario(tests=[])
+        console = "vs-runner: init x\nvs-runner: done"
+        self.assertFalse(passed(sc, parse(console, sc)))
+
+    def test_every_problem_kind_fails(self):
+        for kind in ("kernel", "tap", "guest", "kmemleak", "violation", "qemu-log",
+                     "qemu-stderr", "resets", "tests", "qmp"):
+            with self.subTest(kind=kind):
+                r = parse(GOOD, problems=[run.Problem(kind, "something")])
+                self.assertFalse(passed(scenario(), r))
+
+    def test_timeout_fails(self):
+        console = GOOD.split("vs-runner: done")[0]
+        self.assertFalse(passed(scenario(), parse(console, outcome="timeout", exit_code=-9)))
+
+    def test_boot_stall_fails(self):
+        self.assertFalse(passed(scenario(), parse("Linux version", outcome="boot")))
+
+    def test_test_that_never_ran_fails(self):
+        sc = scenario(tests=["alpha", "beta"])
+        self.assertIn("t: tests that did not run: beta", failures(sc, parse(GOOD, sc)))
+
+    def test_stopped_before_done_fails(self):
+        console = GOOD.split("vs-runner: done")[0]
+        self.assertFalse(passed(scenario(), parse(console)))
+
+    def test_guest_error_marker_fails(self):
+        console = GOOD.replace("vs-runner: done", "vs-runner: error: modprobe x failed\n"
+                               "vs-runner: done")
+        self.assertFalse(passed(scenario(), parse(console)))
+
+    def test_everything_uses_verdict(self):
+        # The old per-caller rules are gone: one implementation.
+        self.assertFalse(hasattr(run, "scenario_results"))
+        text = Path(run.__file__).read_text()
+        self.assertEqual(text.count("def verdict("), 1)
+        for caller in ("def run_one(", "def cmd_demo("):
+            body = text.split(caller, 1)[1].split("\ndef ", 1)[0]
+            self.assertIn("verdict(" if caller == "def run_one(" else "scenario_passed(",
+                          body, caller)
+
+
+class AfterDone(unittest.TestCase):
+    """The guest is watched until QEMU exits, and QEMU must exit 0."""
+
+    def test_kernel_problem_during_shutdown_fails(self):
+        console = GOOD + "\nWARNING: CPU: 0 PID: 1 at kernel/reboot.c:1 x\n"
+        self.assertFalse(passed(scenario(), parse(console)))
+
+    def test_qemu_abort_after_done_fails(self):
+        self.assertFalse(passed(scenario(), parse(GOOD, exit_code=-6)))
+
+    def test_qemu_nonzero_exit_after_done_fails(self):
+        self.assertFalse(passed(scenario(), parse(GOOD, exit_code=1)))
+
+    def test_qemu_that_never_exits_fails(self):
+        self.assertFalse(passed(scenario(), parse(GOOD, outcome="no-exit", exit_code=-9)))
+
+    def test_stream_keeps_reading_after_done(self):
+        # A real child: prints done, then a warning, then exits 0.
+        script = ("import sys,time; print('vs-runner: init x'); print('vs-runner: done');"
+                  "sys.stdout.flush(); time.sleep(0.3); print('BUG: late'); sys.exit(0)")
+        r = run.ScenarioRun("t")
+        parser = run.GuestOutput(r, [])
+        import subprocess
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+        with tempfile.TemporaryFile() as log:
+            outcome = run.stream_console(proc, time.monotonic() + 20, log, parser, None)
+        proc.wait()
+        self.assertEqual(outcome, "exited")
+        self.assertTrue(any("BUG: late" in p.text for p in r.problems))
+
+    def test_stream_no_exit_after_done(self):
+        script = ("import sys,time; print('vs-runner: init x'); print('vs-runner: done');"
+                  "sys.stdout.flush(); time.sleep(30)")
+        r = run.ScenarioRun("t")
+        parser = run.GuestOutput(r, [])
+        import subprocess
+        proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+        saved = run.EXIT_GRACE
+        run.EXIT_GRACE = 0.5
+        try:
+            with tempfile.TemporaryFile() as log:
+                outcome = run.stream_console(proc, time.monotonic() + 20, log, parser, None)
+        finally:
+            run.EXIT_GRACE = saved
+            proc.kill()
+            proc.wait()
+        self.assertEqual(outcome, "no-exit")
+
+
+class QemuStderr(unittest.TestCase):
+    def problems(self, text, sc=None):
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d) / "qemu.stderr"
+            p.write_text(text)
+            return run.qemu_stderr_problems(sc or scenario(), p)
+
+    def test_assertion_fails(self):
+        text = ("qemu-system-x86_64: ../hw/virtio/virtio.c:123: virtqueue_pop: "
+                "Assertion `x' failed.\n")
+        self.assertEqual(len(self.problems(text)), 1)
+
+    def test_error_line_fails(self):
+        self.assertEqual(len(self.problems("qemu-system-x86_64: Looped descriptor\n")), 1)
+
+    def test_hub_warning_is_harmless(self):
+        text = "qemu-system-x86_64: warning: hub 0 is not connected to host network\n"
+        self.assertEqual(self.problems(text), [])
+
+    def test_injected_fault_harmless_only_where_set(self):
+        line = ("qemu-system-x86_64: virtio-suspend: virtio-blk: suspend failed "
+                "(fault injected by the suspend-fail property)\n")
+        with_prop = scenario(devices=[{"kind": "blk", "props": {"suspend-fail": "on"}}])
+        other_prop = scenario(devices=[{"kind": "blk", "props": {"resume-fail": "on"}}])
+        self.assertEqual(self.problems(line, with_prop), [])
+        self.assertEqual(len(self.problems(line, other_prop)), 1)
+        self.assertEqual(len(self.problems(line, scenario())), 1)
+
+    def test_stderr_problem_fails_verdict(self):
+        r = parse(GOOD, problems=self.problems("qemu-system-x86_64: something broke\n"))
+        self.assertFalse(passed(scenario(), r))
+
+
+class QemuLog(unittest.TestCase):
+    LINES = {
+        "violation": "virtio-suspend: violation: virtio-rng at /virtio-mmio@feb00e00: "
+                     "queue 0 notified while suspended",
+        "before_driver_ok": "virtio-suspend: virtio-blk at /x: status 0x17: SUSPEND written "
+                            "before DRIVER_OK, ignored",
+        "while_suspended": "virtio-suspend: virtio-blk at /x: status 0x0f written while "
+                           "suspended, ignored",
+        "config_write": "virtio-suspend: virtio-blk at /x: 4-byte configuration space write "
+                        "at offset 0x0 while suspended, ignored",
+        "other_guest_error": "virtio_mmio: wrong register offset 0x999",
+    }
+
+    def problems(self, text):
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d) / "qemu.log"
+            p.write_text(text)
+            return run.qemu_log_problems(p)
+
+    def test_every_virtio_suspend_wording_fails(self):
+        for key, line in self.LINES.items():
+            with self.subTest(line=key):
+                r = parse(GOOD, problems=self.problems(line + "\n"))
+                self.assertFalse(passed(scenario(), r))
+
+    def test_trace_lines_are_not_problems(self):
+        text = "virtio_set_status vdev 0x5603 val 0\n123@1700000000.000001:virtio_set_status vdev 0x1 val 15\n"
+        self.assertEqual(self.problems(text), [])
+
+    def test_expect_violation_passes_on_violation_line(self):
+        sc = scenario(expect="violation")
+        r = parse(GOOD, problems=self.problems(self.LINES["violation"] + "\n"))
+        self.assertTrue(passed(sc, r))
+
+    def test_expect_violation_needs_a_violation_line(self):
+        sc = scenario(expect="violation")
+        check = "t: QEMU reported the driver's violation"
+        resets = [run.Problem("resets", "device 0x1 was reset 1 times after set-up")]
+        cases = {key: self.problems(self.LINES[key] + "\n")
+                 for key in ("before_driver_ok", "while_suspended", "other_guest_error")}
+        cases.update(resets=resets, nothing=[])
+        for key, problems in cases.items():
+            with self.subTest(case=key):
+                results = run.verdict(sc, parse(GOOD, problems=problems))
+                self.assertFalse(run.scenario_passed(results))
+                [result] = [r for r in results if r.name == check]
+                self.assertEqual(result.status, "fail")
+
+    def test_expect_violation_still_fails_other_problems(self):
+        sc = scenario(expect="violation")
+        text = self.LINES["violation"] + "\n" + self.LINES["while_suspended"] + "\n"
+        self.assertFalse(passed(sc, parse(GOOD, problems=self.problems(text))))
+        console = GOOD + "\nBUG: unable to handle page fault"
+        self.assertFalse(passed(sc, parse(console, problems=self.problems(
+            self.LINES["violation"] + "\n"))))
+
+
+class KernelProblems(unittest.TestCase):
+    CAUGHT = [
+        "rcu: INFO: rcu_sched self-detected stall on CPU",
+        "rcu: INFO: rcu_preempt detected stalls on CPUs/tasks:",
+        "rcu_sched self-detected stall on CPU",
+        "I/O error, dev vda, sector 0 op 0x1:(WRITE) flags 0x800 phys_seg 1 prio class 2",
+        "Buffer I/O error on dev vda, logical block 0, lost async page write",
+        "INFO: task kworker/0:1:12 blocked for more than 30 seconds.",
+        "watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [stress:80]",
+        "BUG: KFENCE: use-after-free read in virtio_suspend_remove+0x1/0x2",
+        "BUG kmalloc-64 (Tainted: G           O      ): Poison overwritten",
+        "BUG kmalloc-rnd-05-128 (Not tainted): Object already free",
+        "Poison overwritten",
+        "Redzone overwritten",
+        "ODEBUG: free active (active state 0) object: 0000 object type: timer_list",
+        "unreferenced object 0xffff888003a1c000 (size 64):",
+        "Call Trace:",
+        "WARNING: CPU: 1 PID: 7 at drivers/virtio/virtio.c:1 f+0x1/0x2",
+        "kmemleak: Kernel memory leak detector disabled",
+    ]
+    CLEAN = [
+        "virtio_blk virtio0: [vda] 16384 512-byte logical blocks (8.39 MB/8.00 MiB)",
+        "PM: suspend entry (s2idle)",
+        "clocksource: Switched to clocksource tsc",
+        "kmemleak: Kernel memory leak detector initialized (mem pool available: 15798)",
+    ]
+
+    def test_caught(self):
+        for line in self.CAUGHT:
+            with self.subTest(line=line):
+                self.assertFalse(passed(scenario(), parse(GOOD + "\n" + line)))
+
+    def test_clean_lines(self):
+        for line in self.CLEAN:
+            with self.subTest(line=line):
+                self.assertTrue(passed(scenario(), parse(GOOD + "\n" + line)))
+
+    def test_call_trace_of_a_warning_counts_once(self):
+        console = GOOD + "\nWARNING: CPU: 0 at x\nModules linked in:\nCall Trace:\n <TASK>"
+        r = parse(console)
+        self.assertEqual(len([p for p in r.problems if p.kind == "kernel"]), 1)
+
+
+class Kmemleak(unittest.TestCase):
+    REPORT = "\n".join([
+        "vs-kmemleak: unreferenced object 0xffff888003a1c000 (size 64):",
+        'vs-kmemleak:   comm "modprobe", pid 80, jiffies 4294893000',
+        "vs-kmemleak:   hex dump (first 32 bytes):",
+        "vs-kmemleak:     00 00 00 00 00 00 00 00 00 00 00 00 00 00 00 00  ................",
+        "vs-kmemleak:   backtrace (crc 0):",
+        "vs-kmemleak:     [<ffffffff8123>] __kmalloc_noprof+0x1/0x2",
+        "vs-kmemleak:     [<ffffffffa000>] virtio_suspend_probe+0x10/0x20 [virtio_suspend]",
+        "vs-kmemleak: unreferenced object 0xffff888003a1d000 (size 32):",
+    ])
+
+    def test_leak_fails_with_count(self):
+        console = GOOD.replace("vs-runner: kmemleak scanned",
+                               self.REPORT + "\nvs-runner: kmemleak scanned")
+        r = parse(console, kmemleak=True)
+        self.assertFalse(passed(scenario(), r))
+        [p] = [p for p in r.problems if p.kind == "kmemleak"]
+        self.assertIn("2 unreferenced objects", p.text)
+        self.assertIn("virtio_suspend_probe", p.text)
+
+    def test_missing_kmemleak_fails_where_expected(self):
+        console = GOOD.replace("vs-runner: kmemleak scanned", "vs-runner: kmemleak missing")
+        self.assertFalse(passed(scenario(), parse(console, kmemleak=True)))
+        self.assertTrue(passed(scenario(), parse(console, kmemleak=False)))
+
+    def test_no_scan_reported_fails_where_expected(self):
+        console = GOOD.replace("vs-runner: kmemleak scanned\n", "")
+        self.assertFalse(passed(scenario(), parse(console, kmemleak=True)))
+
+    def test_init_scans_twice_then_reports(self):
+        init = (run.TOP / "tools" / "runner" / "init.sh").read_text()
+        body = init.split("kmemleak_check() {", 1)[1].split("\n}\n", 1)[0]
+        self.assertEqual(body.count("echo scan > $f"), 2)
+        self.assertIn("vs-kmemleak: ", body)
+        finish = init.split("finish() {", 1)[1].split("\n}\n", 1)[0]
+        self.assertLess(finish.index("kmemleak_check"), finish.index('echo "vs-runner: done"'))
+
+    def test_slub_debug_on_command_line(self):
+        with tempfile.TemporaryDirectory() as d:
+            cmd = run.qemu_command(scenario(), Path(d), Path(d) / "i", Path(d), "tcg")
+        self.assertIn("slub_debug=FZPU", cmd[cmd.index("-append") + 1].split())
+
+
+class HangCheck(unittest.TestCase):
+    HANG = scenario(tests=["hang"], expect="timeout", timeout=70)
+    BOOTED = "vs-runner: init x\nvs-runner: test-begin hang\nTAP version 13\n1..1\n"
+
+    def test_hang_in_test_passes(self):
+        self.assertTrue(passed(self.HANG, parse(self.BOOTED, self.HANG, outcome="timeout")))
+
+    def test_guest_that_never_boots_fails(self):
+        r = parse("Linux version 6.12\ntsc: Unable to calibrate", self.HANG, outcome="timeout")
+        self.assertFalse(passed(self.HANG, r))
+        r = parse("Linux version 6.12", self.HANG, outcome="boot")
+        self.assertFalse(passed(self.HANG, r))
+
+    def test_hang_before_the_test_fails(self):
+        r = parse("vs-runner: init x\nvs-runner: modprobe foo", self.HANG, outcome="timeout")
+        self.assertFalse(passed(self.HANG, r))
+
+    def test_guest_that_finishes_fails(self):
+        console = self.BOOTED + "ok 1 x\nvs-runner: test-end hang rc=0\nvs-runner: done"
+        self.assertFalse(passed(self.HANG, parse(console, self.HANG)))
+
+    def test_kernel_problem_while_hanging_fails(self):
+        r = parse(self.BOOTED + "BUG: oops", self.HANG, outcome="timeout")
+        self.assertFalse(passed(self.HANG, r))
+
+    def test_hang_scenario_outlives_boot_timeout(self):
+        sc = run.load_scenario("hang")
+        self.assertGreater(sc["timeout"], run.BOOT_TIMEOUT + 10)
+        self.assertEqual(sc["expect"], "timeout")
+        del sc["name"]
+        self.assertEqual(run.scenario_errors(sc), [])
+        self.assertIn("timeout", str(run.scenario_errors(dict(sc, timeout=run.BOOT_TIMEOUT))))
+
+
+class ScenarioKeys(unittest.TestCase):
+    def test_every_scenario_is_valid(self):
+        for p in sorted(run.SCENARIOS.glob("*.toml")):
+            with self.subTest(scenario=p.stem):
+                import tomllib
+                self.assertEqual(run.scenario_errors(tomllib.loads(p.read_text())), [])
+
+    def test_unknown_key_is_named(self):
+        errors = run.scenario_errors(keys_of(timout=300))
+        self.assertEqual(len(errors), 1)
+        self.assertIn("'timout'", errors[0])
+        self.assertIn("'timeout'", errors[0])
+
+    def test_unknown_device_key_is_named(self):
+        errors = run.scenario_errors(keys_of(devices=[{"kind": "blk", "size": 8}]))
+        self.assertTrue(any("'size'" in e for e in errors), errors)
+
+    def test_types_checked(self):
+        bad = [dict(timeout="300"), dict(tests="alpha"), dict(cpus=8), dict(cpus=True),
+               dict(check="no"), dict(expect="fail"), dict(env={"A": [1]}),
+               dict(devices=[{"kind": "disk"}]), dict(devices=[{"size_mib": 8}]),
+               dict(mmio_version=3), dict(qemu="mine"), dict(memory_mib=1.5),
+               dict(description="")]
+        for keys in bad:
+            with self.subTest(keys=keys):
+                self.assertNotEqual(run.scenario_errors(keys_of(**keys)), [])
+
+    def test_missing_required_key(self):
+        sc = keys_of()
+        del sc["tests"]
+        self.assertEqual(run.scenario_errors(sc), ["missing key 'tests'"])
+
+    def test_load_scenario_dies_on_error(self):
+        with tempfile.TemporaryDirectory() as d:
+            saved = run.SCENARIOS
+            run.SCENARIOS = Path(d)
+            (Path(d) / "typo.toml").write_text('description = "x"\ntests = []\ntimout = 9\n')
+            try:
+                import contextlib
+                import io
+                err = io.StringIO()
+                with self.assertRaises(SystemExit), contextlib.redirect_stderr(err):
+                    run.load_scenario("typo")
+                self.assertIn("unknown key 'timout'", err.getvalue())
+            finally:
+                run.SCENARIOS = saved
+
+    def test_smp_scenarios(self):
+        for name in ("suspend-stress-debugfs", "suspend-stress-system", "rebind-rust",
+                     "suspend-unload", "admin-race", "suspend-spec"):
+            with self.subTest(scenario=name):
+                self.assertEqual(run.load_scenario(name).get("cpus"), 2)
+
+
+class TapNumbers(unittest.TestCase):
+    def tap_problems(self, body, plan=3):
+        console = "\n".join(["vs-runner: init x", "vs-runner: test-begin alpha",
+                             f"1..{plan}", body, "vs-runner: test-end alpha rc=0",
+                             "vs-runner: done"])
+        return parse(console)
+
+    def test_in_order_passes(self):
+        self.assertTrue(passed(scenario(), self.tap_problems("ok 1 a\nok 2 b\nok 3 c")))
+
+    def test_duplicate_fails(self):
+        self.assertFalse(passed(scenario(), self.tap_problems("ok 1 a\nok 1 a\nok 3 c")))
+
+    def test_gap_fails(self):
+        r = self.tap_problems("ok 1 a\nok 3 c\nok 4 d")
+        self.assertFalse(passed(scenario(), r))
+
+    def test_out_of_order_fails(self):
+        self.assertFalse(passed(scenario(), self.tap_problems("ok 2 b\nok 1 a\nok 3 c")))
+
+    def test_beyond_plan_fails(self):
+        self.assertFalse(passed(scenario(), self.tap_problems("ok 1 a\nok 2 b", plan=1)))
+
+    def test_short_of_plan_fails(self):
+        self.assertFalse(passed(scenario(), self.tap_problems("ok 1 a\nok 2 b")))
+
+    def test_numbers_restart_per_test(self):
+        sc = scenario(tests=["alpha", "beta"])
+        console = "\n".join(["vs-runner: init x", tap("alpha", 2), tap("beta", 2),
+                             "vs-runner: done"])
+        self.assertTrue(passed(sc, parse(console, sc)))
+
+    def test_xfail_is_a_pass(self):
+        self.assertTrue(passed(scenario(), self.tap_problems(
+            "ok 1 a\nok 2 b # XFAIL known\nok 3 c")))
+
+
+class TestBinaries(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.build = Path(self.dir.name)
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def make(self, name, age):
+        p = self.build / name
+        p.write_text("#!/bin/sh\n")
+        p.chmod(0o755)
+        t = time.time() + age
+        os.utime(p, (t, t))
+
+    def test_missing_binary_fails(self):
+        problems = run.test_binary_problems(scenario(tests=["transport"]), self.build)
+        self.assertEqual(len(problems), 1)
+        self.assertIn("missing", problems[0].text)
+        self.assertFalse(passed(scenario(), parse(GOOD, problems=problems)))
+
+    def test_stale_binary_fails(self):
+        src = run.SELFTESTS / "transport.c"
+        self.make("transport", src.stat().st_mtime - time.time() - 100)
+        problems = run.test_binary_problems(scenario(tests=["transport"]), self.build)
+        self.assertEqual(len(problems), 1)
+        self.assertIn("older than", problems[0].text)
+
+    def test_header_newer_than_binary_fails(self):
+        srcs = run.source_files(run.SELFTESTS / "net_loop.c")
+        self.assertIn(run.SELFTESTS / "vs_util.h", srcs)
+        newest = max(p.stat().st_mtime for p in srcs)
+        self.make("net_loop", newest - time.time() - 1)
+        self.assertTrue(run.test_binary_problems(scenario(tests=["net_loop"]), self.build))
+
+    def test_fresh_binary_passes(self):
+        self.make("transport", 100)
+        self.assertEqual(run.test_binary_problems(scenario(tests=["transport"]), self.build), [])
+
+    def test_unknown_test_fails(self):
+        self.make("nosuchtest", 100)
+        self.assertTrue(run.test_binary_problems(scenario(tests=["nosuchtest"]), self.build))
+
+    def test_build_dir_is_per_checkout(self):
+        self.assertTrue(str(run.SELFTEST_BUILD).startswith(str(run.TOP) + os.sep))
+        makefile = (run.TOP / "Makefile").read_text()
+        self.assertIn("OUTPUT=$(TOP)/.build/selftests", makefile)
+        self.assertEqual(run.SELFTEST_BUILD, run.TOP / ".build" / "selftests")
+
+
+class RunDirs(unittest.TestCase):
+    def test_concurrent_runs_do_not_collide(self):
+        with tempfile.TemporaryDirectory() as d:
+            a = run.new_run_dir(Path(d))
+            b = run.new_run_dir(Path(d))
+            self.assertNotEqual(a, b)
+            self.assertEqual((Path(d) / "latest").resolve(), b.resolve())
+
+    def test_pruning_skips_locked_runs(self):
+        with tempfile.TemporaryDirectory() as d:
+            first = run.new_run_dir(Path(d))  # locked by this process
+            for i in range(12):
+                (Path(d) / f"2000010{i:02d}-000000-x").mkdir()
+            run.new_run_dir(Path(d))
+            self.assertTrue(first.exists())
+            left = [p for p in Path(d).iterdir() if p.name.startswith("2000")]
+            self.assertLess(len(left), 12)
+
+
+class Parallel(unittest.TestCase):
+    """--jobs: guests at a time, output whole and in name order."""
+
+    def test_jobs_and_output_order(self):
+        import argparse
+        import contextlib
+        import io
+        import threading
+        names = ["a", "b", "c", "d", "e"]
+        sleep = {"a": 0.4, "b": 0.05, "c": 0.3, "d": 0.05, "e": 0.1}
+        lock = threading.Lock()
+        state = {"now": 0, "max": 0}
+
+        def fake_run_one(sc, args, kdir, initrd, base, echo):
+            with lock:
+                state["now"] += 1
+                state["max"] = max(state["max"], state["now"])
+            time.sleep(sleep[sc["name"]])
+            with lock:
+                state["now"] -= 1
+            r = run.ScenarioRun(sc["name"], outcome="exited", seconds=1.0)
+            return r, [run.Result(sc["name"], "pass")], f"== {sc['name']}\nline 2 of {sc['name']}\n"
+
+        saved = (run.run_one, run.prepare, run.load_scenario, run.DURATIONS)
+        with tempfile.TemporaryDirectory() as d:
+            run.run_one = fake_run_one
+            run.prepare = lambda args: (Path(d), Path(d), Path(d) / "i")
+            run.load_scenario = lambda n: dict(scenario(), name=n)
+            run.DURATIONS = Path(d) / "durations.json"
+            out = io.StringIO()
+            try:
+                with contextlib.redirect_stdout(out):
+                    runs = run.run_scenarios(names, argparse.Namespace(jobs=2))
+            finally:
+                run.run_one, run.prepare, run.load_scenario, run.DURATIONS = saved
+        self.assertEqual(state["max"], 2)
+        self.assertEqual([sc["name"] for sc, _, _ in runs], names)
+        expected = "".join(f"== {n}\nline 2 of {n}\n" for n in names)
+        self.assertEqual(out.getvalue(), expected)
+
+    def test_tcg_command_line_has_the_tsc_rate(self):
+        saved = run.host_tsc_khz
+        run.host_tsc_khz = lambda: 2596140
+        try:
+            with tempfile.TemporaryDirectory() as d:
+                tcg = run.qemu_command(scenario(), Path(d), Path(d) / "i", Path(d), "tcg")
+                kvm = run.qemu_command(scenario(), Path(d), Path(d) / "i", Path(d), "kvm")
+        finally:
+            run.host_tsc_khz = saved
+        words = tcg[tcg.index("-append") + 1].split()
+        self.assertIn("tsc_early_khz=2596140", words)
+        self.assertIn("tsc=reliable", words)
+        self.assertNotIn("tsc_early_khz=2596140", kvm[kvm.index("-append") + 1].split())
+
+    def test_tsc_measurement_is_sane(self):
+        khz = run.host_tsc_khz()
+        if khz is None:
+            self.skipTest("no TSC measurement on this host")
+        self.assertTrue(100_000 < khz < 10_000_000, khz)
+
+
+class TAPResult(unittest.TextTestResult):
+    """Prints each test as one TAP line, a test with a failed subtest
+    as "not ok"."""
+
+    def __init__(self, *a, **k):
+        super().__init__(*a, **k)
+        self.n = 0
+
+    def startTest(self, test):
+        super().startTest(test)
+        self.ok, self.why, self.notes = True, "", []
+
+    def _failed(self, test, err):
+        self.ok = False
+        self.notes.append(self._exc_info_to_string(err, test))
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self._failed(test, err)
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        self._failed(test, err)
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            self._failed(subtest, err)
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        self.ok, self.why = False, f" # SKIP {reason}"
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        self.n += 1
+        name = f"{type(test).__name__}.{test._testMethodName}"
+        print(f"{'ok' if self.ok else 'not ok'} {self.n} - {name}{self.why}")
+        for note in self.notes:
+            print("# " + note.rstrip().replace("\n", "\n# "))
+        sys.stdout.flush()
+
+
+def main():
+    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
+    print(f"TAP version 13\n1..{suite.countTestCases()}", flush=True)
+    with open(os.devnull, "w") as null:
+        result = unittest.TextTestRunner(stream=null, resultclass=TAPResult).run(suite)
+    return 0 if result.wasSuccessful() and not result.skipped else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
