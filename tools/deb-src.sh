@@ -51,3 +51,30 @@ vs_ensure_deb_src() {
 		vs_apt_update
 	fi
 }
+
+# Fetches Debian's source package $1 at version $2 into directory $3,
+# with Debian's patches applied (dpkg-source), once: $3/.vs-ok marks a
+# complete tree.  $4 is a file every tree of the package has, to tell a
+# source tree from a failed unpack.
+vs_fetch_deb_source() {
+	local pkg=$1 ver=$2 dest=$3 marker=$4 fetch_dir unpacked
+	[ -f "$dest/.vs-ok" ] && return 0
+	vs_log "fetching Debian's $pkg $ver source"
+	fetch_dir=$(dirname "$dest")/fetch
+	rm -rf "$dest" "$fetch_dir"
+	mkdir -p "$fetch_dir"
+	if ! (cd "$fetch_dir" && apt-get source -qq -o APT::Sandbox::User=root \
+		"$pkg=$ver" >/dev/null); then
+		vs_apt_update
+		rm -rf "$fetch_dir" && mkdir -p "$fetch_dir"
+		(cd "$fetch_dir" && apt-get source -qq -o APT::Sandbox::User=root \
+			"$pkg=$ver" >/dev/null) ||
+			vs_die "apt-get source $pkg=$ver failed"
+	fi
+	unpacked=$(find "$fetch_dir" -mindepth 1 -maxdepth 1 -type d -name "$pkg-*")
+	[ -n "$unpacked" ] && [ -e "$unpacked/$marker" ] ||
+		vs_die "apt-get source $pkg=$ver left no source tree"
+	mv "$unpacked" "$dest"
+	rm -rf "$fetch_dir"
+	touch "$dest/.vs-ok"
+}

@@ -69,26 +69,7 @@ fi
 
 # Debian's source, patches applied by dpkg-source: fetched once.
 src=$root/src-${ver#*:}
-if [ ! -f "$src/.vs-ok" ]; then
-	vs_log "fetching Debian's fio $ver source"
-	rm -rf "$src" "$root/fetch"
-	mkdir -p "$root/fetch"
-	fetch() {
-		(cd "$root/fetch" && apt-get source -qq -o APT::Sandbox::User=root \
-			"fio=$ver" >/dev/null)
-	}
-	if ! fetch; then
-		vs_apt_update
-		rm -rf "$root/fetch" && mkdir -p "$root/fetch"
-		fetch || vs_die "apt-get source fio=$ver failed"
-	fi
-	unpacked=$(find "$root/fetch" -mindepth 1 -maxdepth 1 -type d -name 'fio-*')
-	[ -n "$unpacked" ] && [ -x "$unpacked/configure" ] ||
-		vs_die "apt-get source fio=$ver left no source tree"
-	mv "$unpacked" "$src"
-	rm -rf "$root/fetch"
-	touch "$src/.vs-ok"
-fi
+vs_fetch_deb_source fio "$ver" "$src" configure
 
 vs_log "building static fio $ver (key $key) in $bdir"
 rm -rf "$bdir"

@@ -95,26 +95,7 @@ fi
 
 # Debian's source, patches applied by dpkg-source: fetched once.
 src=$root/src-${ver#*:}
-if [ ! -f "$src/.vs-ok" ]; then
-	vs_log "fetching Debian's qemu $ver source"
-	rm -rf "$src" "$root/fetch"
-	mkdir -p "$root/fetch"
-	fetch() {
-		(cd "$root/fetch" && apt-get source -qq -o APT::Sandbox::User=root \
-			"qemu=$ver" >/dev/null)
-	}
-	if ! fetch; then
-		vs_apt_update
-		rm -rf "$root/fetch" && mkdir -p "$root/fetch"
-		fetch || vs_die "apt-get source qemu=$ver failed"
-	fi
-	unpacked=$(find "$root/fetch" -mindepth 1 -maxdepth 1 -type d -name 'qemu-*')
-	[ -n "$unpacked" ] && [ -f "$unpacked/VERSION" ] ||
-		vs_die "apt-get source qemu=$ver left no source tree"
-	mv "$unpacked" "$src"
-	rm -rf "$root/fetch"
-	touch "$src/.vs-ok"
-fi
+vs_fetch_deb_source qemu "$ver" "$src" VERSION
 
 vs_log "building QEMU $ver with $(find "$here/patches" -name '*.patch' | wc -l) patches (key $key) in $bdir"
 rm -rf "$bdir"
