@@ -20,8 +20,9 @@ pub(crate) struct SystemSleepGuard(c_uint);
 
 impl SystemSleepGuard {
     pub(crate) fn lock() -> Self {
-        // SAFETY: callable from process context with no lock held that a
-        // system transition takes: debugfs writes hold none.
+        // SAFETY: callable in process context with no lock held that a
+        // system transition takes: a debugfs write holds only its file
+        // system's `sb_writers`, which no 6.12 transition takes.
         Self(unsafe { virtio_suspend_lock_system_sleep() })
     }
 }

@@ -244,9 +244,11 @@ impl VmDevice {
         }
         let _sleep = SystemSleepGuard::lock();
         // SAFETY: `vdev` is live while `self` is, and `self` outlives the
-        // guard, a local.
-        let device = unsafe { DeviceLockGuard::try_lock(NonNull::from(&(*self.vdev()).dev)) }
-            .ok_or(EBUSY)?;
+        // guard, a local; a field address of a live struct is not NULL.
+        let device = unsafe {
+            DeviceLockGuard::try_lock(NonNull::new_unchecked(&raw mut (*self.vdev()).dev))
+        }
+        .ok_or(EBUSY)?;
         if !device.has_driver() {
             return Err(ENODEV);
         }
