@@ -67,21 +67,6 @@ static long long blk_stat(const char *blk, int idx)
 	return v;
 }
 
-static int suspend_attr(const char *vdev, const char *attr, char *buf, size_t len)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s/suspend/%s", vdev, attr);
-	return vs_read_attr(path, buf, len);
-}
-
-static long suspend_count(const char *vdev, const char *attr)
-{
-	char buf[32];
-
-	return suspend_attr(vdev, attr, buf, sizeof(buf)) ? -1 : strtol(buf, NULL, 10);
-}
-
 /*
  * The number after "@key" : in @json from @from on, or -1; *@at is left
  * just past it.
@@ -209,7 +194,7 @@ FIXTURE_SETUP(fio)
 	ASSERT_EQ(0, vs_link_name(path, self->vdev, sizeof(self->vdev)))
 		TH_LOG("%s: no device link", path);
 	ASSERT_EQ(0, strncmp(self->vdev, "virtio", 6)) TH_LOG("%s -> %s", path, self->vdev);
-	ASSERT_LE(0, suspend_count(self->vdev, "suspends"))
+	ASSERT_LE(0, vs_suspend_count(self->vdev, "suspends"))
 		TH_LOG("%s has no suspend/ attributes", self->vdev);
 	ASSERT_EQ(0, access("/bin/fio", X_OK)) TH_LOG("no /bin/fio in the initramfs");
 }
@@ -255,7 +240,7 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 	snprintf(ctl, sizeof(ctl), "/sys/kernel/debug/virtio_suspend/%s", self->vdev);
 	ASSERT_LT(2 * margin, runtime);
 
-	suspends = suspend_count(self->vdev, "suspends");
+	suspends = vs_suspend_count(self->vdev, "suspends");
 	sectors0 = blk_stat(self->blk, 6);
 	ASSERT_LE(0, sectors0);
 	unlink(FIO_OUT);
@@ -301,14 +286,14 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 		cycles++;
 		sleeps += sleep_cycle;
 		/* Every cycle must have suspended the device, not reset it. */
-		ASSERT_EQ(0, suspend_attr(self->vdev, "last_path", path_buf, sizeof(path_buf)));
+		ASSERT_EQ(0, vs_suspend_attr(self->vdev, "last_path", path_buf, sizeof(path_buf)));
 		if (strcmp(path_buf, "suspend") ||
-		    suspend_count(self->vdev, "suspends") != suspends + cycles) {
+		    vs_suspend_count(self->vdev, "suspends") != suspends + cycles) {
 			if (bad++ < 5)
 				TH_LOG("cycle %ld: last_path '%s', suspends %ld, want %ld", cycles,
-				       path_buf, suspend_count(self->vdev, "suspends"),
+				       path_buf, vs_suspend_count(self->vdev, "suspends"),
 				       suspends + cycles);
-			suspends = suspend_count(self->vdev, "suspends") - cycles;
+			suspends = vs_suspend_count(self->vdev, "suspends") - cycles;
 		}
 		sectors = blk_stat(self->blk, 6);
 		with_io += sectors != prev;

@@ -58,31 +58,14 @@ FIXTURE_TEARDOWN(vdevs)
 {
 }
 
-static int read_sysfs(const char *dev, const char *attr, char *buf, size_t len)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s/suspend/%s", dev, attr);
-	return vs_read_attr(path, buf, len);
-}
-
-static long read_count(const char *dev, const char *attr)
-{
-	char buf[32];
-
-	if (read_sysfs(dev, attr, buf, sizeof(buf)))
-		return -1;
-	return strtol(buf, NULL, 10);
-}
-
 static void snapshot(const char *dev, struct counters *c)
 {
 	const char *failure = vs_env_str("VS_EXPECT_COUNTER", "fallbacks");
 
-	c->suspends = read_count(dev, "suspends");
-	c->resumes = read_count(dev, "resumes");
-	c->fallbacks = read_count(dev, "fallbacks");
-	c->failures = read_count(dev, failure);
+	c->suspends = vs_suspend_count(dev, "suspends");
+	c->resumes = vs_suspend_count(dev, "resumes");
+	c->fallbacks = vs_suspend_count(dev, "fallbacks");
+	c->failures = vs_suspend_count(dev, failure);
 }
 
 /* Checks what @cycles cycles did to @dev's counters, per VS_EXPECT_PATH. */
@@ -95,18 +78,18 @@ static void check_cycles(struct __test_metadata *_metadata, const char *dev,
 	char buf[128];
 
 	snapshot(dev, &after);
-	ASSERT_EQ(0, read_sysfs(dev, "state", buf, sizeof(buf)));
+	ASSERT_EQ(0, vs_suspend_attr(dev, "state", buf, sizeof(buf)));
 	EXPECT_STREQ("running", buf) TH_LOG("%s", dev);
-	ASSERT_EQ(0, read_sysfs(dev, "last_path", buf, sizeof(buf)));
+	ASSERT_EQ(0, vs_suspend_attr(dev, "last_path", buf, sizeof(buf)));
 	if (!strcmp(path, "suspend")) {
 		EXPECT_EQ(before->suspends + cycles, after.suspends) TH_LOG("%s", dev);
 		EXPECT_EQ(before->resumes + cycles, after.resumes) TH_LOG("%s", dev);
 		EXPECT_EQ(before->fallbacks, after.fallbacks) TH_LOG("%s", dev);
 		EXPECT_STREQ("suspend", buf) TH_LOG("%s", dev);
 		/* Acknowledged no earlier than the device was told to. */
-		EXPECT_LE(vs_env_long("VS_MIN_ACK_US", 0), read_count(dev, "last_suspend_us"))
+		EXPECT_LE(vs_env_long("VS_MIN_ACK_US", 0), vs_suspend_count(dev, "last_suspend_us"))
 			TH_LOG("%s", dev);
-		EXPECT_LE(vs_env_long("VS_MIN_ACK_US", 0), read_count(dev, "last_resume_us"))
+		EXPECT_LE(vs_env_long("VS_MIN_ACK_US", 0), vs_suspend_count(dev, "last_resume_us"))
 			TH_LOG("%s", dev);
 	} else {
 		/* A failed resume follows an acknowledged suspend. */
@@ -132,7 +115,7 @@ TEST_F(vdevs, dialect_negotiated)
 	int i;
 
 	for (i = 0; i < self->n; i++) {
-		ASSERT_EQ(0, read_sysfs(self->name[i], "dialect", buf, sizeof(buf)))
+		ASSERT_EQ(0, vs_suspend_attr(self->name[i], "dialect", buf, sizeof(buf)))
 			TH_LOG("%s has no suspend/ attributes", self->name[i]);
 		EXPECT_STREQ(want, buf) TH_LOG("%s", self->name[i]);
 	}
