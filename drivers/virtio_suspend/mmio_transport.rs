@@ -467,14 +467,14 @@ impl Transport for VmDevice {
         }
         // The virtio core leaves bits above the transport range, and
         // clears unknown ones inside it: SUSPEND is ours to accept. Only
-        // the chosen dialect's bit, since bits 41 and 42 mean other things
-        // in the merged spec.
+        // the chosen dialect's bit, since bit 42 means another thing in
+        // the merged spec (a legacy net feature).
         let dialect = self
             .params
             .dialect
-            .filter(|d| has_feature(self.get_features(), d.feature_bit()));
+            .filter(|&d| has_feature(self.get_features(), self.params.feature_bit(d)));
         if let Some(d) = dialect {
-            features |= 1u64 << d.feature_bit();
+            features |= 1u64 << self.params.feature_bit(d);
             // SAFETY: the core is negotiating; nothing reads `features`
             // concurrently.
             unsafe { (*self.vdev()).features = features };

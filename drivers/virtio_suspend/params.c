@@ -29,7 +29,12 @@ MODULE_PARM_DESC(suspend,
 static char *dialect = "spec";
 module_param(dialect, charp, 0444);
 MODULE_PARM_DESC(dialect,
-		 "SUSPEND dialect to negotiate: spec (feature bit 43, default), v5 (draft, bit 42) or stop (draft, bit 41)");
+		 "SUSPEND dialect to negotiate: spec (feature bit 43, default), v5 (draft, bit 42) or stop (draft, bit stop_feature_bit)");
+
+static unsigned int stop_feature_bit;
+module_param(stop_feature_bit, uint, 0444);
+MODULE_PARM_DESC(stop_feature_bit,
+		 "feature bit of the stop dialect, 44 to 63, required with dialect=stop (the draft's 41 is VIRTIO_F_ADMIN_VQ in the merged spec)");
 
 static unsigned int suspend_timeout_ms = 1000;
 module_param(suspend_timeout_ms, uint, 0444);
@@ -55,4 +60,9 @@ const char *virtio_suspend_param_dialect(void)
 unsigned int virtio_suspend_param_timeout_ms(void)
 {
 	return suspend_timeout_ms;
+}
+
+unsigned int virtio_suspend_param_stop_feature_bit(void)
+{
+	return stop_feature_bit;
 }

@@ -7,5 +7,6 @@ const char *virtio_suspend_param_device(unsigned int index);
 const char *virtio_suspend_param_suspend(void);
 const char *virtio_suspend_param_dialect(void);
 unsigned int virtio_suspend_param_timeout_ms(void);
+unsigned int virtio_suspend_param_stop_feature_bit(void);
 
 #endif /* VIRTIO_SUSPEND_PARAMS_H */

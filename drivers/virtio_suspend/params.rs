@@ -7,13 +7,14 @@ use kernel::{
     prelude::*,
 };
 
-use crate::logic::dialect::Dialect;
+use crate::logic::dialect::{Dialect, STOP_FEATURE_BITS};
 
 extern "C" {
     fn virtio_suspend_param_device(index: c_uint) -> *const c_char;
     fn virtio_suspend_param_suspend() -> *const c_char;
     fn virtio_suspend_param_dialect() -> *const c_char;
     fn virtio_suspend_param_timeout_ms() -> c_uint;
+    fn virtio_suspend_param_stop_feature_bit() -> c_uint;
 }
 
 /// A string parameter.
@@ -46,18 +47,27 @@ pub(crate) struct SuspendParams {
     /// The dialect to negotiate; `None` with `suspend=off`.
     pub(crate) dialect: Option<Dialect>,
     pub(crate) timeout_us: u64,
+    /// The STOP draft's feature bit, in [`STOP_FEATURE_BITS`] with
+    /// `dialect=stop`.
+    stop_feature_bit: u32,
 }
 
 impl SuspendParams {
-    /// Reads and checks `suspend`, `dialect` and `suspend_timeout_ms`,
-    /// saying what is wrong with the first bad one.
+    /// The feature bit through which a device offers `dialect`.
+    pub(crate) fn feature_bit(&self, dialect: Dialect) -> u32 {
+        dialect.feature_bit().unwrap_or(self.stop_feature_bit)
+    }
+
+    /// Reads and checks `suspend`, `dialect`, `stop_feature_bit` and
+    /// `suspend_timeout_ms`, saying what is wrong with the first bad one.
     pub(crate) fn get() -> Result<Self> {
         // SAFETY: the accessors are callable at any time.
-        let (suspend, dialect, timeout_ms) = unsafe {
+        let (suspend, dialect, timeout_ms, stop_feature_bit) = unsafe {
             (
                 param_str(virtio_suspend_param_suspend()),
                 param_str(virtio_suspend_param_dialect()),
                 virtio_suspend_param_timeout_ms(),
+                virtio_suspend_param_stop_feature_bit(),
             )
         };
         fn text(p: Option<&'static CStr>) -> &'static str {
@@ -78,6 +88,24 @@ impl SuspendParams {
             );
             return Err(EINVAL);
         };
+        match (dialect, stop_feature_bit) {
+            (Dialect::Stop, bit) if !STOP_FEATURE_BITS.contains(&bit) => {
+                pr_err!(
+                    "virtio_suspend: dialect=stop needs stop_feature_bit={}..{} (given {bit}): the draft's bit 41 is VIRTIO_F_ADMIN_VQ in the merged spec\n",
+                    STOP_FEATURE_BITS.start(),
+                    STOP_FEATURE_BITS.end()
+                );
+                return Err(EINVAL);
+            }
+            (Dialect::Spec | Dialect::V5, bit) if bit != 0 => {
+                pr_err!(
+                    "virtio_suspend: stop_feature_bit={bit} applies to dialect=stop only, not {}\n",
+                    dialect.name()
+                );
+                return Err(EINVAL);
+            }
+            _ => {}
+        }
         if !TIMEOUT_MS_RANGE.contains(&timeout_ms) {
             pr_err!(
                 "virtio_suspend: suspend_timeout_ms={timeout_ms}: expected {} to {}\n",
@@ -89,6 +117,7 @@ impl SuspendParams {
         Ok(Self {
             dialect: enabled.then_some(dialect),
             timeout_us: u64::from(timeout_ms) * 1000,
+            stop_feature_bit,
         })
     }
 }

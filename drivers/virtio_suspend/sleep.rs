@@ -12,6 +12,7 @@ use kernel::{bindings, error::to_result, prelude::*};
 
 use crate::debugfs::Command;
 use crate::locks::{DeviceLockGuard, SystemSleepGuard};
+use crate::logic::busy_wait::is_busy_waited;
 use crate::logic::dialect::{S_ACKNOWLEDGE, S_DRIVER, S_FEATURES_OK, S_RUNNING};
 use crate::logic::suspend::{Machine, Reason, State, Step};
 use crate::mmio_transport::{MmioQueue, VmDevice};
@@ -61,12 +62,35 @@ impl VmDevice {
         f(queues.as_ref().map_or(&[], |r| &r.data().queues[..]))
     }
 
-    /// Holds every queue (see `Vring::hold`). On failure nothing stays
-    /// held.
+    /// The name of the driver bound to the virtio device, if any.
+    fn driver_name(&self) -> Option<&CStr> {
+        // SAFETY: `vdev` is registered while `self` is bound. Its driver
+        // does not change under a sleep transition: the PM core blocks
+        // probing and has frozen user space, and the debugfs path holds
+        // the device lock, as the driver core does to bind or unbind.
+        let driver = unsafe { (*self.vdev()).dev.driver };
+        // SAFETY: a bound driver is live, its name a string of its module,
+        // which cannot go while the driver is bound.
+        (!driver.is_null()).then(|| unsafe { CStr::from_char_ptr((*driver).name) })
+    }
+
+    /// Holds every queue (see `Vring::hold`), refusing instead those the
+    /// driver waits on synchronously (see `logic::busy_wait`). On failure
+    /// nothing stays held.
     fn hold_queues(&self) -> Result {
+        let driver = self.driver_name().map_or(&b""[..], CStr::as_bytes);
         self.with_queues(|list| {
             for (n, q) in list.iter().enumerate() {
-                if let Err(e) = q.vring.hold() {
+                let held = if is_busy_waited(driver, q.vring.name().as_bytes()) {
+                    q.vring.refuse()
+                } else {
+                    q.vring.hold()
+                };
+                if let Err(e) = held {
+                    // A release must not overtake a publisher that missed
+                    // the hold: it would move the index back.
+                    // SAFETY: process context.
+                    unsafe { bindings::synchronize_rcu_expedited() };
                     for held in &list[..n] {
                         held.vring.release();
                     }
@@ -154,12 +178,36 @@ impl VmDevice {
         self.classic_freeze()
     }
 
-    /// Leaves a suspend or resume the device did not complete. The spec
-    /// gives the driver one way out, a reset; only then may the queues be
-    /// notified again.
+    /// Leaves a suspend or resume the device did not complete, with the
+    /// device running again and every buffer the driver added on its way
+    /// to completion, so that the classic path that follows (a driver's
+    /// freeze waits for its requests) finds a working device.
+    ///
+    /// The spec leaves the driver one way out, a reset, and the reset
+    /// device forgets the buffers it had not used: while the queues are
+    /// still held, each is rewound to give them back, then the device is
+    /// set up again on the same queues, and only once it runs are the
+    /// queues released and notified. The reset also dropped any interrupt
+    /// the device had pending: each queue's callback runs for the used
+    /// buffers the driver had not taken.
     fn abandon_suspend(&self) {
         self.reset();
+        let rewound = self.with_queues(|list| list.iter().try_for_each(|q| q.vring.rewind()));
+        if let Err(e) = rewound {
+            dev_err!(
+                self.dev(),
+                "cannot give the reset device back the buffers in flight (error {}); they may never complete\n",
+                e.to_errno()
+            );
+        }
+        if self.run_on_same_queues().is_err() {
+            dev_err!(
+                self.dev(),
+                "device did not run again after the reset; buffers in flight may never complete\n"
+            );
+        }
         self.release_queues();
+        self.with_queues(|list| list.iter().for_each(|q| q.vring.replay_interrupt()));
         self.release_config();
     }
 
@@ -195,6 +243,12 @@ impl VmDevice {
     /// same queues, which the device resumes from the state it kept.
     fn reinit_keeping_queues(&self) -> Result {
         self.reset();
+        self.run_on_same_queues()
+    }
+
+    /// Sets a device fresh from reset up again, on the queues the driver
+    /// has, with the features it had accepted, and lets it run.
+    fn run_on_same_queues(&self) -> Result {
         let mut status = S_ACKNOWLEDGE | S_DRIVER;
         self.set_status(S_ACKNOWLEDGE);
         self.set_status(status);

@@ -14,6 +14,12 @@ use kernel::{
     prelude::*,
 };
 
+extern "C" {
+    /// `vring_replay.c`: `vring_interrupt()` with interrupts and bottom
+    /// halves disabled.
+    fn virtio_suspend_vring_replay(vq: *mut c_void);
+}
+
 /// A virtio transport: the operations behind `struct virtio_config_ops`.
 ///
 /// The virtio core calls these for one device at a time from process
@@ -351,6 +357,42 @@ impl Vring {
     pub(crate) fn release(&self) -> bool {
         // SAFETY: live queue (type invariant).
         unsafe { bindings::virtqueue_release_avail(self.as_ptr()) }
+    }
+
+    /// Like [`Vring::hold`], but adding fails with `ENOSPC` until the
+    /// release, for a queue whose driver spins until each buffer it adds
+    /// is used (see `logic::busy_wait`).
+    pub(crate) fn refuse(&self) -> Result {
+        // SAFETY: live queue (type invariant).
+        kernel::error::to_result(unsafe { bindings::virtqueue_refuse_avail(self.as_ptr()) })
+    }
+
+    /// The name the driver gave the queue.
+    pub(crate) fn name(&self) -> &CStr {
+        // SAFETY: live queue (type invariant); its creator keeps the name
+        // alive as long as the queue (`Vring::create`'s contract).
+        unsafe { CStr::from_char_ptr((*self.as_ptr()).name) }
+    }
+
+    /// After a reset of the device while the queue is held: makes every
+    /// buffer the device had not used available again from index 0, and
+    /// keeps the used ones the driver has not taken (see
+    /// `virtqueue_rewind_held`). The queue stays held. Call in process
+    /// context, after the `synchronize_rcu()` that follows [`Vring::hold`].
+    pub(crate) fn rewind(&self) -> Result {
+        // SAFETY: live queue (type invariant); the function checks that
+        // the queue is held and sleeps only to allocate.
+        kernel::error::to_result(unsafe { bindings::virtqueue_rewind_held(self.as_ptr()) })
+    }
+
+    /// Runs the driver's callback if the ring has used buffers it has not
+    /// taken, as an interrupt would. For process context: a device reset
+    /// drops the interrupt it had pending.
+    pub(crate) fn replay_interrupt(&self) {
+        // SAFETY: live queue (type invariant); the glue disables
+        // interrupts and bottom halves around `vring_interrupt`, which
+        // ignores its irq number.
+        unsafe { virtio_suspend_vring_replay(self.as_ptr().cast()) };
     }
 
     /// Notifies the device of the queue's available buffers.

@@ -507,7 +507,12 @@ def qemu_command(sc, kdir, initrd, rundir, accel):
     env = dict(sc.get("env", {}))
     # slub_debug=FZPU: SLUB sanity checks, red zones, poisoning and
     # owner tracking on every cache (CONFIG_SLUB_DEBUG).
-    cmdline = ["console=ttyS0", "panic=-1", "reboot=t", "loglevel=5", "slub_debug=FZPU",
+    # The last console= is /dev/console, where init and the tests write
+    # what the runner reads: a scenario's own console= words (the kernel
+    # console on hvc0 too) go before ttyS0, its other words last.
+    extra = sc.get("cmdline", [])
+    consoles = [w for w in extra if w.startswith("console=")]
+    cmdline = consoles + ["console=ttyS0", "panic=-1", "reboot=t", "loglevel=5", "slub_debug=FZPU",
                "vs_modules=" + ",".join(sc.get("modules", [])),
                "vs_tests=" + ",".join(sc["tests"])]
     # The kernel strips double quotes around a value, spaces and all.
@@ -524,7 +529,7 @@ def qemu_command(sc, kdir, initrd, rundir, accel):
         cmdline.append("vs_report=1")
     if sc.get("shell"):
         cmdline.append("vs_shell=1")
-    cmdline += sc.get("cmdline", [])
+    cmdline += [w for w in extra if not w.startswith("console=")]
     for word in cmdline:
         if '"' in word.partition('="')[2].rstrip('"'):
             die(f"{sc['name']}: kernel command line word {word!r} has a stray quote")

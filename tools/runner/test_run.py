@@ -351,6 +351,15 @@ class Kmemleak(unittest.TestCase):
         finish = init.split("finish() {", 1)[1].split("\n}\n", 1)[0]
         self.assertLess(finish.index("kmemleak_check"), finish.index('echo "vs-runner: done"'))
 
+    def test_scenario_console_goes_before_the_runners(self):
+        sc = scenario(cmdline=["console=hvc0", "no_console_suspend"])
+        with tempfile.TemporaryDirectory() as d:
+            cmd = run.qemu_command(sc, Path(d), Path(d) / "i", Path(d), "tcg")
+        words = cmd[cmd.index("-append") + 1].split()
+        consoles = [w for w in words if w.startswith("console=")]
+        self.assertEqual(consoles, ["console=hvc0", "console=ttyS0"])
+        self.assertIn("no_console_suspend", words)
+
     def test_slub_debug_on_command_line(self):
         with tempfile.TemporaryDirectory() as d:
             cmd = run.qemu_command(scenario(), Path(d), Path(d) / "i", Path(d), "tcg")

@@ -31,7 +31,8 @@ pub(crate) enum Dialect {
     /// The 2021 STOP draft: status bit STOP (32); stopped when STOP reads
     /// back 1; resumed by a reset and re-initialization, the device keeping
     /// its queue state. Its feature bit was 41, which the merged spec now
-    /// gives to VIRTIO_F_ADMIN_VQ.
+    /// gives to VIRTIO_F_ADMIN_VQ: the device and the driver must agree on
+    /// another one (`stop_feature_bit`, [`STOP_FEATURE_BITS`]).
     Stop,
 }
 
@@ -61,12 +62,13 @@ impl Dialect {
             .find(|d| d.name() == name)
     }
 
-    /// The feature bit through which a device offers this dialect.
-    pub(crate) const fn feature_bit(self) -> u32 {
+    /// The feature bit through which a device offers this dialect; `None`
+    /// for the STOP draft, whose bit is configured.
+    pub(crate) const fn feature_bit(self) -> Option<u32> {
         match self {
-            Dialect::Spec => 43,
-            Dialect::V5 => 42,
-            Dialect::Stop => 41,
+            Dialect::Spec => Some(43),
+            Dialect::V5 => Some(42),
+            Dialect::Stop => None,
         }
     }
 
@@ -108,6 +110,11 @@ impl Dialect {
         status & self.status_bit() == 0 && status & S_DRIVER_OK != 0
     }
 }
+
+/// The feature bits the STOP draft may be offered through: none the merged
+/// spec defines (transport bits up to 41, VIRTIO_F_ADMIN_VQ) and neither of
+/// the other dialects' (42, 43).
+pub(crate) const STOP_FEATURE_BITS: core::ops::RangeInclusive<u32> = 44..=63;
 
 /// Whether the device gave up: it wants a reset, or reset itself.
 pub(crate) const fn device_broken(status: u8) -> bool {

@@ -6,6 +6,7 @@
 //! same files with `cargo test`, so everything here is unit-tested on the
 //! host against values a real or a lying device could present.
 
+pub(crate) mod busy_wait;
 pub(crate) mod cmdline;
 pub(crate) mod dialect;
 pub(crate) mod mmio;

@@ -11,6 +11,8 @@
 mod logic;
 
 #[cfg(test)]
+mod busy_wait_tests;
+#[cfg(test)]
 mod cmdline_tests;
 #[cfg(test)]
 mod mmio_tests;

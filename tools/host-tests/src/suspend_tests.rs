@@ -131,9 +131,14 @@ fn resume(m: &mut Machine, dev: &mut FakeDevice, now: &mut u64) -> (Step, Vec<u8
 
 #[test]
 fn dialect_table() {
-    assert_eq!(Dialect::Spec.feature_bit(), 43);
-    assert_eq!(Dialect::V5.feature_bit(), 42);
-    assert_eq!(Dialect::Stop.feature_bit(), 41);
+    assert_eq!(Dialect::Spec.feature_bit(), Some(43));
+    assert_eq!(Dialect::V5.feature_bit(), Some(42));
+    assert_eq!(Dialect::Stop.feature_bit(), None);
+    // The draft's 41 is VIRTIO_F_ADMIN_VQ now; 42 and 43 are taken.
+    for bit in [0, 23, 32, 41, 42, 43, 64] {
+        assert!(!STOP_FEATURE_BITS.contains(&bit), "{bit}");
+    }
+    assert!(STOP_FEATURE_BITS.contains(&44) && STOP_FEATURE_BITS.contains(&63));
     assert_eq!(Dialect::Spec.status_bit(), 16);
     assert_eq!(Dialect::V5.status_bit(), 16);
     assert_eq!(Dialect::Stop.status_bit(), 32);

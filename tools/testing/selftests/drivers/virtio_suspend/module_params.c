@@ -46,6 +46,11 @@ TEST(invalid_values_refuse_the_load)
 	} cases[] = {
 		{ "suspend=maybe", "suspend=maybe: expected auto or off" },
 		{ "dialect=v6", "dialect=v6: expected spec, v5 or stop" },
+		/* The draft's own bit 41 is VIRTIO_F_ADMIN_VQ now: none by default. */
+		{ "dialect=stop", "dialect=stop needs stop_feature_bit=44..63 (given 0)" },
+		{ "dialect=stop stop_feature_bit=41", "needs stop_feature_bit=44..63 (given 41)" },
+		{ "dialect=stop stop_feature_bit=43", "needs stop_feature_bit=44..63 (given 43)" },
+		{ "stop_feature_bit=45", "stop_feature_bit=45 applies to dialect=stop only, not spec" },
 		{ "suspend_timeout_ms=0", "suspend_timeout_ms=0: expected 1 to 60000" },
 		{ "suspend_timeout_ms=60001", "suspend_timeout_ms=60001: expected 1 to 60000" },
 		{ "device=0x200@0xd0000000", "device=0x200@0xd0000000: expected :<irq>" },
