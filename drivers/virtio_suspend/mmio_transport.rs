@@ -19,6 +19,7 @@ use kernel::{
 
 use crate::debugfs::ControlFile;
 use crate::irq::{self, IrqReturn};
+use crate::logic::config_writes::HeldWrites;
 use crate::logic::dialect::Dialect;
 use crate::logic::mmio::{
     check_queue_size, feature_words, has_feature, identify, IdentityError, QueueSizeError, Reg,
@@ -85,6 +86,17 @@ pub(crate) struct VmDevice {
     /// `config_pending` instead of being passed to the driver.
     config_held: AtomicBool,
     config_pending: AtomicBool,
+    /// Config-space writes, held with the config changes. A mutex:
+    /// drivers write config only where they may sleep (virtio_ccw's `set`
+    /// does).
+    #[pin]
+    config_writes: Mutex<ConfigWriteHold>,
+}
+
+/// Whether config writes are held, and those that were.
+struct ConfigWriteHold {
+    held: bool,
+    writes: HeldWrites,
 }
 
 const fn encode_dialect(dialect: Option<Dialect>) -> u8 {
@@ -231,13 +243,27 @@ impl VmDevice {
         unsafe { bindings::virtio_config_changed(self.vdev()) };
     }
 
-    /// Holds config changes from now on (see `config_changed`).
+    /// Holds config changes (see `config_changed`) and config writes
+    /// (see `set`) from now on.
     pub(crate) fn hold_config(&self) {
         self.config_held.store(true, Ordering::SeqCst);
+        self.config_writes.lock().held = true;
     }
 
-    /// Stops holding config changes, delivering one that came meanwhile.
+    /// Stops holding config changes and writes: makes the writes held
+    /// meanwhile, oldest first, then delivers a change that came. Call
+    /// once the device runs.
     pub(crate) fn release_config(&self) {
+        {
+            let mut hold = self.config_writes.lock();
+            for write in hold.writes.as_slice() {
+                if let Err(e) = self.regs.config_write(write.offset, write.data()) {
+                    dev_err!(self.dev(), "held config write refused: {e}\n");
+                }
+            }
+            hold.writes.clear();
+            hold.held = false;
+        }
         self.config_held.store(false, Ordering::SeqCst);
         if self.config_pending.swap(false, Ordering::SeqCst) {
             // SAFETY: `vdev` is registered.
@@ -362,6 +388,18 @@ impl Transport for VmDevice {
     }
 
     fn set(&self, offset: usize, buf: &[u8]) {
+        // Held, under the lock a suspend takes to start holding: no write
+        // reaches the device once it has been asked to suspend.
+        let mut hold = self.config_writes.lock();
+        if hold.held {
+            if let Err(e) = hold.writes.hold(offset, buf) {
+                dev_err!(
+                    self.dev(),
+                    "config write at {offset:#x} while suspended dropped: {e}\n"
+                );
+            }
+            return;
+        }
         if let Err(e) = self.regs.config_write(offset, buf) {
             dev_err!(self.dev(), "config write refused: {e}\n");
         }
@@ -601,6 +639,13 @@ impl platform::Driver for MmioDriver {
                 sleep <- new_mutex!(Machine::new(None, params.timeout_us), "virtio_suspend_sleep"),
                 config_held: AtomicBool::new(false),
                 config_pending: AtomicBool::new(false),
+                config_writes <- new_mutex!(
+                    ConfigWriteHold {
+                        held: false,
+                        writes: HeldWrites::new(),
+                    },
+                    "virtio_suspend_config_writes"
+                ),
             }),
             GFP_KERNEL,
         )?;

@@ -8,6 +8,7 @@
 
 pub(crate) mod busy_wait;
 pub(crate) mod cmdline;
+pub(crate) mod config_writes;
 pub(crate) mod dialect;
 pub(crate) mod mmio;
 pub(crate) mod suspend;

@@ -15,6 +15,8 @@ mod busy_wait_tests;
 #[cfg(test)]
 mod cmdline_tests;
 #[cfg(test)]
+mod config_writes_tests;
+#[cfg(test)]
 mod mmio_tests;
 #[cfg(test)]
 mod suspend_tests;

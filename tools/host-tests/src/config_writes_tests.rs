@@ -1,0 +1,62 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Config-space writes held while suspended.
+
+use crate::logic::config_writes::*;
+
+fn replay(held: &HeldWrites) -> Vec<(usize, Vec<u8>)> {
+    held.as_slice()
+        .iter()
+        .map(|w| (w.offset, w.data().to_vec()))
+        .collect()
+}
+
+#[test]
+fn writes_replay_in_order() {
+    let mut held = HeldWrites::new();
+    held.hold(4, &[1, 0, 0, 0]).unwrap();
+    held.hold(0, &[7]).unwrap();
+    held.hold(8, &[1, 2, 3, 4, 5, 6, 7, 8]).unwrap();
+    assert_eq!(
+        replay(&held),
+        vec![
+            (4, vec![1, 0, 0, 0]),
+            (0, vec![7]),
+            (8, vec![1, 2, 3, 4, 5, 6, 7, 8])
+        ]
+    );
+}
+
+#[test]
+fn a_later_write_of_a_field_replaces_it_and_moves_last() {
+    let mut held = HeldWrites::new();
+    held.hold(4, &[1, 0, 0, 0]).unwrap();
+    held.hold(0, &[7]).unwrap();
+    held.hold(4, &[2, 0, 0, 0]).unwrap();
+    assert_eq!(replay(&held), vec![(0, vec![7]), (4, vec![2, 0, 0, 0])]);
+}
+
+#[test]
+fn a_write_of_another_size_at_the_same_offset_is_another_field() {
+    let mut held = HeldWrites::new();
+    held.hold(4, &[1, 0, 0, 0]).unwrap();
+    held.hold(4, &[9]).unwrap();
+    assert_eq!(replay(&held), vec![(4, vec![1, 0, 0, 0]), (4, vec![9])]);
+}
+
+#[test]
+fn bad_lengths_and_overflow_are_refused_not_lost_silently() {
+    let mut held = HeldWrites::new();
+    assert_eq!(held.hold(0, &[]), Err(HoldError::BadLength(0)));
+    assert_eq!(held.hold(0, &[0; 9]), Err(HoldError::BadLength(9)));
+    for i in 0..MAX_HELD_WRITES {
+        held.hold(i * 4, &[i as u8; 4]).unwrap();
+    }
+    assert_eq!(held.hold(1000, &[1]), Err(HoldError::Full));
+    // An already held field can still be rewritten when full.
+    held.hold(0, &[0xaa; 4]).unwrap();
+    assert_eq!(held.as_slice().len(), MAX_HELD_WRITES);
+    assert_eq!(held.as_slice().last().unwrap().data(), &[0xaa; 4]);
+    held.clear();
+    assert!(held.as_slice().is_empty());
+}
