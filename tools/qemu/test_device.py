@@ -8,7 +8,9 @@ feature negotiation, queues in guest memory, SUSPEND and resume in the
 three dialects, the fault injection properties and the driver-violation
 detector (read back from the -d guest_errors log).
 
-    python3 tools/qemu/test_device.py $(bash tools/qemu/build.sh)
+    python3 tools/qemu/test_device.py $(bash tools/qemu/build.sh) [TEST...]
+
+TEST names a case to run (the name after "# "), all of them by default.
 
 Python 3 standard library only.  Prints one "ok"/"not ok" line per check
 and ends with "N passed, N failed"; exits non-zero if anything failed.
@@ -47,7 +49,10 @@ RUNNING = ACKNOWLEDGE | DRIVER | FEATURES_OK | DRIVER_OK      # 0x0f
 
 # feature bits
 F_VERSION_1 = 32
-F_SUSPEND, F_SUSPEND_V5, F_STOP_DEFAULT = 43, 42, 41
+F_SUSPEND, F_SUSPEND_V5, F_ADMIN_VQ = 43, 42, 41
+# The stop dialect has no default bit (41, the draft's, is ADMIN_VQ now)
+F_STOP = 45
+STOP_PROPS = f",suspend=on,suspend-dialect=stop,suspend-feature-bit={F_STOP}"
 
 VRING_DESC_F_NEXT, VRING_DESC_F_WRITE = 1, 2
 QSIZE = 8
@@ -62,13 +67,14 @@ class QemuError(Exception):
 class Qemu:
     """One QEMU process under qtest, optionally with a QMP socket."""
 
-    def __init__(self, binary, args, tmp, qmp=False):
+    def __init__(self, binary, args, tmp, qmp=False,
+                 machine="microvm,acpi=on"):
         self.tmp = tmp
         n = len(os.listdir(tmp))
         self.logfile = os.path.join(tmp, f"qemu{n}.log")
         self.errfile = os.path.join(tmp, f"qemu{n}.stderr")
         self.qmp_path = os.path.join(tmp, f"qmp{n}.sock")
-        cmd = [binary, "-M", "microvm,acpi=on", "-accel", "qtest",
+        cmd = [binary, "-M", machine, "-accel", "qtest",
                "-qtest", "stdio", "-qtest-log", "/dev/null",
                "-display", "none", "-nodefaults", "-no-user-config",
                "-L", "/usr/share/qemu", "-m", "64",
@@ -222,9 +228,18 @@ class Device:
         hi = self.r(DEV_FEATURES)
         return hi << 32 | lo
 
-    def init(self, accept, queues=(), driver_ok=True):
-        """Reset, negotiate offered & accept, set up queues, DRIVER_OK."""
-        self.set_status(0)
+    def init(self, accept, queues=(), driver_ok=True, reset=True,
+             rings=0x100000, same_rings=False):
+        """Reset, negotiate offered & accept, set up queues, DRIVER_OK.
+
+        reset=False: the device was reset already (status 0 written or a
+        system reset), a second reset would hide what the first left.
+        rings: guest address of the queues' memory; same_rings: set up
+        the rings of the last set-up again, where the driver left them.
+        """
+        if reset:
+            self.set_status(0)
+        old = self.queues
         self.queues = {}
         self.set_status(ACKNOWLEDGE)
         self.set_status(ACKNOWLEDGE | DRIVER)
@@ -236,15 +251,17 @@ class Device:
         if not self.status & FEATURES_OK:
             raise QemuError("FEATURES_OK not accepted")
         for qi in queues:
-            self.setup_queue(qi)
+            self.setup_queue(qi, rings, old.get(qi) if same_rings else None)
         if driver_ok:
             self.set_status(RUNNING)
         return feats
 
-    def setup_queue(self, qi):
-        mem = 0x100000 + 0x10000 * qi
-        vq = {"desc": mem, "avail": mem + 0x1000, "used": mem + 0x2000,
-              "buf": mem + 0x4000, "next": 0, "avail_idx": 0}
+    def setup_queue(self, qi, rings=0x100000, vq=None):
+        mem = rings + 0x10000 * qi
+        if vq is None:
+            vq = {"desc": mem, "avail": mem + 0x1000, "used": mem + 0x2000,
+                  "buf": mem + 0x4000, "next": 0, "avail_idx": 0}
+            self.q.cmd(f"memset {mem:#x} 0x3000 0")     # fresh rings
         self.w(QUEUE_SEL, qi)
         if self.r(QUEUE_NUM_MAX) < QSIZE:
             raise QemuError(f"queue {qi} not available")
@@ -358,13 +375,13 @@ class Tests:
                           if isinstance(got, int) and isinstance(want, int)
                           else f"got {got!r}, want {want!r}")
 
-    def start(self, args, qmp=False):
-        q = Qemu(self.binary, args, self.tmp, qmp=qmp)
+    def start(self, args, qmp=False, **kw):
+        q = Qemu(self.binary, args, self.tmp, qmp=qmp, **kw)
         self.live.append(q)
         return q
 
-    def device(self, args, dev_id=None, qmp=False):
-        q = self.start(args, qmp=qmp)
+    def device(self, args, dev_id=None, qmp=False, **kw):
+        q = self.start(args, qmp=qmp, **kw)
         devs = find_devices(q)
         if dev_id is not None:
             devs = [d for d in devs if d[0] == dev_id]
@@ -403,13 +420,13 @@ class Tests:
         cases = [("", []), (",suspend=on", [F_SUSPEND]),
                  (",suspend=on,suspend-dialect=spec", [F_SUSPEND]),
                  (",suspend=on,suspend-dialect=v5", [F_SUSPEND_V5]),
-                 (",suspend=on,suspend-dialect=stop", [F_STOP_DEFAULT]),
-                 (",suspend=on,suspend-dialect=stop,suspend-feature-bit=45",
-                  [45])]
+                 (STOP_PROPS, [F_STOP]),
+                 (",suspend=on,suspend-dialect=stop,suspend-feature-bit=50",
+                  [50])]
         for props, want in cases:
             q, d = self.rng(props)
             feats = d.offered()
-            got = [b for b in (F_STOP_DEFAULT, F_SUSPEND_V5, F_SUSPEND, 45)
+            got = [b for b in (F_ADMIN_VQ, F_SUSPEND_V5, F_SUSPEND, F_STOP, 50)
                    if feats & (1 << b)]
             self.eq(got, want, f"virtio-rng-device{props or ' (default)'} "
                     f"offers suspend feature bits {want}")
@@ -426,23 +443,56 @@ class Tests:
             (",suspend=on,suspend-never-ack=on,suspend-ack-delay-ms=5",
              "means nothing"),
             (",suspend=on,suspend-feature-bit=45", "only applies"),
-            (",suspend=on,suspend-dialect=stop,resume-fail=on", "has no resume"),
+            (STOP_PROPS + ",resume-fail=on", "has no resume"),
             (",suspend=on,suspend-dialect=stop,suspend-feature-bit=32",
              "already offered"),
             (",suspend=on,suspend-dialect=stop,suspend-feature-bit=7",
              "between 24 and 63"),
             (",suspend=on,suspend-ack-delay-ms=4000000", "at most"),
         ]
+        self.realize_refuses("virtio-rng-device", cases)
+
+    def realize_refuses(self, device, cases, extra=()):
+        """cases: (properties, part of the error message)."""
         for props, msg in cases:
-            q = self.start(["-device", "virtio-rng-device" + props])
+            q = self.start(list(extra) + ["-device", device + props])
             try:
                 rc = q.proc.wait(20)
             except subprocess.TimeoutExpired:
                 rc = None
             err = q.stderr()
             self.check(rc not in (0, None) and msg in err,
-                       f"realize refuses{props}", f"rc {rc}, stderr: {err}")
+                       f"realize refuses {device}{props}",
+                       f"rc {rc}, stderr: {err}")
             q.close()
+
+    def t_stop_feature_bit(self):
+        """The stop dialect needs an explicit bit, not one of the others'."""
+        self.realize_refuses("virtio-rng-device", [
+            (",suspend=on,suspend-dialect=stop",
+             "suspend-dialect=stop needs suspend-feature-bit"),
+            (",suspend=on,suspend-dialect=stop,suspend-feature-bit=41",
+             "suspend-feature-bit=41 is VIRTIO_F_ADMIN_VQ"),
+            (",suspend=on,suspend-dialect=stop,suspend-feature-bit=42",
+             "suspend-feature-bit=42 is the feature bit of "
+             "suspend-dialect=v5"),
+            (",suspend=on,suspend-dialect=stop,suspend-feature-bit=43",
+             "suspend-feature-bit=43 is VIRTIO_F_SUSPEND"),
+            (",suspend-feature-bit=45", "need suspend=on"),
+        ])
+
+    def t_vhost_refused(self):
+        """A vhost backend processes the queues: suspend=on is refused."""
+        sock = os.path.join(self.tmp, "vhost-user.sock")
+        chardev = ["-chardev", f"socket,id=vu0,path={sock},server=on,wait=off"]
+        msg = "suspend=on is not supported by {}: a vhost backend"
+        for dev, props in (("vhost-user-vsock-device", ",chardev=vu0"),
+                           ("vhost-user-fs-device", ",chardev=vu0,tag=fs0"),
+                           ("vhost-user-blk", ",chardev=vu0"),
+                           ("vhost-user-rng", ",chardev=vu0"),
+                           ("vhost-vsock-device", ",guest-cid=3")):
+            self.realize_refuses(dev, [(props + ",suspend=on",
+                                        msg.format(dev))], extra=chardev)
 
     def t_spec_cycle(self):
         q, d = self.rng(",suspend=on", qmp=True)
@@ -653,8 +703,8 @@ class Tests:
         self.check(d.wait_used(0, 1), "v5: request served after resume")
 
     def t_stop(self):
-        q, d = self.rng(",suspend=on,suspend-dialect=stop")
-        d.init(1 << F_VERSION_1 | 1 << F_STOP_DEFAULT, queues=[0])
+        q, d = self.rng(STOP_PROPS)
+        d.init(1 << F_VERSION_1 | 1 << F_STOP, queues=[0])
         d.rng_request()
         d.kick(0)
         self.check(d.wait_used(0, 1), "stop: request served")
@@ -666,11 +716,165 @@ class Tests:
                    "stop: guest error for the ignored write", q.log())
         d.set_status(0)
         self.eq(d.status, 0, "stop: reset")
-        d.init(1 << F_VERSION_1 | 1 << F_STOP_DEFAULT, queues=[0])
+        d.init(1 << F_VERSION_1 | 1 << F_STOP, queues=[0])
         d.rng_request()
         d.kick(0)
         self.check(d.wait_used(0, 1), "stop: works after reset + init")
         self.no_violation(q, "stop dialect")
+
+    def stopped_rng(self, qmp=False):
+        """A stop-dialect virtio-rng that served one request, STOPped."""
+        q, d = self.rng(STOP_PROPS, qmp=qmp)
+        d.init(1 << F_VERSION_1 | 1 << F_STOP, queues=[0])
+        d.rng_request()
+        d.kick(0)
+        self.check(d.wait_used(0, 1), "stop: request served before STOP")
+        d.set_status(RUNNING | STOP)
+        self.eq(d.status, RUNNING | STOP, "stop: stopped")
+        return q, d
+
+    def t_stop_restart(self):
+        """Only the driver's reset of a STOPped device keeps the queue
+        positions, and only the same rings set up again get them."""
+        feats = 1 << F_VERSION_1 | 1 << F_STOP
+        # the draft's restart: reset, the same rings set up again
+        q, d = self.stopped_rng()
+        d.set_status(0)
+        self.eq(d.status, 0, "stop: the driver's reset")
+        d.init(feats, queues=[0], reset=False, same_rings=True)
+        d.rng_request()
+        d.kick(0)
+        self.check(d.wait_used(0, 2),
+                   "same rings: the device goes on where it stopped "
+                   "(used index 2)", f"used index {d.used_idx(0)}")
+        self.no_violation(q, "stop restart on the same rings")
+        q.close()
+
+        # a driver that sets up new rings after the reset
+        q, d = self.stopped_rng()
+        d.set_status(0)
+        d.init(feats, queues=[0], reset=False, rings=0x300000)
+        d.rng_request()
+        d.kick(0)
+        self.check(d.wait_used(0, 1),
+                   "other rings after the driver's reset: the first request "
+                   "is served", f"used index {d.used_idx(0)}")
+        d.rng_request()
+        d.kick(0)
+        self.check(d.wait_used(0, 2), "other rings: the second one too")
+        q.close()
+
+        # the driver resets once more before the set-up: the second reset
+        # drops what the first kept
+        q, d = self.stopped_rng()
+        d.set_status(0)
+        d.init(feats, queues=[0])        # resets once more, fresh rings
+        d.rng_request()
+        d.kick(0)
+        self.check(d.wait_used(0, 1),
+                   "reset twice: the rings start at 0 again",
+                   f"used index {d.used_idx(0)}")
+        q.close()
+
+        # a system reset is no restart
+        q, d = self.stopped_rng(qmp=True)
+        q.qmp_cmd("system_reset")
+        end = time.monotonic() + 5
+        while d.status and time.monotonic() < end:
+            time.sleep(0.01)
+        self.eq(d.status, 0, "stop: system_reset resets the device")
+        d.init(feats, queues=[0], reset=False)
+        d.rng_request()
+        d.kick(0)
+        self.check(d.wait_used(0, 1),
+                   "after system_reset a normal set-up serves the first "
+                   "request", f"used index {d.used_idx(0)}")
+
+    def t_needs_reset_kept(self):
+        """A DEVICE_NEEDS_RESET the device model raises (virtio_error())
+        while a suspend or resume is pending, or while suspended, stays.
+
+        The error: the memory under the rings changes and the virtio core
+        can no longer map them ("Cannot map desc", from its memory
+        listener).  The rings start 64 bytes before the middle of a 2 MiB
+        ivshmem BAR; a second ivshmem device's 1 MiB BAR mapped over the
+        upper half cuts the descriptor table in two.
+        """
+        ecam_a, ecam_b = 0xe0000000 + (2 << 15), 0xe0000000 + (3 << 15)
+        bar_a, rings = 0xc0000000, 0xc0100000 - 0x40
+        feats = 1 << F_VERSION_1 | 1 << F_SUSPEND
+        suspended = ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND
+
+        def setup(props):
+            q, d = self.device(
+                ["-object", "memory-backend-ram,id=shm0,size=2M",
+                 "-object", "memory-backend-ram,id=shm1,size=1M",
+                 "-device", "ivshmem-plain,memdev=shm0,addr=0x2",
+                 "-device", "ivshmem-plain,memdev=shm1,addr=0x3",
+                 "-device", "virtio-rng-device,id=dev0,suspend=on" + props],
+                dev_id=4, qmp=True, machine="microvm,acpi=on,pcie=on")
+            q.writel(ecam_a + 0x18, bar_a)       # BAR2, 64-bit
+            q.writel(ecam_a + 0x1c, 0)
+            q.writew(ecam_a + 0x04, 0x2)         # memory space on
+            d.init(feats, queues=[0], rings=rings)
+            d.rng_request()
+            d.kick(0)
+            self.check(d.wait_used(0, 1), "rings in the BAR work")
+            return q, d
+
+        def break_rings(q):
+            q.writel(ecam_b + 0x18, bar_a + 0x100000)
+            q.writel(ecam_b + 0x1c, 0)
+            q.writew(ecam_b + 0x04, 0x2)
+
+        # while suspending (acknowledgement delayed)
+        q, d = setup(",suspend-ack-delay-ms=100")
+        d.set_status(RUNNING | SUSPEND)
+        break_rings(q)
+        self.check("Cannot map desc" in q.stderr(),
+                   "suspending: virtio_error() hit", q.stderr())
+        self.eq(d.status, RUNNING | NEEDS_RESET,
+                "suspending: DEVICE_NEEDS_RESET shown at once")
+        q.clock_step_ms(150)
+        self.eq(d.status, RUNNING | NEEDS_RESET,
+                "suspending: DEVICE_NEEDS_RESET kept when the suspend would "
+                "have been acknowledged, no SUSPEND")
+        self.check(d.isr() & 2, "suspending: config interrupt for it")
+        self.eq(q.qom_get("/machine/peripheral/dev0", "suspend-state"),
+                "running", "suspending: the device is not suspended")
+        d.set_status(0)
+        self.eq(d.status, 0, "suspending: the reset clears it")
+        q.close()
+
+        # while suspended
+        q, d = setup("")
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, suspended, "suspended")
+        break_rings(q)
+        self.eq(d.status, suspended | NEEDS_RESET,
+                "suspended: DEVICE_NEEDS_RESET shown")
+        d.set_status(RUNNING)
+        self.eq(d.status, suspended | NEEDS_RESET,
+                "suspended: DEVICE_NEEDS_RESET kept by the resume request, "
+                "no DRIVER_OK")
+        q.close()
+
+        # while resuming (acknowledgement delayed)
+        q, d = setup(",resume-ack-delay-ms=100")
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, suspended, "suspended at once")
+        d.set_status(RUNNING)
+        break_rings(q)
+        self.eq(d.status, suspended | NEEDS_RESET,
+                "resuming: DEVICE_NEEDS_RESET shown at once")
+        q.clock_step_ms(150)
+        self.eq(d.status, suspended | NEEDS_RESET,
+                "resuming: DEVICE_NEEDS_RESET kept when the resume would "
+                "have been acknowledged, no DRIVER_OK")
+        self.eq(q.qom_get("/machine/peripheral/dev0", "suspend-state"),
+                "running", "resuming: the suspend state is over")
+        d.set_status(0)
+        self.eq(d.status, 0, "resuming: the reset clears it")
 
     def t_blk(self):
         img = os.path.join(self.tmp, "blk.img")
@@ -683,6 +887,8 @@ class Tests:
         feats = d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
         self.check(feats & (1 << F_SUSPEND), "blk: bit 43 negotiated")
         gen = d.r(CONFIG_GENERATION)
+        old_capacity = d.r(CONFIG) | d.r(CONFIG + 4) << 32
+        self.eq(old_capacity, (1 << 20) // 512, "blk: capacity 1 MiB")
         req = d.blk_read()
         d.kick(0)
         d.set_status(RUNNING | SUSPEND)      # right behind the request
@@ -699,6 +905,10 @@ class Tests:
         time.sleep(0.05)
         self.eq(d.isr(), 0, "blk: config change held while suspended")
         self.eq(d.r(CONFIG_GENERATION), gen, "blk: generation unchanged")
+        capacity = d.r(CONFIG) | d.r(CONFIG + 4) << 32
+        self.eq(capacity, old_capacity,
+                "blk: configuration space unchanged while suspended "
+                "(old capacity)")
         d.set_status(RUNNING)
         self.eq(d.status, RUNNING, "blk: resumed")
         self.check(d.isr() & 2, "blk: held config interrupt sent at resume")
@@ -732,15 +942,24 @@ class Tests:
             self.no_violation(q, name)
             q.close()
 
-    def main(self):
-        tests = [self.t_features, self.t_realize_errors, self.t_spec_cycle,
+    def main(self, only=()):
+        tests = [self.t_features, self.t_realize_errors,
+                 self.t_stop_feature_bit, self.t_vhost_refused,
+                 self.t_spec_cycle,
                  self.t_delays, self.t_never_ack, self.t_suspend_fail,
                  self.t_resume_fail, self.t_not_negotiated,
                  self.t_notify_violation, self.t_avail_at_resume,
-                 self.t_reset_suspended, self.t_v5, self.t_stop, self.t_blk,
+                 self.t_reset_suspended, self.t_v5, self.t_stop,
+                 self.t_stop_restart, self.t_needs_reset_kept, self.t_blk,
                  self.t_other_devices]
+        unknown = set(only) - {t.__name__[2:] for t in tests}
+        if unknown:
+            print(f"unknown test {', '.join(sorted(unknown))}",
+                  file=sys.stderr)
+            return 2
         for t in tests:
-            self.run(t.__name__[2:], t)
+            if not only or t.__name__[2:] in only:
+                self.run(t.__name__[2:], t)
         if self.failed:
             print(f"# QEMU logs kept in {self.tmp}")
         else:
@@ -750,15 +969,15 @@ class Tests:
 
 
 def main():
-    if len(sys.argv) != 2:
-        print(f"usage: {sys.argv[0]} /path/to/qemu-system-x86_64",
+    if len(sys.argv) < 2:
+        print(f"usage: {sys.argv[0]} /path/to/qemu-system-x86_64 [TEST...]",
               file=sys.stderr)
         return 2
     binary = sys.argv[1]
     if not os.access(binary, os.X_OK):
         print(f"{binary}: not an executable", file=sys.stderr)
         return 2
-    return Tests(binary).main()
+    return Tests(binary).main(sys.argv[2:])
 
 
 if __name__ == "__main__":
