@@ -194,7 +194,7 @@ def _scalar_table(v):
     return isinstance(v, dict) and all(_is_scalar(x) for x in v.values())
 
 
-DEVICE_KINDS = ("blk", "rng", "net", "console")
+DEVICE_KINDS = ("blk", "rng", "net", "console", "gpu")
 DEVICE_KEYS = {
     "kind": (lambda v: v in DEVICE_KINDS, "one of " + ", ".join(DEVICE_KINDS)),
     "size_mib": (lambda v: _is_int(v) and v > 0, "a positive integer"),
@@ -489,6 +489,9 @@ def device_args(devices, rundir):
             args += ["-chardev", f"file,id=con{n},path={rundir}/console{n}.out",
                      "-device", f"virtio-serial-device{props}",
                      "-device", f"virtconsole,chardev=con{n}"]
+        elif kind == "gpu":
+            # 2D, headless: the guest sees the device, nothing is shown.
+            args += ["-device", f"virtio-gpu-device{props}"]
         else:
             die(f"unknown device kind {kind!r}")
     return args
