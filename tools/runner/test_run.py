@@ -199,6 +199,11 @@ class QemuStderr(unittest.TestCase):
         text = "qemu-system-x86_64: warning: hub 0 is not connected to host network\n"
         self.assertEqual(self.problems(text), [])
 
+    def test_keyboard_autorepeat_status_is_harmless_other_types_not(self):
+        self.assertEqual(self.problems("virtio_input_hid_handle_status: unknown type 20\n"), [])
+        self.assertEqual(
+            len(self.problems("virtio_input_hid_handle_status: unknown type 21\n")), 1)
+
     def test_injected_fault_harmless_only_where_set(self):
         line = ("qemu-system-x86_64: virtio-suspend: virtio-blk: suspend failed "
                 "(fault injected by the suspend-fail property)\n")

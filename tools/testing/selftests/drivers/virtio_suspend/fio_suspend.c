@@ -208,17 +208,14 @@ FIXTURE_SETUP(fio)
 {
 	const char *dev = vs_env_str("VS_BLK_DEV", "/dev/vda");
 	const char *base = strrchr(dev, '/');
-	char path[PATH_MAX];
 
 	self->pid = -1;
 	base = base ? base + 1 : dev;
 	ASSERT_GT(sizeof(self->blk), strlen(base));
 	strcpy(self->blk, base);
-	/* /sys/block/vda/device -> ../../../virtioN */
-	snprintf(path, sizeof(path), "/sys/block/%s/device", self->blk);
-	ASSERT_EQ(0, vs_link_name(path, self->vdev, sizeof(self->vdev)))
-		TH_LOG("%s: no device link", path);
-	ASSERT_EQ(0, strncmp(self->vdev, "virtio", 6)) TH_LOG("%s -> %s", path, self->vdev);
+	/* A virtio-blk disk, or a SCSI disk on a virtio-scsi controller. */
+	ASSERT_EQ(0, vs_blk_virtio_device(self->blk, self->vdev, sizeof(self->vdev)))
+		TH_LOG("%s: no virtio device above it in sysfs", self->blk);
 	ASSERT_LE(0, vs_suspend_count(self->vdev, "suspends"))
 		TH_LOG("%s has no suspend/ attributes", self->vdev);
 	ASSERT_EQ(0, access("/bin/fio", X_OK)) TH_LOG("no /bin/fio in the initramfs");

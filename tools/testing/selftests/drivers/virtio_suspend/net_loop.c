@@ -6,7 +6,24 @@
  * on one arrives on the other without any network outside QEMU.  Raw
  * AF_PACKET frames of an experimental EtherType carry a sequence number
  * and a pattern; every frame must arrive intact.
+ *
+ * frames_in_flight_across_cycles keeps a stream of frames going from one
+ * interface to the other while s2idle and debugfs cycles (of each
+ * device in turn) run, so that frames are in flight, in both devices'
+ * rings, at every transition.
+ *
+ * Environment:
+ *   VS_SLEEP_CYCLES    s2idle cycles of frames_cross_after_s2idle (1)
+ *   VS_NET_CYCLES      cycles under the stream: s2idle and debugfs cycles
+ *                      of either device in turn (default 6)
+ *   VS_NET_LOSSLESS    1: every frame whose send succeeded must arrive,
+ *                      once (the SUSPEND path keeps the rings); 0
+ *                      (default): the reset-based path drops the frames
+ *                      in a reset device's rings, so only that frames
+ *                      flow after every cycle is checked
  */
+#include <pthread.h>
+
 #include "kselftest_harness.h"
 #include "vs_net.h"
 
@@ -79,6 +96,136 @@ TEST_F_TIMEOUT(net, frames_cross_after_s2idle, 600)
 		ASSERT_EQ(0, vs_sleep_cycle("freeze"));
 		exchange(_metadata, self, (r + 1) * 1000);
 	}
+}
+
+#define STREAM_MAX	200000
+#define STREAM_BASE	1000000
+
+struct stream {
+	int tx, rx;
+	volatile int stop_tx, stop_rx;
+	/* Per frame: sent (send() succeeded), received, and how often. */
+	unsigned char sent[STREAM_MAX], received[STREAM_MAX];
+	volatile long nsent, nreceived;
+	long corrupt, duplicates, send_errors;
+};
+
+static void *stream_send(void *arg)
+{
+	struct stream *st = arg;
+	struct vs_frame out;
+	long i;
+
+	for (i = 0; i < STREAM_MAX && !st->stop_tx; i++) {
+		vs_fill_frame(&out, STREAM_BASE + i);
+		if (send(st->tx, &out, sizeof(out), 0) == sizeof(out)) {
+			st->sent[i] = 1;
+			st->nsent++;
+		} else {
+			st->send_errors++;
+		}
+		usleep(500);
+	}
+	return NULL;
+}
+
+static void *stream_receive(void *arg)
+{
+	struct stream *st = arg;
+	struct vs_frame in, want;
+
+	while (!st->stop_rx) {
+		ssize_t n = recv(st->rx, &in, sizeof(in), 0);
+
+		if (n != sizeof(in) || in.seq < STREAM_BASE || in.seq >= STREAM_BASE + STREAM_MAX)
+			continue;
+		vs_fill_frame(&want, in.seq);
+		if (memcmp(&want, &in, sizeof(in))) {
+			st->corrupt++;
+			continue;
+		}
+		if (st->received[in.seq - STREAM_BASE]++)
+			st->duplicates++;
+		else
+			st->nreceived++;
+	}
+	return NULL;
+}
+
+/* The debugfs control file of the virtio device under @ifname. */
+static int control_file(const char *ifname, char *buf, size_t len)
+{
+	char path[PATH_MAX], vdev[32];
+	int ret;
+
+	snprintf(path, sizeof(path), "/sys/class/net/%s/device", ifname);
+	ret = vs_link_name(path, vdev, sizeof(vdev));
+	if (ret)
+		return ret;
+	snprintf(buf, len, "/sys/kernel/debug/virtio_suspend/%s", vdev);
+	return 0;
+}
+
+/* Waits up to @ms for the receiver to count more than @than frames. */
+static int received_more(struct stream *st, long than, long ms)
+{
+	long end = vs_now_ms() + ms;
+
+	while (st->nreceived <= than && vs_now_ms() < end)
+		usleep(1000);
+	return st->nreceived > than;
+}
+
+TEST_F_TIMEOUT(net, frames_in_flight_across_cycles, 600)
+{
+	long cycles = vs_env_long("VS_NET_CYCLES", 6), done, i, lost = 0;
+	int lossless = vs_env_long("VS_NET_LOSSLESS", 0);
+	struct stream *st = calloc(1, sizeof(*st));
+	pthread_t tx, rx;
+	char ctl[2][PATH_MAX];
+	int ret = 0;
+
+	ASSERT_NE(NULL, st);
+	for (i = 0; i < 2; i++)
+		ASSERT_EQ(0, control_file(self->ifname[i], ctl[i], sizeof(ctl[i])));
+	st->tx = self->sock[0];
+	st->rx = self->sock[1];
+	ASSERT_EQ(0, pthread_create(&rx, NULL, stream_receive, st));
+	ASSERT_EQ(0, pthread_create(&tx, NULL, stream_send, st));
+	for (i = 0; i < cycles && !ret; i++) {
+		/* Frames flowing when the cycle begins, and after it. */
+		if (!received_more(st, st->nreceived, 5000)) {
+			ret = -ETIMEDOUT;
+			break;
+		}
+		if (i % 3 == 0)
+			ret = vs_sleep_cycle("freeze");
+		else
+			ret = vs_write_attr(ctl[i % 3 - 1], "cycle");
+	}
+	done = i;
+	if (!ret && !received_more(st, st->nreceived, 5000))
+		ret = -ETIMEDOUT;
+	st->stop_tx = 1;
+	pthread_join(tx, NULL);
+	/* The tail: what was sent last has time to arrive. */
+	while (received_more(st, st->nreceived, 1000))
+		;
+	st->stop_rx = 1;
+	pthread_join(rx, NULL);
+	for (i = 0; i < STREAM_MAX; i++)
+		lost += st->sent[i] && !st->received[i];
+	TH_LOG("%ld cycles: %ld frames sent (%ld send errors), %ld received, %ld lost, "
+	       "%ld duplicated, %ld corrupt", done, st->nsent,
+	       st->send_errors, st->nreceived, lost, st->duplicates, st->corrupt);
+	EXPECT_EQ(0, ret) TH_LOG("no frame arrived for 5 s around a cycle, or the cycle "
+				 "failed: %s", strerror(-ret));
+	EXPECT_EQ(0, st->corrupt);
+	if (lossless) {
+		EXPECT_EQ(0, lost);
+		EXPECT_EQ(0, st->duplicates);
+	}
+	free(st);
 }
 
 TEST_HARNESS_MAIN

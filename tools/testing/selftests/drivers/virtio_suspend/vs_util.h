@@ -222,6 +222,33 @@ static inline int vs_blk_virtio(const char *blk, char *buf, size_t len)
 	return vs_link_name(path, buf, len);
 }
 
+/*
+ * The virtio device under block device @blk (vda, sda, ...) wherever it
+ * sits below it (virtio_blk: its parent; virtio-scsi: the controller the
+ * disk hangs from), in @buf: 0 or -errno.
+ */
+static inline int vs_blk_virtio_device(const char *blk, char *buf, size_t len)
+{
+	char path[PATH_MAX], real[PATH_MAX], *part, *save = NULL;
+	int ret = -ENODEV;
+
+	if (!strncmp(blk, "/dev/", 5))
+		blk += 5;
+	snprintf(path, sizeof(path), "/sys/block/%s", blk);
+	if (!realpath(path, real))
+		return -errno;
+	for (part = strtok_r(real, "/", &save); part; part = strtok_r(NULL, "/", &save)) {
+		if (strncmp(part, "virtio", 6) || !part[6] ||
+		    strspn(part + 6, "0123456789") != strlen(part + 6))
+			continue;
+		if (strlen(part) >= len)
+			return -ENAMETOOLONG;
+		strcpy(buf, part);
+		ret = 0;
+	}
+	return ret;
+}
+
 /* The first virtio device bound to virtio driver @drv, or -errno. */
 static inline int vs_driver_virtio(const char *drv, char *buf, size_t len)
 {
