@@ -82,7 +82,8 @@ static int round_trip(int fd)
 
 struct worker {
 	int fd;
-	volatile int stop;
+	/* Set and read with __atomic builtins: the threads share them. */
+	int stop;
 	long done, failed, first_error;
 };
 
@@ -91,13 +92,13 @@ static void *round_trips(void *arg)
 	struct worker *w = arg;
 	int ret;
 
-	while (!w->stop) {
+	while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
 		ret = round_trip(w->fd);
 		if (ret) {
-			if (!w->failed++)
+			if (!__atomic_fetch_add(&w->failed, 1, __ATOMIC_RELEASE))
 				w->first_error = ret;
 		} else {
-			w->done++;
+			__atomic_add_fetch(&w->done, 1, __ATOMIC_RELEASE);
 		}
 	}
 	return NULL;
@@ -139,12 +140,13 @@ TEST_F_TIMEOUT(gpu, commands_in_flight_across_sleep, 600)
 	ASSERT_EQ(0, pthread_create(&thread, NULL, round_trips, &w));
 	/* Commands in flight when each cycle begins. */
 	for (i = 0; i < sleeps + debugfs && !ret; i++) {
-		before = w.done;
-		while (w.done == before && !w.failed)
+		before = __atomic_load_n(&w.done, __ATOMIC_ACQUIRE);
+		while (__atomic_load_n(&w.done, __ATOMIC_ACQUIRE) == before &&
+		       !__atomic_load_n(&w.failed, __ATOMIC_ACQUIRE))
 			usleep(1000);
 		ret = i < sleeps ? vs_sleep_cycle("freeze") : vs_write_attr(self->ctl, "cycle");
 	}
-	w.stop = 1;
+	__atomic_store_n(&w.stop, 1, __ATOMIC_RELEASE);
 	pthread_join(thread, NULL);
 	ASSERT_EQ(0, ret) TH_LOG("cycle %ld: %s", i - 1, strerror(-ret));
 	TH_LOG("%ld round trips across %ld cycles, %ld failed (first: %s)", w.done,

@@ -103,10 +103,11 @@ TEST_F_TIMEOUT(net, frames_cross_after_s2idle, 600)
 
 struct stream {
 	int tx, rx;
-	volatile int stop_tx, stop_rx;
+	/* Set and read with __atomic builtins: the threads share them. */
+	int stop_tx, stop_rx;
 	/* Per frame: sent (send() succeeded), received, and how often. */
 	unsigned char sent[STREAM_MAX], received[STREAM_MAX];
-	volatile long nsent, nreceived;
+	long nsent, nreceived;
 	long corrupt, duplicates, send_errors;
 };
 
@@ -116,11 +117,11 @@ static void *stream_send(void *arg)
 	struct vs_frame out;
 	long i;
 
-	for (i = 0; i < STREAM_MAX && !st->stop_tx; i++) {
+	for (i = 0; i < STREAM_MAX && !__atomic_load_n(&st->stop_tx, __ATOMIC_ACQUIRE); i++) {
 		vs_fill_frame(&out, STREAM_BASE + i);
 		if (send(st->tx, &out, sizeof(out), 0) == sizeof(out)) {
 			st->sent[i] = 1;
-			st->nsent++;
+			__atomic_add_fetch(&st->nsent, 1, __ATOMIC_RELEASE);
 		} else {
 			st->send_errors++;
 		}
@@ -134,7 +135,7 @@ static void *stream_receive(void *arg)
 	struct stream *st = arg;
 	struct vs_frame in, want;
 
-	while (!st->stop_rx) {
+	while (!__atomic_load_n(&st->stop_rx, __ATOMIC_ACQUIRE)) {
 		ssize_t n = recv(st->rx, &in, sizeof(in), 0);
 
 		if (n != sizeof(in) || in.seq < STREAM_BASE || in.seq >= STREAM_BASE + STREAM_MAX)
@@ -147,7 +148,7 @@ static void *stream_receive(void *arg)
 		if (st->received[in.seq - STREAM_BASE]++)
 			st->duplicates++;
 		else
-			st->nreceived++;
+			__atomic_add_fetch(&st->nreceived, 1, __ATOMIC_RELEASE);
 	}
 	return NULL;
 }
@@ -171,9 +172,9 @@ static int received_more(struct stream *st, long than, long ms)
 {
 	long end = vs_now_ms() + ms;
 
-	while (st->nreceived <= than && vs_now_ms() < end)
+	while (__atomic_load_n(&st->nreceived, __ATOMIC_ACQUIRE) <= than && vs_now_ms() < end)
 		usleep(1000);
-	return st->nreceived > than;
+	return __atomic_load_n(&st->nreceived, __ATOMIC_ACQUIRE) > than;
 }
 
 TEST_F_TIMEOUT(net, frames_in_flight_across_cycles, 600)
@@ -194,7 +195,7 @@ TEST_F_TIMEOUT(net, frames_in_flight_across_cycles, 600)
 	ASSERT_EQ(0, pthread_create(&tx, NULL, stream_send, st));
 	for (i = 0; i < cycles && !ret; i++) {
 		/* Frames flowing when the cycle begins, and after it. */
-		if (!received_more(st, st->nreceived, 5000)) {
+		if (!received_more(st, __atomic_load_n(&st->nreceived, __ATOMIC_ACQUIRE), 5000)) {
 			ret = -ETIMEDOUT;
 			break;
 		}
@@ -204,14 +205,14 @@ TEST_F_TIMEOUT(net, frames_in_flight_across_cycles, 600)
 			ret = vs_write_attr(ctl[i % 3 - 1], "cycle");
 	}
 	done = i;
-	if (!ret && !received_more(st, st->nreceived, 5000))
+	if (!ret && !received_more(st, __atomic_load_n(&st->nreceived, __ATOMIC_ACQUIRE), 5000))
 		ret = -ETIMEDOUT;
-	st->stop_tx = 1;
+	__atomic_store_n(&st->stop_tx, 1, __ATOMIC_RELEASE);
 	pthread_join(tx, NULL);
 	/* The tail: what was sent last has time to arrive. */
-	while (received_more(st, st->nreceived, 1000))
+	while (received_more(st, __atomic_load_n(&st->nreceived, __ATOMIC_ACQUIRE), 1000))
 		;
-	st->stop_rx = 1;
+	__atomic_store_n(&st->stop_rx, 1, __ATOMIC_RELEASE);
 	pthread_join(rx, NULL);
 	for (i = 0; i < STREAM_MAX; i++)
 		lost += st->sent[i] && !st->received[i];
