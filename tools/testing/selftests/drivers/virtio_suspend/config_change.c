@@ -62,7 +62,7 @@ TEST(resize_while_suspended_is_seen_after_resume)
 	ASSERT_EQ(0, vs_suspend_attr(dev, "dialect", buf, sizeof(buf)));
 	ASSERT_STRNE("none", buf) TH_LOG("%s (%s) did not negotiate SUSPEND", dev, blk);
 
-	snprintf(ctl, sizeof(ctl), "/sys/kernel/debug/virtio_suspend/%s", dev);
+	vs_control_path(dev, ctl, sizeof(ctl));
 	ASSERT_EQ(0, vs_write_attr(ctl, "suspend"));
 	ASSERT_EQ(0, vs_suspend_attr(dev, "state", buf, sizeof(buf)));
 	ASSERT_STREQ("suspended", buf) TH_LOG("%s after the suspend command", dev);

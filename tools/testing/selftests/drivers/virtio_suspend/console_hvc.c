@@ -34,8 +34,7 @@ FIXTURE_SETUP(hvc)
 
 	ASSERT_EQ(0, vs_driver_virtio("virtio_console", self->vdev, sizeof(self->vdev)))
 		TH_LOG("no virtio device bound to virtio_console");
-	snprintf(self->ctl, sizeof(self->ctl), "/sys/kernel/debug/virtio_suspend/%s",
-		 self->vdev);
+	vs_control_path(self->vdev, self->ctl, sizeof(self->ctl));
 	ASSERT_EQ(0, vs_read_attr("/proc/consoles", buf, sizeof(buf)));
 	ASSERT_NE(NULL, strstr(buf, "hvc0")) TH_LOG("kernel console not on hvc0: %s", buf);
 }

@@ -262,7 +262,7 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 	snprintf(a_jobs, sizeof(a_jobs), "--numjobs=%ld", jobs);
 	snprintf(a_offset, sizeof(a_offset), "--offset_increment=%ldm", region);
 	snprintf(a_runtime, sizeof(a_runtime), "--runtime=%ld", runtime);
-	snprintf(ctl, sizeof(ctl), "/sys/kernel/debug/virtio_suspend/%s", self->vdev);
+	vs_control_path(self->vdev, ctl, sizeof(ctl));
 	ASSERT_LT(2 * margin, runtime);
 
 	base = vs_suspend_count(self->vdev, counter);

@@ -113,8 +113,7 @@ FIXTURE_SETUP(gpu)
 {
 	ASSERT_EQ(0, vs_driver_virtio("virtio_gpu", self->vdev, sizeof(self->vdev)))
 		TH_LOG("no virtio device bound to virtio_gpu");
-	snprintf(self->ctl, sizeof(self->ctl), "/sys/kernel/debug/virtio_suspend/%s",
-		 self->vdev);
+	vs_control_path(self->vdev, self->ctl, sizeof(self->ctl));
 	ASSERT_EQ(0, vs_wait_path("/dev/dri/card0", 1, 10000));
 	self->fd = open("/dev/dri/card0", O_RDWR);
 	ASSERT_LE(0, self->fd) TH_LOG("/dev/dri/card0: %s", strerror(errno));

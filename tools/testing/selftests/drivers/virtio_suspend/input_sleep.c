@@ -101,8 +101,7 @@ FIXTURE_SETUP(kbd)
 {
 	ASSERT_EQ(0, vs_driver_virtio("virtio_input", self->vdev, sizeof(self->vdev)))
 		TH_LOG("no virtio device bound to virtio_input");
-	snprintf(self->ctl, sizeof(self->ctl), "/sys/kernel/debug/virtio_suspend/%s",
-		 self->vdev);
+	vs_control_path(self->vdev, self->ctl, sizeof(self->ctl));
 	self->fd = open_keyboard(self->vdev);
 	ASSERT_LE(0, self->fd) TH_LOG("no evdev node for %s: %s", self->vdev,
 				      strerror(-self->fd));

@@ -94,7 +94,7 @@ static long one_cycle(struct __test_metadata *_metadata, const char *dev)
 	char ctl[PATH_MAX], buf[64];
 	long before = vs_suspend_count(dev, "suspends");
 
-	snprintf(ctl, sizeof(ctl), "/sys/kernel/debug/virtio_suspend/%s", dev);
+	vs_control_path(dev, ctl, sizeof(ctl));
 	EXPECT_EQ(0, vs_write_attr(ctl, "cycle")) TH_LOG("%s: cycle", dev);
 	EXPECT_EQ(0, vs_suspend_attr(dev, "state", buf, sizeof(buf)));
 	EXPECT_STREQ("running", buf) TH_LOG("%s after a cycle", dev);

@@ -163,7 +163,7 @@ static int control_file(const char *ifname, char *buf, size_t len)
 	ret = vs_link_name(path, vdev, sizeof(vdev));
 	if (ret)
 		return ret;
-	snprintf(buf, len, "/sys/kernel/debug/virtio_suspend/%s", vdev);
+	vs_control_path(vdev, buf, len);
 	return 0;
 }
 

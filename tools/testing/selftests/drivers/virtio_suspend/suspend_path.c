@@ -145,7 +145,7 @@ TEST_F_TIMEOUT(vdevs, debugfs_cycles, 600)
 		struct counters before;
 
 		snapshot(self->name[i], &before);
-		snprintf(path, sizeof(path), "/sys/kernel/debug/virtio_suspend/%s", self->name[i]);
+		vs_control_path(self->name[i], path, sizeof(path));
 		for (r = 0; r < cycles; r++)
 			ASSERT_EQ(0, vs_write_attr(path, "cycle"))
 				TH_LOG("%s: cycle %ld failed", self->name[i], r);
@@ -163,7 +163,7 @@ TEST(bad_control_command_is_refused)
 	while ((de = readdir(dir)) && de->d_name[0] == '.')
 		;
 	ASSERT_NE(NULL, de);
-	snprintf(path, sizeof(path), "/sys/kernel/debug/virtio_suspend/%s", de->d_name);
+	vs_control_path(de->d_name, path, sizeof(path));
 	closedir(dir);
 	EXPECT_EQ(-EINVAL, vs_write_attr(path, "sleep"));
 	EXPECT_EQ(-EINVAL, vs_write_attr(path, "suspend and more text"));

@@ -14,8 +14,7 @@ TEST(notify_while_suspended)
 {
 	char path[PATH_MAX];
 
-	snprintf(path, sizeof(path), "/sys/kernel/debug/virtio_suspend/%s",
-		 vs_env_str("VS_DEVICE", "virtio0"));
+	vs_control_path(vs_env_str("VS_DEVICE", "virtio0"), path, sizeof(path));
 	ASSERT_EQ(0, vs_write_attr(path, "suspend"));
 	ASSERT_EQ(0, vs_write_attr(path, "notify"));
 	ASSERT_EQ(0, vs_write_attr(path, "resume"));

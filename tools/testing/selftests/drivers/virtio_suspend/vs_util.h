@@ -249,6 +249,12 @@ static inline int vs_blk_virtio_device(const char *blk, char *buf, size_t len)
 	return ret;
 }
 
+/* The debugfs control file of virtio device @vdev (virtioN), in @buf. */
+static inline void vs_control_path(const char *vdev, char *buf, size_t len)
+{
+	snprintf(buf, len, "/sys/kernel/debug/virtio_suspend/%s", vdev);
+}
+
 /* The first virtio device bound to virtio driver @drv, or -errno. */
 static inline int vs_driver_virtio(const char *drv, char *buf, size_t len)
 {
