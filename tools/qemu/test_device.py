@@ -129,6 +129,12 @@ class Qemu:
     def writew(self, addr, val):
         self.cmd(f"writew {addr:#x} {val:#x}")
 
+    def readb(self, addr):
+        return int(self.cmd(f"readb {addr:#x}"), 16)
+
+    def writeb(self, addr, val):
+        self.cmd(f"writeb {addr:#x} {val:#x}")
+
     def write(self, addr, data):
         self.cmd(f"write {addr:#x} {len(data)} 0x{data.hex()}")
 
@@ -331,6 +337,178 @@ class Device:
 
     def blk_result(self, base):
         return self.q.read(base + 0x200, 1)[0], self.q.read(base + 0x400, 16)
+
+
+# virtio-pci (modern) on microvm,pcie=on: ECAM on bus 0, a pcie-root-port
+# at 00:02.0 with the device behind it at 01:00.0 (a PCI Express port, so
+# the device has a power management capability)
+ECAM_BASE, PCI_MMIO_BASE = 0xe0000000, 0xc0000000
+PCI_COMMAND, PCI_STATUS_REG, PCI_CAP_PTR = 0x04, 0x06, 0x34
+CMD_MEMORY, CMD_MASTER = 0x2, 0x4
+CAP_ID_PM, CAP_ID_VNDR = 0x01, 0x09
+PM_CTRL, PM_NO_SOFT_RESET = 4, 0x8
+D0, D3HOT = 0, 3
+# virtio_pci_cap cfg_type
+PCI_CAP_COMMON, PCI_CAP_NOTIFY, PCI_CAP_ISR, PCI_CAP_DEVICE = 1, 2, 3, 4
+# struct virtio_pci_common_cfg
+C_DFSELECT, C_DF, C_GFSELECT, C_GF = 0x00, 0x04, 0x08, 0x0c
+C_MSIX, C_NUMQ, C_STATUS, C_CFGGEN = 0x10, 0x12, 0x14, 0x15
+C_Q_SELECT, C_Q_SIZE, C_Q_MSIX, C_Q_ENABLE, C_Q_NOFF = \
+    0x16, 0x18, 0x1a, 0x1c, 0x1e
+C_Q_DESC, C_Q_DRIVER, C_Q_DEVICE, C_Q_RESET = 0x20, 0x28, 0x30, 0x3a
+NO_VECTOR = 0xffff
+
+
+def ecam(bus, dev, fn=0):
+    return ECAM_BASE + (bus << 20) + (dev << 15) + (fn << 12)
+
+
+class PciDevice(Device):
+    """A virtio-pci (modern) device behind a PCIe root port, programmed
+    through ECAM (no firmware runs under qtest) and driven through its
+    common, notify and ISR structures."""
+
+    PORT, CFG, BAR = ecam(0, 2), ecam(1, 0), PCI_MMIO_BASE
+
+    def __init__(self, q):
+        super().__init__(q, None)
+        self.map()
+        self.caps = {}
+        self.pm = None
+        if not self.cfg_r(PCI_STATUS_REG, 2) & 0x10:
+            raise QemuError("virtio-pci: no capability list")
+        pos = self.cfg_r(PCI_CAP_PTR, 1)
+        while pos:
+            cap_id = self.cfg_r(pos, 1)
+            if cap_id == CAP_ID_PM:
+                self.pm = pos
+            elif cap_id == CAP_ID_VNDR:
+                kind = self.cfg_r(pos + 3, 1)
+                if kind not in self.caps and kind <= PCI_CAP_DEVICE:
+                    if self.cfg_r(pos + 4, 1) != 4:
+                        raise QemuError("virtio-pci: structure not in BAR4")
+                    self.caps[kind] = (self.BAR + self.cfg_r(pos + 8),
+                                       self.cfg_r(pos + 16)
+                                       if kind == PCI_CAP_NOTIFY else 0)
+            pos = self.cfg_r(pos + 1, 1)
+        for kind in (PCI_CAP_COMMON, PCI_CAP_NOTIFY, PCI_CAP_ISR):
+            if kind not in self.caps:
+                raise QemuError(f"virtio-pci: no capability type {kind}")
+        self.common = self.caps[PCI_CAP_COMMON][0]
+
+    def map(self):
+        """Bus numbers and a prefetchable window on the port, the 64-bit
+        BAR 4 in it, memory and bus mastering on: what firmware and the
+        guest's PCI core would do (again after a reset)."""
+        q = self.q
+        q.writel(self.PORT + 0x18, 0x00010100)        # buses 0, 1, 1
+        q.writew(self.PORT + 0x24, self.BAR >> 16)   # prefetchable base
+        q.writew(self.PORT + 0x26, (self.BAR >> 16) | 0x00f0)   # +16 MiB
+        q.writel(self.PORT + 0x28, 0)
+        q.writel(self.PORT + 0x2c, 0)
+        q.writew(self.PORT + PCI_COMMAND, CMD_MEMORY | CMD_MASTER)
+        if q.readw(self.CFG) != 0x1af4:
+            raise QemuError("virtio-pci: no device at 01:00.0")
+        q.writel(self.CFG + 0x20, self.BAR)
+        q.writel(self.CFG + 0x24, 0)
+        q.writew(self.CFG + PCI_COMMAND, CMD_MEMORY | CMD_MASTER)
+
+    def cfg_r(self, off, size=4):
+        return {1: self.q.readb, 2: self.q.readw,
+                4: self.q.readl}[size](self.CFG + off)
+
+    def cfg_w(self, off, val, size=4):
+        {1: self.q.writeb, 2: self.q.writew,
+         4: self.q.writel}[size](self.CFG + off, val)
+
+    @property
+    def pmcsr(self):
+        return self.cfg_r(self.pm + PM_CTRL, 2)
+
+    def set_power(self, state):
+        self.cfg_w(self.pm + PM_CTRL, state, 2)
+
+    def set_command(self, val):
+        self.cfg_w(PCI_COMMAND, val, 2)
+
+    # common configuration
+    def cr(self, off, size=2):
+        return {1: self.q.readb, 2: self.q.readw,
+                4: self.q.readl}[size](self.common + off)
+
+    def cw(self, off, val, size=2):
+        {1: self.q.writeb, 2: self.q.writew,
+         4: self.q.writel}[size](self.common + off, val)
+
+    def cr64(self, off):
+        return self.cr(off + 4, 4) << 32 | self.cr(off, 4)
+
+    @property
+    def status(self):
+        return self.cr(C_STATUS, 1)
+
+    def set_status(self, val):
+        self.cw(C_STATUS, val, 1)
+
+    def offered(self):
+        self.cw(C_DFSELECT, 0, 4)
+        lo = self.cr(C_DF, 4)
+        self.cw(C_DFSELECT, 1, 4)
+        return self.cr(C_DF, 4) << 32 | lo
+
+    def driver_features(self):
+        self.cw(C_GFSELECT, 0, 4)
+        lo = self.cr(C_GF, 4)
+        self.cw(C_GFSELECT, 1, 4)
+        return self.cr(C_GF, 4) << 32 | lo
+
+    def init(self, accept, queues=(), driver_ok=True, reset=True,
+             rings=0x100000, same_rings=False):
+        if reset:
+            self.set_status(0)
+        self.queues = {}
+        self.set_status(ACKNOWLEDGE)
+        self.set_status(ACKNOWLEDGE | DRIVER)
+        feats = self.offered() & accept
+        for sel in (0, 1):
+            self.cw(C_GFSELECT, sel, 4)
+            self.cw(C_GF, (feats >> (32 * sel)) & 0xffffffff, 4)
+        self.set_status(ACKNOWLEDGE | DRIVER | FEATURES_OK)
+        if not self.status & FEATURES_OK:
+            raise QemuError("FEATURES_OK not accepted")
+        for qi in queues:
+            self.setup_queue(qi, rings)
+        if driver_ok:
+            self.set_status(RUNNING)
+        return feats
+
+    def setup_queue(self, qi, rings=0x100000, vq=None):
+        mem = rings + 0x10000 * qi
+        vq = {"desc": mem, "avail": mem + 0x1000, "used": mem + 0x2000,
+              "buf": mem + 0x4000, "next": 0, "avail_idx": 0}
+        self.q.cmd(f"memset {mem:#x} 0x3000 0")
+        self.cw(C_Q_SELECT, qi)
+        if self.cr(C_Q_SIZE) < QSIZE:
+            raise QemuError(f"queue {qi} not available")
+        self.cw(C_Q_SIZE, QSIZE)
+        for reg, addr in ((C_Q_DESC, vq["desc"]), (C_Q_DRIVER, vq["avail"]),
+                          (C_Q_DEVICE, vq["used"])):
+            self.cw(reg, addr & 0xffffffff, 4)
+            self.cw(reg + 4, addr >> 32, 4)
+        self.cw(C_Q_ENABLE, 1)
+        vq["notify"] = self.cr(C_Q_NOFF)
+        self.queues[qi] = vq
+
+    def kick(self, qi):
+        base, mult = self.caps[PCI_CAP_NOTIFY]
+        self.q.writew(base + self.queues[qi]["notify"] * mult, qi)
+
+    def isr(self):
+        # reading the ISR status clears it
+        return self.q.readb(self.caps[PCI_CAP_ISR][0])
+
+    def ack_isr(self):
+        self.isr()
 
 
 def find_devices(q):
@@ -1436,6 +1614,324 @@ class Tests:
             self.no_violation(q, name)
             q.close()
 
+    # -- virtio-pci ----------------------------------------------------
+    VDEV = "/machine/peripheral/dev0/virtio-backend"
+    SUSPENDED = ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND     # 0x1b
+
+    def pci(self, props="", args=()):
+        """virtio-rng-pci (modern only, suspend=on, two MSI-X vectors)
+        behind a pcie-root-port on microvm,pcie=on, QMP on."""
+        q = self.start(["-device", "pcie-root-port,id=rp0,bus=pcie.0,"
+                        "addr=0x2,chassis=1",
+                        "-device", "virtio-rng-pci,id=dev0,bus=rp0,"
+                        "disable-legacy=on,vectors=2,suspend=on" + props]
+                       + list(args), qmp=True,
+                       machine="microvm,acpi=on,pcie=on")
+        return q, PciDevice(q)
+
+    def pci_running(self, props="", args=()):
+        q, d = self.pci(props, args)
+        feats = d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        d.rng_request()
+        d.kick(0)
+        self.check(d.wait_used(0, 1), "pci: request served before suspend")
+        d.ack_isr()
+        return q, d, feats
+
+    def pci_works(self, d, what, idx=None):
+        """One more request served; idx: the used index it must reach."""
+        idx = d.used_idx(0) + 1 if idx is None else idx
+        d.rng_request()
+        d.kick(0)
+        self.check(d.wait_used(0, idx), f"{what}: request served")
+
+    def t_pci_cycle(self):
+        q, d, feats = self.pci_running()
+        self.check(feats & (1 << F_SUSPEND), "pci: bit 43 negotiated")
+        self.check(d.pm is not None, "pci: PM capability behind the port")
+        self.eq(d.pmcsr & PM_NO_SOFT_RESET, 0,
+                "pci: No_Soft_Reset clear by default")
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, self.SUSPENDED, "pci: SUSPEND acknowledged")
+        self.eq(q.qom_get(self.VDEV, "suspend-state"), "suspended",
+                "pci: suspend-state suspended")
+        d.cw(C_Q_SELECT, 0)
+        self.eq(d.cr(C_Q_ENABLE), 1, "pci: queue_enable still reads 1")
+        self.eq(d.cr64(C_Q_DESC), d.queues[0]["desc"],
+                "pci: queue_desc reads back while suspended")
+        self.eq(d.driver_features(), feats,
+                "pci: driver features read back while suspended")
+        d.set_status(d.status)
+        self.eq(d.status, self.SUSPENDED,
+                "pci: writing the suspended status back changes nothing")
+        d.set_status(RUNNING)
+        self.eq(d.status, RUNNING, "pci: resumed")
+        self.eq(d.used_idx(0), 1, "pci: ring state kept across the cycle")
+        self.pci_works(d, "pci: after resume", 2)
+        self.no_violation(q, "pci: clean cycle")
+
+    def t_pci_no_soft_reset(self):
+        """x-pcie-pm-no-soft-reset=on: the device keeps its state from
+        D3hot to D0, and a system reset in D3hot leaves it alone."""
+        q, d, _ = self.pci_running(",x-pcie-pm-no-soft-reset=on")
+        self.eq(d.pmcsr, PM_NO_SOFT_RESET | D0, "nsr: PMCSR D0, No_Soft_Reset")
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, self.SUSPENDED, "nsr: suspended")
+        d.set_power(D3HOT)
+        self.eq(d.pmcsr, PM_NO_SOFT_RESET | D3HOT, "nsr: D3hot")
+        d.set_power(D0)
+        self.eq(d.pmcsr, PM_NO_SOFT_RESET | D0, "nsr: D0 again")
+        self.eq(d.cfg_r(PCI_COMMAND, 2) & (CMD_MEMORY | CMD_MASTER),
+                CMD_MEMORY | CMD_MASTER, "nsr: command register kept")
+        self.eq(d.status, self.SUSPENDED, "nsr: still suspended after D0")
+        d.cw(C_Q_SELECT, 0)
+        self.eq(d.cr(C_Q_ENABLE), 1, "nsr: queue still enabled")
+        d.set_status(RUNNING)
+        self.eq(d.status, RUNNING, "nsr: resumed")
+        self.pci_works(d, "nsr: after D3hot, D0 and resume", 2)
+        # a running device too
+        d.set_power(D3HOT)
+        d.set_power(D0)
+        self.eq(d.status, RUNNING, "nsr: running device kept from D3hot")
+        self.pci_works(d, "nsr: running device after D3hot", 3)
+        # a system reset while in D3hot (as the wakeup from S3 does)
+        d.set_status(RUNNING | SUSPEND)
+        d.set_power(D3HOT)
+        q.qmp_cmd("system_reset")
+        end = time.monotonic() + 5      # done by the main loop, soon
+        while q.readl(d.PORT + 0x18) and time.monotonic() < end:
+            time.sleep(0.01)
+        d.map()         # the bus reset cleared the port and the BARs
+        self.eq(d.pmcsr, PM_NO_SOFT_RESET | D3HOT,
+                "nsr: system reset in D3hot: still D3hot")
+        self.eq(d.status, self.SUSPENDED,
+                "nsr: system reset in D3hot: still suspended")
+        d.set_power(D0)
+        d.set_status(RUNNING)
+        self.eq(d.status, RUNNING, "nsr: resumed after the system reset")
+        self.pci_works(d, "nsr: after the system reset", 4)
+        self.no_violation(q, "nsr")
+
+    def t_pci_soft_reset(self):
+        """No_Soft_Reset clear: D3hot to D0 resets the function."""
+        q, d, _ = self.pci_running()
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, self.SUSPENDED, "soft-reset: suspended")
+        d.set_power(D3HOT)
+        self.eq(d.pmcsr, D3HOT, "soft-reset: D3hot, no No_Soft_Reset")
+        self.eq(d.status, self.SUSPENDED, "soft-reset: D3hot alone resets "
+                "nothing")
+        d.set_power(D0)
+        self.eq(d.pmcsr, D0, "soft-reset: D0")
+        self.eq(d.cfg_r(PCI_COMMAND, 2) & (CMD_MEMORY | CMD_MASTER), 0,
+                "soft-reset: command register reset")
+        self.eq(d.cfg_r(0x20), 0xc, "soft-reset: BAR 4 reset")
+        d.map()
+        self.eq(d.status, 0, "soft-reset: status 0 after D3hot to D0")
+        self.eq(q.qom_get(self.VDEV, "suspend-state"), "running",
+                "soft-reset: suspend state cleared by the reset")
+        d.cw(C_Q_SELECT, 0)
+        self.eq(d.cr(C_Q_ENABLE), 0, "soft-reset: queue disabled")
+        self.eq(d.cr64(C_Q_DESC), 0, "soft-reset: queue address gone")
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0], reset=False)
+        self.pci_works(d, "soft-reset: after re-initialization", 1)
+        # a running device is reset too
+        d.set_power(D3HOT)
+        d.set_power(D0)
+        d.map()
+        self.eq(d.status, 0, "soft-reset: running device reset too")
+        self.no_violation(q, "soft-reset")
+
+    def refused_writes(self, d, feats):
+        """Each write the device must refuse while suspended: (name,
+        register, value, size, read-back check)."""
+        vq = d.queues[0]
+        return [
+            ("driver_feature", lambda: (d.cw(C_GFSELECT, 1, 4),
+                                        d.cw(C_GF, 0, 4)),
+             lambda: d.driver_features() == feats),
+            ("config_msix_vector", lambda: d.cw(C_MSIX, 1),
+             lambda: d.cr(C_MSIX) == NO_VECTOR),
+            ("queue_size", lambda: d.cw(C_Q_SIZE, QSIZE // 2),
+             lambda: d.cr(C_Q_SIZE) == QSIZE),
+            ("queue_msix_vector", lambda: d.cw(C_Q_MSIX, 0),
+             lambda: d.cr(C_Q_MSIX) == NO_VECTOR),
+            ("queue_desc (low)", lambda: d.cw(C_Q_DESC, 0x200000, 4),
+             lambda: d.cr64(C_Q_DESC) == vq["desc"]),
+            ("queue_desc (high)", lambda: d.cw(C_Q_DESC + 4, 1, 4),
+             lambda: d.cr64(C_Q_DESC) == vq["desc"]),
+            ("queue_driver (low)", lambda: d.cw(C_Q_DRIVER, 0x201000, 4),
+             lambda: d.cr64(C_Q_DRIVER) == vq["avail"]),
+            ("queue_driver (high)", lambda: d.cw(C_Q_DRIVER + 4, 1, 4),
+             lambda: d.cr64(C_Q_DRIVER) == vq["avail"]),
+            ("queue_device (low)", lambda: d.cw(C_Q_DEVICE, 0x202000, 4),
+             lambda: d.cr64(C_Q_DEVICE) == vq["used"]),
+            ("queue_device (high)", lambda: d.cw(C_Q_DEVICE + 4, 1, 4),
+             lambda: d.cr64(C_Q_DEVICE) == vq["used"]),
+            ("queue_enable", lambda: d.cw(C_Q_ENABLE, 1),
+             lambda: d.cr(C_Q_ENABLE) == 1),
+            ("queue_reset", lambda: d.cw(C_Q_RESET, 1),
+             lambda: d.cr(C_Q_ENABLE) == 1),
+        ]
+
+    def t_pci_refused_writes(self):
+        q, d, feats = self.pci_running()
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, self.SUSPENDED, "refused: suspended")
+        d.cw(C_Q_SELECT, 0)
+        for name, write, kept in self.refused_writes(d, feats):
+            n = len(q.violations())
+            d.cw(C_Q_SELECT, 0)
+            write()
+            self.check(kept(), f"refused: {name} write not applied")
+            new = q.violations()[n:]
+            want = (f"queue 0: {name} write" if name.startswith("queue")
+                    else f"{name} write")
+            self.check(len(new) == 1 and want in new[0]
+                       and new[0].endswith("while suspended"),
+                       f"refused: {name} write logged as a violation",
+                       "\n".join(new) or "(none)")
+        n = len(q.violations())
+        d.cw(C_Q_SELECT, 0)
+        d.cw(C_DFSELECT, 1, 4)
+        d.cw(C_GFSELECT, 1, 4)
+        for off, size in ((C_DF, 4), (C_GF, 4), (C_MSIX, 2), (C_NUMQ, 2),
+                          (C_Q_SIZE, 2), (C_Q_ENABLE, 2), (C_Q_NOFF, 2),
+                          (C_Q_DESC, 4), (C_STATUS, 1), (C_CFGGEN, 1)):
+            d.cr(off, size)
+        self.eq(len(q.violations()), n,
+                "refused: select writes and reads are no violation")
+        self.eq(q.qom_get(self.VDEV, "suspend-violations"), n,
+                f"refused: suspend-violations counts {n}")
+        d.set_status(RUNNING)
+        self.eq(d.status, RUNNING, "refused: resumed")
+        self.pci_works(d, "refused: same rings after resume", 2)
+        # accepted when running (harmless ones on a live queue)
+        d.cw(C_Q_SELECT, 0)
+        d.cw(C_MSIX, 1)
+        self.eq(d.cr(C_MSIX), 1, "running: config_msix_vector accepted")
+        d.cw(C_Q_MSIX, 0)
+        self.eq(d.cr(C_Q_MSIX), 0, "running: queue_msix_vector accepted")
+        d.cw(C_Q_DESC, 0x200000, 4)
+        self.eq(d.cr(C_Q_DESC, 4), 0x200000, "running: queue_desc accepted")
+        self.eq(len(q.violations()), n, "running: no violation")
+        # and all of them by the driver's set-up after a reset
+        d.cw(C_MSIX, NO_VECTOR)
+        d.cw(C_Q_MSIX, NO_VECTOR)
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0],
+               rings=0x200000)
+        self.pci_works(d, "running: set-up at other addresses", 1)
+        self.eq(len(q.violations()), n, "running: set-up, no violation")
+        # refused while suspending too (acknowledgement delayed)
+        q, d, feats = self.pci_running(",suspend-ack-delay-ms=100")
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, RUNNING, "suspending: not acknowledged yet")
+        d.cw(C_Q_SELECT, 0)
+        d.cw(C_Q_MSIX, 0)
+        self.eq(d.cr(C_Q_MSIX), NO_VECTOR,
+                "suspending: queue_msix_vector refused")
+        self.has_violation(q, "queue 0: queue_msix_vector write 0x0 while "
+                           "suspending", "suspending: violation logged")
+        q.clock_step_ms(110)
+        self.eq(d.status, self.SUSPENDED, "suspending: acknowledged")
+        d.set_status(RUNNING)
+        self.pci_works(d, "suspending: after resume", 2)
+
+    def t_pci_bus_master(self):
+        """Bus mastering cleared while suspended: kept if set again before
+        the resume; still off at the resume: DRIVER_OK lost then."""
+        q, d, _ = self.pci_running()
+        d.set_status(RUNNING | SUSPEND)
+        d.set_command(CMD_MEMORY)
+        self.eq(d.status, self.SUSPENDED,
+                "bus master off while suspended: still suspended")
+        self.eq(q.qom_get(self.VDEV, "suspend-state"), "suspended",
+                "bus master off: suspend-state suspended")
+        st = q.qmp_cmd("x-query-virtio-status", path=self.VDEV)
+        self.check(st["disabled"], "bus master off: device disabled", st)
+        self.check("DRIVER_OK" in str(st["status"]),
+                   "bus master off: the device model keeps DRIVER_OK", st)
+        d.set_command(CMD_MEMORY | CMD_MASTER)
+        st = q.qmp_cmd("x-query-virtio-status", path=self.VDEV)
+        self.check(not st["disabled"], "bus master on: enabled again", st)
+        self.eq(d.status, self.SUSPENDED, "bus master on: still suspended")
+        d.set_status(RUNNING)
+        self.eq(d.status, RUNNING, "bus master on again: resumed")
+        self.pci_works(d, "bus master on again: after resume", 2)
+        self.check("written while" not in q.log(),
+                   "bus master: no status write ignored", q.log())
+        # still off at the resume
+        d.ack_isr()
+        d.set_status(RUNNING | SUSPEND)
+        d.rng_request()             # a violation, served at no resume
+        d.set_command(CMD_MEMORY)
+        d.set_status(RUNNING)
+        self.eq(d.status, ACKNOWLEDGE | DRIVER | FEATURES_OK,
+                "bus master still off at resume: SUSPEND=0, DRIVER_OK=0")
+        self.eq(q.qom_get(self.VDEV, "suspend-state"), "running",
+                "bus master still off: no longer suspended")
+        self.eq(d.used_idx(0), 2, "bus master still off: no buffer taken")
+        self.eq(d.isr(), 0, "bus master still off: no interrupt")
+        d.set_command(CMD_MEMORY | CMD_MASTER)
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        self.pci_works(d, "bus master: after the reset", 1)
+        # a delayed resume
+        q, d, _ = self.pci_running(",resume-ack-delay-ms=50")
+        d.set_status(RUNNING | SUSPEND)
+        d.set_command(CMD_MEMORY)
+        d.set_status(RUNNING)
+        self.eq(d.status, self.SUSPENDED, "delayed resume: still suspended")
+        q.clock_step_ms(60)
+        self.eq(d.status, ACKNOWLEDGE | DRIVER | FEATURES_OK,
+                "delayed resume with bus master off: DRIVER_OK=0")
+        d.set_command(CMD_MEMORY | CMD_MASTER)
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        self.pci_works(d, "delayed resume: after the reset", 1)
+        self.no_violation(q, "bus master, delayed resume")
+
+    def t_pci_ioeventfd(self):
+        """virtio-pci assigns ioeventfds without KVM too: the notify write
+        only signals the eventfd (no memory_region_ops_write trace for the
+        notify region).  A kick that reaches the notify region's handler
+        means the ioeventfds were stopped."""
+        trace = ["-trace", "memory_region_ops_write"]
+
+        def slow_kicks(q):
+            return sum("virtio-pci-notify" in l
+                       for l in q.log().splitlines())
+
+        q, d, _ = self.pci_running(",ioeventfd=off", trace)
+        self.check(slow_kicks(q) > 0,
+                   "ioeventfd=off: the kick is seen by the notify region")
+        q.close()
+
+        q, d, _ = self.pci_running("", trace)
+        self.eq(slow_kicks(q), 0, "ioeventfd: the kick went to the eventfd")
+
+        def kick_suspended(what):
+            n = len(q.violations())
+            d.kick(0)
+            end = time.monotonic() + 5
+            while len(q.violations()) == n and time.monotonic() < end:
+                time.sleep(0.01)
+            self.check(len(q.violations()) == n + 1,
+                       f"ioeventfd: {what}: kick while suspended reported")
+            self.eq(slow_kicks(q), 0, f"ioeventfd: {what}: still assigned")
+
+        d.set_status(RUNNING | SUSPEND)
+        kick_suspended("after the SUSPEND write")
+        d.set_status(self.SUSPENDED)
+        kick_suspended("after the suspended status written back")
+        d.set_status(ACKNOWLEDGE)
+        kick_suspended("after a stray status write")
+        d.set_command(CMD_MEMORY)
+        kick_suspended("after bus mastering cleared")
+        d.set_command(CMD_MEMORY | CMD_MASTER)
+        d.set_status(RUNNING)
+        self.eq(d.status, RUNNING, "ioeventfd: resumed")
+        self.pci_works(d, "ioeventfd: after resume", 2)
+        self.eq(slow_kicks(q), 0, "ioeventfd: never stopped")
+
     def main(self, only=()):
         tests = [self.t_features, self.t_realize_errors,
                  self.t_stop_feature_bit, self.t_vhost_refused,
@@ -1449,7 +1945,10 @@ class Tests:
                  self.t_stop_cont, self.t_migrate, self.t_migrate_delay,
                  self.t_no_ring_read, self.t_blk_async_ack,
                  self.t_balloon_stats, self.t_serial_ctrl, self.t_gpu,
-                 self.t_scsi_inflight]
+                 self.t_scsi_inflight, self.t_pci_cycle,
+                 self.t_pci_no_soft_reset, self.t_pci_soft_reset,
+                 self.t_pci_refused_writes, self.t_pci_bus_master,
+                 self.t_pci_ioeventfd]
         unknown = set(only) - {t.__name__[2:] for t in tests}
         if unknown:
             print(f"unknown test {', '.join(sorted(unknown))}",
