@@ -8,25 +8,21 @@
 //! `Documentation/virtio-suspend.rst`.
 
 #[macro_use]
-mod print;
+mod compat;
 
-mod debugfs;
-mod irq;
-mod locks;
 mod logic;
-mod mmio_transport;
 mod params;
-mod platform;
-mod regs;
-mod sleep;
-mod sysfs;
-mod unbind_watch;
+mod suspend;
+mod transport;
 mod virtio;
 
 use kernel::{c_str, prelude::*};
 
+use compat::{pci, platform};
 use logic::cmdline::{self, CmdlineDevice};
-use mmio_transport::{MmioDriver, DRIVER_NAME};
+use suspend::{control, unbind_watch};
+use transport::mmio::{MmioDriver, DRIVER_NAME};
+use transport::pci::PciDriver;
 
 module! {
     type: VirtioSuspendModule,
@@ -41,10 +37,11 @@ struct VirtioSuspendModule {
     // `device=` created are unregistered, and before the debugfs
     // directory their control files are in goes away.
     _driver: platform::Registration<MmioDriver>,
+    _pci_driver: pci::Registration<PciDriver>,
     // After the driver: every device is unbound, nothing left to watch.
     _unbind_watch: Pin<KBox<unbind_watch::UnbindWatch>>,
     _cmdline_devices: Option<platform::ModuleDevices>,
-    _debugfs: debugfs::Root,
+    _debugfs: control::Root,
 }
 
 /// Parses every `device=` entry, so a typo refuses the load with a
@@ -67,9 +64,10 @@ impl kernel::Module for VirtioSuspendModule {
         // Refuse a bad parameter at load, not at the first probe.
         params::SuspendParams::get()?;
         let wanted = parse_cmdline_devices()?;
-        let debugfs = debugfs::Root::create();
+        let debugfs = control::Root::create();
         let unbind_watch = unbind_watch::UnbindWatch::new()?;
         let driver = platform::Registration::register(module)?;
+        let pci_driver = pci::Registration::register(module)?;
         let cmdline_devices = if wanted.is_empty() {
             None
         } else {
@@ -90,6 +88,7 @@ impl kernel::Module for VirtioSuspendModule {
         };
         Ok(Self {
             _driver: driver,
+            _pci_driver: pci_driver,
             _unbind_watch: unbind_watch,
             _cmdline_devices: cmdline_devices,
             _debugfs: debugfs,

@@ -225,6 +225,7 @@ SCENARIO_KEYS = {
     "machine": (lambda v: isinstance(v, str), "a string"),
     "qemu_args": (_str_list, "a list of strings"),
     "mmio_version": (lambda v: v in (1, 2) and _is_int(v), "1 or 2"),
+    "bus": (lambda v: v in ("mmio", "pci"), '"mmio" or "pci"'),
     "expect": (lambda v: v in ("pass", "timeout", "violation"),
                '"pass", "timeout" or "violation"'),
     "report": (lambda v: isinstance(v, bool), "true or false"),
@@ -464,9 +465,26 @@ def build_initramfs(kdir, selftest_dir, out):
     shutil.rmtree(stage)
 
 
-def device_args(devices, rundir):
+def device_args(devices, rundir, bus="mmio"):
+    """QEMU arguments for a scenario's devices, on virtio-mmio slots or,
+    with bus "pci", as modern virtio-pci devices, each behind a PCIe root
+    port of its own (where QEMU gives it a PM capability)."""
     args = []
     counts = {}
+    ports = 0
+
+    def virtio(model, rest):
+        # `model` is the virtio-mmio device's name, virtio-X-device.
+        nonlocal ports
+        if bus == "mmio":
+            return ["-device", model + rest]
+        ports += 1
+        pci = model.removesuffix("-device") + "-pci"
+        # No option ROM: microvm boots the kernel directly, and the dfsg
+        # QEMU has no ROM files (virtio-net-pci would look for one).
+        return ["-device", f"pcie-root-port,id=rp{ports},chassis={ports}",
+                "-device", f"{pci},bus=rp{ports},disable-legacy=on,romfile={rest}"]
+
     for dev in devices:
         kind = dev["kind"]
         n = counts.get(kind, 0)
@@ -479,32 +497,32 @@ def device_args(devices, rundir):
                     f.truncate(int(dev.get("size_mib", 16)) << 20)
             args += ["-drive", f"if=none,id={kind}{n},format=raw,file={img}"]
             if kind == "blk":
-                args += ["-device", f"virtio-blk-device,drive=blk{n}{props}"]
+                args += virtio("virtio-blk-device", f",drive=blk{n}{props}")
             else:
                 # One disk on its own controller: the props are the
                 # controller's (the virtio device).
-                args += ["-device", f"virtio-scsi-device,id=vscsi{n}{props}",
-                         "-device", f"scsi-hd,drive=scsi{n},bus=vscsi{n}.0"]
+                args += virtio("virtio-scsi-device", f",id=vscsi{n}{props}")
+                args += ["-device", f"scsi-hd,drive=scsi{n},bus=vscsi{n}.0"]
         elif kind == "rng":
-            args += ["-object", f"rng-random,id=rng{n},filename=/dev/urandom",
-                     "-device", f"virtio-rng-device,rng=rng{n}{props}"]
+            args += ["-object", f"rng-random,id=rng{n},filename=/dev/urandom"]
+            args += virtio("virtio-rng-device", f",rng=rng{n}{props}")
         elif kind == "net":
             # A hub port: frames go to the other ports of the hub and
             # nowhere else, so no packet leaves QEMU.
-            args += ["-netdev", f"hubport,id=net{n},hubid=0",
-                     "-device", f"virtio-net-device,netdev=net{n},"
-                     f"mac=52:54:00:00:00:{n + 1:02x}{props}"]
+            args += ["-netdev", f"hubport,id=net{n},hubid=0"]
+            args += virtio("virtio-net-device",
+                           f",netdev=net{n},mac=52:54:00:00:00:{n + 1:02x}{props}")
         elif kind == "console":
-            args += ["-chardev", f"file,id=con{n},path={rundir}/console{n}.out",
-                     "-device", f"virtio-serial-device{props}",
-                     "-device", f"virtconsole,chardev=con{n}"]
+            args += ["-chardev", f"file,id=con{n},path={rundir}/console{n}.out"]
+            args += virtio("virtio-serial-device", f",id=vser{n}{props}")
+            args += ["-device", f"virtconsole,chardev=con{n},bus=vser{n}.0"]
         elif kind == "gpu":
             # 2D, headless: the guest sees the device, nothing is shown.
-            args += ["-device", f"virtio-gpu-device{props}"]
+            args += virtio("virtio-gpu-device", props)
         elif kind == "input":
-            args += ["-device", f"virtio-keyboard-device,id=kbd{n}{props}"]
+            args += virtio("virtio-keyboard-device", f",id=kbd{n}{props}")
         elif kind == "balloon":
-            args += ["-device", f"virtio-balloon-device,id=balloon{n}{props}"]
+            args += virtio("virtio-balloon-device", f",id=balloon{n}{props}")
         else:
             die(f"unknown device kind {kind!r}")
     return args
@@ -517,6 +535,11 @@ def mmio_version_args(sc):
     if version not in (1, 2):
         die(f"{sc['name']}: mmio_version must be 1 or 2")
     return ["-global", f"virtio-mmio.force-legacy={'on' if version == 1 else 'off'}"]
+
+
+def default_machine(sc):
+    """microvm: no firmware, no legacy devices; with PCIe for bus "pci"."""
+    return "microvm,acpi=on,pcie=on" if sc.get("bus") == "pci" else "microvm,acpi=on"
 
 
 def qemu_command(sc, kdir, initrd, rundir, accel):
@@ -551,7 +574,7 @@ def qemu_command(sc, kdir, initrd, rundir, accel):
             die(f"{sc['name']}: kernel command line word {word!r} has a stray quote")
     return [
         qemu_binary(sc.get("qemu", "system")), "-L", "/usr/share/qemu",
-        "-M", sc.get("machine", "microvm,acpi=on"), "-accel", accel, "-cpu", "max",
+        "-M", sc.get("machine", default_machine(sc)), "-accel", accel, "-cpu", "max",
         "-m", str(sc.get("memory_mib", 512)), "-smp", str(sc.get("cpus", 1)),
         "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
         "-serial", "stdio",
@@ -560,7 +583,7 @@ def qemu_command(sc, kdir, initrd, rundir, accel):
         "-kernel", str(kdir / "arch" / "x86" / "boot" / "bzImage"),
         "-initrd", str(initrd),
         "-append", " ".join(cmdline),
-    ] + mmio_version_args(sc) + device_args(sc.get("devices", []), rundir) \
+    ] + mmio_version_args(sc) + device_args(sc.get("devices", []), rundir, sc.get("bus", "mmio")) \
         + sc.get("qemu_args", []) \
         + (["-trace", "virtio_set_status"] if sc.get("no_reset_after_setup") else [])
 

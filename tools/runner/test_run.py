@@ -427,10 +427,25 @@ class ScenarioKeys(unittest.TestCase):
                dict(check="no"), dict(expect="fail"), dict(env={"A": [1]}),
                dict(devices=[{"kind": "disk"}]), dict(devices=[{"size_mib": 8}]),
                dict(mmio_version=3), dict(qemu="mine"), dict(memory_mib=1.5),
-               dict(description="")]
+               dict(description=""), dict(bus="isa")]
         for keys in bad:
             with self.subTest(keys=keys):
                 self.assertNotEqual(run.scenario_errors(keys_of(**keys)), [])
+
+    def test_pci_devices_sit_behind_root_ports_of_their_own(self):
+        with tempfile.TemporaryDirectory() as d:
+            args = run.device_args([{"kind": "rng", "props": {"vectors": 0}},
+                                    {"kind": "console"}], Path(d), bus="pci")
+        devices = [args[i + 1] for i, a in enumerate(args) if a == "-device"]
+        self.assertEqual(devices, [
+            "pcie-root-port,id=rp1,chassis=1",
+            "virtio-rng-pci,bus=rp1,disable-legacy=on,romfile=,rng=rng0,vectors=0",
+            "pcie-root-port,id=rp2,chassis=2",
+            "virtio-serial-pci,bus=rp2,disable-legacy=on,romfile=,id=vser0",
+            "virtconsole,chardev=con0,bus=vser0.0",
+        ])
+        self.assertEqual(run.default_machine({"bus": "pci"}), "microvm,acpi=on,pcie=on")
+        self.assertEqual(run.default_machine({}), "microvm,acpi=on")
 
     def test_missing_required_key(self):
         sc = keys_of()

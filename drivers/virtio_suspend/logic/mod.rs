@@ -11,4 +11,5 @@ pub(crate) mod cmdline;
 pub(crate) mod config_writes;
 pub(crate) mod dialect;
 pub(crate) mod mmio;
+pub(crate) mod pci;
 pub(crate) mod suspend;

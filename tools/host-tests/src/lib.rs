@@ -19,4 +19,6 @@ mod config_writes_tests;
 #[cfg(test)]
 mod mmio_tests;
 #[cfg(test)]
+mod pci_tests;
+#[cfg(test)]
 mod suspend_tests;

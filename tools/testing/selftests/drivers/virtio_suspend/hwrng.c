@@ -69,9 +69,9 @@ TEST(reads_after_s2idle)
 	ASSERT_EQ(0, vs_sleep_cycle("freeze"));
 	ASSERT_EQ(0, vs_read_attr("/sys/class/misc/hw_random/rng_current", cur, sizeof(cur)));
 	ASSERT_EQ(0, strncmp(cur, "virtio_rng", 10)) TH_LOG("rng_current is %s after s2idle", cur);
-	ASSERT_EQ(1, vs_irq_lines(dev, &irqs_before)) TH_LOG("no interrupt line named %s", dev);
+	ASSERT_LT(0, vs_irq_lines(dev, &irqs_before)) TH_LOG("no interrupt line named %s", dev);
 	read_hwrng(_metadata, a);
-	ASSERT_EQ(1, vs_irq_lines(dev, &irqs_after));
+	ASSERT_LT(0, vs_irq_lines(dev, &irqs_after));
 	EXPECT_LT(irqs_before, irqs_after) TH_LOG("%s raised no interrupt for the read", dev);
 	EXPECT_LT(100, distinct_bytes(a));
 	EXPECT_NE(0, memcmp(a, b, LEN)) TH_LOG("the same bytes as before the cycle");

@@ -8,7 +8,8 @@
  * count rises during the I/O, so a parser that found nothing, or a count
  * that never moves, fails the test instead of passing the unbound check.
  *
- * Environment: VS_TRANSPORT (platform driver name), VS_MODULE (module
+ * Environment: VS_TRANSPORT (driver name), VS_BUS (its bus: platform, the
+ * default, or pci), VS_MODULE (module
  * name, for unload/reload), VS_BLK_DEV (default /dev/vda),
  * VS_REBIND_CYCLES and VS_RELOAD_CYCLES (default 10).
  */
@@ -48,7 +49,16 @@ static int blk_roundtrip(const char *dev, unsigned int round)
 	return ret;
 }
 
-/* The platform devices bound to the transport driver, space separated. */
+/*
+ * The bus the transport is on: "platform" (virtio-mmio) unless VS_BUS
+ * says "pci".
+ */
+static const char *transport_bus(void)
+{
+	return vs_env_str("VS_BUS", "platform");
+}
+
+/* The devices bound to the transport driver, space separated. */
 static int bound_devices(const char *drv, char *names, size_t len)
 {
 	char path[256];
@@ -56,7 +66,7 @@ static int bound_devices(const char *drv, char *names, size_t len)
 	size_t used = 0;
 	DIR *dir;
 
-	snprintf(path, sizeof(path), "/sys/bus/platform/drivers/%s", drv);
+	snprintf(path, sizeof(path), "/sys/bus/%s/drivers/%s", transport_bus(), drv);
 	dir = opendir(path);
 	if (!dir)
 		return -errno;
@@ -95,9 +105,9 @@ static int io_with_irqs(struct __test_metadata *_metadata, const char *blk,
 
 	EXPECT_EQ(0, vs_blk_virtio(blk, dev, sizeof(dev))) TH_LOG("%s has no virtio device", blk);
 	EXPECT_LT(0, virtio_irq_handlers()) TH_LOG("no virtio handler in /proc/interrupts");
-	EXPECT_EQ(1, vs_irq_lines(dev, &before)) TH_LOG("no interrupt line named %s", dev);
+	EXPECT_LT(0, vs_irq_lines(dev, &before)) TH_LOG("no interrupt line named %s", dev);
 	EXPECT_EQ(0, blk_roundtrip(blk, round)) TH_LOG("I/O on %s", blk);
-	EXPECT_EQ(1, vs_irq_lines(dev, &after));
+	EXPECT_LT(0, vs_irq_lines(dev, &after));
 	EXPECT_LT(before, after) TH_LOG("%s: no interrupt counted during I/O (%ld)", dev, after);
 	return _metadata->exit_code ? -1 : 0;
 }
@@ -117,14 +127,16 @@ TEST(unbind_bind_cycles)
 
 		snprintf(list, sizeof(list), "%s", names);
 		for (name = strtok_r(list, " ", &save); name; name = strtok_r(NULL, " ", &save)) {
-			snprintf(path, sizeof(path), "/sys/bus/platform/drivers/%s/unbind", drv);
+			snprintf(path, sizeof(path), "/sys/bus/%s/drivers/%s/unbind",
+				 transport_bus(), drv);
 			ASSERT_EQ(0, vs_write_attr(path, name)) TH_LOG("unbind %s", name);
 		}
 		ASSERT_EQ(0, vs_wait_path(blk, 0, 10000)) TH_LOG("%s still there after unbind", blk);
 		ASSERT_EQ(0, virtio_irq_handlers()) TH_LOG("an interrupt handler outlived unbind");
 		snprintf(list, sizeof(list), "%s", names);
 		for (name = strtok_r(list, " ", &save); name; name = strtok_r(NULL, " ", &save)) {
-			snprintf(path, sizeof(path), "/sys/bus/platform/drivers/%s/bind", drv);
+			snprintf(path, sizeof(path), "/sys/bus/%s/drivers/%s/bind",
+				 transport_bus(), drv);
 			ASSERT_EQ(0, vs_write_attr(path, name)) TH_LOG("bind %s", name);
 		}
 		ASSERT_EQ(0, vs_wait_path(blk, 1, 10000)) TH_LOG("%s missing after bind", blk);

@@ -11,6 +11,10 @@
  *   VS_DRIVERS       comma-separated driver[:count] list: how many virtio
  *                    devices each driver must be bound to (count defaults
  *                    to 1); every device must be bound to one of them
+ *
+ * Optional: VS_IRQ_HANDLERS, comma-separated interrupt handler names that
+ * must be in /proc/interrupts ("virtio0-config"), or, after a "!", must
+ * not: how the transport routed each device's interrupts.
  */
 #include <dirent.h>
 
@@ -100,6 +104,57 @@ TEST(expected_drivers_bound)
 	}
 	/* And no device is left without one of these drivers. */
 	EXPECT_EQ(vs_virtio_devices(), total) TH_LOG("devices not bound to a listed driver");
+}
+
+/* Whether a handler named exactly @name is registered. */
+static int handler_registered(const char *name)
+{
+	char line[1024], *tok, *save;
+	int found = 0;
+	FILE *f = fopen("/proc/interrupts", "r");
+
+	if (!f)
+		return -errno;
+	while (!found && fgets(line, sizeof(line), f))
+		for (tok = strtok_r(line, " ,\t\n", &save); tok;
+		     tok = strtok_r(NULL, " ,\t\n", &save))
+			if (!strcmp(tok, name))
+				found = 1;
+	fclose(f);
+	return found;
+}
+
+TEST(interrupt_handlers)
+{
+	const char *want = getenv("VS_IRQ_HANDLERS");
+	char list[1024], *item, *save, name[256];
+	struct dirent *de;
+	DIR *dir;
+
+	/* Every device with a driver has a handler on some line. */
+	dir = opendir(VIRTIO_DEVICES);
+	ASSERT_NE(NULL, dir);
+	while ((de = readdir(dir))) {
+		char path[PATH_MAX];
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), VIRTIO_DEVICES "/%s/driver", de->d_name);
+		if (vs_link_name(path, name, sizeof(name)))
+			continue;
+		EXPECT_LT(0, vs_irq_lines(de->d_name, NULL))
+			TH_LOG("%s (bound to %s) has no interrupt handler", de->d_name, name);
+	}
+	closedir(dir);
+	if (!want)
+		return;
+	snprintf(list, sizeof(list), "%s", want);
+	for (item = strtok_r(list, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
+		int absent = item[0] == '!';
+
+		EXPECT_EQ(!absent, handler_registered(item + absent))
+			TH_LOG("handler %s %s", item + absent, absent ? "registered" : "missing");
+	}
 }
 
 TEST_HARNESS_MAIN

@@ -295,9 +295,21 @@ static inline int vs_virtio_devices(void)
 }
 
 /*
+ * Whether interrupt handler @tok is one of device @name's vectors: the
+ * PCI transport names them "<name>-config", "<name>-<queue>".
+ */
+static inline int vs_irq_name_of(const char *tok, const char *name)
+{
+	size_t len = strlen(name);
+
+	return !strncmp(tok, name, len) && tok[len] == '-';
+}
+
+/*
  * Interrupt lines in /proc/interrupts. With @name, the lines one of whose
- * handlers is exactly @name ("virtio0"), their counts (all CPUs) summed
- * into *@count; without, the lines with any handler named virtio<N>.
+ * handlers is @name ("virtio0", one line on virtio-mmio) or one of its
+ * vectors (see vs_irq_name_of()), their counts (all CPUs) summed into
+ * *@count; without, the lines with any handler named virtio<N>.
  * Returns how many lines, or -errno.
  */
 static inline int vs_irq_lines(const char *name, long *count)
@@ -327,7 +339,7 @@ static inline int vs_irq_lines(const char *name, long *count)
 				continue;
 			}
 			counting = 0;
-			if (name ? !strcmp(tok, name) :
+			if (name ? !strcmp(tok, name) || vs_irq_name_of(tok, name) :
 			    !strncmp(tok, "virtio", 6) && tok[6] >= '0' && tok[6] <= '9')
 				match = 1;
 		}
@@ -342,20 +354,25 @@ static inline int vs_irq_lines(const char *name, long *count)
 }
 
 /*
- * One system sleep cycle in the kernel's "devices" test mode: every
+ * One system sleep cycle in one of the kernel's test modes: every
  * device's suspend (or hibernation freeze) callbacks run, then resume
  * (thaw) runs, without the platform actually sleeping.
- * @state is "freeze" (s2idle) or "disk" (hibernation).  A suspend must
- * also be counted by the PM core as a successful one: a write that
- * returned without a completed cycle is -EIO.
+ * @state is "freeze" (s2idle) or "disk" (hibernation).  s2idle runs in
+ * the mode VS_PM_TEST names: "devices" (the default) stops after the
+ * suspend callbacks, "platform" after the late and noirq ones too (where
+ * the PCI core saves config space and picks a power state); hibernation
+ * always runs in "devices".  A suspend must also be counted by the PM
+ * core as a successful one: a write that returned without a completed
+ * cycle is -EIO.
  */
 static inline int vs_sleep_cycle(const char *state)
 {
 	const char *stat = "/sys/power/suspend_stats/success";
+	const char *mode = strcmp(state, "disk") ? vs_env_str("VS_PM_TEST", "devices") : "devices";
 	long before = -1, after;
 	int ret;
 
-	ret = vs_write_attr("/sys/power/pm_test", "devices");
+	ret = vs_write_attr("/sys/power/pm_test", mode);
 	if (ret)
 		return ret;
 	if (strcmp(state, "disk")) {

@@ -9,6 +9,9 @@
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
+use super::device_id::{IdTable, RawDeviceId};
+use super::pm::{PmOps, SleepCallbacks};
+
 use kernel::{
     bindings, device,
     error::{from_err_ptr, from_result, to_result},
@@ -87,11 +90,51 @@ impl Device {
     }
 }
 
-/// A platform driver.
-pub(crate) trait Driver {
-    /// What a successful probe leaves attached to the device.
-    type Data: ForeignOwnable + 'static;
+impl Device {
+    /// A reference that keeps this device allocated.
+    pub(crate) fn get_ref(&self) -> DeviceRef {
+        // SAFETY: `dev` is embedded in a live platform device.
+        unsafe { bindings::get_device(&raw mut (*self.as_raw()).dev) };
+        // INVARIANT: the reference was taken just above.
+        // SAFETY: `as_raw` is never NULL.
+        DeviceRef(unsafe { NonNull::new_unchecked(self.as_raw()) })
+    }
+}
 
+/// A counted reference to a platform device, dropped with `put_device`
+/// (later kernels: `ARef<platform::Device>`).
+///
+/// # Invariants
+///
+/// `0` is a platform device of which this value owns one reference.
+pub(crate) struct DeviceRef(NonNull<bindings::platform_device>);
+
+// SAFETY: a reference count may be dropped from any thread; the fields
+// read through it are set before registration and never change.
+unsafe impl Send for DeviceRef {}
+// SAFETY: As for `Send`.
+unsafe impl Sync for DeviceRef {}
+
+impl DeviceRef {
+    /// The device's name without its instance number, as the C
+    /// virtio-mmio transport reports it as the bus name.
+    pub(crate) fn name(&self) -> &CStr {
+        // SAFETY: the device stays allocated (type invariant), and its
+        // name lives in the same allocation or a static.
+        unsafe { CStr::from_char_ptr((*self.0.as_ptr()).name) }
+    }
+}
+
+impl Drop for DeviceRef {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference (type invariant).
+        unsafe { bindings::put_device(&raw mut (*self.0.as_ptr()).dev) };
+    }
+}
+
+/// A platform driver.
+/// Its system sleep callbacks are those of [`SleepCallbacks`].
+pub(crate) trait Driver: SleepCallbacks {
     /// Driver name, also matched against platform device names.
     const NAME: &'static CStr;
     /// ACPI IDs.
@@ -104,69 +147,13 @@ pub(crate) trait Driver {
     /// Called when the device goes away or the driver is unbound; `data`
     /// is what `probe` returned.
     fn remove(pdev: &Device, data: Self::Data);
-
-    /// System suspend (s2idle, S3).
-    fn suspend(data: <Self::Data as ForeignOwnable>::Borrowed<'_>) -> Result;
-    /// System resume.
-    fn resume(data: <Self::Data as ForeignOwnable>::Borrowed<'_>) -> Result;
-    /// Hibernation: freeze before the image is made, and poweroff.
-    fn freeze(data: <Self::Data as ForeignOwnable>::Borrowed<'_>) -> Result;
-    /// Hibernation: thaw after the image is made, and restore from it.
-    fn restore(data: <Self::Data as ForeignOwnable>::Borrowed<'_>) -> Result;
 }
-
-/// An entry type of a C device ID table.
-///
-/// # Safety
-///
-/// All-zero bytes must be a valid value of the type, and the entry that
-/// ends a table of it for the kernel's matching code.
-pub(crate) unsafe trait RawDeviceId: Copy {}
 
 // SAFETY: `acpi_match_device` stops at the first entry whose `id` is empty.
 unsafe impl RawDeviceId for bindings::acpi_device_id {}
 // SAFETY: `of_match_node` stops at the first entry whose `name`, `type`
 // and `compatible` are all empty.
 unsafe impl RawDeviceId for bindings::of_device_id {}
-
-/// A device ID table: `N` entries and the all-zero terminator after them,
-/// laid out as the C matching code expects. It is built only through
-/// [`IdArray::new`], so it is always terminated.
-#[repr(C)]
-pub(crate) struct IdArray<T: RawDeviceId, const N: usize> {
-    ids: [T; N],
-    terminator: T,
-}
-
-impl<T: RawDeviceId, const N: usize> IdArray<T, N> {
-    pub(crate) const fn new(ids: [T; N]) -> Self {
-        Self {
-            ids,
-            // SAFETY: all-zero is a valid `T` and its table terminator
-            // (`RawDeviceId`).
-            terminator: unsafe { core::mem::zeroed() },
-        }
-    }
-}
-
-// SAFETY: the table is immutable; the pointers some entries hold (driver
-// data) point to immutable statics, if anywhere.
-unsafe impl<T: RawDeviceId, const N: usize> Sync for IdArray<T, N> {}
-
-/// A terminated ID table of any length, as a driver names it.
-pub(crate) trait IdTable<T: RawDeviceId>: Sync {
-    /// The first entry; the entries up to and including the all-zero one
-    /// are valid for as long as `self`.
-    fn as_ptr(&self) -> *const T;
-}
-
-impl<T: RawDeviceId, const N: usize> IdTable<T> for IdArray<T, N> {
-    fn as_ptr(&self) -> *const T {
-        // `repr(C)`: `terminator` directly follows `ids` (an array of `T`
-        // has no padding after it), so the C code walks into it.
-        self.ids.as_ptr()
-    }
-}
 
 /// An ACPI ID table entry; `id` must be shorter than 16 bytes.
 pub(crate) const fn acpi_id(id: &str) -> bindings::acpi_device_id {
@@ -228,59 +215,7 @@ impl<T: Driver> Adapter<T> {
         T::remove(unsafe { Device::from_raw(pdev) }, data);
     }
 
-    /// # Safety
-    ///
-    /// `dev` must be a device this driver is bound to.
-    unsafe fn borrow<'a>(dev: *mut bindings::device) -> <T::Data as ForeignOwnable>::Borrowed<'a> {
-        // SAFETY: bound devices carry the pointer `probe` stored, which
-        // `remove` alone takes back; PM callbacks never run concurrently
-        // with `remove`.
-        unsafe { T::Data::borrow(bindings::dev_get_drvdata(dev)) }
-    }
-
-    /// # Safety
-    ///
-    /// Only for the PM core: `dev` must be a device bound to this driver.
-    unsafe extern "C" fn suspend(dev: *mut bindings::device) -> c_int {
-        // SAFETY: the PM core calls this for bound devices only.
-        from_result(|| T::suspend(unsafe { Self::borrow(dev) }).map(|()| 0))
-    }
-
-    /// # Safety
-    ///
-    /// Only for the PM core: `dev` must be a device bound to this driver.
-    unsafe extern "C" fn resume(dev: *mut bindings::device) -> c_int {
-        // SAFETY: the PM core calls this for bound devices only.
-        from_result(|| T::resume(unsafe { Self::borrow(dev) }).map(|()| 0))
-    }
-
-    /// # Safety
-    ///
-    /// Only for the PM core: `dev` must be a device bound to this driver.
-    unsafe extern "C" fn freeze(dev: *mut bindings::device) -> c_int {
-        // SAFETY: the PM core calls this for bound devices only.
-        from_result(|| T::freeze(unsafe { Self::borrow(dev) }).map(|()| 0))
-    }
-
-    /// # Safety
-    ///
-    /// Only for the PM core: `dev` must be a device bound to this driver.
-    unsafe extern "C" fn restore(dev: *mut bindings::device) -> c_int {
-        // SAFETY: the PM core calls this for bound devices only.
-        from_result(|| T::restore(unsafe { Self::borrow(dev) }).map(|()| 0))
-    }
-
-    const PM_OPS: bindings::dev_pm_ops = {
-        // SAFETY: all-`None` callbacks are a valid `dev_pm_ops`.
-        let mut ops: bindings::dev_pm_ops = unsafe { core::mem::zeroed() };
-        ops.suspend = Some(Self::suspend);
-        ops.resume = Some(Self::resume);
-        ops.freeze = Some(Self::freeze);
-        ops.thaw = Some(Self::restore);
-        ops.poweroff = Some(Self::freeze);
-        ops.restore = Some(Self::restore);
-        ops
-    };
+    const PM_OPS: bindings::dev_pm_ops = PmOps::<T>::OPS;
 }
 
 /// A registered platform driver; unregistered (unbinding every device)

@@ -28,8 +28,7 @@ impl Level {
 
 /// Prints `args` at `level` for `dev`. Use the macros instead.
 pub(crate) fn dev_printk(dev: &Device, level: Level, args: fmt::Arguments<'_>) {
-    // `Device` is a transparent wrapper of `struct device`.
-    let raw: *const bindings::device = (dev as *const Device).cast();
+    let raw = super::device::as_raw(dev);
     // SAFETY: `raw` points to a live device for the duration of the call;
     // "%pA" makes printk format the `fmt::Arguments` it is given a pointer
     // to, which lives on this stack frame until `_dev_printk` returns.
@@ -46,13 +45,13 @@ pub(crate) fn dev_printk(dev: &Device, level: Level, args: fmt::Arguments<'_>) {
 /// Logs an error for a device: `dev_err!(dev, "...\n", args)`.
 macro_rules! dev_err {
     ($dev:expr, $($arg:tt)*) => {
-        $crate::print::dev_printk($dev, $crate::print::Level::Err, format_args!($($arg)*))
+        $crate::compat::print::dev_printk($dev, $crate::compat::print::Level::Err, format_args!($($arg)*))
     };
 }
 
 /// Logs a warning for a device.
 macro_rules! dev_warn {
     ($dev:expr, $($arg:tt)*) => {
-        $crate::print::dev_printk($dev, $crate::print::Level::Warn, format_args!($($arg)*))
+        $crate::compat::print::dev_printk($dev, $crate::compat::print::Level::Warn, format_args!($($arg)*))
     };
 }

@@ -4,9 +4,9 @@
 //! resume, bind or unbind a device, for the paths that do the same
 //! outside them (the debugfs control file).
 
-use core::ptr::NonNull;
+use kernel::{bindings, device::Device, ffi::c_uint};
 
-use kernel::{bindings, ffi::c_uint};
+use super::device::as_raw;
 
 extern "C" {
     fn virtio_suspend_lock_system_sleep() -> c_uint;
@@ -40,35 +40,32 @@ impl Drop for SystemSleepGuard {
 ///
 /// # Invariants
 ///
-/// `0` is a device whose `mutex` this guard holds.
-pub(crate) struct DeviceLockGuard(NonNull<bindings::device>);
+/// The guard holds the `mutex` of `dev`.
+pub(crate) struct DeviceLockGuard<'a> {
+    dev: &'a Device,
+}
 
-impl DeviceLockGuard {
-    /// Takes the lock if nobody holds it.
-    ///
-    /// # Safety
-    ///
-    /// `dev` must point to a device that stays valid while the returned
-    /// guard exists.
-    pub(crate) unsafe fn try_lock(dev: NonNull<bindings::device>) -> Option<Self> {
-        // SAFETY: `dev` is valid (caller); `device_trylock()` is this.
-        let locked = unsafe { bindings::mutex_trylock(&raw mut (*dev.as_ptr()).mutex) } != 0;
+impl<'a> DeviceLockGuard<'a> {
+    /// Takes the lock of `dev` if nobody holds it.
+    pub(crate) fn try_lock(dev: &'a Device) -> Option<Self> {
+        // SAFETY: `dev` is a live device; `device_trylock()` is this.
+        let locked = unsafe { bindings::mutex_trylock(&raw mut (*as_raw(dev)).mutex) } != 0;
         // INVARIANT: locked just above. Lazily: a guard made when the lock
         // was not taken would unlock it, someone else's, on drop.
-        locked.then(|| Self(dev))
+        locked.then(|| Self { dev })
     }
 
     /// Whether a driver is bound to the device.
     pub(crate) fn has_driver(&self) -> bool {
-        // SAFETY: `dev` is valid and locked (type invariant): the driver
-        // core changes `driver` only with the lock held.
-        !unsafe { (*self.0.as_ptr()).driver }.is_null()
+        // SAFETY: a live device, locked (type invariant): the driver core
+        // changes `driver` only with the lock held.
+        !unsafe { (*as_raw(self.dev)).driver }.is_null()
     }
 }
 
-impl Drop for DeviceLockGuard {
+impl Drop for DeviceLockGuard<'_> {
     fn drop(&mut self) {
         // SAFETY: held by this guard (type invariant).
-        unsafe { bindings::mutex_unlock(&raw mut (*self.0.as_ptr()).mutex) };
+        unsafe { bindings::mutex_unlock(&raw mut (*as_raw(self.dev)).mutex) };
     }
 }

@@ -82,6 +82,11 @@ impl<T: Handler> Registration<T> {
         })
     }
 
+    /// The interrupt line.
+    pub(crate) fn irq(&self) -> u32 {
+        self.irq
+    }
+
     /// The data the handler runs on.
     pub(crate) fn data(&self) -> &T {
         &self.data
@@ -111,4 +116,11 @@ impl<T: Handler> Drop for Registration<T> {
         // is freed after this returns, when no handler can run any more.
         unsafe { bindings::free_irq(self.irq, self.dev_id()) };
     }
+}
+
+/// Waits for running handlers of `irq` to finish (`synchronize_irq`).
+pub(crate) fn synchronize(irq: u32) {
+    // SAFETY: waiting on any interrupt line is valid in process context,
+    // whether or not a handler is registered.
+    unsafe { bindings::synchronize_irq(irq) };
 }

@@ -8,8 +8,7 @@ use core::ptr;
 
 use kernel::{bindings, c_str, container_of, prelude::*};
 
-use crate::mmio_transport::VmDevice;
-use crate::virtio::Transport;
+use crate::transport;
 
 /// A C table the kernel only reads.
 #[repr(transparent)]
@@ -110,8 +109,8 @@ impl Write for Page {
 
 /// # Safety
 ///
-/// Only for sysfs: `dev` must be the device of a registered `VmDevice`'s
-/// virtio device, `attr` one of [`ATTRS`], `buf` a page.
+/// Only for sysfs: `dev` must be the device of a registered virtio
+/// device of one of our transports, `attr` one of [`ATTRS`], `buf` a page.
 unsafe extern "C" fn show(
     dev: *mut bindings::device,
     attr: *mut bindings::device_attribute,
@@ -119,12 +118,15 @@ unsafe extern "C" fn show(
 ) -> isize {
     // SAFETY: `attr` is one of ours; its name is a static C string.
     let name = unsafe { CStr::from_char_ptr((*attr).attr.name) };
-    // SAFETY: the groups are only given to `VmDevice`s' virtio devices,
-    // which are live while sysfs shows their attributes.
-    let vm =
-        unsafe { VmDevice::from_vdev(container_of!(dev, bindings::virtio_device, dev).cast_mut()) };
+    // SAFETY: the groups are only given to our transports' virtio
+    // devices, which are live while sysfs shows their attributes.
+    let device =
+        unsafe { transport::lookup(container_of!(dev, bindings::virtio_device, dev).cast_mut()) };
+    let Some(device) = device else {
+        return -(bindings::ENODEV as isize);
+    };
     let mut page = Page { buf, len: 0 };
-    match vm.sysfs_show(name.to_str().unwrap_or(""), &mut page) {
+    match device.sysfs_show(name.to_str().unwrap_or(""), &mut page) {
         Ok(()) => page.len as isize,
         Err(_) => -(bindings::EIO as isize),
     }

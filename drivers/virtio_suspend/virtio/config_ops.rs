@@ -1,11 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The virtio core, as a transport sees it: the `virtio_config_ops`
-//! table that stock drivers call through, and the virtqueues of
-//! `virtio_ring`.
+//! The `virtio_config_ops` table that stock drivers call through, built
+//! from a transport's implementation of [`Transport`].
 
 use core::marker::PhantomData;
-use core::ptr::NonNull;
 
 use kernel::{
     bindings,
@@ -14,24 +12,31 @@ use kernel::{
     prelude::*,
 };
 
-extern "C" {
-    /// `vring_replay.c`: `vring_interrupt()` with interrupts and bottom
-    /// halves disabled.
-    fn virtio_suspend_vring_replay(vq: *mut c_void);
-}
+use super::{Device, Negotiation};
 
 /// A virtio transport: the operations behind `struct virtio_config_ops`.
 ///
 /// The virtio core calls these for one device at a time from process
 /// context (probe, remove, config access, system sleep), except where a
 /// method says otherwise.
-pub(crate) trait Transport: Sized {
+///
+/// # Safety
+///
+/// [`Transport::virtio`] must return the virtio device embedded in
+/// `self`, and [`Transport::from_vdev`] must map that device back to
+/// `self`: the ops table and the device's release rely on it.
+pub(crate) unsafe trait Transport: Sync {
     /// The transport device that embeds `vdev`.
     ///
     /// # Safety
     ///
     /// `vdev` must be embedded in a live `Self`.
-    unsafe fn from_vdev<'a>(vdev: *mut bindings::virtio_device) -> &'a Self;
+    unsafe fn from_vdev<'a>(vdev: *mut bindings::virtio_device) -> &'a Self
+    where
+        Self: Sized;
+
+    /// The virtio device this transport registered.
+    fn virtio(&self) -> &Device;
 
     /// Reads device configuration space at `offset` into `buf` (1, 2, 4
     /// or 8 bytes).
@@ -54,8 +59,9 @@ pub(crate) trait Transport: Sized {
     /// Waits for running virtqueue callbacks to finish.
     fn synchronize_cbs(&self);
     fn get_features(&self) -> u64;
-    /// Writes the negotiated features (`virtio_device.features`).
-    fn finalize_features(&self) -> Result;
+    /// Settles the features (`virtio_device.features`, which the driver
+    /// has chosen from `get_features`) and writes them to the device.
+    fn finalize_features(&self, negotiation: &mut Negotiation<'_>) -> Result;
     fn bus_name(&self) -> *const c_char;
 }
 
@@ -207,7 +213,9 @@ impl<T: Transport> Adapter<T> {
     unsafe extern "C" fn finalize_features(vdev: *mut bindings::virtio_device) -> c_int {
         // SAFETY: As above.
         let dev = unsafe { T::from_vdev(vdev) };
-        from_result(|| dev.finalize_features().map(|()| 0))
+        // SAFETY: the virtio core calls this to finalize the features.
+        let mut negotiation = unsafe { Negotiation::new(dev.virtio()) };
+        from_result(|| dev.finalize_features(&mut negotiation).map(|()| 0))
     }
 
     /// # Safety
@@ -240,172 +248,23 @@ impl<T: Transport> Adapter<T> {
     };
 }
 
-/// The config ops table for transport `T`.
-pub(crate) const fn config_ops<T: Transport>() -> &'static bindings::virtio_config_ops {
-    &Adapter::<T>::OPS
-}
+/// The `virtio_config_ops` of transport `T`, to keep in a static of the
+/// transport: its address tells the transport's devices apart from
+/// others' (see `transport::lookup`), which a constant's would not (a
+/// constant may have a copy at every use).
+#[repr(transparent)]
+pub(crate) struct ConfigOps(bindings::virtio_config_ops);
 
-/// A virtqueue created by `vring_create_virtqueue`, deleted on drop.
-///
-/// # Invariants
-///
-/// `0` is a live virtqueue owned by this value.
-pub(crate) struct Vring(NonNull<bindings::virtqueue>);
+// SAFETY: never written after initialization; the kernel only reads it,
+// from any thread, and it holds nothing but function pointers.
+unsafe impl Sync for ConfigOps {}
 
-// SAFETY: virtqueue operations used here may run on any CPU.
-unsafe impl Send for Vring {}
-// SAFETY: `vring_interrupt` may run concurrently on several CPUs.
-unsafe impl Sync for Vring {}
-
-/// What a queue needs from its creator, besides its size.
-pub(crate) struct VringConfig {
-    pub(crate) index: u32,
-    pub(crate) num: u32,
-    pub(crate) align: u32,
-    pub(crate) ctx: bool,
-    pub(crate) notify: unsafe extern "C" fn(*mut bindings::virtqueue) -> bool,
-    pub(crate) callback: bindings::vq_callback_t,
-    pub(crate) name: *const c_char,
-}
-
-impl Vring {
-    /// Creates a split or packed ring, as the negotiated features say.
-    ///
-    /// # Safety
-    ///
-    /// `vdev` must be a registered virtio device whose features are
-    /// final; `cfg.name` must live as long as the queue; `cfg.notify` must
-    /// be safe to call for this queue from any context.
-    pub(crate) unsafe fn create(
-        vdev: *mut bindings::virtio_device,
-        cfg: &VringConfig,
-    ) -> Result<Self> {
-        // SAFETY: guaranteed by the caller. `weak_barriers` because the
-        // device is another CPU (a VMM thread), as for every virtio-mmio
-        // device; `may_reduce_num` lets the ring shrink under memory
-        // pressure, as the C transport allows.
-        let vq = unsafe {
-            bindings::vring_create_virtqueue(
-                cfg.index,
-                cfg.num,
-                cfg.align,
-                vdev,
-                true,
-                true,
-                cfg.ctx,
-                Some(cfg.notify),
-                cfg.callback,
-                cfg.name,
-            )
-        };
-        // INVARIANT: a non-NULL result is a new queue we now own.
-        NonNull::new(vq).map(Self).ok_or(ENOMEM)
+impl ConfigOps {
+    pub(crate) const fn new<T: Transport>() -> Self {
+        Self(Adapter::<T>::OPS)
     }
 
-    pub(crate) fn as_ptr(&self) -> *mut bindings::virtqueue {
-        self.0.as_ptr()
-    }
-
-    /// Entries in the ring (may be fewer than requested).
-    pub(crate) fn size(&self) -> u32 {
-        // SAFETY: live queue (type invariant).
-        unsafe { bindings::virtqueue_get_vring_size(self.as_ptr()) }
-    }
-
-    /// Records the largest size the device supports, for later resizes.
-    pub(crate) fn set_num_max(&mut self, num: u32) {
-        // SAFETY: live queue that we own exclusively (`&mut self`).
-        unsafe { (*self.as_ptr()).num_max = num };
-    }
-
-    /// Bus addresses of the descriptor, driver (avail) and device (used)
-    /// areas.
-    pub(crate) fn addresses(&self) -> [u64; 3] {
-        // SAFETY: live queue (type invariant).
-        unsafe {
-            [
-                bindings::virtqueue_get_desc_addr(self.as_ptr()),
-                bindings::virtqueue_get_avail_addr(self.as_ptr()),
-                bindings::virtqueue_get_used_addr(self.as_ptr()),
-            ]
-        }
-    }
-
-    /// Processes used buffers: runs the driver's callback if there are
-    /// any. Safe in hard-IRQ context. Returns whether there was work.
-    pub(crate) fn interrupt(&self, irq: u32) -> bool {
-        // SAFETY: live queue (type invariant).
-        unsafe {
-            bindings::vring_interrupt(irq as _, self.as_ptr().cast())
-                == bindings::irqreturn_IRQ_HANDLED
-        }
-    }
-}
-
-impl Vring {
-    /// Stops showing new buffers to the device: the driver's buffers go
-    /// into the ring but are not published, and notifications are
-    /// deferred, until [`Vring::release`]. Call `synchronize_rcu()` after
-    /// holding, before telling the device to stop.
-    pub(crate) fn hold(&self) -> Result {
-        // SAFETY: live queue (type invariant).
-        kernel::error::to_result(unsafe { bindings::virtqueue_hold_avail(self.as_ptr()) })
-    }
-
-    /// Publishes what was held; returns whether anything was (buffers or
-    /// a notification). Safe against the driver adding concurrently.
-    pub(crate) fn release(&self) -> bool {
-        // SAFETY: live queue (type invariant).
-        unsafe { bindings::virtqueue_release_avail(self.as_ptr()) }
-    }
-
-    /// Like [`Vring::hold`], but adding fails with `ENOSPC` until the
-    /// release, for a queue whose driver spins until each buffer it adds
-    /// is used (see `logic::busy_wait`).
-    pub(crate) fn refuse(&self) -> Result {
-        // SAFETY: live queue (type invariant).
-        kernel::error::to_result(unsafe { bindings::virtqueue_refuse_avail(self.as_ptr()) })
-    }
-
-    /// The name the driver gave the queue.
-    pub(crate) fn name(&self) -> &CStr {
-        // SAFETY: live queue (type invariant); its creator keeps the name
-        // alive as long as the queue (`Vring::create`'s contract).
-        unsafe { CStr::from_char_ptr((*self.as_ptr()).name) }
-    }
-
-    /// After a reset of the device while the queue is held: makes every
-    /// buffer the device had not used available again from index 0, and
-    /// keeps the used ones the driver has not taken (see
-    /// `virtqueue_rewind_held`). The queue stays held. Call in process
-    /// context, after the `synchronize_rcu()` that follows [`Vring::hold`].
-    pub(crate) fn rewind(&self) -> Result {
-        // SAFETY: live queue (type invariant); the function checks that
-        // the queue is held and sleeps only to allocate.
-        kernel::error::to_result(unsafe { bindings::virtqueue_rewind_held(self.as_ptr()) })
-    }
-
-    /// Runs the driver's callback if the ring has used buffers it has not
-    /// taken, as an interrupt would. For process context: a device reset
-    /// drops the interrupt it had pending.
-    pub(crate) fn replay_interrupt(&self) {
-        // SAFETY: live queue (type invariant); the glue disables
-        // interrupts and bottom halves around `vring_interrupt`, which
-        // ignores its irq number.
-        unsafe { virtio_suspend_vring_replay(self.as_ptr().cast()) };
-    }
-
-    /// Notifies the device of the queue's available buffers.
-    pub(crate) fn notify(&self) {
-        // SAFETY: live queue (type invariant); notifying may be done at
-        // any time and is harmless when nothing is new.
-        unsafe { bindings::virtqueue_notify(self.as_ptr()) };
-    }
-}
-
-impl Drop for Vring {
-    fn drop(&mut self) {
-        // SAFETY: we own the live queue (type invariant).
-        unsafe { bindings::vring_del_virtqueue(self.as_ptr()) };
+    pub(crate) fn as_raw(&'static self) -> *const bindings::virtio_config_ops {
+        &self.0
     }
 }

@@ -22,8 +22,7 @@ use kernel::{
     types::Opaque,
 };
 
-use crate::mmio_transport::VmDevice;
-use crate::virtio::Transport;
+use crate::transport;
 
 /// The bus the notifier is on.
 struct Bus(NonNull<bindings::bus_type>);
@@ -81,8 +80,10 @@ impl PinnedDrop for UnbindWatch {
     }
 }
 
-/// Watches `bus`, the bus our virtio devices are on, from now on.
-pub(crate) fn watch(bus: *const bindings::bus_type) -> Result {
+/// Watches the bus `vdev` is on, the virtio bus, from now on.
+pub(crate) fn watch(vdev: &crate::virtio::Device) -> Result {
+    // SAFETY: `vdev` is registered, so `bus` is the virtio bus.
+    let bus = unsafe { (*vdev.as_raw()).dev.bus };
     let watch = WATCH.load(Ordering::Acquire);
     // SAFETY: set by `UnbindWatch::new` before the driver was registered
     // and cleared only after it was unregistered, so live during probe.
@@ -115,14 +116,15 @@ unsafe extern "C" fn notify(
         return bindings::NOTIFY_DONE as c_int;
     }
     let dev = data.cast::<bindings::device>();
-    if !VmDevice::is_ours(dev) {
-        return bindings::NOTIFY_DONE as c_int;
-    }
     // SAFETY: every device of the virtio bus is embedded in a
-    // `virtio_device`, and ours in a `VmDevice`, registered (it is being
-    // unbound, not released).
-    let vm =
-        unsafe { VmDevice::from_vdev(container_of!(dev, bindings::virtio_device, dev).cast_mut()) };
-    vm.resume_if_suspended("driver unbound");
-    bindings::NOTIFY_OK as c_int
+    // `virtio_device`, registered (it is being unbound, not released).
+    let device =
+        unsafe { transport::lookup(container_of!(dev, bindings::virtio_device, dev).cast_mut()) };
+    match device {
+        Some(device) => {
+            device.resume_if_suspended("driver unbound");
+            bindings::NOTIFY_OK as c_int
+        }
+        None => bindings::NOTIFY_DONE as c_int,
+    }
 }

@@ -12,7 +12,8 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 
 use kernel::{bindings, c_str, prelude::*, uaccess::UserSlice};
 
-use crate::mmio_transport::VmDevice;
+use crate::transport;
+use crate::virtio;
 
 /// What a write to the control file asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,22 +98,23 @@ struct Table(bindings::file_operations);
 unsafe impl Sync for Table {}
 
 impl ControlFile {
-    /// Creates `virtio_suspend/<name>` for `vm`.
+    /// Creates `virtio_suspend/<virtioN>` for `vdev`, a device of one of
+    /// our transports.
     ///
     /// # Safety
     ///
-    /// `vm` must stay valid until the returned value is dropped.
-    pub(crate) unsafe fn create(name: &CStr, vm: &VmDevice) -> Option<Self> {
+    /// `vdev` must stay registered until the returned value is dropped.
+    pub(crate) unsafe fn create(vdev: &virtio::Device) -> Option<Self> {
         let root = ROOT.load(Ordering::Acquire);
         // SAFETY: `root` is the module's directory (or an error pointer,
-        // which debugfs turns into an error result); `vm` outlives the file
-        // (caller); `FOPS` is static.
+        // which debugfs turns into an error result); `vdev` outlives the
+        // file (caller); `FOPS` is static.
         let file = unsafe {
             bindings::debugfs_create_file(
-                name.as_char_ptr(),
+                vdev.name().as_char_ptr(),
                 0o200,
                 root,
-                (vm as *const VmDevice).cast_mut().cast(),
+                vdev.as_raw().cast(),
                 &FOPS.0,
             )
         };
@@ -131,7 +133,7 @@ impl Drop for ControlFile {
 /// # Safety
 ///
 /// Only for debugfs: `file` is an open control file, whose inode's
-/// private data is the `VmDevice` it was created for; `ubuf` is a user
+/// private data is the virtio device it was created for; `ubuf` is a user
 /// pointer of `len` bytes.
 unsafe extern "C" fn write(
     file: *mut bindings::file,
@@ -146,10 +148,12 @@ unsafe extern "C" fn write(
             .reader()
             .read_slice(text)?;
         let command = Command::parse(text).ok_or(EINVAL)?;
-        // SAFETY: the file was created with the `VmDevice` as private
-        // data, which outlives it (see `ControlFile::create`).
-        let vm = unsafe { &*(*(*file).f_inode).i_private.cast::<VmDevice>() };
-        vm.control(command)?;
+        // SAFETY: the file was created with a virtio device of one of our
+        // transports as private data, which stays registered while the
+        // file exists, and writes run only while it does (debugfs removal
+        // waits for them; see `ControlFile::create`).
+        let device = unsafe { transport::lookup((*(*file).f_inode).i_private.cast()) };
+        device.ok_or(ENODEV)?.control(command)?;
         Ok(len as isize)
     };
     run().unwrap_or_else(|e| e.to_errno() as isize)

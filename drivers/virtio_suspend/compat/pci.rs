@@ -1,0 +1,405 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! PCI bus: a driver registration, the device a driver is probed with,
+//! its configuration space, BARs and interrupt vectors, and the PM hooks
+//! a driver may take.
+//!
+//! 6.12's kernel crate has no PCI abstractions; this is the subset a
+//! virtio-pci transport needs, in the shape later kernels give
+//! `kernel::pci` (device-managed enable and BAR mappings, so a probe that
+//! fails or a removal leaves nothing behind).
+
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+use kernel::{
+    bindings, device,
+    error::{from_result, to_result},
+    ffi::c_int,
+    prelude::*,
+    types::{ForeignOwnable, Opaque},
+    ThisModule,
+};
+
+use super::device_id::{IdTable, RawDeviceId};
+use super::io::IoMem;
+use super::pm::{self, PmOps, SleepCallbacks};
+
+/// A PCI device that a driver is bound to or being probed with.
+#[repr(transparent)]
+pub(crate) struct Device(Opaque<bindings::pci_dev>);
+
+impl Device {
+    /// # Safety
+    ///
+    /// `ptr` must point to a live PCI device for `'a`.
+    unsafe fn from_raw<'a>(ptr: *mut bindings::pci_dev) -> &'a Self {
+        // SAFETY: `Device` is a transparent wrapper of the C struct; the
+        // caller guarantees liveness.
+        unsafe { &*ptr.cast() }
+    }
+
+    fn as_raw(&self) -> *mut bindings::pci_dev {
+        self.0.get()
+    }
+
+    /// The generic device embedded in this PCI device.
+    pub(crate) fn as_dev(&self) -> &device::Device {
+        // SAFETY: `dev` is embedded in a live PCI device.
+        unsafe { device::Device::as_ref(&raw mut (*self.as_raw()).dev) }
+    }
+
+    pub(crate) fn device_id(&self) -> u16 {
+        // SAFETY: a live device; set at enumeration, never changed.
+        unsafe { (*self.as_raw()).device }
+    }
+
+    pub(crate) fn subsystem_vendor_id(&self) -> u16 {
+        // SAFETY: As for `vendor_id`.
+        unsafe { (*self.as_raw()).subsystem_vendor }
+    }
+
+    pub(crate) fn subsystem_device_id(&self) -> u16 {
+        // SAFETY: As for `vendor_id`.
+        unsafe { (*self.as_raw()).subsystem_device }
+    }
+
+    /// Offset of the power management capability, 0 if none.
+    pub(crate) fn pm_cap(&self) -> u8 {
+        // SAFETY: As for `vendor_id`.
+        unsafe { (*self.as_raw()).pm_cap }
+    }
+
+    /// Enables the device (memory and I/O decoding) until the driver is
+    /// unbound (`pcim_enable_device`).
+    pub(crate) fn enable_device(&self) -> Result {
+        // SAFETY: a live device being probed.
+        to_result(unsafe { bindings::pcim_enable_device(self.as_raw()) })
+    }
+
+    /// Lets the device master the bus (DMA, MSI).
+    pub(crate) fn set_master(&self) {
+        // SAFETY: a live, enabled device.
+        unsafe { bindings::pci_set_master(self.as_raw()) };
+    }
+
+    /// Sets the streaming and coherent DMA masks to `bits` bits.
+    pub(crate) fn set_dma_mask(&self, bits: u32) -> Result {
+        let mask = if bits >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << bits) - 1
+        };
+        let dev = super::device::as_raw(self.as_dev());
+        // SAFETY: `dev` is the live device embedded in this one.
+        to_result(unsafe { bindings::dma_set_mask(dev, mask) })?;
+        // SAFETY: As above.
+        to_result(unsafe { bindings::dma_set_coherent_mask(dev, mask) })
+    }
+
+    /// Reads a byte of configuration space.
+    pub(crate) fn read_config_u8(&self, offset: u16) -> u8 {
+        let mut value = 0;
+        // SAFETY: a live device; `value` is a valid out-pointer. A failed
+        // read (offset past the space, device gone) leaves all ones, as
+        // the PCI core sets them.
+        unsafe { bindings::pci_read_config_byte(self.as_raw(), offset.into(), &mut value) };
+        value
+    }
+
+    pub(crate) fn read_config_u16(&self, offset: u16) -> u16 {
+        let mut value = 0;
+        // SAFETY: As for `read_config_u8`.
+        unsafe { bindings::pci_read_config_word(self.as_raw(), offset.into(), &mut value) };
+        value
+    }
+
+    pub(crate) fn read_config_u32(&self, offset: u16) -> u32 {
+        let mut value = 0;
+        // SAFETY: As for `read_config_u8`.
+        unsafe { bindings::pci_read_config_dword(self.as_raw(), offset.into(), &mut value) };
+        value
+    }
+
+    /// Length of BAR `bar` (0 if it is absent), and whether it is memory
+    /// space.
+    pub(crate) fn bar(&self, bar: u8) -> (u64, bool) {
+        let bar = c_int::from(bar);
+        // SAFETY: a live device; the helpers read its resource table.
+        let (len, flags) = unsafe {
+            (
+                bindings::pci_resource_len(self.as_raw(), bar),
+                bindings::pci_resource_flags(self.as_raw(), bar),
+            )
+        };
+        (len, flags & bindings::IORESOURCE_MEM as usize != 0)
+    }
+
+    /// Claims and maps BAR `bar` whole until the driver is unbound
+    /// (`pcim_iomap_region`: device-managed).
+    pub(crate) fn iomap_region(&self, bar: u8, name: &'static CStr) -> Result<IoMem> {
+        let (len, _) = self.bar(bar);
+        // SAFETY: a live device being probed; `name` is static.
+        let addr = unsafe {
+            kernel::error::from_err_ptr(bindings::pcim_iomap_region(
+                self.as_raw(),
+                bar.into(),
+                name.as_char_ptr(),
+            ))
+        }?;
+        let addr = NonNull::new(addr).ok_or(ENOMEM)?;
+        // SAFETY: `pcim_iomap_region` mapped the BAR's `len` bytes until
+        // the driver is unbound; the caller uses the mapping only from
+        // callbacks that run while it is bound (probe to remove).
+        unsafe { IoMem::new(addr, len as usize) }
+    }
+
+    /// Entries of the device's MSI-X table, 0 without MSI-X.
+    pub(crate) fn msix_vector_count(&self) -> usize {
+        // SAFETY: a live device.
+        let n = unsafe { bindings::pci_msix_vec_count(self.as_raw()) };
+        n.max(0) as usize
+    }
+
+    /// Allocates `count` MSI-X vectors, or with `count` 0 sets the legacy
+    /// INTx line up; they are freed when the returned value is dropped.
+    pub(crate) fn alloc_irq_vectors(&self, count: usize) -> Result<IrqVectors> {
+        let (n, flags) = if count == 0 {
+            (1, bindings::PCI_IRQ_INTX)
+        } else {
+            (count as u32, bindings::PCI_IRQ_MSIX)
+        };
+        // SAFETY: a live, enabled device.
+        let got = unsafe { bindings::pci_alloc_irq_vectors(self.as_raw(), n, n, flags) };
+        to_result(got)?;
+        // INVARIANT: allocated just above.
+        Ok(IrqVectors {
+            pdev: self.get_ref(),
+        })
+    }
+
+    /// Saves the configuration space now: the PCI core then leaves the
+    /// device in D0 over a system sleep (it puts a device into a low
+    /// power state only when it saves the state itself, see
+    /// `pci_pm_suspend_noirq`), and restores the saved state on resume.
+    /// For a `suspend_noirq` callback.
+    pub(crate) fn save_state_keeping_d0(&self) {
+        // SAFETY: a live device; the PM core calls `suspend_noirq` with
+        // the device's other PM activity excluded.
+        unsafe { bindings::pci_save_state(self.as_raw()) };
+    }
+
+    /// A reference that keeps this device allocated.
+    pub(crate) fn get_ref(&self) -> DeviceRef {
+        // SAFETY: `dev` is embedded in a live PCI device.
+        unsafe { bindings::get_device(&raw mut (*self.as_raw()).dev) };
+        // INVARIANT: the reference was taken just above.
+        // SAFETY: `as_raw` is never NULL.
+        DeviceRef(unsafe { NonNull::new_unchecked(self.as_raw()) })
+    }
+}
+
+/// The interrupt vectors of a device, freed on drop.
+///
+/// # Invariants
+///
+/// `pci_alloc_irq_vectors` succeeded for `pdev`, and this value frees
+/// them.
+pub(crate) struct IrqVectors {
+    pdev: DeviceRef,
+}
+
+impl IrqVectors {
+    /// The Linux IRQ number of vector `n` (the INTx line for 0 without
+    /// MSI-X).
+    pub(crate) fn irq(&self, n: u16) -> Result<u32> {
+        // SAFETY: a live device with vectors (type invariant).
+        let irq = unsafe { bindings::pci_irq_vector(self.pdev.as_raw(), n.into()) };
+        to_result(irq)?;
+        Ok(irq as u32)
+    }
+}
+
+impl Drop for IrqVectors {
+    fn drop(&mut self) {
+        // SAFETY: allocated (type invariant). `free_irq` must have been
+        // called for every handler requested on them: the driver keeps
+        // its handler registrations in the same value, before this.
+        unsafe { bindings::pci_free_irq_vectors(self.pdev.as_raw()) };
+    }
+}
+
+/// A counted reference to a PCI device, dropped with `put_device`
+/// (later kernels: `ARef<pci::Device>`).
+///
+/// # Invariants
+///
+/// `0` is a PCI device of which this value owns one reference.
+pub(crate) struct DeviceRef(NonNull<bindings::pci_dev>);
+
+// SAFETY: a reference count may be dropped from any thread; the device's
+// methods used through it are callable from any thread.
+unsafe impl Send for DeviceRef {}
+// SAFETY: As for `Send`.
+unsafe impl Sync for DeviceRef {}
+
+impl core::ops::Deref for DeviceRef {
+    type Target = Device;
+
+    fn deref(&self) -> &Device {
+        // SAFETY: allocated while we hold the reference (type invariant).
+        unsafe { Device::from_raw(self.0.as_ptr()) }
+    }
+}
+
+impl DeviceRef {
+    /// The device's name, `dddd:bb:dd.f`, as `pci_name` returns it.
+    pub(crate) fn name(&self) -> &CStr {
+        // SAFETY: allocated (type invariant); `dev_name` is never NULL and
+        // lives as long as the device.
+        unsafe { CStr::from_char_ptr(bindings::dev_name(&raw mut (*self.0.as_ptr()).dev)) }
+    }
+}
+
+impl Drop for DeviceRef {
+    fn drop(&mut self) {
+        // SAFETY: we own one reference (type invariant).
+        unsafe { bindings::put_device(&raw mut (*self.0.as_ptr()).dev) };
+    }
+}
+
+// SAFETY: `pci_match_id` stops at the first entry whose `vendor`,
+// `subvendor` and `class_mask` are all zero.
+unsafe impl RawDeviceId for bindings::pci_device_id {}
+
+/// A match entry for every device of `vendor`.
+pub(crate) const fn vendor_id(vendor: u16) -> bindings::pci_device_id {
+    // SAFETY: all-zero is a valid `pci_device_id` (`RawDeviceId`).
+    let mut entry: bindings::pci_device_id = unsafe { core::mem::zeroed() };
+    entry.vendor = vendor as u32;
+    entry.device = !0;
+    entry.subvendor = !0;
+    entry.subdevice = !0;
+    entry
+}
+
+/// A PCI driver.
+/// Its system sleep callbacks are those of [`SleepCallbacks`].
+pub(crate) trait Driver: SleepCallbacks {
+    const NAME: &'static CStr;
+    const ID_TABLE: &'static dyn IdTable<bindings::pci_device_id>;
+
+    fn probe(pdev: &Device) -> Result<Self::Data>;
+
+    /// Called when the device goes away or the driver is unbound; `data`
+    /// is what `probe` returned.
+    fn remove(pdev: &Device, data: Self::Data);
+
+    /// System suspend, last step, device interrupts off: where a driver
+    /// decides the power state the device goes to.
+    fn suspend_noirq(pdev: &Device, data: <Self::Data as ForeignOwnable>::Borrowed<'_>) -> Result;
+}
+
+struct Adapter<T: Driver>(PhantomData<T>);
+
+impl<T: Driver> Adapter<T> {
+    /// # Safety
+    ///
+    /// Only for the driver core: `pdev` must be a live PCI device being
+    /// probed by this driver.
+    unsafe extern "C" fn probe(
+        pdev: *mut bindings::pci_dev,
+        _id: *const bindings::pci_device_id,
+    ) -> c_int {
+        from_result(|| {
+            // SAFETY: the driver core probes with a live device.
+            let dev = unsafe { Device::from_raw(pdev) };
+            let data = T::probe(dev)?;
+            // SAFETY: `pdev` is live; the data is taken back in `remove`.
+            unsafe {
+                bindings::dev_set_drvdata(&raw mut (*pdev).dev, data.into_foreign().cast_mut())
+            };
+            Ok(0)
+        })
+    }
+
+    /// # Safety
+    ///
+    /// Only for the driver core: `pdev` must be a device `probe` succeeded
+    /// on.
+    unsafe extern "C" fn remove(pdev: *mut bindings::pci_dev) {
+        // SAFETY: the driver core removes a live device that `probe`
+        // succeeded on, so its driver data came from `into_foreign`.
+        let data =
+            unsafe { T::Data::from_foreign(bindings::dev_get_drvdata(&raw mut (*pdev).dev)) };
+        // SAFETY: As above.
+        T::remove(unsafe { Device::from_raw(pdev) }, data);
+    }
+
+    /// # Safety
+    ///
+    /// Only for the PM core: `dev` must be a PCI device bound to this
+    /// driver.
+    unsafe extern "C" fn suspend_noirq(dev: *mut bindings::device) -> c_int {
+        // SAFETY: the PM core calls this for bound devices only, and this
+        // driver is on the PCI bus, whose devices are `pci_dev`s.
+        let pdev = unsafe {
+            Device::from_raw(kernel::container_of!(dev, bindings::pci_dev, dev).cast_mut())
+        };
+        // SAFETY: As above.
+        from_result(|| T::suspend_noirq(pdev, unsafe { pm::borrow::<T>(dev) }).map(|()| 0))
+    }
+
+    const PM_OPS: bindings::dev_pm_ops = {
+        let mut ops = PmOps::<T>::OPS;
+        ops.suspend_noirq = Some(Self::suspend_noirq);
+        ops
+    };
+}
+
+/// A registered PCI driver; unregistered (unbinding every device) when
+/// dropped.
+///
+/// # Invariants
+///
+/// `drv` is registered with the driver core and pinned in memory.
+pub(crate) struct Registration<T: Driver> {
+    drv: Pin<KBox<Opaque<bindings::pci_driver>>>,
+    _driver: PhantomData<T>,
+}
+
+// SAFETY: the registration only hands the C struct to the driver core,
+// which may be called from any thread.
+unsafe impl<T: Driver> Send for Registration<T> {}
+// SAFETY: `&Registration` exposes nothing.
+unsafe impl<T: Driver> Sync for Registration<T> {}
+
+impl<T: Driver> Registration<T> {
+    pub(crate) fn register(module: &'static ThisModule) -> Result<Self> {
+        // SAFETY: all-zero is a valid, empty `pci_driver`.
+        let mut raw: bindings::pci_driver = unsafe { core::mem::zeroed() };
+        raw.name = T::NAME.as_char_ptr();
+        raw.id_table = T::ID_TABLE.as_ptr();
+        raw.probe = Some(Adapter::<T>::probe);
+        raw.remove = Some(Adapter::<T>::remove);
+        raw.driver.pm = &Adapter::<T>::PM_OPS;
+        let drv = KBox::pin(Opaque::new(raw), GFP_KERNEL)?;
+        // SAFETY: `drv` is pinned and outlives the registration, which is
+        // undone in `drop`; the tables and ops it points to are `'static`.
+        to_result(unsafe {
+            bindings::__pci_register_driver(drv.get(), module.as_ptr(), T::NAME.as_char_ptr())
+        })?;
+        // INVARIANT: registered just above; pinned by `KBox::pin`.
+        Ok(Self {
+            drv,
+            _driver: PhantomData,
+        })
+    }
+}
+
+impl<T: Driver> Drop for Registration<T> {
+    fn drop(&mut self) {
+        // SAFETY: registered (type invariant).
+        unsafe { bindings::pci_unregister_driver(self.drv.get()) };
+    }
+}

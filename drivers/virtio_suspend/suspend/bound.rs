@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! A transport device under the engine's care from its registration to
+//! its removal: its debugfs control file, the unbind watch, and a resume
+//! before it goes.
+
+use kernel::prelude::*;
+
+use super::{control::ControlFile, unbind_watch, SuspendTransport};
+use crate::compat::pm::SleepCallbacks;
+use crate::virtio::Registration;
+
+/// A registered transport device with its control file; dropping it
+/// removes the file, resumes the device if it was left suspended, and
+/// unregisters it.
+pub(crate) struct Bound<T: SuspendTransport> {
+    control: Option<ControlFile>,
+    registration: Registration<T>,
+}
+
+impl<T: SuspendTransport + 'static> Bound<T> {
+    pub(crate) fn new(registration: Registration<T>) -> Self {
+        let vdev = registration.get().virtio();
+        if let Err(e) = unbind_watch::watch(vdev) {
+            dev_warn!(
+                vdev.as_dev(),
+                "cannot watch driver unbinds (error {}): unbinding a driver from a suspended device may hang\n",
+                e.to_errno()
+            );
+        }
+        // SAFETY: `drop` removes the file before `registration`
+        // unregisters the device.
+        let control = unsafe { ControlFile::create(vdev) };
+        if control.is_none() {
+            dev_warn!(
+                vdev.as_dev(),
+                "no debugfs control file (is debugfs enabled?)\n"
+            );
+        }
+        Self {
+            control,
+            registration,
+        }
+    }
+
+    pub(crate) fn get(&self) -> &T {
+        self.registration.get()
+    }
+
+    /// The device, as the engine drives it.
+    pub(crate) fn device(&self) -> &dyn SuspendTransport {
+        self.registration.get()
+    }
+}
+
+impl<T: SuspendTransport> Drop for Bound<T> {
+    fn drop(&mut self) {
+        // The control file first: removing it waits for a running write.
+        drop(self.control.take());
+        // The unbind watch resumes the device before its driver's remove;
+        // this covers a probe that could not set the watch up.
+        let device: &dyn SuspendTransport = self.registration.get();
+        device.resume_if_suspended("removed");
+        // `registration` unregisters the device after this.
+    }
+}
+
+/// A transport's driver, whose probe leaves a [`Bound`] device: its system
+/// sleep callbacks are the engine's.
+pub(crate) trait SuspendDriver {
+    type Device: SuspendTransport + 'static;
+}
+
+impl<D: SuspendDriver> SleepCallbacks for D {
+    type Data = KBox<Bound<D::Device>>;
+
+    fn suspend(bound: &Bound<D::Device>) -> Result {
+        bound.device().system_suspend()
+    }
+
+    fn resume(bound: &Bound<D::Device>) -> Result {
+        bound.device().system_resume()
+    }
+
+    fn freeze(bound: &Bound<D::Device>) -> Result {
+        bound.device().hibernation_freeze()
+    }
+
+    fn restore(bound: &Bound<D::Device>) -> Result {
+        bound.device().hibernation_restore()
+    }
+}

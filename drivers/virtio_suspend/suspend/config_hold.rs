@@ -1,0 +1,108 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Config changes and config writes while a device is suspended: a
+//! suspended device must see no config write, and a driver must see no
+//! config change before its device runs again. Both are held, and
+//! delivered once the device runs.
+
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use kernel::{new_mutex, prelude::*, sync::Mutex};
+
+use crate::logic::config_writes::HeldWrites;
+use crate::virtio;
+
+/// Whether config writes are held, and those that were.
+struct HeldWriteState {
+    held: bool,
+    writes: HeldWrites,
+}
+
+/// The held config changes and writes of one device.
+#[pin_data]
+pub(crate) struct ConfigHold {
+    /// While set, config-change interrupts are recorded in `pending`
+    /// instead of being passed to the driver.
+    held: AtomicBool,
+    pending: AtomicBool,
+    /// A mutex, not a spinlock: drivers write config only where they may
+    /// sleep (virtio_ccw's `set` does).
+    #[pin]
+    writes: Mutex<HeldWriteState>,
+}
+
+impl ConfigHold {
+    pub(crate) fn new() -> impl PinInit<Self> {
+        pin_init!(Self {
+            held: AtomicBool::new(false),
+            pending: AtomicBool::new(false),
+            writes <- new_mutex!(
+                HeldWriteState {
+                    held: false,
+                    writes: HeldWrites::new(),
+                },
+                "virtio_suspend_config_writes"
+            ),
+        })
+    }
+
+    /// A config-change interrupt: passed on to the driver, or held.
+    pub(crate) fn changed(&self, vdev: &virtio::Device) {
+        if self.held.load(Ordering::SeqCst) {
+            self.pending.store(true, Ordering::SeqCst);
+            // Released meanwhile? Then whoever clears `pending` first
+            // delivers it.
+            if self.held.load(Ordering::SeqCst) || !self.pending.swap(false, Ordering::SeqCst) {
+                return;
+            }
+        }
+        vdev.config_changed();
+    }
+
+    /// A driver's config write: made by `write_now`, or held. Held or
+    /// made under the lock `hold` takes, so no write reaches the device
+    /// once it has been asked to suspend.
+    pub(crate) fn write(
+        &self,
+        vdev: &virtio::Device,
+        offset: usize,
+        data: &[u8],
+        write_now: impl FnOnce(usize, &[u8]),
+    ) {
+        let mut state = self.writes.lock();
+        if !state.held {
+            write_now(offset, data);
+            return;
+        }
+        if let Err(e) = state.writes.hold(offset, data) {
+            dev_err!(
+                vdev.as_dev(),
+                "config write at {offset:#x} while suspended dropped: {e}\n"
+            );
+        }
+    }
+
+    /// Holds config changes and writes from now on.
+    pub(crate) fn hold(&self) {
+        self.held.store(true, Ordering::SeqCst);
+        self.writes.lock().held = true;
+    }
+
+    /// Stops holding: makes the writes held meanwhile with `write_now`,
+    /// oldest first, then delivers a change that came. Call once the
+    /// device runs.
+    pub(crate) fn release(&self, vdev: &virtio::Device, write_now: &dyn Fn(usize, &[u8])) {
+        {
+            let mut state = self.writes.lock();
+            for write in state.writes.as_slice() {
+                write_now(write.offset, write.data());
+            }
+            state.writes.clear();
+            state.held = false;
+        }
+        self.held.store(false, Ordering::SeqCst);
+        if self.pending.swap(false, Ordering::SeqCst) {
+            vdev.config_changed();
+        }
+    }
+}

@@ -1,0 +1,460 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! System sleep for a virtio device of any transport: device SUSPEND
+//! when it was negotiated, the virtio core's reset-based freeze/restore
+//! otherwise and whenever SUSPEND fails. The decisions are
+//! `logic::suspend::Machine`'s; this file carries them out on the device
+//! through [`SuspendTransport`].
+
+use core::fmt::Write;
+use core::sync::atomic::{AtomicU8, Ordering};
+
+use kernel::{new_mutex, prelude::*, sync::Mutex};
+
+use super::config_hold::ConfigHold;
+use super::control::Command;
+use crate::compat::locks::{DeviceLockGuard, SystemSleepGuard};
+use crate::compat::rcu::synchronize_rcu_expedited;
+use crate::compat::time::{now_us, sleep_us};
+use crate::logic::busy_wait::is_busy_waited;
+use crate::logic::dialect::{Dialect, S_ACKNOWLEDGE, S_DRIVER, S_FEATURES_OK, S_RUNNING};
+use crate::logic::mmio::F_VERSION_1;
+use crate::logic::suspend::{Machine, Reason, State, Step};
+use crate::params::SuspendParams;
+use crate::virtio::{self, Negotiation, Transport, Vring};
+
+/// What the engine needs of a transport besides its config operations.
+///
+/// The engine calls these with the device's sleep lock held, from process
+/// context, while the virtio driver stays bound (see
+/// [`SuspendTransport::control`]).
+pub(crate) trait SuspendTransport: Transport {
+    /// The engine the transport device embeds.
+    fn engine(&self) -> &Engine;
+
+    /// Runs `f` on each active virtqueue (none before `find_vqs`), in
+    /// index order, with `find_vqs` and `del_vqs` kept out meanwhile;
+    /// stops at the first error and returns it.
+    fn for_each_vring(&self, f: &mut dyn FnMut(&Vring) -> Result) -> Result;
+
+    /// Writes driver features `features` to the device.
+    fn write_features(&self, features: u64);
+
+    /// Tells the device where each active queue's rings are, and enables
+    /// it, as `find_vqs` did.
+    fn activate_queues(&self) -> Result;
+
+    /// Notifies the device of every active queue, bypassing the hold.
+    fn notify_queues_now(&self);
+
+    /// Writes device configuration, bypassing the hold; logs a refusal.
+    fn config_write_now(&self, offset: usize, data: &[u8]);
+}
+
+/// The SUSPEND state of one device, embedded in its transport device.
+#[pin_data]
+pub(crate) struct Engine {
+    params: SuspendParams,
+    /// The dialect the last feature negotiation agreed on, as
+    /// [`encode_dialect`] stores it; written by `finalize_features`, which
+    /// also runs inside a classic restore, so it cannot share `sleep`.
+    negotiated: AtomicU8,
+    /// Held for a whole suspend or resume.
+    #[pin]
+    sleep: Mutex<Machine>,
+    #[pin]
+    config: ConfigHold,
+}
+
+const fn encode_dialect(dialect: Option<Dialect>) -> u8 {
+    match dialect {
+        None => 0,
+        Some(Dialect::Spec) => 1,
+        Some(Dialect::V5) => 2,
+        Some(Dialect::Stop) => 3,
+    }
+}
+
+const fn decode_dialect(value: u8) -> Option<Dialect> {
+    match value {
+        1 => Some(Dialect::Spec),
+        2 => Some(Dialect::V5),
+        3 => Some(Dialect::Stop),
+        _ => None,
+    }
+}
+
+impl Engine {
+    pub(crate) fn new(params: SuspendParams) -> impl PinInit<Self> {
+        pin_init!(Self {
+            params,
+            negotiated: AtomicU8::new(0),
+            sleep <- new_mutex!(Machine::new(None, params.timeout_us), "virtio_suspend_sleep"),
+            config <- ConfigHold::new(),
+        })
+    }
+
+    /// Whether the device is suspended through SUSPEND (not frozen by
+    /// the classic path, and not running).
+    pub(crate) fn is_suspended(&self) -> bool {
+        self.sleep.lock().state() == State::Suspended
+    }
+
+    /// The SUSPEND dialect negotiated, if any.
+    pub(crate) fn negotiated(&self) -> Option<Dialect> {
+        decode_dialect(self.negotiated.load(Ordering::Acquire))
+    }
+
+    /// Accepts the SUSPEND feature of the configured dialect if `offered`
+    /// has it. Only the chosen dialect's bit: bit 42 means another thing
+    /// in the merged spec (a legacy net feature). The virtio core leaves
+    /// bits above the transport range and clears unknown ones inside it,
+    /// so SUSPEND is the transport's to accept.
+    pub(crate) fn negotiate(&self, offered: u64, negotiation: &mut Negotiation<'_>) {
+        let dialect = self
+            .params
+            .dialect
+            .filter(|&d| offered & (1u64 << self.params.feature_bit(d)) != 0);
+        if let Some(d) = dialect {
+            negotiation.accept(self.params.feature_bit(d));
+        }
+        self.negotiated
+            .store(encode_dialect(dialect), Ordering::Release);
+    }
+
+    /// A config-change interrupt: passed on, or held while suspended.
+    pub(crate) fn config_changed(&self, vdev: &virtio::Device) {
+        self.config.changed(vdev);
+    }
+
+    /// A driver's config write: made by `write_now`, or held while
+    /// suspended and made at resume.
+    pub(crate) fn config_write(
+        &self,
+        vdev: &virtio::Device,
+        offset: usize,
+        data: &[u8],
+        write_now: impl FnOnce(usize, &[u8]),
+    ) {
+        self.config.write(vdev, offset, data, write_now);
+    }
+}
+
+impl dyn SuspendTransport + '_ {
+    fn dev(&self) -> &kernel::device::Device {
+        self.virtio().as_dev()
+    }
+
+    /// Feature negotiation for a modern device: the ring features
+    /// `virtio_ring` supports, `VIRTIO_F_VERSION_1` required, SUSPEND if
+    /// the device offers the configured dialect's bit; written to the
+    /// device.
+    pub(crate) fn negotiate_modern(&self, negotiation: &mut Negotiation<'_>) -> Result {
+        negotiation.keep_ring_features();
+        if negotiation.features() & (1u64 << F_VERSION_1) == 0 {
+            dev_err!(
+                self.dev(),
+                "device does not offer VIRTIO_F_VERSION_1, which modern devices must\n"
+            );
+            return Err(EINVAL);
+        }
+        self.engine().negotiate(self.get_features(), negotiation);
+        self.write_features(negotiation.features());
+        Ok(())
+    }
+
+    /// Carries out `step`, then reads the status and feeds it to the
+    /// machine.
+    fn carry_out(&self, machine: &mut Machine, step: Step) -> Result<Step> {
+        match step {
+            Step::Write(value) => self.set_status(value),
+            Step::Sleep(us) => sleep_us(us),
+            // A failed re-initialisation is a failed resume: it must end
+            // in the classic recovery, which releases the held queues,
+            // not in an error that leaves them held.
+            Step::Reinit => {
+                if self.reinit_keeping_queues().is_err() {
+                    return Ok(machine.reinit_failed());
+                }
+            }
+            Step::Done | Step::Classic(_) => return Ok(step),
+        }
+        Ok(machine.poll(self.get_status(), now_us()))
+    }
+
+    /// Holds every queue (see `Vring::hold`), refusing instead those the
+    /// driver waits on synchronously (see `logic::busy_wait`). On failure
+    /// nothing stays held.
+    fn hold_queues(&self) -> Result {
+        let driver = self.virtio().driver_name().map_or(&b""[..], CStr::as_bytes);
+        let mut held = 0usize;
+        let result = self.for_each_vring(&mut |vring| {
+            if is_busy_waited(driver, vring.name().as_bytes()) {
+                vring.refuse()?;
+            } else {
+                vring.hold()?;
+            }
+            held += 1;
+            Ok(())
+        });
+        if result.is_err() {
+            // A release must not overtake a publisher that missed the
+            // hold: it would move the index back.
+            synchronize_rcu_expedited();
+            // The same queues: `find_vqs` and `del_vqs` run only in the
+            // driver's probe, remove, freeze and restore, which the device
+            // lock and the PM core keep apart from us.
+            let mut index = 0;
+            let _ = self.for_each_vring(&mut |vring| {
+                if index < held {
+                    vring.release();
+                }
+                index += 1;
+                Ok(())
+            });
+        }
+        result
+    }
+
+    /// Publishes what every queue held and notifies the device of each
+    /// queue: a notification the driver sent while held, or one it will
+    /// never send because its buffers went in while held, must not be lost.
+    fn release_queues(&self) {
+        let _ = self.for_each_vring(&mut |vring| {
+            vring.release();
+            vring.notify();
+            Ok(())
+        });
+    }
+
+    fn release_config(&self) {
+        self.engine()
+            .config
+            .release(self.virtio(), &|offset, data| {
+                self.config_write_now(offset, data)
+            });
+    }
+
+    /// System suspend: SUSPEND, or the classic freeze.
+    pub(crate) fn system_suspend(&self) -> Result {
+        let engine = self.engine();
+        let mut machine = engine.sleep.lock();
+        machine.set_dialect(engine.negotiated());
+        let mut step = machine.begin_suspend(self.get_status(), now_us());
+        if let Step::Write(_) = step {
+            // From the request on, the device must see no new buffer and
+            // no notification: hold the queues, then wait for publishers
+            // that started before the hold. Expedited: a normal grace
+            // period costs ticks, more than the whole SUSPEND handshake.
+            match self.hold_queues() {
+                Ok(()) => {
+                    synchronize_rcu_expedited();
+                    engine.config.hold();
+                }
+                Err(_) => step = machine.queues_not_holdable(),
+            }
+        }
+        loop {
+            step = match self.carry_out(&mut machine, step)? {
+                Step::Done => return Ok(()),
+                Step::Classic(reason) => return self.suspend_classically(reason),
+                next => next,
+            };
+        }
+    }
+
+    fn suspend_classically(&self, reason: Reason) -> Result {
+        match reason {
+            Reason::NotNegotiated => {}
+            Reason::QueueNotHoldable | Reason::NotRunning(_) => {
+                dev_warn!(
+                    self.dev(),
+                    "no SUSPEND: {reason}; using reset-based suspend\n"
+                );
+            }
+            _ => {
+                dev_warn!(
+                    self.dev(),
+                    "SUSPEND failed: {reason}; falling back to reset-based suspend\n"
+                );
+                self.abandon_suspend();
+            }
+        }
+        self.virtio().classic_freeze()
+    }
+
+    /// Leaves a suspend or resume the device did not complete, with the
+    /// device running again and every buffer the driver added on its way
+    /// to completion, so that the classic path that follows (a driver's
+    /// freeze waits for its requests) finds a working device.
+    ///
+    /// The spec leaves the driver one way out, a reset, and the reset
+    /// device forgets the buffers it had not used: while the queues are
+    /// still held, each is rewound to give them back, then the device is
+    /// set up again on the same queues, and only once it runs are the
+    /// queues released and notified. The reset also dropped any interrupt
+    /// the device had pending: each queue's callback runs for the used
+    /// buffers the driver had not taken.
+    fn abandon_suspend(&self) {
+        self.reset();
+        if let Err(e) = self.for_each_vring(&mut |vring| vring.rewind()) {
+            dev_err!(
+                self.dev(),
+                "cannot give the reset device back the buffers in flight (error {}); they may never complete\n",
+                e.to_errno()
+            );
+        }
+        if self.run_on_same_queues().is_err() {
+            dev_err!(
+                self.dev(),
+                "device did not run again after the reset; buffers in flight may never complete\n"
+            );
+        }
+        self.release_queues();
+        let _ = self.for_each_vring(&mut |vring| {
+            vring.replay_interrupt();
+            Ok(())
+        });
+        self.release_config();
+    }
+
+    /// System resume: from SUSPEND, or the classic restore.
+    pub(crate) fn system_resume(&self) -> Result {
+        let mut machine = self.engine().sleep.lock();
+        let mut step = machine.begin_resume(self.get_status(), now_us());
+        loop {
+            step = match self.carry_out(&mut machine, step)? {
+                Step::Done => {
+                    self.release_queues();
+                    self.release_config();
+                    return Ok(());
+                }
+                Step::Classic(Reason::FrozenClassically) => return self.virtio().classic_restore(),
+                Step::Classic(reason) => {
+                    dev_err!(
+                        self.dev(),
+                        "resume from SUSPEND failed: {reason}; resetting and restoring the device\n"
+                    );
+                    self.abandon_suspend();
+                    self.virtio().classic_freeze()?;
+                    self.virtio().classic_restore()?;
+                    machine.classic_done();
+                    return Ok(());
+                }
+                next => next,
+            };
+        }
+    }
+
+    /// Hibernation keeps the reset-based path: the image is restored by a
+    /// new boot, after which the device's state no longer matches the
+    /// driver's, and poweroff ends the device's state anyway.
+    pub(crate) fn hibernation_freeze(&self) -> Result {
+        self.virtio().classic_freeze()
+    }
+
+    /// See [`Self::hibernation_freeze`].
+    pub(crate) fn hibernation_restore(&self) -> Result {
+        self.virtio().classic_restore()
+    }
+
+    /// The STOP draft's resume: reset, then set the device up again on the
+    /// same queues, which the device resumes from the state it kept.
+    fn reinit_keeping_queues(&self) -> Result {
+        self.reset();
+        self.run_on_same_queues()
+    }
+
+    /// Sets a device fresh from reset up again, on the queues the driver
+    /// has, with the features it had accepted, and lets it run.
+    fn run_on_same_queues(&self) -> Result {
+        let mut status = S_ACKNOWLEDGE | S_DRIVER;
+        self.set_status(S_ACKNOWLEDGE);
+        self.set_status(status);
+        self.write_features(self.virtio().features());
+        status |= S_FEATURES_OK;
+        self.set_status(status);
+        if self.get_status() & S_FEATURES_OK == 0 {
+            dev_err!(
+                self.dev(),
+                "device refused the features it had accepted before\n"
+            );
+            return Err(EIO);
+        }
+        self.activate_queues()?;
+        self.set_status(S_RUNNING);
+        Ok(())
+    }
+
+    /// Before the device goes away or its driver is unbound: a device left
+    /// suspended, or frozen by the classic path, through debugfs is
+    /// resumed first. Drivers' remove expects a live device (virtio_blk's
+    /// waits for the requests SUSPEND holds, and would free queues a
+    /// classic freeze already freed).
+    pub(crate) fn resume_if_suspended(&self, why: &str) {
+        if self.engine().sleep.lock().state() == State::Running {
+            return;
+        }
+        dev_warn!(self.dev(), "{why} while suspended: resuming it first\n");
+        if let Err(e) = self.system_resume() {
+            dev_err!(self.dev(), "resume failed: error {}\n", e.to_errno());
+        }
+    }
+
+    /// A command written to the debugfs control file.
+    ///
+    /// Suspend and resume run as the PM core runs them: with system sleep
+    /// locked out and the virtio device locked, so they never overlap a
+    /// system sleep, a driver's probe or remove, or each other. A command
+    /// that finds the device locked (a driver binding or unbinding) is
+    /// refused with `EBUSY`, one for a device without a driver with
+    /// `ENODEV`; suspending a device that is not running is refused with
+    /// `EBUSY`, resuming one that is with `EINVAL`.
+    pub(crate) fn control(&self, command: Command) -> Result {
+        if command == Command::Notify {
+            self.notify_queues_now();
+            return Ok(());
+        }
+        let _sleep = SystemSleepGuard::lock();
+        let device = DeviceLockGuard::try_lock(self.dev()).ok_or(EBUSY)?;
+        if !device.has_driver() {
+            return Err(ENODEV);
+        }
+        let running = self.engine().sleep.lock().state() == State::Running;
+        match command {
+            Command::Suspend if !running => Err(EBUSY),
+            Command::Resume if running => Err(EINVAL),
+            Command::Suspend => self.system_suspend(),
+            Command::Resume => self.system_resume(),
+            Command::Cycle => {
+                self.system_suspend()?;
+                self.system_resume()
+            }
+            Command::Notify => Ok(()),
+        }
+    }
+
+    /// The value of sysfs attribute `name`.
+    pub(crate) fn sysfs_show(&self, name: &str, out: &mut dyn Write) -> core::fmt::Result {
+        let engine = self.engine();
+        let machine = engine.sleep.lock();
+        let c = machine.counters();
+        match name {
+            "dialect" => writeln!(out, "{}", engine.negotiated().map_or("none", |d| d.name())),
+            "state" => writeln!(out, "{}", machine.state().name()),
+            "suspends" => writeln!(out, "{}", c.suspends),
+            "resumes" => writeln!(out, "{}", c.resumes),
+            "fallbacks" => writeln!(out, "{}", c.fallbacks),
+            "timeouts" => writeln!(out, "{}", c.timeouts),
+            "needs_reset" => writeln!(out, "{}", c.needs_reset),
+            "last_suspend_us" => writeln!(out, "{}", c.last_suspend_us),
+            "last_resume_us" => writeln!(out, "{}", c.last_resume_us),
+            "last_path" => match machine.last_reason() {
+                None if c.suspends > 0 => writeln!(out, "suspend"),
+                None => writeln!(out, "none"),
+                Some(reason) => writeln!(out, "classic: {reason}"),
+            },
+            _ => Err(core::fmt::Error),
+        }
+    }
+}

@@ -1,0 +1,408 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One virtio-mmio device: its registers, queues and interrupt, as the
+//! virtio core and the SUSPEND engine drive them.
+
+use core::ptr::NonNull;
+
+use kernel::{
+    bindings, container_of, device, ffi::c_char, fmt, new_mutex, prelude::*, str::CString,
+    sync::Mutex,
+};
+
+use super::regs::MmioRegs;
+use crate::compat::irq::{self, IrqReturn};
+use crate::compat::platform;
+use crate::compat::time::sleep_us;
+use crate::logic::mmio::{
+    check_queue_size, feature_words, has_feature, QueueSizeError, Reg, F_NOTIFICATION_DATA,
+    INT_CONFIG, INT_VRING, QUEUE_SIZE_MAX, VRING_ALIGN,
+};
+use crate::params::SuspendParams;
+use crate::suspend::{Engine, SuspendTransport};
+use crate::virtio::{self, Negotiation, Transport, Vring, VringConfig};
+
+/// How long `reset` waits for the device to read back status 0.
+const RESET_TIMEOUT_MS: u32 = 1000;
+
+/// One virtio-mmio device and the virtio device registered for it.
+///
+/// # Invariants
+///
+/// Once registered (`virtio::Registration`), `self` is freed by the
+/// virtio device's release, never moved.
+///
+/// `self` can outlive the unbind of the platform device: whoever holds a
+/// reference to `vdev` keeps it. What it uses after that is safe because:
+/// - the platform device stays allocated: `pdev` holds a reference to it
+///   (its name is what `bus_name` returns);
+/// - `regs` (a device-managed mapping, unmapped after remove returns) is
+///   used only by the config operations, the interrupt handler, the sysfs
+///   attributes, the debugfs file and the sleep callbacks, and all of them
+///   have ended when remove returns: `suspend::Bound` removes the debugfs
+///   file (waiting for writers), then `unregister_virtio_device()` removes
+///   the sysfs files (waiting for readers) and unbinds the virtio driver,
+///   whose remove frees the queues and their interrupt (`del_vqs`); PM
+///   callbacks never run concurrently with remove.
+#[pin_data]
+pub(crate) struct MmioDevice {
+    vdev: virtio::Device,
+    regs: MmioRegs,
+    pdev: platform::DeviceRef,
+    irq: u32,
+    /// The interrupt handler with the queues it serves: present from
+    /// `find_vqs` to `del_vqs`.
+    #[pin]
+    queues: Mutex<Option<irq::Registration<QueueIrq>>>,
+    #[pin]
+    engine: Engine,
+}
+
+impl MmioDevice {
+    /// A device on `regs` and interrupt `irq` of platform device `pdev`,
+    /// not registered yet.
+    pub(super) fn new(
+        pdev: platform::DeviceRef,
+        regs: MmioRegs,
+        irq: u32,
+        params: SuspendParams,
+    ) -> impl PinInit<Self> {
+        pin_init!(Self {
+            vdev: virtio::Device::new(),
+            regs,
+            pdev,
+            irq,
+            queues <- new_mutex!(None, "virtio_suspend_queues"),
+            engine <- Engine::new(params),
+        })
+    }
+
+    fn dev(&self) -> &device::Device {
+        self.vdev.as_dev()
+    }
+
+    /// Writes the negotiated features to the device.
+    fn write_driver_features(&self, features: u64) {
+        for (select, word) in feature_words(features) {
+            self.regs.write(Reg::DriverFeaturesSel, select);
+            self.regs.write(Reg::DriverFeatures, word);
+        }
+    }
+
+    fn setup_queue(&self, index: u32, info: &bindings::virtqueue_info) -> Result<MmioQueue> {
+        self.regs.write(Reg::QueueSel, index);
+        if self.regs.read(Reg::QueueReady) != 0 {
+            dev_err!(self.dev(), "queue {index} is already active before setup\n");
+            return Err(ENOENT);
+        }
+        let num = check_queue_size(self.regs.read(Reg::QueueNumMax)).map_err(|e| match e {
+            QueueSizeError::Unavailable => {
+                dev_err!(self.dev(), "the driver asks for queue {index}, which the device does not have\n");
+                ENOENT
+            }
+            QueueSizeError::TooLarge(n) => {
+                dev_err!(
+                    self.dev(),
+                    "queue {index}: device offers {n} entries, more than a ring can hold ({QUEUE_SIZE_MAX})\n"
+                );
+                EINVAL
+            }
+        })?;
+        let notify = if has_feature(self.vdev.features(), F_NOTIFICATION_DATA) {
+            notify_with_data
+        } else {
+            notify
+        };
+        let cfg = VringConfig {
+            index,
+            num,
+            align: VRING_ALIGN,
+            ctx: info.ctx,
+            notify,
+            callback: info.callback,
+            name: info.name,
+        };
+        // SAFETY: `vdev` is registered with final features; the driver's
+        // queue name lives until `del_vqs`; `notify` writes a register.
+        let mut vring = unsafe { Vring::create(self.vdev.as_raw(), &cfg) }?;
+        vring.set_num_max(num);
+        let queue = MmioQueue {
+            regs: self.regs.clone(),
+            index,
+            vring,
+        };
+        queue.activate();
+        Ok(queue)
+    }
+}
+
+/// An active queue of the device; deactivated and deleted on drop.
+struct MmioQueue {
+    regs: MmioRegs,
+    index: u32,
+    vring: Vring,
+}
+
+impl MmioQueue {
+    /// Notifies the device of this queue directly, not through
+    /// virtio_ring (which defers notifications while the queue is held).
+    fn notify_device(&self) {
+        self.regs.write(Reg::QueueNotify, self.index);
+    }
+
+    /// Tells the device where the rings are, and enables the queue.
+    fn activate(&self) {
+        let [desc, avail, used] = self.vring.addresses();
+        self.regs.write(Reg::QueueSel, self.index);
+        self.regs.write(Reg::QueueNum, self.vring.size());
+        for (low, high, addr) in [
+            (Reg::QueueDescLow, Reg::QueueDescHigh, desc),
+            (Reg::QueueAvailLow, Reg::QueueAvailHigh, avail),
+            (Reg::QueueUsedLow, Reg::QueueUsedHigh, used),
+        ] {
+            self.regs.write(low, addr as u32);
+            self.regs.write(high, (addr >> 32) as u32);
+        }
+        self.regs.write(Reg::QueueReady, 1);
+    }
+}
+
+impl Drop for MmioQueue {
+    fn drop(&mut self) {
+        self.regs.write(Reg::QueueSel, self.index);
+        self.regs.write(Reg::QueueReady, 0);
+        // `vring` is freed after this: the device must have let go of it.
+        if self.regs.read(Reg::QueueReady) != 0 {
+            pr_warn!(
+                "virtio-suspend-mmio: queue {} still ready after deactivation\n",
+                self.index
+            );
+        }
+    }
+}
+
+/// What the interrupt handler needs: the device, and the queues it serves.
+struct QueueIrq {
+    device: NonNull<MmioDevice>,
+    queues: KVec<MmioQueue>,
+}
+
+// SAFETY: `virtio_config_changed` and `vring_interrupt` may be called from
+// any CPU, concurrently; `device` outlives the registration that owns this.
+unsafe impl Sync for QueueIrq {}
+// SAFETY: As for `Sync`.
+unsafe impl Send for QueueIrq {}
+
+impl irq::Handler for QueueIrq {
+    fn handle(&self, irq: u32) -> IrqReturn {
+        // SAFETY: the `MmioDevice` owns this registration, so it is live.
+        let device = unsafe { self.device.as_ref() };
+        let status = device.regs.read(Reg::InterruptStatus);
+        device.regs.write(Reg::InterruptAck, status);
+        let mut ret = IrqReturn::None;
+        if status & INT_CONFIG != 0 {
+            device.engine.config_changed(&device.vdev);
+            ret = IrqReturn::Handled;
+        }
+        if status & INT_VRING != 0 {
+            for q in self.queues.iter() {
+                if q.vring.interrupt(irq) {
+                    ret = IrqReturn::Handled;
+                }
+            }
+        }
+        ret
+    }
+}
+
+/// # Safety
+///
+/// `vq` must be a live virtqueue of an `MmioDevice` (virtio_ring calls
+/// this only for queues this transport created).
+unsafe extern "C" fn notify(vq: *mut bindings::virtqueue) -> bool {
+    // SAFETY: virtio_ring notifies for live queues of devices of this
+    // transport.
+    let (device, index) = unsafe { (MmioDevice::from_vdev((*vq).vdev), (*vq).index) };
+    device.regs.write(Reg::QueueNotify, index);
+    true
+}
+
+/// # Safety
+///
+/// As for [`notify`].
+unsafe extern "C" fn notify_with_data(vq: *mut bindings::virtqueue) -> bool {
+    // SAFETY: As for `notify`.
+    let (device, data) = unsafe {
+        (
+            MmioDevice::from_vdev((*vq).vdev),
+            bindings::vring_notification_data(vq),
+        )
+    };
+    device.regs.write(Reg::QueueNotify, data);
+    true
+}
+
+// SAFETY: `virtio` returns the `vdev` field, which `from_vdev` maps back.
+unsafe impl Transport for MmioDevice {
+    unsafe fn from_vdev<'a>(vdev: *mut bindings::virtio_device) -> &'a Self {
+        let vdev = vdev.cast::<virtio::Device>();
+        // SAFETY: the caller guarantees `vdev` is the `vdev` field of a
+        // live `MmioDevice`.
+        unsafe { &*container_of!(vdev, MmioDevice, vdev) }
+    }
+
+    fn virtio(&self) -> &virtio::Device {
+        &self.vdev
+    }
+
+    fn get(&self, offset: usize, buf: &mut [u8]) {
+        if let Err(e) = self.regs.config_read(offset, buf) {
+            dev_err!(self.dev(), "config read refused: {e}\n");
+            buf.fill(0);
+        }
+    }
+
+    fn set(&self, offset: usize, buf: &[u8]) {
+        self.engine
+            .config_write(&self.vdev, offset, buf, |offset, data| {
+                self.config_write_now(offset, data)
+            });
+    }
+
+    fn generation(&self) -> u32 {
+        self.regs.read(Reg::ConfigGeneration)
+    }
+
+    fn get_status(&self) -> u8 {
+        self.regs.read(Reg::Status) as u8
+    }
+
+    fn set_status(&self, status: u8) {
+        self.regs.write(Reg::Status, status.into());
+    }
+
+    fn reset(&self) {
+        self.regs.write(Reg::Status, 0);
+        // The spec has the driver wait until the reset is done, which the
+        // device shows by reading back 0.
+        for _ in 0..RESET_TIMEOUT_MS {
+            if self.regs.read(Reg::Status) == 0 {
+                return;
+            }
+            sleep_us(1000);
+        }
+        dev_err!(
+            self.dev(),
+            "device did not finish reset within {RESET_TIMEOUT_MS} ms (status {:#04x})\n",
+            self.regs.read(Reg::Status)
+        );
+    }
+
+    fn find_vqs(
+        &self,
+        vqs: &mut [*mut bindings::virtqueue],
+        infos: &[bindings::virtqueue_info],
+    ) -> Result {
+        let mut queues = KVec::with_capacity(infos.len(), GFP_KERNEL)?;
+        let mut index = 0;
+        for (slot, info) in vqs.iter_mut().zip(infos) {
+            *slot = core::ptr::null_mut();
+            if info.name.is_null() {
+                continue;
+            }
+            let queue = self.setup_queue(index, info)?;
+            *slot = queue.vring.as_ptr();
+            queues.push(queue, GFP_KERNEL)?;
+            index += 1;
+        }
+        let name = CString::try_from_fmt(fmt!("{}", self.vdev.name()))?;
+        let data = QueueIrq {
+            device: NonNull::from(self),
+            queues,
+        };
+        let registration = irq::Registration::request_shared(self.irq, name, data)?;
+        if self.queues.lock().replace(registration).is_some() {
+            dev_warn!(
+                self.dev(),
+                "find_vqs without del_vqs: old queues released\n"
+            );
+        }
+        Ok(())
+    }
+
+    fn del_vqs(&self) {
+        let registration = self.queues.lock().take();
+        if let Some(registration) = registration {
+            // Free the interrupt first: no handler may see a queue that is
+            // being deleted. Then each queue is deactivated and deleted.
+            drop(registration.free());
+        }
+    }
+
+    fn synchronize_cbs(&self) {
+        irq::synchronize(self.irq);
+    }
+
+    fn get_features(&self) -> u64 {
+        self.regs.write(Reg::DeviceFeaturesSel, 1);
+        let high = self.regs.read(Reg::DeviceFeatures);
+        self.regs.write(Reg::DeviceFeaturesSel, 0);
+        let low = self.regs.read(Reg::DeviceFeatures);
+        (u64::from(high) << 32) | u64::from(low)
+    }
+
+    fn finalize_features(&self, negotiation: &mut Negotiation<'_>) -> Result {
+        let device: &dyn SuspendTransport = self;
+        device.negotiate_modern(negotiation)
+    }
+
+    fn bus_name(&self) -> *const c_char {
+        // The platform device's name; `pdev` keeps it allocated.
+        self.pdev.name().as_char_ptr()
+    }
+}
+
+impl SuspendTransport for MmioDevice {
+    fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn for_each_vring(&self, f: &mut dyn FnMut(&Vring) -> Result) -> Result {
+        let queues = self.queues.lock();
+        let list = queues.as_ref().map_or(&[][..], |r| &r.data().queues[..]);
+        list.iter().try_for_each(|q| f(&q.vring))
+    }
+
+    fn write_features(&self, features: u64) {
+        self.write_driver_features(features);
+    }
+
+    fn activate_queues(&self) -> Result {
+        let queues = self.queues.lock();
+        if let Some(registration) = queues.as_ref() {
+            registration
+                .data()
+                .queues
+                .iter()
+                .for_each(MmioQueue::activate);
+        }
+        Ok(())
+    }
+
+    fn notify_queues_now(&self) {
+        let queues = self.queues.lock();
+        if let Some(registration) = queues.as_ref() {
+            registration
+                .data()
+                .queues
+                .iter()
+                .for_each(MmioQueue::notify_device);
+        }
+    }
+
+    fn config_write_now(&self, offset: usize, data: &[u8]) {
+        if let Err(e) = self.regs.config_write(offset, data) {
+            dev_err!(self.dev(), "config write refused: {e}\n");
+        }
+    }
+}

@@ -1,0 +1,658 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! One virtio-pci (modern) device: its common configuration, queues,
+//! notifications and interrupt vectors, as the virtio core and the
+//! SUSPEND engine drive them.
+
+use core::ptr::NonNull;
+
+use kernel::{
+    bindings, container_of, device,
+    ffi::c_char,
+    fmt, new_mutex,
+    prelude::*,
+    str::CString,
+    sync::{Arc, Mutex},
+};
+
+use crate::compat::io::IoMem;
+use crate::compat::irq::{self, IrqReturn};
+use crate::compat::pci;
+use crate::compat::time::sleep_us;
+use crate::logic::mmio::QUEUE_SIZE_MAX;
+use crate::logic::mmio::{check_queue_size, has_feature, QueueSizeError, F_NOTIFICATION_DATA};
+use crate::logic::pci::{
+    common, irq_plans, notify_offset, IrqPlan, COMMON_CFG_MIN, ISR_CONFIG, ISR_QUEUE, NO_VECTOR,
+};
+use crate::params::SuspendParams;
+use crate::suspend::{Engine, SuspendTransport};
+use crate::virtio::{self, Negotiation, Transport, Vring, VringConfig};
+
+/// The common configuration every modern device has: accesses inside it
+/// are checked at compile time.
+pub(super) const COMMON_SIZE: usize = COMMON_CFG_MIN as usize;
+pub(super) type CommonCfg = IoMem<COMMON_SIZE>;
+
+/// How long `reset` waits for the device to read back status 0.
+const RESET_TIMEOUT_MS: u32 = 1000;
+
+/// The ring alignment the C virtio-pci modern transport uses
+/// (`SMP_CACHE_BYTES` on x86).
+const VRING_ALIGN: u32 = 64;
+
+/// Where the device's structures are mapped.
+pub(super) struct Regions {
+    pub(super) common: CommonCfg,
+    pub(super) isr: IoMem<1>,
+    pub(super) notify: IoMem,
+    pub(super) notify_off_multiplier: u32,
+    /// Absent for device types without configuration.
+    pub(super) device: Option<IoMem>,
+}
+
+/// One virtio-pci device and the virtio device registered for it.
+///
+/// # Invariants
+///
+/// Once registered (`virtio::Registration`), `self` is freed by the
+/// virtio device's release, never moved.
+///
+/// The mappings in `regions` are device-managed (unmapped after remove
+/// returns) and used only while the driver is bound, as for the mmio
+/// transport (see `MmioDevice`): `suspend::Bound` removes the debugfs
+/// file, then unregistering the virtio device removes the sysfs files
+/// and unbinds the virtio driver, whose remove frees the queues and
+/// their interrupts (`del_vqs`).
+#[pin_data]
+pub(crate) struct PciDevice {
+    vdev: virtio::Device,
+    pdev: pci::DeviceRef,
+    regions: Regions,
+    /// The device keeps its state through D3hot (PM capability's
+    /// No_Soft_Reset).
+    no_soft_reset: bool,
+    /// The queues, their interrupt vectors and handlers: present from
+    /// `find_vqs` to `del_vqs`.
+    #[pin]
+    queues: Mutex<Option<ActiveQueues>>,
+    #[pin]
+    engine: Engine,
+}
+
+/// An active queue of the device.
+struct PciQueue {
+    index: u16,
+    vring: Vring,
+    /// Where the queue is notified; `vring`'s `priv` points here.
+    notify: IoMem<2>,
+}
+
+impl PciQueue {
+    /// Notifies the device of this queue directly, not through
+    /// virtio_ring (which defers notifications while the queue is held).
+    fn notify_device(&self) {
+        self.notify.write16::<0>(self.index);
+    }
+
+    /// Tells the device where the rings are and which vector to use, and
+    /// enables the queue.
+    fn activate(&self, common: &CommonCfg, vector: u16) -> Result {
+        let [desc, driver, device] = self.vring.addresses();
+        common.write16::<{ common::QUEUE_SELECT }>(self.index);
+        common.write16::<{ common::QUEUE_SIZE }>(self.vring.size() as u16);
+        common.write16::<{ common::QUEUE_MSIX_VECTOR }>(vector);
+        if vector != NO_VECTOR && common.read16::<{ common::QUEUE_MSIX_VECTOR }>() != vector {
+            return Err(EBUSY);
+        }
+        for (low, addr) in [
+            (common::QUEUE_DESC, desc),
+            (common::QUEUE_DRIVER, driver),
+            (common::QUEUE_DEVICE, device),
+        ] {
+            common.try_write32(low, addr as u32)?;
+            common.try_write32(low + 4, (addr >> 32) as u32)?;
+        }
+        common.write16::<{ common::QUEUE_ENABLE }>(1);
+        Ok(())
+    }
+}
+
+/// What one interrupt vector serves.
+#[derive(Clone, Copy)]
+enum Role {
+    Config,
+    Queue(usize),
+    AllQueues,
+    /// The INTx line: the ISR status says what happened.
+    Intx,
+}
+
+/// The data of one vector's handler.
+struct VectorHandler {
+    device: NonNull<PciDevice>,
+    queues: Arc<KVec<PciQueue>>,
+    role: Role,
+}
+
+// SAFETY: `virtio_config_changed` and `vring_interrupt` may be called from
+// any CPU, concurrently; `device` outlives the registration that owns this.
+unsafe impl Sync for VectorHandler {}
+// SAFETY: As for `Sync`.
+unsafe impl Send for VectorHandler {}
+
+impl VectorHandler {
+    fn queues_interrupt(&self, irq: u32) -> IrqReturn {
+        let mut ret = IrqReturn::None;
+        for q in self.queues.iter() {
+            if q.vring.interrupt(irq) {
+                ret = IrqReturn::Handled;
+            }
+        }
+        ret
+    }
+}
+
+impl irq::Handler for VectorHandler {
+    fn handle(&self, irq: u32) -> IrqReturn {
+        // SAFETY: the `PciDevice` owns this registration, so it is live.
+        let device = unsafe { self.device.as_ref() };
+        match self.role {
+            Role::Config => {
+                device.engine.config_changed(&device.vdev);
+                IrqReturn::Handled
+            }
+            Role::Queue(n) => {
+                self.queues[n].vring.interrupt(irq);
+                IrqReturn::Handled
+            }
+            Role::AllQueues => {
+                self.queues_interrupt(irq);
+                IrqReturn::Handled
+            }
+            Role::Intx => {
+                // Reading the ISR status acknowledges it.
+                let isr = device.regions.isr.read8::<0>();
+                if isr == 0 {
+                    return IrqReturn::None;
+                }
+                if isr & ISR_CONFIG != 0 {
+                    device.engine.config_changed(&device.vdev);
+                }
+                if isr & ISR_QUEUE != 0 {
+                    self.queues_interrupt(irq);
+                }
+                IrqReturn::Handled
+            }
+        }
+    }
+}
+
+/// The queues and how their interrupts are routed. Fields drop in order:
+/// the handlers are freed before the queues they serve are deleted, and
+/// both before the vectors are.
+struct ActiveQueues {
+    handlers: KVec<irq::Registration<VectorHandler>>,
+    queues: Arc<KVec<PciQueue>>,
+    plan: IrqPlan,
+    _vectors: pci::IrqVectors,
+}
+
+impl PciDevice {
+    pub(super) fn new(
+        pdev: pci::DeviceRef,
+        regions: Regions,
+        no_soft_reset: bool,
+        params: SuspendParams,
+    ) -> impl PinInit<Self> {
+        pin_init!(Self {
+            vdev: virtio::Device::new(),
+            pdev,
+            regions,
+            no_soft_reset,
+            queues <- new_mutex!(None, "virtio_suspend_pci_queues"),
+            engine <- Engine::new(params),
+        })
+    }
+
+    fn dev(&self) -> &device::Device {
+        self.vdev.as_dev()
+    }
+
+    fn common(&self) -> &CommonCfg {
+        &self.regions.common
+    }
+
+    /// Whether the device may go to D3hot over a system sleep: only
+    /// while SUSPENDed, and only if it keeps its state there.
+    pub(super) fn may_power_down(&self) -> bool {
+        self.no_soft_reset || !self.engine.is_suspended()
+    }
+
+    fn write_driver_features(&self, features: u64) {
+        let common = self.common();
+        for select in 0..2u32 {
+            common.write32::<{ common::DRIVER_FEATURE_SELECT }>(select);
+            common.write32::<{ common::DRIVER_FEATURE }>((features >> (32 * select)) as u32);
+        }
+    }
+
+    fn setup_queue(&self, index: u16, info: &bindings::virtqueue_info) -> Result<PciQueue> {
+        let common = self.common();
+        if index >= common.read16::<{ common::NUM_QUEUES }>() {
+            dev_err!(
+                self.dev(),
+                "the driver asks for queue {index}, which the device does not have\n"
+            );
+            return Err(ENOENT);
+        }
+        common.write16::<{ common::QUEUE_SELECT }>(index);
+        if common.read16::<{ common::QUEUE_ENABLE }>() != 0 {
+            dev_err!(
+                self.dev(),
+                "queue {index} is already enabled before setup\n"
+            );
+            return Err(ENOENT);
+        }
+        let size = u32::from(common.read16::<{ common::QUEUE_SIZE }>());
+        let num = check_queue_size(size).map_err(|e| match e {
+            QueueSizeError::Unavailable => {
+                dev_err!(self.dev(), "queue {index} is not available (size 0)\n");
+                ENOENT
+            }
+            QueueSizeError::TooLarge(n) => {
+                dev_err!(
+                    self.dev(),
+                    "queue {index}: device offers {n} entries, more than a ring can hold ({QUEUE_SIZE_MAX})\n"
+                );
+                EINVAL
+            }
+        })?;
+        let with_data = has_feature(self.vdev.features(), F_NOTIFICATION_DATA);
+        let notify_off = common.read16::<{ common::QUEUE_NOTIFY_OFF }>();
+        let notify_len = self.regions.notify.maxsize() as u64;
+        let offset = notify_offset(
+            notify_off,
+            self.regions.notify_off_multiplier,
+            notify_len,
+            with_data,
+        )
+        .map_err(|e| {
+            dev_err!(self.dev(), "queue {index}: {e}\n");
+            EINVAL
+        })?;
+        let width = if with_data { 4 } else { 2 };
+        let notify = self.regions.notify.subregion::<2>(offset as usize, width)?;
+        let cfg = VringConfig {
+            index: index.into(),
+            num,
+            align: VRING_ALIGN,
+            ctx: info.ctx,
+            notify: if with_data {
+                notify_with_data
+            } else {
+                notify_index
+            },
+            callback: info.callback,
+            name: info.name,
+        };
+        // SAFETY: `vdev` is registered with final features; the driver's
+        // queue name lives until `del_vqs`; the notify functions are safe
+        // for this queue once its `priv` is set, which `find_vqs` does
+        // before the driver can use the queue.
+        let mut vring = unsafe { Vring::create(self.vdev.as_raw(), &cfg) }?;
+        vring.set_num_max(num);
+        Ok(PciQueue {
+            index,
+            vring,
+            notify,
+        })
+    }
+
+    /// Routes the interrupts as `plan` says: allocates the vectors, tells
+    /// the device, and requests a handler for each.
+    fn route_interrupts(
+        &self,
+        plan: IrqPlan,
+        queues: &Arc<KVec<PciQueue>>,
+    ) -> Result<ActiveQueues> {
+        let vectors = self.pdev.alloc_irq_vectors(plan.vectors(queues.len()))?;
+        let common = self.common();
+        common.write16::<{ common::MSIX_CONFIG }>(plan.config_vector());
+        if plan.config_vector() != NO_VECTOR
+            && common.read16::<{ common::MSIX_CONFIG }>() != plan.config_vector()
+        {
+            return Err(EBUSY);
+        }
+        let mut roles = KVec::new();
+        match plan {
+            IrqPlan::PerQueue => {
+                roles.push((plan.config_vector(), Role::Config), GFP_KERNEL)?;
+                for n in 0..queues.len() {
+                    roles.push((plan.queue_vector(n), Role::Queue(n)), GFP_KERNEL)?;
+                }
+            }
+            IrqPlan::SharedQueues => {
+                roles.push((plan.config_vector(), Role::Config), GFP_KERNEL)?;
+                roles.push((plan.queue_vector(0), Role::AllQueues), GFP_KERNEL)?;
+            }
+            IrqPlan::Intx => roles.push((0, Role::Intx), GFP_KERNEL)?,
+        }
+        let mut handlers = KVec::with_capacity(roles.len(), GFP_KERNEL)?;
+        for (vector, role) in roles {
+            let name = match role {
+                Role::Config => CString::try_from_fmt(fmt!("{}-config", self.vdev.name()))?,
+                Role::Queue(n) => {
+                    CString::try_from_fmt(fmt!("{}-{}", self.vdev.name(), queues[n].vring.name()))?
+                }
+                Role::AllQueues => CString::try_from_fmt(fmt!("{}-virtqueues", self.vdev.name()))?,
+                Role::Intx => CString::try_from_fmt(fmt!("{}", self.vdev.name()))?,
+            };
+            let handler = VectorHandler {
+                device: NonNull::from(self),
+                queues: queues.clone(),
+                role,
+            };
+            handlers.push(
+                irq::Registration::request_shared(vectors.irq(vector)?, name, handler)?,
+                GFP_KERNEL,
+            )?;
+        }
+        Ok(ActiveQueues {
+            handlers,
+            queues: queues.clone(),
+            plan,
+            _vectors: vectors,
+        })
+    }
+
+    /// Waits for running handlers of every vector.
+    fn synchronize_vectors(&self) {
+        if let Some(active) = self.queues.lock().as_ref() {
+            for handler in active.handlers.iter() {
+                irq::synchronize(handler.irq());
+            }
+        }
+    }
+}
+
+/// # Safety
+///
+/// `vq` must be a live virtqueue of a `PciDevice` whose `priv` points to
+/// its notification region (virtio_ring calls this only for queues this
+/// transport created, and `find_vqs` sets `priv` before any use).
+unsafe extern "C" fn notify_index(vq: *mut bindings::virtqueue) -> bool {
+    // SAFETY: see above; the region lives as long as the queue.
+    let (notify, index) = unsafe { (&*(*vq).priv_.cast::<IoMem<2>>(), (*vq).index) };
+    notify.write16::<0>(index as u16);
+    true
+}
+
+/// # Safety
+///
+/// As for [`notify_index`], on a region of 4 bytes (`setup_queue` maps
+/// that much with notification data).
+unsafe extern "C" fn notify_with_data(vq: *mut bindings::virtqueue) -> bool {
+    // SAFETY: As for `notify_index`.
+    let (notify, data) = unsafe {
+        (
+            &*(*vq).priv_.cast::<IoMem<2>>(),
+            bindings::vring_notification_data(vq),
+        )
+    };
+    // Cannot fail: the region is 4 bytes.
+    let _ = notify.try_write32(0, data);
+    true
+}
+
+// SAFETY: `virtio` returns the `vdev` field, which `from_vdev` maps back.
+unsafe impl Transport for PciDevice {
+    unsafe fn from_vdev<'a>(vdev: *mut bindings::virtio_device) -> &'a Self {
+        let vdev = vdev.cast::<virtio::Device>();
+        // SAFETY: the caller guarantees `vdev` is the `vdev` field of a
+        // live `PciDevice`.
+        unsafe { &*container_of!(vdev, PciDevice, vdev) }
+    }
+
+    fn virtio(&self) -> &virtio::Device {
+        &self.vdev
+    }
+
+    fn get(&self, offset: usize, buf: &mut [u8]) {
+        let Some(cfg) = self.regions.device.as_ref() else {
+            dev_err!(
+                self.dev(),
+                "config read, but the device has no configuration\n"
+            );
+            buf.fill(0);
+            return;
+        };
+        let mut read = || -> Result {
+            match buf.len() {
+                1 => buf[0] = cfg.try_read8(offset)?,
+                2 => buf.copy_from_slice(&cfg.try_read16(offset)?.to_le_bytes()),
+                4 => buf.copy_from_slice(&cfg.try_read32(offset)?.to_le_bytes()),
+                8 => {
+                    let (low, high) = (cfg.try_read32(offset)?, cfg.try_read32(offset + 4)?);
+                    buf[..4].copy_from_slice(&low.to_le_bytes());
+                    buf[4..].copy_from_slice(&high.to_le_bytes());
+                }
+                _ => return Err(EINVAL),
+            }
+            Ok(())
+        };
+        if read().is_err() {
+            dev_err!(
+                self.dev(),
+                "config read of {} bytes at {offset:#x} refused: outside the {}-byte device configuration\n",
+                buf.len(),
+                cfg.maxsize()
+            );
+            buf.fill(0);
+        }
+    }
+
+    fn set(&self, offset: usize, buf: &[u8]) {
+        self.engine
+            .config_write(&self.vdev, offset, buf, |offset, data| {
+                self.config_write_now(offset, data)
+            });
+    }
+
+    fn generation(&self) -> u32 {
+        self.common()
+            .read8::<{ common::CONFIG_GENERATION }>()
+            .into()
+    }
+
+    fn get_status(&self) -> u8 {
+        self.common().read8::<{ common::DEVICE_STATUS }>()
+    }
+
+    fn set_status(&self, status: u8) {
+        self.common().write8::<{ common::DEVICE_STATUS }>(status);
+    }
+
+    fn reset(&self) {
+        self.set_status(0);
+        // The spec has the driver wait until the reset is done, which the
+        // device shows by reading back 0; then no handler may still run
+        // for the device as it was.
+        for _ in 0..RESET_TIMEOUT_MS {
+            if self.get_status() == 0 {
+                self.synchronize_vectors();
+                return;
+            }
+            sleep_us(1000);
+        }
+        dev_err!(
+            self.dev(),
+            "device did not finish reset within {RESET_TIMEOUT_MS} ms (status {:#04x})\n",
+            self.get_status()
+        );
+    }
+
+    fn find_vqs(
+        &self,
+        vqs: &mut [*mut bindings::virtqueue],
+        infos: &[bindings::virtqueue_info],
+    ) -> Result {
+        let mut queues = KVec::with_capacity(infos.len(), GFP_KERNEL)?;
+        let mut index = 0u16;
+        for (slot, info) in vqs.iter_mut().zip(infos) {
+            *slot = core::ptr::null_mut();
+            if info.name.is_null() {
+                continue;
+            }
+            let queue = self.setup_queue(index, info)?;
+            *slot = queue.vring.as_ptr();
+            queues.push(queue, GFP_KERNEL)?;
+            index += 1;
+        }
+        // The queues do not move from here: `priv` may point into them.
+        for queue in queues.iter_mut() {
+            let PciQueue { vring, notify, .. } = queue;
+            vring.set_priv(core::ptr::from_ref(notify).cast());
+        }
+        let queues = Arc::new(queues, GFP_KERNEL)?;
+        let msix = self.pdev.msix_vector_count();
+        let mut active = None;
+        for plan in irq_plans(msix, queues.len()) {
+            match self.route_interrupts(plan, &queues) {
+                Ok(a) => {
+                    active = Some(a);
+                    break;
+                }
+                // A failed way has freed what it set up.
+                Err(e) => dev_warn!(
+                    self.dev(),
+                    "interrupts via {}: error {}; trying the next way\n",
+                    plan.name(),
+                    e.to_errno()
+                ),
+            }
+        }
+        let active = active.ok_or_else(|| {
+            dev_err!(self.dev(), "no way to route the device's interrupts\n");
+            EIO
+        })?;
+        for (n, q) in active.queues.iter().enumerate() {
+            if let Err(e) = q.activate(self.common(), active.plan.queue_vector(n)) {
+                dev_err!(self.dev(), "queue {}: device refused its vector\n", q.index);
+                return Err(e);
+            }
+        }
+        if self.queues.lock().replace(active).is_some() {
+            dev_warn!(
+                self.dev(),
+                "find_vqs without del_vqs: old queues released\n"
+            );
+        }
+        Ok(())
+    }
+
+    fn del_vqs(&self) {
+        let active = self.queues.lock().take();
+        if let Some(active) = active {
+            // Tell the device to use no vector any more (the driver has
+            // reset it, which a hot-unplugged device cannot confirm);
+            // then the handlers, queues and vectors go, in that order.
+            let common = self.common();
+            if active.plan != IrqPlan::Intx {
+                for q in active.queues.iter() {
+                    common.write16::<{ common::QUEUE_SELECT }>(q.index);
+                    common.write16::<{ common::QUEUE_MSIX_VECTOR }>(NO_VECTOR);
+                }
+                common.write16::<{ common::MSIX_CONFIG }>(NO_VECTOR);
+            }
+            drop(active);
+        }
+    }
+
+    fn synchronize_cbs(&self) {
+        self.synchronize_vectors();
+    }
+
+    fn get_features(&self) -> u64 {
+        let common = self.common();
+        common.write32::<{ common::DEVICE_FEATURE_SELECT }>(1);
+        let high = common.read32::<{ common::DEVICE_FEATURE }>();
+        common.write32::<{ common::DEVICE_FEATURE_SELECT }>(0);
+        let low = common.read32::<{ common::DEVICE_FEATURE }>();
+        (u64::from(high) << 32) | u64::from(low)
+    }
+
+    fn finalize_features(&self, negotiation: &mut Negotiation<'_>) -> Result {
+        let device: &dyn SuspendTransport = self;
+        device.negotiate_modern(negotiation)
+    }
+
+    fn bus_name(&self) -> *const c_char {
+        self.pdev.name().as_char_ptr()
+    }
+}
+
+impl SuspendTransport for PciDevice {
+    fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn for_each_vring(&self, f: &mut dyn FnMut(&Vring) -> Result) -> Result {
+        let active = self.queues.lock();
+        let list = active.as_ref().map_or(&[][..], |a| &a.queues[..]);
+        list.iter().try_for_each(|q| f(&q.vring))
+    }
+
+    fn write_features(&self, features: u64) {
+        self.write_driver_features(features);
+    }
+
+    fn activate_queues(&self) -> Result {
+        let active = self.queues.lock();
+        let Some(active) = active.as_ref() else {
+            return Ok(());
+        };
+        // A reset forgets the vectors too.
+        let common = self.common();
+        common.write16::<{ common::MSIX_CONFIG }>(active.plan.config_vector());
+        active
+            .queues
+            .iter()
+            .enumerate()
+            .try_for_each(|(n, q)| q.activate(common, active.plan.queue_vector(n)))
+    }
+
+    fn notify_queues_now(&self) {
+        let active = self.queues.lock();
+        if let Some(active) = active.as_ref() {
+            active.queues.iter().for_each(PciQueue::notify_device);
+        }
+    }
+
+    fn config_write_now(&self, offset: usize, data: &[u8]) {
+        let Some(cfg) = self.regions.device.as_ref() else {
+            dev_err!(
+                self.dev(),
+                "config write, but the device has no configuration\n"
+            );
+            return;
+        };
+        let word = |b: &[u8]| u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        let written = match data.len() {
+            1 => cfg.try_write8(offset, data[0]),
+            2 => cfg.try_write16(offset, u16::from_le_bytes([data[0], data[1]])),
+            4 => cfg.try_write32(offset, word(data)),
+            8 => cfg
+                .try_write32(offset, word(&data[..4]))
+                .and_then(|()| cfg.try_write32(offset + 4, word(&data[4..]))),
+            _ => Err(EINVAL),
+        };
+        if written.is_err() {
+            dev_err!(
+                self.dev(),
+                "config write of {} bytes at {offset:#x} refused: outside the {}-byte device configuration\n",
+                data.len(),
+                cfg.maxsize()
+            );
+        }
+    }
+}

@@ -1,0 +1,16 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The virtio core, as a transport sees it: the device it registers, the
+//! `virtio_config_ops` table stock drivers call it through, and the
+//! virtqueues of `virtio_ring`.
+//!
+//! 6.12 has no Rust virtio abstractions; these are the transport half,
+//! shaped as a `kernel::virtio` would be.
+
+mod config_ops;
+mod device;
+mod vring;
+
+pub(crate) use config_ops::{ConfigOps, Transport};
+pub(crate) use device::{Device, DeviceId, Negotiation, Registration};
+pub(crate) use vring::{Vring, VringConfig};

@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The virtqueues of `virtio_ring`, as a transport creates, activates and,
+//! for SUSPEND, holds and releases them.
+
+use core::ptr::NonNull;
+
+use kernel::{
+    bindings,
+    ffi::{c_char, c_void},
+    prelude::*,
+};
+
+extern "C" {
+    /// `vring_replay.c`: `vring_interrupt()` with interrupts and bottom
+    /// halves disabled.
+    fn virtio_suspend_vring_replay(vq: *mut c_void);
+}
+
+/// A virtqueue created by `vring_create_virtqueue`, deleted on drop.
+///
+/// # Invariants
+///
+/// `0` is a live virtqueue owned by this value.
+pub(crate) struct Vring(NonNull<bindings::virtqueue>);
+
+// SAFETY: virtqueue operations used here may run on any CPU.
+unsafe impl Send for Vring {}
+// SAFETY: `vring_interrupt` may run concurrently on several CPUs.
+unsafe impl Sync for Vring {}
+
+/// What a queue needs from its creator, besides its size.
+pub(crate) struct VringConfig {
+    pub(crate) index: u32,
+    pub(crate) num: u32,
+    pub(crate) align: u32,
+    pub(crate) ctx: bool,
+    pub(crate) notify: unsafe extern "C" fn(*mut bindings::virtqueue) -> bool,
+    pub(crate) callback: bindings::vq_callback_t,
+    pub(crate) name: *const c_char,
+}
+
+impl Vring {
+    /// Creates a split or packed ring, as the negotiated features say.
+    ///
+    /// # Safety
+    ///
+    /// `vdev` must be a registered virtio device whose features are
+    /// final; `cfg.name` must live as long as the queue; `cfg.notify` must
+    /// be safe to call for this queue from any context.
+    pub(crate) unsafe fn create(
+        vdev: *mut bindings::virtio_device,
+        cfg: &VringConfig,
+    ) -> Result<Self> {
+        // SAFETY: guaranteed by the caller. `weak_barriers` because the
+        // device is another CPU (a VMM thread), as the C virtio-mmio and
+        // virtio-pci transports assume; `may_reduce_num` lets the ring
+        // shrink under memory pressure, as they allow.
+        let vq = unsafe {
+            bindings::vring_create_virtqueue(
+                cfg.index,
+                cfg.num,
+                cfg.align,
+                vdev,
+                true,
+                true,
+                cfg.ctx,
+                Some(cfg.notify),
+                cfg.callback,
+                cfg.name,
+            )
+        };
+        // INVARIANT: a non-NULL result is a new queue we now own.
+        NonNull::new(vq).map(Self).ok_or(ENOMEM)
+    }
+
+    pub(crate) fn as_ptr(&self) -> *mut bindings::virtqueue {
+        self.0.as_ptr()
+    }
+
+    /// Entries in the ring (may be fewer than requested).
+    pub(crate) fn size(&self) -> u32 {
+        // SAFETY: live queue (type invariant).
+        unsafe { bindings::virtqueue_get_vring_size(self.as_ptr()) }
+    }
+
+    /// Records the largest size the device supports, for later resizes.
+    pub(crate) fn set_num_max(&mut self, num: u32) {
+        // SAFETY: live queue that we own exclusively (`&mut self`).
+        unsafe { (*self.as_ptr()).num_max = num };
+    }
+
+    /// Sets the queue's `priv`, which virtio_ring leaves to the transport
+    /// (its notify function reads it).
+    pub(crate) fn set_priv(&mut self, data: *const c_void) {
+        // SAFETY: live queue that we own exclusively (`&mut self`).
+        unsafe { (*self.as_ptr()).priv_ = data.cast_mut() };
+    }
+
+    /// Bus addresses of the descriptor, driver (avail) and device (used)
+    /// areas.
+    pub(crate) fn addresses(&self) -> [u64; 3] {
+        // SAFETY: live queue (type invariant).
+        unsafe {
+            [
+                bindings::virtqueue_get_desc_addr(self.as_ptr()),
+                bindings::virtqueue_get_avail_addr(self.as_ptr()),
+                bindings::virtqueue_get_used_addr(self.as_ptr()),
+            ]
+        }
+    }
+
+    /// Processes used buffers: runs the driver's callback if there are
+    /// any. Safe in hard-IRQ context. Returns whether there was work.
+    pub(crate) fn interrupt(&self, irq: u32) -> bool {
+        // SAFETY: live queue (type invariant).
+        unsafe {
+            bindings::vring_interrupt(irq as _, self.as_ptr().cast())
+                == bindings::irqreturn_IRQ_HANDLED
+        }
+    }
+}
+
+impl Vring {
+    /// Stops showing new buffers to the device: the driver's buffers go
+    /// into the ring but are not published, and notifications are
+    /// deferred, until [`Vring::release`]. Call `synchronize_rcu()` after
+    /// holding, before telling the device to stop.
+    pub(crate) fn hold(&self) -> Result {
+        // SAFETY: live queue (type invariant).
+        kernel::error::to_result(unsafe { bindings::virtqueue_hold_avail(self.as_ptr()) })
+    }
+
+    /// Publishes what was held; returns whether anything was (buffers or
+    /// a notification). Safe against the driver adding concurrently.
+    pub(crate) fn release(&self) -> bool {
+        // SAFETY: live queue (type invariant).
+        unsafe { bindings::virtqueue_release_avail(self.as_ptr()) }
+    }
+
+    /// Like [`Vring::hold`], but adding fails with `ENOSPC` until the
+    /// release, for a queue whose driver spins until each buffer it adds
+    /// is used (see `logic::busy_wait`).
+    pub(crate) fn refuse(&self) -> Result {
+        // SAFETY: live queue (type invariant).
+        kernel::error::to_result(unsafe { bindings::virtqueue_refuse_avail(self.as_ptr()) })
+    }
+
+    /// The name the driver gave the queue.
+    pub(crate) fn name(&self) -> &CStr {
+        // SAFETY: live queue (type invariant); its creator keeps the name
+        // alive as long as the queue (`Vring::create`'s contract).
+        unsafe { CStr::from_char_ptr((*self.as_ptr()).name) }
+    }
+
+    /// After a reset of the device while the queue is held: makes every
+    /// buffer the device had not used available again from index 0, and
+    /// keeps the used ones the driver has not taken (see
+    /// `virtqueue_rewind_held`). The queue stays held. Call in process
+    /// context, after the `synchronize_rcu()` that follows [`Vring::hold`].
+    pub(crate) fn rewind(&self) -> Result {
+        // SAFETY: live queue (type invariant); the function checks that
+        // the queue is held and sleeps only to allocate.
+        kernel::error::to_result(unsafe { bindings::virtqueue_rewind_held(self.as_ptr()) })
+    }
+
+    /// Runs the driver's callback if the ring has used buffers it has not
+    /// taken, as an interrupt would. For process context: a device reset
+    /// drops the interrupt it had pending.
+    pub(crate) fn replay_interrupt(&self) {
+        // SAFETY: live queue (type invariant); the glue disables
+        // interrupts and bottom halves around `vring_interrupt`, which
+        // ignores its irq number.
+        unsafe { virtio_suspend_vring_replay(self.as_ptr().cast()) };
+    }
+
+    /// Notifies the device of the queue's available buffers.
+    pub(crate) fn notify(&self) {
+        // SAFETY: live queue (type invariant); notifying may be done at
+        // any time and is harmless when nothing is new.
+        unsafe { bindings::virtqueue_notify(self.as_ptr()) };
+    }
+}
+
+impl Drop for Vring {
+    fn drop(&mut self) {
+        // SAFETY: we own the live queue (type invariant).
+        unsafe { bindings::vring_del_virtqueue(self.as_ptr()) };
+    }
+}
