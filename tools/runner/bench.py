@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-2.0
 """make bench: what SUSPEND buys, and what the Rust transport costs.
 
-    bench.py --kdir KDIR [--rounds N]
+    bench.py --kdir KDIR
 
 Runs the bench-*.toml scenarios in one invocation, side by side
 (alternating where two configurations are compared), and writes
@@ -13,7 +13,9 @@ TCG say little. Targets are reported, never asserted.
 
 Block throughput and IOPS are fio's (the static fio of tools/fio in the
 guest, psync, O_DIRECT, time-based; run by vs_bench blk): sequential 1 MiB
-writes and reads in MiB/s, 4 KiB random reads from 1 and 16 jobs in IOPS.
+writes and reads in MiB/s, 4 KiB random reads from 1 and 16 jobs in IOPS,
+on two identical disks in one guest, one bound to our transport and one
+to the C one, in alternating rounds (vs_bench blkpair).
 """
 
 import argparse
@@ -29,8 +31,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import run as runner  # noqa: E402
 
-# The transport's longest sleep between two status reads (logic/suspend.rs).
+# The transport's poll interval: its longest time between two status
+# reads (logic/suspend.rs).
 POLL_MAX_US = 1000
+
+# Transport drivers, as vs_bench names them, and their rows.
+TRANSPORTS = {
+    "virtio-suspend-mmio": "mmio", "virtio-suspend-pci": "pci",
+    "virtio-mmio": "C virtio_mmio", "virtio-pci": "C virtio_pci",
+}
 
 # vs_bench blk's fields (fio's figures) and their rows in the table.
 FIO_METRICS = (
@@ -70,12 +79,13 @@ def run_bench(name, args, kdir, initrd, base, overrides=None):
 
 
 def latency_table(samples):
-    """Rows per (device kind, path): total, suspend half, resume half."""
+    """Rows per (transport, device kind, path): total, suspend half,
+    resume half."""
     groups = {}
     for kind, f in samples:
         if kind != "latency":
             continue
-        key = (f["kind"], f["path"])
+        key = (TRANSPORTS.get(f["transport"], f["transport"]), f["kind"], f["path"])
         s, r = int(f["suspend_us"]), int(f["resume_us"])
         groups.setdefault(key, {"total": [], "suspend": [], "resume": []})
         groups[key]["total"].append(s + r)
@@ -84,10 +94,14 @@ def latency_table(samples):
     return groups
 
 
+def stats_row(values):
+    return (f"{len(values)} | {statistics.median(values):.0f} | "
+            f"{percentile(values, 90)} | {percentile(values, 99)}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--kdir", required=True)
-    ap.add_argument("--rounds", type=int, default=5, help="throughput rounds per transport")
     ap.add_argument("--accel", default=os.environ.get("VS_ACCEL", "tcg"))
     args = ap.parse_args()
 
@@ -108,77 +122,101 @@ def main():
     poll = [int(f["ack_suspend_us"]) - delay_us
             for k, f in run_bench("bench-polling", args, kdir, initrd, base) if k == "latency"]
     # 2. Full system cycles, alternating the two configurations.
-    system = {"suspend": [], "classic": []}
+    system = {}
     for _ in range(2):
-        for path in ("suspend", "classic"):
-            system[path] += [int(f["cycle_us"]) for k, f in
-                             run_bench(f"bench-system-{path}", args, kdir, initrd, base)
-                             if k == "system"]
-    # 3. Block throughput, Rust vs C, same disk image, alternating rounds.
-    image = out / "disk.img"
-    with open(image, "wb") as f:
-        f.truncate(256 << 20)
-    blk = {"rust": [], "c": []}
-    for _ in range(args.rounds):
-        for t in ("rust", "c"):
-            blk[t] += [f for k, f in run_bench(f"bench-blk-{t}", args, kdir, initrd, base,
-                                               {"blk": {"image": str(image)}}) if k == "blk"]
-    image.unlink()
+        for bus in ("", "-pci"):
+            for path in ("suspend", "classic"):
+                system.setdefault((bus.strip("-") or "mmio", path), [])
+                system[(bus.strip("-") or "mmio", path)] += [
+                    int(f["cycle_us"]) for k, f in
+                    run_bench(f"bench-system-{path}{bus}", args, kdir, initrd, base)
+                    if k == "system"]
+    # 3. Resume to first completed I/O.
+    firstio = {}
+    for k, f in run_bench("bench-firstio", args, kdir, initrd, base):
+        if k == "firstio":
+            key = (TRANSPORTS.get(f["transport"], f["transport"]), f["path"])
+            firstio.setdefault(key, []).append(int(f["us"]))
+    # 4. Block throughput, Rust vs C, two disks in one guest, alternating.
+    blk = {}
+    for bus in ("mmio", "pci"):
+        rounds = {}
+        for k, f in run_bench(f"bench-blkpair-{bus}", args, kdir, initrd, base):
+            if k == "blk":
+                rounds.setdefault(f["transport"], []).append(f)
+        blk[bus] = rounds
 
     # Tables.
     md = [f"Taken {time.strftime('%Y-%m-%d %H:%M')} on {platform.node()} "
           f"({os.cpu_count()} CPUs, {platform.machine()}), QEMU microvm under "
           f"{args.accel.upper()}; microseconds unless noted.", ""]
     csv = ["measure,device,path,median,p90,p99,n"]
-    md += ["| device | path | cycles | suspend+resume median | p90 | p99 | suspend half median | resume half median |",
-           "|---|---|---|---|---|---|---|---|"]
-    for (kind, path), g in sorted(lat.items()):
+    md += ["| transport | device | path | cycles | suspend+resume median | p90 | p99 | suspend half median | resume half median |",
+           "|---|---|---|---|---|---|---|---|---|"]
+    for (bus, kind, path), g in sorted(lat.items()):
         t = g["total"]
-        md.append(f"| {kind} | {path} | {len(t)} | {statistics.median(t):.0f} | "
-                  f"{percentile(t, 90)} | {percentile(t, 99)} | "
+        md.append(f"| {bus} | {kind} | {path} | {stats_row(t)} | "
                   f"{statistics.median(g['suspend']):.0f} | {statistics.median(g['resume']):.0f} |")
         for half in ("total", "suspend", "resume"):
             v = g[half]
-            csv.append(f"latency_{half},{kind},{path},{statistics.median(v):.0f},"
+            csv.append(f"latency_{half},{bus} {kind},{path},{statistics.median(v):.0f},"
                        f"{percentile(v, 90)},{percentile(v, 99)},{len(v)}")
     md += ["", "| ratio SUSPEND / reset-based (median) | suspend+resume | suspend half | resume half | target |",
            "|---|---|---|---|---|"]
-    for kind in sorted({k for k, _ in lat}):
-        if (kind, "suspend") not in lat or (kind, "classic") not in lat:
+    for bus, kind in sorted({(b, k) for b, k, _ in lat}):
+        if (bus, kind, "suspend") not in lat or (bus, kind, "classic") not in lat:
             continue
-        s, c = lat[(kind, "suspend")], lat[(kind, "classic")]
+        s, c = lat[(bus, kind, "suspend")], lat[(bus, kind, "classic")]
         ratios = [statistics.median(s[h]) / statistics.median(c[h])
                   for h in ("total", "suspend", "resume")]
         verdict = "met" if ratios[0] <= 0.2 else f"missed by {ratios[0] / 0.2:.1f}x"
-        md.append(f"| {kind} | {ratios[0]:.3f} | {ratios[1]:.3f} | {ratios[2]:.3f} | "
+        md.append(f"| {bus} {kind} | {ratios[0]:.3f} | {ratios[1]:.3f} | {ratios[2]:.3f} | "
                   f"<= 0.2: {verdict} |")
-        csv.append(f"ratio_suspend_over_classic,{kind},,{ratios[0]:.4f},,,")
+        csv.append(f"ratio_suspend_over_classic,{bus} {kind},,{ratios[0]:.4f},,,")
     md += ["", f"Polling beyond the device's {delay_us // 1000} ms acknowledgement delay "
            f"({len(poll)} suspends): median {statistics.median(poll):.0f}, "
            f"max {max(poll)} (target: at most one poll interval, {POLL_MAX_US}: "
            f"{'met' if max(poll) <= POLL_MAX_US else 'missed'})."]
     csv.append(f"polling_overhead,blk,suspend,{statistics.median(poll):.0f},"
                f"{percentile(poll, 90)},{max(poll)},{len(poll)}")
-    ms, mc = statistics.median(system["suspend"]), statistics.median(system["classic"])
-    md += ["", "| full s2idle cycle, four devices | cycles | median | p90 | p99 |",
-           "|---|---|---|---|---|"]
-    for path, v in system.items():
-        md.append(f"| {path} | {len(v)} | {statistics.median(v):.0f} | "
-                  f"{percentile(v, 90)} | {percentile(v, 99)} |")
-        csv.append(f"system_cycle,all4,{path},{statistics.median(v):.0f},"
-                   f"{percentile(v, 90)},{percentile(v, 99)},{len(v)}")
-    md.append(f"| ratio SUSPEND / reset-based | | {ms / mc:.3f} | | |")
-    md += ["", f"| virtio-blk through the Rust transport vs the C virtio_mmio, fio ({args.rounds} rounds each, alternating) | Rust mean | C mean | Rust / C | per-round ratio min..max | target |",
+    md += ["", "| full s2idle cycle, four devices | path | cycles | median | p90 | p99 |",
            "|---|---|---|---|---|---|"]
-    for metric, label in FIO_METRICS:
-        r = [float(f[metric]) for f in blk["rust"]]
-        c = [float(f[metric]) for f in blk["c"]]
-        pairs = [a / b for a, b in zip(r, c) if b]
-        ratio = statistics.mean(r) / statistics.mean(c)
-        verdict = "met" if ratio >= 0.97 else f"missed ({ratio:.3f})"
-        md.append(f"| {label} | {statistics.mean(r):.1f} | {statistics.mean(c):.1f} | "
-                  f"{ratio:.3f} | {min(pairs):.3f}..{max(pairs):.3f} | >= 0.97: {verdict} |")
-        csv.append(f"blk_{metric},blk,rust_over_c,{ratio:.4f},{min(pairs):.4f},{max(pairs):.4f},{len(pairs)}")
+    for (bus, path), v in sorted(system.items()):
+        mode = "pm_test=platform" if bus == "pci" else "pm_test=devices"
+        md.append(f"| {bus} ({mode}) | {path} | {stats_row(v)} |")
+        csv.append(f"system_cycle,{bus} all4,{path},{statistics.median(v):.0f},"
+                   f"{percentile(v, 90)},{percentile(v, 99)},{len(v)}")
+    for bus in sorted({b for b, _ in system}):
+        ms = statistics.median(system[(bus, "suspend")])
+        mc = statistics.median(system[(bus, "classic")])
+        md.append(f"| {bus}: ratio SUSPEND / reset-based | | | {ms / mc:.3f} | | |")
+    md += ["", "| resume start to first completed read (blk) | path | cycles | median | p90 | p99 |",
+           "|---|---|---|---|---|---|"]
+    for (bus, path), v in sorted(firstio.items()):
+        md.append(f"| {bus} | {path} | {stats_row(v)} |")
+        csv.append(f"first_io_after_resume,{bus} blk,{path},{statistics.median(v):.0f},"
+                   f"{percentile(v, 90)},{percentile(v, 99)},{len(v)}")
+    for bus in sorted({b for b, _ in firstio}):
+        if (bus, "suspend") in firstio and (bus, "classic") in firstio:
+            ratio = (statistics.median(firstio[(bus, "suspend")]) /
+                     statistics.median(firstio[(bus, "classic")]))
+            md.append(f"| {bus}: ratio SUSPEND / reset-based | | | {ratio:.3f} | | |")
+    for bus, rounds in blk.items():
+        ours, c = f"virtio-suspend-{bus}", f"virtio-{bus}"
+        n = min(len(rounds.get(ours, [])), len(rounds.get(c, [])))
+        md += ["", f"| virtio-blk, Rust {bus} transport vs {TRANSPORTS[c]}, fio, two disks in one guest, {n} alternating rounds | Rust mean | C mean | Rust / C (means) | per-round Rust / C: median, min..max | target |",
+               "|---|---|---|---|---|---|"]
+        for metric, label in FIO_METRICS:
+            r = [float(f[metric]) for f in rounds[ours][:n]]
+            cv = [float(f[metric]) for f in rounds[c][:n]]
+            pairs = [a / b for a, b in zip(r, cv) if b]
+            ratio = statistics.mean(r) / statistics.mean(cv)
+            verdict = "met" if ratio >= 0.97 else f"missed ({ratio:.3f})"
+            md.append(f"| {label} | {statistics.mean(r):.1f} | {statistics.mean(cv):.1f} | "
+                      f"{ratio:.3f} | {statistics.median(pairs):.3f}, {min(pairs):.3f}..{max(pairs):.3f} | "
+                      f">= 0.97: {verdict} |")
+            csv.append(f"blk_{metric},{bus} blk,rust_over_c,{ratio:.4f},{min(pairs):.4f},"
+                       f"{max(pairs):.4f},{len(pairs)}")
     md += ["", f"Benchmark wall time: {(time.monotonic() - start) / 60:.1f} min."]
 
     (out / "results.md").write_text("\n".join(md) + "\n")
@@ -190,15 +228,16 @@ def main():
 
 
 def plot(lat, out):
-    """CDFs of the suspend+resume latency, both paths, both devices."""
+    """CDFs of the suspend+resume latency: both paths, both devices, both
+    transports."""
     if not shutil.which("gnuplot"):
         runner.die("gnuplot not found: run 'make deps'")
     series = []
-    for (kind, path), g in sorted(lat.items()):
-        data = out / f"latency-{kind}-{path}.dat"
+    for (bus, kind, path), g in sorted(lat.items()):
+        data = out / f"latency-{bus}-{kind}-{path}.dat"
         t = sorted(g["total"])
         data.write_text("".join(f"{v} {(i + 1) / len(t):.4f}\n" for i, v in enumerate(t)))
-        series.append(f"'{data}' using 1:2 with steps lw 2 title '{kind}, {path}'")
+        series.append(f"'{data}' using 1:2 with steps lw 2 title '{bus} {kind}, {path}'")
     script = "\n".join([
         "set terminal png size 900,520",
         f"set output '{out / 'latency.png'}'",

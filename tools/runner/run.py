@@ -203,6 +203,7 @@ DEVICE_KEYS = {
     "size_mib": (lambda v: _is_int(v) and v > 0, "a positive integer"),
     "image": (lambda v: isinstance(v, str), "a path (string)"),
     "props": (_scalar_table, "a table of QEMU properties"),
+    "bus": (lambda v: v in ("mmio", "pci"), '"mmio" or "pci"'),
 }
 
 
@@ -467,8 +468,9 @@ def build_initramfs(kdir, selftest_dir, out):
 
 def device_args(devices, rundir, bus="mmio"):
     """QEMU arguments for a scenario's devices, on virtio-mmio slots or,
-    with bus "pci", as modern virtio-pci devices, each behind a PCIe root
-    port of its own (where QEMU gives it a PM capability)."""
+    with bus "pci" (the scenario's, or a device's own), as modern
+    virtio-pci devices, each behind a PCIe root port of its own (where
+    QEMU gives it a PM capability)."""
     args = []
     counts = {}
     ports = 0
@@ -476,7 +478,7 @@ def device_args(devices, rundir, bus="mmio"):
     def virtio(model, rest):
         # `model` is the virtio-mmio device's name, virtio-X-device.
         nonlocal ports
-        if bus == "mmio":
+        if dev.get("bus", bus) == "mmio":
             return ["-device", model + rest]
         ports += 1
         pci = model.removesuffix("-device") + "-pci"
@@ -538,8 +540,11 @@ def mmio_version_args(sc):
 
 
 def default_machine(sc):
-    """microvm: no firmware, no legacy devices; with PCIe for bus "pci"."""
-    return "microvm,acpi=on,pcie=on" if sc.get("bus") == "pci" else "microvm,acpi=on"
+    """microvm: no firmware, no legacy devices; with PCIe where a device
+    is on bus "pci" (its virtio-mmio slots stay)."""
+    buses = {d.get("bus", sc.get("bus", "mmio")) for d in sc.get("devices", [])}
+    return "microvm,acpi=on,pcie=on" if sc.get("bus") == "pci" or "pci" in buses \
+        else "microvm,acpi=on"
 
 
 def qemu_command(sc, kdir, initrd, rundir, accel):

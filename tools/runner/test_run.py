@@ -445,7 +445,16 @@ class ScenarioKeys(unittest.TestCase):
             "virtconsole,chardev=con0,bus=vser0.0",
         ])
         self.assertEqual(run.default_machine({"bus": "pci"}), "microvm,acpi=on,pcie=on")
+        self.assertEqual(run.default_machine({"devices": [{"kind": "blk"}, {"kind": "blk", "bus": "pci"}]}),
+                         "microvm,acpi=on,pcie=on")
         self.assertEqual(run.default_machine({}), "microvm,acpi=on")
+
+    def test_a_device_may_choose_its_bus(self):
+        with tempfile.TemporaryDirectory() as d:
+            args = run.device_args([{"kind": "gpu"}, {"kind": "gpu", "bus": "pci"}], Path(d))
+        devices = [args[i + 1] for i, a in enumerate(args) if a == "-device"]
+        self.assertEqual(devices, ["virtio-gpu-device", "pcie-root-port,id=rp1,chassis=1",
+                                   "virtio-gpu-pci,bus=rp1,disable-legacy=on,romfile="])
 
     def test_missing_required_key(self):
         sc = keys_of()

@@ -11,16 +11,12 @@ pub(crate) fn now_us() -> u64 {
     (unsafe { bindings::ktime_get() } / 1000) as u64
 }
 
-/// Sleeps `us` microseconds, or up to a quarter more (`usleep_range`),
-/// uninterruptibly. Process context only (it may sleep).
+/// Sleeps `us` microseconds on a high-resolution timer with no slack
+/// (`usleep_range` with equal bounds), uninterruptibly: a poll that must
+/// see a change within its interval cannot have the timer deferred by
+/// up to a quarter. Process context only (it may sleep).
 pub(crate) fn sleep_us(us: u32) {
     let us = u64::from(us);
     // SAFETY: sleeping is valid in process context, the caller's.
-    unsafe {
-        bindings::usleep_range_state(
-            us as _,
-            (us + us / 4 + 1) as _,
-            bindings::TASK_UNINTERRUPTIBLE,
-        )
-    };
+    unsafe { bindings::usleep_range_state(us as _, us as _, bindings::TASK_UNINTERRUPTIBLE) };
 }

@@ -23,12 +23,17 @@
 use super::dialect::{device_broken, Dialect, ResumeBy};
 
 /// First sleep between two status reads; doubled after each read up to
-/// [`POLL_MAX_US`]. A device that acknowledges at once costs no sleep
-/// (the first read follows the write directly); a slow one is read at
-/// most one [`POLL_MAX_US`] after it acknowledged.
+/// [`POLL_SLEEP_MAX_US`]. A device that acknowledges at once costs no
+/// sleep (the first read follows the write directly); a slow one is read
+/// at most one [`POLL_MAX_US`] after it acknowledged.
 pub(crate) const POLL_FIRST_US: u32 = 10;
-/// Longest sleep between two status reads.
+/// Longest time between two status reads: the poll interval.
 pub(crate) const POLL_MAX_US: u32 = 1000;
+/// Longest sleep between two status reads: the poll interval less what a
+/// sleeper takes to run again after its timer fired (the transport
+/// sleeps on a high-resolution timer without slack; the rest is wake-up
+/// latency, a few hundred microseconds at worst in a TCG guest).
+pub(crate) const POLL_SLEEP_MAX_US: u32 = POLL_MAX_US * 3 / 4;
 
 /// Where a device is in the cycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -302,7 +307,7 @@ impl Machine {
     fn backoff(&mut self, elapsed: u64) -> Step {
         let left = self.timeout_us - elapsed;
         let sleep = u64::from(self.sleep_us).min(left) as u32;
-        self.sleep_us = (self.sleep_us * 2).min(POLL_MAX_US);
+        self.sleep_us = (self.sleep_us * 2).min(POLL_SLEEP_MAX_US);
         Step::Sleep(sleep.max(1))
     }
 

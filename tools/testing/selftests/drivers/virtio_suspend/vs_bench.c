@@ -12,9 +12,23 @@
  *                                         <seconds>: sequential 1 MiB writes
  *                                         and reads, 4 KiB random reads from
  *                                         1 and 16 threads
+ *   vs_bench rebind <blkdev> <driver>     moves the transport device under
+ *                                         block device <blkdev> to <driver>
+ *                                         (driver_override), e.g. to the C
+ *                                         virtio_mmio or virtio_pci
+ *   vs_bench blkpair <a> <b> <s> <rounds> "blk" on <a> and on <b>, <rounds>
+ *                                         times, the first of each pair
+ *                                         alternating: two disks, one per
+ *                                         transport, in one guest
+ *   vs_bench firstio <blkdev> <cycles>    time from the start of a debugfs
+ *                                         resume to the completion of a read
+ *                                         submitted while suspended
+ *
+ * Every line names the device's transport driver (transport=).
  */
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
@@ -38,8 +52,19 @@ static long sysfs_long(const char *dev, const char *attr)
 {
 	char path[PATH_MAX], buf[32];
 
-	snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s/suspend/%s", dev, attr);
+	snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%.64s/suspend/%.64s", dev, attr);
 	return vs_read_attr(path, buf, sizeof(buf)) ? -1 : strtol(buf, NULL, 10);
+}
+
+/* The driver of virtio device @dev's transport device, or "?". */
+static const char *transport_of(const char *dev, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%.255s/../driver", dev);
+	if (vs_link_name(path, buf, len))
+		snprintf(buf, len, "?");
+	return buf;
 }
 
 static const char *kind_name(long id)
@@ -56,7 +81,7 @@ static const char *kind_name(long id)
 /* One debugfs suspend + resume of @dev, timed per half. */
 static int latency_cycle(const char *dev)
 {
-	char ctl[PATH_MAX], path[PATH_MAX], buf[32];
+	char ctl[PATH_MAX], path[PATH_MAX], buf[32], transport[64];
 	uint64_t t0, t1, t2;
 	long id;
 
@@ -75,8 +100,9 @@ static int latency_cycle(const char *dev)
 	if (vs_write_attr(ctl, "resume"))
 		return 1;
 	t2 = now_ns();
-	printf("vs-bench: latency dev=%s kind=%s path=%s suspend_us=%llu resume_us=%llu "
-	       "ack_suspend_us=%ld ack_resume_us=%ld\n", dev, kind_name(id),
+	printf("vs-bench: latency dev=%s transport=%s kind=%s path=%s suspend_us=%llu "
+	       "resume_us=%llu ack_suspend_us=%ld ack_resume_us=%ld\n", dev,
+	       transport_of(dev, transport, sizeof(transport)), kind_name(id),
 	       strcmp(buf, "none") ? "suspend" : "classic",
 	       (unsigned long long)(t1 - t0) / 1000,
 	       (unsigned long long)(t2 - t1) / 1000,
@@ -176,6 +202,7 @@ static double fio(const char *dev, const char *rw, const char *bs, int jobs,
 /* fio's figures, in the units a storage person expects: MiB/s, IOPS. */
 static int blk(const char *dev, double seconds)
 {
+	char vdev[32], transport[64];
 	double v[4];
 	int i;
 
@@ -188,8 +215,124 @@ static int blk(const char *dev, double seconds)
 	for (i = 0; i < 4; i++)
 		if (v[i] <= 0)
 			return 1;
-	printf("vs-bench: blk seq_write_mibs=%.1f seq_read_mibs=%.1f "
-	       "randread_qd1_iops=%.0f randread_qd16_iops=%.0f\n", v[0], v[1], v[2], v[3]);
+	if (vs_blk_virtio(dev, vdev, sizeof(vdev)))
+		return 1;
+	printf("vs-bench: blk dev=%s transport=%s seq_write_mibs=%.1f seq_read_mibs=%.1f "
+	       "randread_qd1_iops=%.0f randread_qd16_iops=%.0f\n", dev,
+	       transport_of(vdev, transport, sizeof(transport)), v[0], v[1], v[2], v[3]);
+	return 0;
+}
+
+/*
+ * Moves the transport device under block device @blk to @driver: sets
+ * its driver_override, unbinds it, asks its bus to probe it again, and
+ * waits for the block device to come back.
+ */
+static int rebind(const char *blk, const char *driver)
+{
+	char vdev[32], dir[128], path[PATH_MAX], name[256], bus[64];
+
+	if (vs_blk_virtio(blk, vdev, sizeof(vdev)))
+		return 1;
+	snprintf(dir, sizeof(dir), "/sys/bus/virtio/devices/%s/..", vdev);
+	snprintf(path, sizeof(path), "%s/subsystem", dir);
+	if (vs_link_name(path, bus, sizeof(bus)))
+		return 1;
+	if (realpath(dir, path) == NULL)
+		return 1;
+	snprintf(name, sizeof(name), "%s", strrchr(path, '/') + 1);
+	snprintf(path, sizeof(path), "%s/driver_override", dir);
+	if (vs_write_attr(path, driver))
+		return 1;
+	snprintf(path, sizeof(path), "%s/driver/unbind", dir);
+	if (vs_write_attr(path, name))
+		return 1;
+	if (vs_wait_path(blk, 0, 10000))
+		return 1;
+	snprintf(path, sizeof(path), "/sys/bus/%s/drivers_probe", bus);
+	if (vs_write_attr(path, name) || vs_wait_path(blk, 1, 10000))
+		return 1;
+	snprintf(path, sizeof(path), "%s/driver", dir);
+	if (vs_link_name(path, bus, sizeof(bus)) || strcmp(bus, driver))
+		return 1;
+	printf("vs-bench: rebind dev=%s %s to %s\n", blk, name, driver);
+	return 0;
+}
+
+static int blkpair(const char *a, const char *b, double seconds, long rounds)
+{
+	long r;
+
+	/* a, b, then b, a: neither disk always goes first. */
+	for (r = 0; r < rounds; r++) {
+		const char *first = r % 2 ? b : a, *second = r % 2 ? a : b;
+
+		if (blk(first, seconds) || blk(second, seconds))
+			return 1;
+	}
+	return 0;
+}
+
+struct pending_read {
+	const char *blk;
+	uint64_t done_ns;
+	int ret;
+};
+
+static void *read_one(void *arg)
+{
+	struct pending_read *p = arg;
+	void *buf;
+	int fd = open(p->blk, O_RDONLY | O_DIRECT);
+
+	p->ret = -1;
+	if (fd < 0 || posix_memalign(&buf, 4096, 4096))
+		return NULL;
+	if (pread(fd, buf, 4096, 0) == 4096)
+		p->ret = 0;
+	p->done_ns = now_ns();
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
+/*
+ * Suspends the virtio device under @blk through debugfs, submits a read,
+ * then resumes: the time from the start of the resume to the read's
+ * completion, the first I/O after it.
+ */
+static int firstio(const char *blk, long cycles)
+{
+	char vdev[32], ctl[PATH_MAX], path[PATH_MAX], dialect[32], transport[64];
+	long i;
+
+	if (vs_blk_virtio(blk, vdev, sizeof(vdev)))
+		return 1;
+	snprintf(ctl, sizeof(ctl), "/sys/kernel/debug/virtio_suspend/%s", vdev);
+	snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s/suspend/dialect", vdev);
+	if (vs_read_attr(path, dialect, sizeof(dialect)))
+		return 1;
+	for (i = 0; i < cycles; i++) {
+		struct pending_read p = { .blk = blk };
+		pthread_t thread;
+		uint64_t t0;
+
+		if (vs_write_attr(ctl, "suspend") ||
+		    pthread_create(&thread, NULL, read_one, &p))
+			return 1;
+		/* Long enough for the read to be submitted and held. */
+		usleep(20 * 1000);
+		t0 = now_ns();
+		if (vs_write_attr(ctl, "resume"))
+			return 1;
+		pthread_join(thread, NULL);
+		if (p.ret)
+			return 1;
+		printf("vs-bench: firstio dev=%s transport=%s path=%s us=%llu\n", vdev,
+		       transport_of(vdev, transport, sizeof(transport)),
+		       strcmp(dialect, "none") ? "suspend" : "classic",
+		       (unsigned long long)(p.done_ns - t0) / 1000);
+	}
 	return 0;
 }
 
@@ -202,7 +345,14 @@ int main(int argc, char **argv)
 		return system_cycles(atol(argv[2]));
 	if (argc == 4 && !strcmp(argv[1], "blk"))
 		return blk(argv[2], atof(argv[3]));
+	if (argc == 4 && !strcmp(argv[1], "rebind"))
+		return rebind(argv[2], argv[3]);
+	if (argc == 6 && !strcmp(argv[1], "blkpair"))
+		return blkpair(argv[2], argv[3], atof(argv[4]), atol(argv[5]));
+	if (argc == 4 && !strcmp(argv[1], "firstio"))
+		return firstio(argv[2], atol(argv[3]));
 	fprintf(stderr, "usage: vs_bench latency <virtioN> <cycles> | system <cycles> | "
-		"blk <dev> <seconds>\n");
+		"blk <dev> <seconds> | rebind <blkdev> <driver> | "
+		"blkpair <a> <b> <seconds> <rounds> | firstio <blkdev> <cycles>\n");
 	return 2;
 }
