@@ -72,7 +72,7 @@ bench: modules selftests qemu fio
 	@python3 tools/runner/bench.py --kdir $(KDIR)
 
 shell: modules selftests
-	@python3 tools/runner/run.py shell --scenario $(or $(SCENARIO),blk-rust) --kdir $(KDIR)
+	@python3 tools/runner/run.py shell --scenario $(or $(SCENARIO),devices-rust) --kdir $(KDIR)
 
 fmt: kernel
 	@$(ENV); $$VS_RUSTFMT --edition 2021 --config-path $(KDIR)/.rustfmt.toml $(RUST_SOURCES)

@@ -350,6 +350,8 @@ PM_CTRL, PM_NO_SOFT_RESET = 4, 0x8
 D0, D3HOT = 0, 3
 # virtio_pci_cap cfg_type
 PCI_CAP_COMMON, PCI_CAP_NOTIFY, PCI_CAP_ISR, PCI_CAP_DEVICE = 1, 2, 3, 4
+PCI_CAP_PCI_CFG = 5
+COMMON_CFG_SIZE = 0x38          # sizeof(struct virtio_pci_common_cfg)
 # struct virtio_pci_common_cfg
 C_DFSELECT, C_DF, C_GFSELECT, C_GF = 0x00, 0x04, 0x08, 0x0c
 C_MSIX, C_NUMQ, C_STATUS, C_CFGGEN = 0x10, 0x12, 0x14, 0x15
@@ -370,10 +372,15 @@ class PciDevice(Device):
 
     PORT, CFG, BAR = ecam(0, 2), ecam(1, 0), PCI_MMIO_BASE
 
-    def __init__(self, q):
+    def __init__(self, q, required=(PCI_CAP_COMMON, PCI_CAP_NOTIFY,
+                                    PCI_CAP_ISR)):
         super().__init__(q, None)
         self.map()
         self.caps = {}
+        # every vendor capability as the device shows it, in list order:
+        # (cfg_type, cap_len, bar, offset, length, notify_off_multiplier
+        # or None)
+        self.vendor_caps = []
         self.pm = None
         if not self.cfg_r(PCI_STATUS_REG, 2) & 0x10:
             raise QemuError("virtio-pci: no capability list")
@@ -384,6 +391,11 @@ class PciDevice(Device):
                 self.pm = pos
             elif cap_id == CAP_ID_VNDR:
                 kind = self.cfg_r(pos + 3, 1)
+                self.vendor_caps.append(
+                    (kind, self.cfg_r(pos + 2, 1), self.cfg_r(pos + 4, 1),
+                     self.cfg_r(pos + 8), self.cfg_r(pos + 12),
+                     self.cfg_r(pos + 16) if kind == PCI_CAP_NOTIFY
+                     else None))
                 if kind not in self.caps and kind <= PCI_CAP_DEVICE:
                     if self.cfg_r(pos + 4, 1) != 4:
                         raise QemuError("virtio-pci: structure not in BAR4")
@@ -391,7 +403,7 @@ class PciDevice(Device):
                                        self.cfg_r(pos + 16)
                                        if kind == PCI_CAP_NOTIFY else 0)
             pos = self.cfg_r(pos + 1, 1)
-        for kind in (PCI_CAP_COMMON, PCI_CAP_NOTIFY, PCI_CAP_ISR):
+        for kind in required:
             if kind not in self.caps:
                 raise QemuError(f"virtio-pci: no capability type {kind}")
         self.common = self.caps[PCI_CAP_COMMON][0]
@@ -412,6 +424,20 @@ class PciDevice(Device):
         q.writel(self.CFG + 0x20, self.BAR)
         q.writel(self.CFG + 0x24, 0)
         q.writew(self.CFG + PCI_COMMAND, CMD_MEMORY | CMD_MASTER)
+
+    def bar4_size(self):
+        """Size BAR 4 (64-bit) as a PCI core does: all ones written with
+        memory decoding off, the size read back, the address restored."""
+        cmd = self.cfg_r(PCI_COMMAND, 2)
+        self.cfg_w(PCI_COMMAND, cmd & ~CMD_MEMORY, 2)
+        lo, hi = self.cfg_r(0x20), self.cfg_r(0x24)
+        self.cfg_w(0x20, 0xffffffff)
+        self.cfg_w(0x24, 0xffffffff)
+        mask = (self.cfg_r(0x24) << 32 | self.cfg_r(0x20)) & ~0xf
+        self.cfg_w(0x20, lo)
+        self.cfg_w(0x24, hi)
+        self.cfg_w(PCI_COMMAND, cmd, 2)
+        return (~mask & 0xffffffffffffffff) + 1
 
     def cfg_r(self, off, size=4):
         return {1: self.q.readb, 2: self.q.readw,
@@ -630,10 +656,10 @@ class Tests:
         ]
         self.realize_refuses("virtio-rng-device", cases)
 
-    def realize_refuses(self, device, cases, extra=()):
+    def realize_refuses(self, device, cases, extra=(), **kw):
         """cases: (properties, part of the error message)."""
         for props, msg in cases:
-            q = self.start(list(extra) + ["-device", device + props])
+            q = self.start(list(extra) + ["-device", device + props], **kw)
             try:
                 rc = q.proc.wait(20)
             except subprocess.TimeoutExpired:
@@ -1618,7 +1644,7 @@ class Tests:
     VDEV = "/machine/peripheral/dev0/virtio-backend"
     SUSPENDED = ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND     # 0x1b
 
-    def pci(self, props="", args=()):
+    def pci(self, props="", args=(), **kw):
         """virtio-rng-pci (modern only, suspend=on, two MSI-X vectors)
         behind a pcie-root-port on microvm,pcie=on, QMP on."""
         q = self.start(["-device", "pcie-root-port,id=rp0,bus=pcie.0,"
@@ -1627,7 +1653,7 @@ class Tests:
                         "disable-legacy=on,vectors=2,suspend=on" + props]
                        + list(args), qmp=True,
                        machine="microvm,acpi=on,pcie=on")
-        return q, PciDevice(q)
+        return q, PciDevice(q, **kw)
 
     def pci_running(self, props="", args=()):
         q, d = self.pci(props, args)
@@ -1932,6 +1958,89 @@ class Tests:
         self.pci_works(d, "ioeventfd: after resume", 2)
         self.eq(slow_kicks(q), 0, "ioeventfd: never stopped")
 
+    def t_pci_bad_cap(self):
+        """x-fault-bad-cap: the modern vendor capabilities lie as asked
+        (for the guest driver's checks); BAR 4 and the regions in it stay
+        as they are, so the device still serves a request."""
+        def inside(caps, size):
+            return all(bar == 4 and off + length <= size
+                       for kind, _, bar, off, length, _ in caps
+                       if kind != PCI_CAP_PCI_CFG)
+
+        def by_kind(caps, kind):
+            return [c for c in caps if c[0] == kind]
+
+        def works(q, d, what):
+            d.init(1 << F_VERSION_1, queues=[0])
+            d.rng_request()
+            d.kick(0)
+            self.check(d.wait_used(0, 1), f"{what}: request served")
+
+        q, d = self.pci()
+        good, bar_size = d.vendor_caps, d.bar4_size()
+        self.eq(bar_size, 0x4000, "bad-cap unset: BAR 4 is 16 KiB")
+        # QEMU puts each new capability at the head of the list
+        self.eq([c[0] for c in good],
+                [PCI_CAP_PCI_CFG, PCI_CAP_NOTIFY, PCI_CAP_DEVICE,
+                 PCI_CAP_ISR, PCI_CAP_COMMON],
+                "bad-cap unset: pci_cfg, notify, device, ISR, common")
+        self.check(inside(good, bar_size),
+                   "bad-cap unset: every structure inside BAR 4",
+                   repr(good))
+        self.check(by_kind(good, PCI_CAP_COMMON)[0][4] >= COMMON_CFG_SIZE,
+                   "bad-cap unset: common configuration long enough")
+        works(q, d, "bad-cap unset")
+        q.close()
+        q, d = self.pci(",x-fault-bad-cap=")
+        self.eq(d.vendor_caps, good, "bad-cap empty: same as unset")
+        q.close()
+
+        def patched(kind, length):
+            return [c[:4] + (length,) + c[5:] if c[0] == kind else c
+                    for c in good]
+        cases = [
+            ("notify-past-bar", patched(PCI_CAP_NOTIFY, 16 * bar_size),
+             (PCI_CAP_COMMON, PCI_CAP_NOTIFY, PCI_CAP_ISR)),
+            ("common-short", patched(PCI_CAP_COMMON, 0x20),
+             (PCI_CAP_COMMON, PCI_CAP_NOTIFY, PCI_CAP_ISR)),
+            ("no-isr", [c for c in good if c[0] != PCI_CAP_ISR],
+             (PCI_CAP_COMMON, PCI_CAP_NOTIFY)),
+        ]
+        for value, want, required in cases:
+            what = f"bad-cap {value}"
+            q, d = self.pci(",x-fault-bad-cap=" + value, required=required)
+            caps = d.vendor_caps
+            self.eq(caps, want, f"{what}: capabilities as intended")
+            self.eq(d.bar4_size(), bar_size, f"{what}: BAR 4 size unchanged")
+            if value == "notify-past-bar":
+                _, _, _, off, length, _ = by_kind(caps, PCI_CAP_NOTIFY)[0]
+                self.check(off + length > bar_size,
+                           f"{what}: notify offset+length past BAR 4",
+                           f"{off:#x}+{length:#x}, BAR {bar_size:#x}")
+            elif value == "common-short":
+                self.check(by_kind(caps, PCI_CAP_COMMON)[0][4] <
+                           COMMON_CFG_SIZE,
+                           f"{what}: common configuration shorter than "
+                           f"{COMMON_CFG_SIZE:#x}")
+            else:
+                self.check(not by_kind(caps, PCI_CAP_ISR),
+                           f"{what}: no ISR capability")
+            works(q, d, what)
+            if value == "no-isr":
+                # the region is still there, at the usual offset
+                d.caps[PCI_CAP_ISR] = (d.BAR + 0x1000, 0)
+                self.eq(d.isr() & 1, 1,
+                        f"{what}: ISR region still at BAR 4 + 0x1000")
+            q.close()
+        self.realize_refuses(
+            "virtio-rng-pci", [
+                (",disable-legacy=on,x-fault-bad-cap=bogus",
+                 "x-fault-bad-cap: unknown value 'bogus' (allowed: "
+                 "notify-past-bar, common-short, no-isr)"),
+                (",disable-modern=on,x-fault-bad-cap=no-isr",
+                 "x-fault-bad-cap needs the modern interface")],
+            machine="microvm,acpi=on,pcie=on")
+
     def main(self, only=()):
         tests = [self.t_features, self.t_realize_errors,
                  self.t_stop_feature_bit, self.t_vhost_refused,
@@ -1948,7 +2057,7 @@ class Tests:
                  self.t_scsi_inflight, self.t_pci_cycle,
                  self.t_pci_no_soft_reset, self.t_pci_soft_reset,
                  self.t_pci_refused_writes, self.t_pci_bus_master,
-                 self.t_pci_ioeventfd]
+                 self.t_pci_ioeventfd, self.t_pci_bad_cap]
         unknown = set(only) - {t.__name__[2:] for t in tests}
         if unknown:
             print(f"unknown test {', '.join(sorted(unknown))}",

@@ -484,8 +484,10 @@ def device_args(devices, rundir, bus="mmio"):
         pci = model.removesuffix("-device") + "-pci"
         # No option ROM: microvm boots the kernel directly, and the dfsg
         # QEMU has no ROM files (virtio-net-pci would look for one).
+        # Modern only, unless the device's props say otherwise.
+        modern = "" if "disable-legacy=" in rest else ",disable-legacy=on"
         return ["-device", f"pcie-root-port,id=rp{ports},chassis={ports}",
-                "-device", f"{pci},bus=rp{ports},disable-legacy=on,romfile={rest}"]
+                "-device", f"{pci},bus=rp{ports}{modern},romfile={rest}"]
 
     for dev in devices:
         kind = dev["kind"]

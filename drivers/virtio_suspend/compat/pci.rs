@@ -121,6 +121,12 @@ impl Device {
         value
     }
 
+    /// The bus address BAR `bar` starts at.
+    pub(crate) fn bar_start(&self, bar: u8) -> u64 {
+        // SAFETY: a live device; the helper reads its resource table.
+        unsafe { bindings::pci_resource_start(self.as_raw(), c_int::from(bar)) }
+    }
+
     /// Length of BAR `bar` (0 if it is absent), and whether it is memory
     /// space.
     pub(crate) fn bar(&self, bar: u8) -> (u64, bool) {

@@ -120,6 +120,18 @@ pub(crate) struct Region {
     pub(crate) length: u64,
 }
 
+/// Shared memory regions the driver can look up, at most (the first
+/// ones the list presents).
+pub(crate) const MAX_SHM_REGIONS: usize = 8;
+
+/// A shared memory region the device offers (`VIRTIO_PCI_CAP_SHARED_MEMORY_CFG`):
+/// its ID, and where it lies, or why it is unusable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ShmRegion {
+    pub(crate) id: u8,
+    pub(crate) region: Result<Region, CapError>,
+}
+
 /// Where the device's structures are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Layout {
@@ -129,10 +141,13 @@ pub(crate) struct Layout {
     pub(crate) isr: Region,
     /// Absent for device types without configuration.
     pub(crate) device: Option<Region>,
+    /// Shared memory regions: a bad one is recorded, not fatal, since
+    /// only a driver that asks for it needs it (as in C).
+    pub(crate) shm: [Option<ShmRegion>; MAX_SHM_REGIONS],
 }
 
 /// Why the capability list does not describe a usable device.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum CapError {
     /// No usable capability of this type.
     Missing(CfgType),
@@ -201,6 +216,7 @@ impl fmt::Display for CapError {
 struct RawCap {
     cfg: CfgType,
     bar: u8,
+    id: u8,
     offset: u64,
     length: u64,
     notify_off_multiplier: u32,
@@ -239,6 +255,7 @@ fn read_cap(
     Some(Ok(RawCap {
         cfg,
         bar: read8(base + 4),
+        id: read8(base + 5),
         offset,
         length,
         notify_off_multiplier,
@@ -297,6 +314,8 @@ pub(crate) fn parse_capabilities(
     let mut notify = None;
     let mut isr = None;
     let mut device = None;
+    let mut shm = [None; MAX_SHM_REGIONS];
+    let mut shm_count = 0;
     if read8(PCI_STATUS) & PCI_STATUS_CAP_LIST != 0 {
         let mut at = read8(PCI_CAPABILITY_LIST);
         for _ in 0..CAP_TTL {
@@ -316,6 +335,18 @@ pub(crate) fn parse_capabilities(
                         let bar = bars[usize::from(cap.bar)];
                         bar.is_mem && bar.len > 0
                     };
+                    if cap.cfg == CfgType::SharedMemory
+                        && shm_count < MAX_SHM_REGIONS
+                        && !shm.iter().flatten().any(|r: &ShmRegion| r.id == cap.id)
+                    {
+                        let region = if usable {
+                            check_region(&cap, bars)
+                        } else {
+                            Err(CapError::Missing(CfgType::SharedMemory))
+                        };
+                        shm[shm_count] = Some(ShmRegion { id: cap.id, region });
+                        shm_count += 1;
+                    }
                     let slot = match cap.cfg {
                         CfgType::Common => Some(&mut common),
                         CfgType::Notify => Some(&mut notify),
@@ -348,6 +379,7 @@ pub(crate) fn parse_capabilities(
         notify_off_multiplier: multiplier,
         isr: check_region(&isr, bars)?,
         device: device.map(|d| check_region(&d, bars)).transpose()?,
+        shm,
     })
 }
 

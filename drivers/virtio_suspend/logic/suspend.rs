@@ -32,8 +32,8 @@ pub(crate) const POLL_MAX_US: u32 = 1000;
 /// Longest sleep between two status reads: the poll interval less what a
 /// sleeper takes to run again after its timer fired (the transport
 /// sleeps on a high-resolution timer without slack; the rest is wake-up
-/// latency, a few hundred microseconds at worst in a TCG guest).
-pub(crate) const POLL_SLEEP_MAX_US: u32 = POLL_MAX_US * 3 / 4;
+/// latency, up to a few hundred microseconds in a TCG guest).
+pub(crate) const POLL_SLEEP_MAX_US: u32 = POLL_MAX_US / 2;
 
 /// Where a device is in the cycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,6 +69,9 @@ pub(crate) enum Reason {
     QueueNotHoldable,
     /// The device set DEVICE_NEEDS_RESET, FAILED, or reset itself.
     NeedsReset(u8),
+    /// The status reads all ones: the device is gone (surprise removal),
+    /// or its registers no longer decode.
+    Gone,
     /// The device did not acknowledge within the timeout; last status.
     Timeout(u8),
     /// The device left the suspended state on its own.
@@ -86,6 +89,7 @@ impl core::fmt::Display for Reason {
             Reason::NotRunning(s) => write!(f, "device not running (status {s:#04x})"),
             Reason::QueueNotHoldable => f.write_str("a packed virtqueue cannot be held"),
             Reason::NeedsReset(s) => write!(f, "device needs a reset (status {s:#04x})"),
+            Reason::Gone => f.write_str("device gone (status reads 0xff)"),
             Reason::Timeout(s) => write!(f, "no acknowledgement in time (status {s:#04x})"),
             Reason::Lied(s) => write!(
                 f,
@@ -94,6 +98,18 @@ impl core::fmt::Display for Reason {
             Reason::ReinitFailed => f.write_str("re-initialisation after STOP failed"),
             Reason::FrozenClassically => f.write_str("frozen by the classic path"),
         }
+    }
+}
+
+/// Why a device whose status shows it broken cannot go on: a status of
+/// all ones is no status at all (every bit set, DEVICE_NEEDS_RESET
+/// among them) but a device that is gone, seen at the first read
+/// instead of polled until the timeout.
+const fn broken(status: u8) -> Reason {
+    if status == 0xff {
+        Reason::Gone
+    } else {
+        Reason::NeedsReset(status)
     }
 }
 
@@ -200,6 +216,9 @@ impl Machine {
             self.state = State::Fallback;
             return Step::Classic(Reason::NotNegotiated);
         };
+        if status == 0xff {
+            return self.classic(Reason::Gone);
+        }
         if !dialect.is_running(status) || device_broken(status) {
             return self.classic(Reason::NotRunning(status));
         }
@@ -220,7 +239,7 @@ impl Machine {
             (State::Suspended, Some(dialect)) => {
                 if !dialect.is_suspended(status) || device_broken(status) {
                     return self.fail_resume(if device_broken(status) {
-                        Reason::NeedsReset(status)
+                        broken(status)
                     } else {
                         Reason::Lied(status)
                     });
@@ -238,6 +257,15 @@ impl Machine {
         }
     }
 
+    /// The status write a `Step::Write` asked for was made at `now_us`:
+    /// the device's time to acknowledge, and the timeout, count from
+    /// there, not from the holding of the queues before it.
+    pub(crate) fn requested(&mut self, now_us: u64) {
+        if matches!(self.state, State::Suspending | State::Resuming) {
+            self.started_us = now_us;
+        }
+    }
+
     /// The status read after a `Write`, `Sleep` or `Reinit`.
     pub(crate) fn poll(&mut self, status: u8, now_us: u64) -> Step {
         let Some(dialect) = self.dialect else {
@@ -249,7 +277,7 @@ impl Machine {
             State::Suspending => {
                 if device_broken(status) {
                     self.counters.needs_reset += 1;
-                    return self.classic(Reason::NeedsReset(status));
+                    return self.classic(broken(status));
                 }
                 if dialect.is_suspended(status) {
                     self.state = State::Suspended;
@@ -266,7 +294,7 @@ impl Machine {
             State::Resuming => {
                 if device_broken(status) {
                     self.counters.needs_reset += 1;
-                    return self.fail_resume(Reason::NeedsReset(status));
+                    return self.fail_resume(broken(status));
                 }
                 if dialect.is_running(status) {
                     self.state = State::Running;

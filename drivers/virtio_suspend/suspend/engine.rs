@@ -167,7 +167,10 @@ impl dyn SuspendTransport + '_ {
     /// machine.
     fn carry_out(&self, machine: &mut Machine, step: Step) -> Result<Step> {
         match step {
-            Step::Write(value) => self.set_status(value),
+            Step::Write(value) => {
+                self.set_status(value);
+                machine.requested(now_us());
+            }
             Step::Sleep(us) => sleep_us(us),
             // A failed re-initialisation is a failed resume: it must end
             // in the classic recovery, which releases the held queues,
@@ -272,6 +275,13 @@ impl dyn SuspendTransport + '_ {
                     "no SUSPEND: {reason}; using reset-based suspend\n"
                 );
             }
+            Reason::Gone => {
+                dev_err!(
+                    self.dev(),
+                    "SUSPEND failed: {reason}; its queues are marked broken\n"
+                );
+                self.give_up_on_gone_device();
+            }
             _ => {
                 dev_warn!(
                     self.dev(),
@@ -318,6 +328,16 @@ impl dyn SuspendTransport + '_ {
         self.release_config();
     }
 
+    /// For a device that is gone: nothing it held will complete, and no
+    /// reset can bring it back (each would wait for a status that never
+    /// reads 0). Its queues are marked broken, so that drivers' new
+    /// requests fail instead of waiting, then released.
+    fn give_up_on_gone_device(&self) {
+        self.virtio().mark_broken();
+        self.release_queues();
+        self.release_config();
+    }
+
     /// System resume: from SUSPEND, or the classic restore.
     pub(crate) fn system_resume(&self) -> Result {
         let mut machine = self.engine().sleep.lock();
@@ -330,6 +350,16 @@ impl dyn SuspendTransport + '_ {
                     return Ok(());
                 }
                 Step::Classic(Reason::FrozenClassically) => return self.virtio().classic_restore(),
+                Step::Classic(Reason::Gone) => {
+                    dev_err!(
+                        self.dev(),
+                        "resume from SUSPEND failed: {}; its queues are marked broken\n",
+                        Reason::Gone
+                    );
+                    self.give_up_on_gone_device();
+                    machine.classic_done();
+                    return Err(ENODEV);
+                }
                 Step::Classic(reason) => {
                     dev_err!(
                         self.dev(),

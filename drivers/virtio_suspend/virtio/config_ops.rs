@@ -63,6 +63,11 @@ pub(crate) unsafe trait Transport: Sync {
     /// has chosen from `get_features`) and writes them to the device.
     fn finalize_features(&self, negotiation: &mut Negotiation<'_>) -> Result;
     fn bus_name(&self) -> *const c_char;
+    /// The bus address and length of shared memory region `id`, if the
+    /// device offers it.
+    fn get_shm_region(&self, _id: u8) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 struct Adapter<T: Transport>(PhantomData<T>);
@@ -228,6 +233,24 @@ impl<T: Transport> Adapter<T> {
         unsafe { T::from_vdev(vdev) }.bus_name()
     }
 
+    /// # Safety
+    ///
+    /// Only for the virtio core, through the ops table: `vdev` must be a
+    /// registered device of transport `T`, `region` valid for writes.
+    unsafe extern "C" fn get_shm_region(
+        vdev: *mut bindings::virtio_device,
+        region: *mut bindings::virtio_shm_region,
+        id: u8,
+    ) -> bool {
+        // SAFETY: the virtio core passes a device of this transport.
+        let Some((addr, len)) = unsafe { T::from_vdev(vdev) }.get_shm_region(id) else {
+            return false;
+        };
+        // SAFETY: the caller's `region` is valid for writes.
+        unsafe { region.write(bindings::virtio_shm_region { addr, len }) };
+        true
+    }
+
     const OPS: bindings::virtio_config_ops = {
         // SAFETY: all-`None` is a valid `virtio_config_ops`; the optional
         // operations this transport does not provide stay `None`.
@@ -244,6 +267,7 @@ impl<T: Transport> Adapter<T> {
         ops.get_features = Some(Self::get_features);
         ops.finalize_features = Some(Self::finalize_features);
         ops.bus_name = Some(Self::bus_name);
+        ops.get_shm_region = Some(Self::get_shm_region);
         ops
     };
 }

@@ -82,6 +82,14 @@ impl Device {
         to_result(unsafe { bindings::virtio_device_restore(self.as_raw()) })
     }
 
+    /// Marks every virtqueue of the device broken (`virtio_break_device`):
+    /// adding buffers fails from then on, for a device that is gone.
+    pub(crate) fn mark_broken(&self) {
+        // SAFETY: a registered device; the function takes the virtio
+        // core's own lock.
+        unsafe { bindings::virtio_break_device(self.as_raw()) };
+    }
+
     /// Passes a config-change interrupt on to the driver.
     pub(crate) fn config_changed(&self) {
         // SAFETY: a live, registered device (interrupts are requested

@@ -285,6 +285,46 @@ fn list_pointing_into_the_header_ends() {
 }
 
 #[test]
+fn shared_memory_regions_are_found_by_id() {
+    let mut caps = qemu_caps();
+    caps.pop(); // the PCI configuration access capability: room for two
+                // id 1: 64 KiB at 4 GiB + 0x1000 of a big BAR 2; id 3 past its BAR.
+    let mut shm = Cap {
+        extra: vec![1, 0],
+        ..cap(8, 2, 0x1000, 0x10000)
+    };
+    shm.cap_len = Some(24);
+    caps.push(shm);
+    caps.push(Cap {
+        extra: vec![0, 0],
+        ..cap(8, 4, 0x3000, 0x2000)
+    });
+    let mut c = FakeConfig::with_caps(&caps);
+    c.0[0x40 + 4 * 0x20 + 5] = 1;
+    c.0[0x40 + 5 * 0x20 + 5] = 3;
+    let mut bars = bars();
+    bars[2] = Bar {
+        len: 0x2_0000_0000,
+        is_mem: true,
+    };
+    let layout = c.parse(&bars).unwrap();
+    let shm_region = |id| layout.shm.iter().flatten().find(|r| r.id == id);
+    assert_eq!(
+        shm_region(1).unwrap().region,
+        Ok(Region {
+            bar: 2,
+            offset: 0x1_0000_1000,
+            length: 0x10000
+        })
+    );
+    assert!(matches!(
+        shm_region(3).unwrap().region,
+        Err(CapError::OutOfRange { .. })
+    ));
+    assert_eq!(shm_region(2), None);
+}
+
+#[test]
 fn shared_memory_capability_is_read_as_64_bit() {
     let mut caps = qemu_caps();
     caps.push(Cap {

@@ -223,7 +223,7 @@ fn backoff_doubles_to_the_cap() {
             other => panic!("{other:?}"),
         }
     }
-    assert_eq!(sleeps, vec![10, 20, 40, 80, 160, 320, 640, 750, 750]);
+    assert_eq!(sleeps, vec![10, 20, 40, 80, 160, 320, 500, 500, 500]);
     assert!(POLL_SLEEP_MAX_US < POLL_MAX_US);
 }
 
@@ -505,4 +505,46 @@ fn state_and_reason_names() {
         Reason::Timeout(0x1f).to_string(),
         "no acknowledgement in time (status 0x1f)"
     );
+}
+
+#[test]
+fn a_device_that_is_gone_is_seen_at_the_first_read() {
+    // Before the request: no SUSPEND is even asked.
+    let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
+    assert_eq!(m.begin_suspend(0xff, 0), Step::Classic(Reason::Gone));
+    // Gone while suspending: the first poll says so, at time 0.
+    let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
+    assert_eq!(
+        m.begin_suspend(S_RUNNING, 0),
+        Step::Write(S_RUNNING | S_SUSPEND)
+    );
+    assert_eq!(m.poll(0xff, 0), Step::Classic(Reason::Gone));
+    assert_eq!(m.last_reason(), Some(Reason::Gone));
+    // Gone while suspended: the resume fails at once.
+    let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
+    let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
+    let mut now = 0;
+    assert_eq!(suspend(&mut m, &mut dev, &mut now).0, Step::Done);
+    assert!(matches!(
+        m.begin_resume(0xff, 0),
+        Step::Classic(Reason::Gone)
+    ));
+    assert_eq!(Reason::Gone.to_string(), "device gone (status reads 0xff)");
+}
+
+#[test]
+fn latency_counts_from_the_status_write() {
+    let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
+    assert_eq!(
+        m.begin_suspend(S_RUNNING, 0),
+        Step::Write(S_RUNNING | S_SUSPEND)
+    );
+    // Holding the queues took 700 us before the write.
+    m.requested(700);
+    let acknowledged = (S_RUNNING & !S_DRIVER_OK) | S_SUSPEND;
+    assert_eq!(m.poll(acknowledged, 1_000), Step::Done);
+    assert_eq!(m.counters().last_suspend_us, 300);
+    // Not while running: nothing to time.
+    m.requested(5_000);
+    assert_eq!(m.state(), State::Suspended);
 }

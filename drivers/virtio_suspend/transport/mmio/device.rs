@@ -286,14 +286,16 @@ unsafe impl Transport for MmioDevice {
         // The spec has the driver wait until the reset is done, which the
         // device shows by reading back 0.
         for _ in 0..RESET_TIMEOUT_MS {
-            if self.regs.read(Reg::Status) == 0 {
-                return;
+            match self.regs.read(Reg::Status) {
+                0 => return,
+                // All ones: nothing answers there any more.
+                0xff => break,
+                _ => sleep_us(1000),
             }
-            sleep_us(1000);
         }
         dev_err!(
             self.dev(),
-            "device did not finish reset within {RESET_TIMEOUT_MS} ms (status {:#04x})\n",
+            "device did not finish reset (status {:#04x} after at most {RESET_TIMEOUT_MS} ms)\n",
             self.regs.read(Reg::Status)
         );
     }

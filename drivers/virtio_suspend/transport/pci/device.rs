@@ -48,6 +48,8 @@ pub(super) struct Regions {
     pub(super) notify_off_multiplier: u32,
     /// Absent for device types without configuration.
     pub(super) device: Option<IoMem>,
+    /// Shared memory regions: ID, bus address, length.
+    pub(super) shm: KVec<(u8, u64, u64)>,
 }
 
 /// One virtio-pci device and the virtio device registered for it.
@@ -478,15 +480,19 @@ unsafe impl Transport for PciDevice {
         // device shows by reading back 0; then no handler may still run
         // for the device as it was.
         for _ in 0..RESET_TIMEOUT_MS {
-            if self.get_status() == 0 {
-                self.synchronize_vectors();
-                return;
+            match self.get_status() {
+                0 => {
+                    self.synchronize_vectors();
+                    return;
+                }
+                // All ones: the device is gone (surprise removal).
+                0xff => break,
+                _ => sleep_us(1000),
             }
-            sleep_us(1000);
         }
         dev_err!(
             self.dev(),
-            "device did not finish reset within {RESET_TIMEOUT_MS} ms (status {:#04x})\n",
+            "device did not finish reset (status {:#04x} after at most {RESET_TIMEOUT_MS} ms)\n",
             self.get_status()
         );
     }
@@ -588,6 +594,14 @@ unsafe impl Transport for PciDevice {
 
     fn bus_name(&self) -> *const c_char {
         self.pdev.name().as_char_ptr()
+    }
+
+    fn get_shm_region(&self, id: u8) -> Option<(u64, u64)> {
+        self.regions
+            .shm
+            .iter()
+            .find(|(shm_id, _, _)| *shm_id == id)
+            .map(|&(_, addr, len)| (addr, len))
     }
 }
 

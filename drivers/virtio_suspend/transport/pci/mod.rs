@@ -93,6 +93,22 @@ fn map_regions(pdev: &pci::Device, dev: &Device) -> Result<Regions> {
             EINVAL
         }
     })?;
+    // Shared memory is not mapped: the driver asking for a region gets
+    // its bus address. A bad one is refused here, once.
+    let mut shm = KVec::new();
+    for region in layout.shm.iter().flatten() {
+        match region.region {
+            Ok(r) => shm.push(
+                (region.id, pdev.bar_start(r.bar) + r.offset, r.length),
+                GFP_KERNEL,
+            )?,
+            Err(e) => dev_warn!(
+                dev,
+                "shared memory region {}: {e}; not offered\n",
+                region.id
+            ),
+        }
+    }
     let mut maps = BarMaps {
         pdev,
         maps: Default::default(),
@@ -103,6 +119,7 @@ fn map_regions(pdev: &pci::Device, dev: &Device) -> Result<Regions> {
         notify: maps.region::<0>(layout.notify)?,
         notify_off_multiplier: layout.notify_off_multiplier,
         device: layout.device.map(|d| maps.region::<0>(d)).transpose()?,
+        shm,
     })
 }
 

@@ -14,8 +14,9 @@
  * late, after resume, would look like a correct one.
  *
  * Environment:
- *   VS_BLK_NAME       the disk of a device that negotiated SUSPEND (vda)
- *   VS_DRIVE_ID       its QEMU drive id (blk0)
+ *   VS_BLK_NAME       the disks of devices that negotiated SUSPEND, comma
+ *                     separated (vda), each tested in turn
+ *   VS_DRIVE_ID       their QEMU drive ids, in the same order (blk0)
  *   VS_SENTINEL_BLK   the running disk (vdb), VS_SENTINEL_DRIVE its drive
  *                     id (blk1)
  *   VS_CONFIG_MAX_MS  longest delay from the end of resume to the new
@@ -45,9 +46,10 @@ static void qmp_resize(const char *drive, long long bytes)
 	fflush(stdout);
 }
 
-TEST(resize_while_suspended_is_seen_after_resume)
+/* One disk: @blk, whose QEMU drive is @drive. */
+static void resize_while_suspended(struct __test_metadata *_metadata,
+				   const char *blk, const char *drive)
 {
-	const char *blk = vs_env_str("VS_BLK_NAME", "vda");
 	const char *sentinel = vs_env_str("VS_SENTINEL_BLK", "vdb");
 	long max_ms = vs_env_long("VS_CONFIG_MAX_MS", 1000);
 	long qmp_ms = vs_env_long("VS_QMP_WAIT_MS", 30000);
@@ -68,7 +70,7 @@ TEST(resize_while_suspended_is_seen_after_resume)
 	ASSERT_STREQ("suspended", buf) TH_LOG("%s after the suspend command", dev);
 
 	start = vs_now_ms();
-	qmp_resize(vs_env_str("VS_DRIVE_ID", "blk0"), grown * 512);
+	qmp_resize(drive, grown * 512);
 	qmp_resize(vs_env_str("VS_SENTINEL_DRIVE", "blk1"), (s_before + 2048) * 512);
 	/* The suspended disk must keep its size all along. */
 	while (sectors(sentinel) == s_before && vs_now_ms() - start < qmp_ms) {
@@ -94,6 +96,25 @@ TEST(resize_while_suspended_is_seen_after_resume)
 	ASSERT_EQ(grown, sectors(blk)) TH_LOG("resize not seen in 5 s after resume");
 	TH_LOG("new capacity seen %ld ms after resume", seen);
 	EXPECT_GE(max_ms, seen) TH_LOG("config change delivered late");
+}
+
+TEST(resize_while_suspended_is_seen_after_resume)
+{
+	char blks[128], drives[128], *blk, *drive, *save_b, *save_d;
+	int disks = 0;
+
+	snprintf(blks, sizeof(blks), "%s", vs_env_str("VS_BLK_NAME", "vda"));
+	snprintf(drives, sizeof(drives), "%s", vs_env_str("VS_DRIVE_ID", "blk0"));
+	for (blk = strtok_r(blks, ",", &save_b), drive = strtok_r(drives, ",", &save_d);
+	     blk && drive;
+	     blk = strtok_r(NULL, ",", &save_b), drive = strtok_r(NULL, ",", &save_d)) {
+		TH_LOG("%s (drive %s)", blk, drive);
+		resize_while_suspended(_metadata, blk, drive);
+		disks++;
+	}
+	ASSERT_LT(0, disks);
+	ASSERT_EQ(NULL, blk) TH_LOG("VS_BLK_NAME and VS_DRIVE_ID differ in length");
+	ASSERT_EQ(NULL, drive) TH_LOG("VS_BLK_NAME and VS_DRIVE_ID differ in length");
 }
 
 TEST_HARNESS_MAIN

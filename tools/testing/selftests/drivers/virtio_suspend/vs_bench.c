@@ -255,7 +255,7 @@ static int rebind(const char *blk, const char *driver)
 	snprintf(path, sizeof(path), "%s/driver", dir);
 	if (vs_link_name(path, bus, sizeof(bus)) || strcmp(bus, driver))
 		return 1;
-	printf("vs-bench: rebind dev=%s %s to %s\n", blk, name, driver);
+	printf("vs-bench: rebind dev=%s device=%s driver=%s\n", blk, name, driver);
 	return 0;
 }
 
