@@ -8,6 +8,10 @@ use core::ptr::NonNull;
 use kernel::{bindings, container_of, device, error::to_result, prelude::*, types::Opaque};
 
 use super::{ConfigOps, Transport};
+use crate::compat::time::sleep_us;
+
+/// How long a reset may take to show status 0.
+pub(crate) const RESET_TIMEOUT_MS: u32 = 1000;
 
 /// A virtio device, embedded in a transport's device.
 #[repr(transparent)]
@@ -88,6 +92,26 @@ impl Device {
         // SAFETY: a registered device; the function takes the virtio
         // core's own lock.
         unsafe { bindings::virtio_break_device(self.as_raw()) };
+    }
+
+    /// After a reset was written: waits until `read_status` reads 0, as
+    /// the spec has the driver do, at most [`RESET_TIMEOUT_MS`]; a status
+    /// of all ones (nothing answers) ends the wait at once. Returns
+    /// whether the reset completed; logs why not.
+    pub(crate) fn wait_for_reset(&self, read_status: impl Fn() -> u8) -> bool {
+        for _ in 0..RESET_TIMEOUT_MS {
+            match read_status() {
+                0 => return true,
+                0xff => break,
+                _ => sleep_us(1000),
+            }
+        }
+        dev_err!(
+            self.as_dev(),
+            "device did not finish reset (status {:#04x} after at most {RESET_TIMEOUT_MS} ms)\n",
+            read_status()
+        );
+        false
     }
 
     /// Passes a config-change interrupt on to the driver.

@@ -13,7 +13,6 @@ use kernel::{
 use super::regs::MmioRegs;
 use crate::compat::irq::{self, IrqReturn};
 use crate::compat::platform;
-use crate::compat::time::sleep_us;
 use crate::logic::mmio::{
     check_queue_size, feature_words, has_feature, QueueSizeError, Reg, F_NOTIFICATION_DATA,
     INT_CONFIG, INT_VRING, QUEUE_SIZE_MAX, VRING_ALIGN,
@@ -21,9 +20,6 @@ use crate::logic::mmio::{
 use crate::params::SuspendParams;
 use crate::suspend::{Engine, SuspendTransport};
 use crate::virtio::{self, Negotiation, Transport, Vring, VringConfig};
-
-/// How long `reset` waits for the device to read back status 0.
-const RESET_TIMEOUT_MS: u32 = 1000;
 
 /// One virtio-mmio device and the virtio device registered for it.
 ///
@@ -283,21 +279,7 @@ unsafe impl Transport for MmioDevice {
 
     fn reset(&self) {
         self.regs.write(Reg::Status, 0);
-        // The spec has the driver wait until the reset is done, which the
-        // device shows by reading back 0.
-        for _ in 0..RESET_TIMEOUT_MS {
-            match self.regs.read(Reg::Status) {
-                0 => return,
-                // All ones: nothing answers there any more.
-                0xff => break,
-                _ => sleep_us(1000),
-            }
-        }
-        dev_err!(
-            self.dev(),
-            "device did not finish reset (status {:#04x} after at most {RESET_TIMEOUT_MS} ms)\n",
-            self.regs.read(Reg::Status)
-        );
+        self.vdev.wait_for_reset(|| self.get_status());
     }
 
     fn find_vqs(

@@ -18,7 +18,6 @@ use kernel::{
 use crate::compat::io::IoMem;
 use crate::compat::irq::{self, IrqReturn};
 use crate::compat::pci;
-use crate::compat::time::sleep_us;
 use crate::logic::mmio::QUEUE_SIZE_MAX;
 use crate::logic::mmio::{check_queue_size, has_feature, QueueSizeError, F_NOTIFICATION_DATA};
 use crate::logic::pci::{
@@ -32,9 +31,6 @@ use crate::virtio::{self, Negotiation, Transport, Vring, VringConfig};
 /// are checked at compile time.
 pub(super) const COMMON_SIZE: usize = COMMON_CFG_MIN as usize;
 pub(super) type CommonCfg = IoMem<COMMON_SIZE>;
-
-/// How long `reset` waits for the device to read back status 0.
-const RESET_TIMEOUT_MS: u32 = 1000;
 
 /// The ring alignment the C virtio-pci modern transport uses
 /// (`SMP_CACHE_BYTES` on x86).
@@ -476,25 +472,10 @@ unsafe impl Transport for PciDevice {
 
     fn reset(&self) {
         self.set_status(0);
-        // The spec has the driver wait until the reset is done, which the
-        // device shows by reading back 0; then no handler may still run
-        // for the device as it was.
-        for _ in 0..RESET_TIMEOUT_MS {
-            match self.get_status() {
-                0 => {
-                    self.synchronize_vectors();
-                    return;
-                }
-                // All ones: the device is gone (surprise removal).
-                0xff => break,
-                _ => sleep_us(1000),
-            }
+        // Then no handler may still run for the device as it was.
+        if self.vdev.wait_for_reset(|| self.get_status()) {
+            self.synchronize_vectors();
         }
-        dev_err!(
-            self.dev(),
-            "device did not finish reset (status {:#04x} after at most {RESET_TIMEOUT_MS} ms)\n",
-            self.get_status()
-        );
     }
 
     fn find_vqs(
