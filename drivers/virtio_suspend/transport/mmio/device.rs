@@ -77,6 +77,13 @@ impl MmioDevice {
         self.vdev.as_dev()
     }
 
+    /// Runs `f` on the active queues (none before `find_vqs`), with
+    /// `find_vqs` and `del_vqs` kept out meanwhile.
+    fn with_queues<R>(&self, f: impl FnOnce(&[MmioQueue]) -> R) -> R {
+        let queues = self.queues.lock();
+        f(queues.as_ref().map_or(&[][..], |r| &r.data().queues[..]))
+    }
+
     /// Writes the negotiated features to the device.
     fn write_driver_features(&self, features: u64) {
         for (select, word) in feature_words(features) {
@@ -352,9 +359,7 @@ impl SuspendTransport for MmioDevice {
     }
 
     fn for_each_vring(&self, f: &mut dyn FnMut(&Vring) -> Result) -> Result {
-        let queues = self.queues.lock();
-        let list = queues.as_ref().map_or(&[][..], |r| &r.data().queues[..]);
-        list.iter().try_for_each(|q| f(&q.vring))
+        self.with_queues(|list| list.iter().try_for_each(|q| f(&q.vring)))
     }
 
     fn write_features(&self, features: u64) {
@@ -362,26 +367,12 @@ impl SuspendTransport for MmioDevice {
     }
 
     fn activate_queues(&self) -> Result {
-        let queues = self.queues.lock();
-        if let Some(registration) = queues.as_ref() {
-            registration
-                .data()
-                .queues
-                .iter()
-                .for_each(MmioQueue::activate);
-        }
+        self.with_queues(|list| list.iter().for_each(MmioQueue::activate));
         Ok(())
     }
 
     fn notify_queues_now(&self) {
-        let queues = self.queues.lock();
-        if let Some(registration) = queues.as_ref() {
-            registration
-                .data()
-                .queues
-                .iter()
-                .for_each(MmioQueue::notify_device);
-        }
+        self.with_queues(|list| list.iter().for_each(MmioQueue::notify_device));
     }
 
     fn config_write_now(&self, offset: usize, data: &[u8]) {

@@ -216,6 +216,17 @@ impl PciDevice {
         self.vdev.as_dev()
     }
 
+    /// Runs `f` on the active queues and how their interrupts are routed
+    /// (none before `find_vqs`), with `find_vqs` and `del_vqs` kept out
+    /// meanwhile.
+    fn with_queues<R>(&self, f: impl FnOnce(&[PciQueue], Option<IrqPlan>) -> R) -> R {
+        let active = self.queues.lock();
+        match active.as_ref() {
+            Some(a) => f(&a.queues, Some(a.plan)),
+            None => f(&[], None),
+        }
+    }
+
     fn common(&self) -> &CommonCfg {
         &self.regions.common
     }
@@ -592,9 +603,7 @@ impl SuspendTransport for PciDevice {
     }
 
     fn for_each_vring(&self, f: &mut dyn FnMut(&Vring) -> Result) -> Result {
-        let active = self.queues.lock();
-        let list = active.as_ref().map_or(&[][..], |a| &a.queues[..]);
-        list.iter().try_for_each(|q| f(&q.vring))
+        self.with_queues(|list, _| list.iter().try_for_each(|q| f(&q.vring)))
     }
 
     fn write_features(&self, features: u64) {
@@ -602,25 +611,20 @@ impl SuspendTransport for PciDevice {
     }
 
     fn activate_queues(&self) -> Result {
-        let active = self.queues.lock();
-        let Some(active) = active.as_ref() else {
-            return Ok(());
-        };
-        // A reset forgets the vectors too.
-        let common = self.common();
-        common.write16::<{ common::MSIX_CONFIG }>(active.plan.config_vector());
-        active
-            .queues
-            .iter()
-            .enumerate()
-            .try_for_each(|(n, q)| q.activate(common, active.plan.queue_vector(n)))
+        self.with_queues(|list, plan| {
+            // A reset forgets the vectors too.
+            let common = self.common();
+            if let Some(plan) = plan {
+                common.write16::<{ common::MSIX_CONFIG }>(plan.config_vector());
+            }
+            list.iter().enumerate().try_for_each(|(n, q)| {
+                q.activate(common, plan.map_or(NO_VECTOR, |p| p.queue_vector(n)))
+            })
+        })
     }
 
     fn notify_queues_now(&self) {
-        let active = self.queues.lock();
-        if let Some(active) = active.as_ref() {
-            active.queues.iter().for_each(PciQueue::notify_device);
-        }
+        self.with_queues(|list, _| list.iter().for_each(PciQueue::notify_device));
     }
 
     fn config_write_now(&self, offset: usize, data: &[u8]) {
