@@ -49,7 +49,20 @@ check-qemu: qemu
 fio: deps
 	@bash tools/fio/build.sh >/dev/null
 
+# Kbuild's dependency files name the kernel crate's metadata relative to
+# the kernel tree, so a Rust object built against one guest kernel looks
+# up to date against another (new patches or config: another KDIR), and
+# the module would run with the old kernel's struct layouts.  The kernel
+# tree the objects were built against is recorded; another one cleans
+# them first.
+MODULE_KDIR_STAMP := $(TOP)/.build/module-kdir
+
 modules: kernel
+	@if [ "$$(cat $(MODULE_KDIR_STAMP) 2>/dev/null)" != "$(KDIR)" ]; then \
+		$(KMAKE) clean >/dev/null; \
+		mkdir -p $(dir $(MODULE_KDIR_STAMP)); \
+		echo "$(KDIR)" > $(MODULE_KDIR_STAMP); \
+	fi
 	+$(KMAKE) modules
 
 host-test: deps
