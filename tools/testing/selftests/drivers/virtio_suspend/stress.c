@@ -3,16 +3,16 @@
  * Suspend/resume cycles while block I/O and network traffic keep going:
  * no data error, no I/O error, no hang.
  *
- * A block worker rewrites random 4 KiB blocks of the disk with a pattern
- * naming the block and a generation, reading each back at once, and
- * verifies the whole region at the end. A network worker sends numbered
+ * A block worker per disk rewrites random 4 KiB blocks of its disk with a
+ * pattern naming the block and a generation, reading each back at once,
+ * and verifies the whole region at the end. A network worker sends numbered
  * frames from one virtio-net interface to the other over the QEMU hub
  * and checks every frame that arrives (frames may be dropped while an
  * interface is suspended, as on any network; a corrupted one is an
  * error). Meanwhile the main process runs the cycles.
  *
  * Progress is checked while the cycles run, not only at the end: block
- * writes and received frames must both rise in every window of
+ * writes on every disk and received frames must rise in every window of
  * VS_STRESS_WINDOW cycles (the cycles pause, at most VS_STRESS_GRACE_MS,
  * for traffic to show before the window fails), so a network or a disk
  * that dies after the first cycles fails the test.
@@ -29,7 +29,9 @@
  *                     cycled by every debugfs cycle
  *   VS_EXPECT_PATH    "suspend": every cycle of every device must be an
  *                     acknowledged SUSPEND (suspend/ counters)
- *   VS_BLK_DEV        default /dev/vda; VS_STRESS_BLOCKS (default 1024)
+ *   VS_BLK_DEV        the disks, comma-separated (at most MAX_DISKS; on
+ *                     both transports in one guest, for example); default
+ *                     /dev/vda.  VS_STRESS_BLOCKS per disk (default 1024)
  */
 #include <signal.h>
 #include <sys/mman.h>
@@ -39,6 +41,7 @@
 #include "vs_net.h"
 
 #define BLOCK		4096
+#define MAX_DISKS	4
 
 static volatile sig_atomic_t stop;
 
@@ -53,7 +56,7 @@ struct result {
 
 /* What the workers have done so far, shared with the main process. */
 struct progress {
-	long blk_ops, net_rx;
+	long blk_ops[MAX_DISKS], net_rx;
 };
 
 static struct progress *progress;
@@ -79,7 +82,7 @@ static void fill_block(uint8_t *p, uint64_t block, uint64_t gen)
 		w[i] = (block * 0x9e3779b97f4a7c15ULL) ^ (gen << 20) ^ i;
 }
 
-static struct result blk_worker(const char *dev, long blocks)
+static struct result blk_worker(const char *dev, long *ops, long blocks)
 {
 	struct result res = { 0 };
 	uint64_t *gen = calloc(blocks, sizeof(*gen));
@@ -105,7 +108,7 @@ static struct result blk_worker(const char *dev, long blocks)
 			res.errors++;
 		}
 		res.ops++;
-		bump(&progress->blk_ops);
+		bump(ops);
 	}
 	/* Every block must hold what was last written to it. */
 	for (b = 0; b < blocks; b++) {
@@ -170,9 +173,33 @@ static pid_t spawn(int fds[2], struct result (*fn)(void *), void *arg)
 	return pid;
 }
 
+struct disk {
+	char path[64];
+	long *ops;
+};
+
 static struct result run_blk(void *arg)
 {
-	return blk_worker(arg, vs_env_long("VS_STRESS_BLOCKS", 1024));
+	struct disk *disk = arg;
+
+	return blk_worker(disk->path, disk->ops, vs_env_long("VS_STRESS_BLOCKS", 1024));
+}
+
+/* VS_BLK_DEV into @disks; returns how many, or -1 if malformed. */
+static int parse_disks(struct disk *disks)
+{
+	char list[256], *tok, *save;
+	int n = 0;
+
+	snprintf(list, sizeof(list), "%s", vs_env_str("VS_BLK_DEV", "/dev/vda"));
+	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (n == MAX_DISKS || strlen(tok) >= sizeof(disks[n].path))
+			return -1;
+		strcpy(disks[n].path, tok);
+		disks[n].ops = &progress->blk_ops[n];
+		n++;
+	}
+	return n ? n : -1;
 }
 
 static struct result run_net(void *arg)
@@ -241,13 +268,19 @@ static long wait_rise(long *counter, long since, long grace_ms)
 }
 
 FIXTURE(stress) {
-	pid_t blk, net;
-	int blk_fds[2], net_fds[2];
+	pid_t blk[MAX_DISKS], net;
+	int blk_fds[MAX_DISKS][2], net_fds[2];
+	struct disk disks[MAX_DISKS];
+	int ndisks;
 };
 
 FIXTURE_SETUP(stress)
 {
-	self->blk = self->net = -1;
+	int d;
+
+	for (d = 0; d < MAX_DISKS; d++)
+		self->blk[d] = -1;
+	self->net = -1;
 	progress = mmap(NULL, sizeof(*progress), PROT_READ | PROT_WRITE,
 			MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	ASSERT_NE(MAP_FAILED, progress);
@@ -256,9 +289,12 @@ FIXTURE_SETUP(stress)
 
 FIXTURE_TEARDOWN(stress)
 {
+	int d;
+
 	/* Workers left behind by a failed assertion. */
-	if (self->blk > 0)
-		reap(self->blk, self->blk_fds);
+	for (d = 0; d < MAX_DISKS; d++)
+		if (self->blk[d] > 0)
+			reap(self->blk[d], self->blk_fds[d]);
 	if (self->net > 0)
 		reap(self->net, self->net_fds);
 }
@@ -274,9 +310,10 @@ TEST_F_TIMEOUT(stress, cycles_under_io, 3000)
 	int want_net = vs_env_long("VS_STRESS_NET", 1) != 0;
 	int system = !strcmp(mode, "system");
 	struct dev_counts before[MAX_DEVS], after[MAX_DEVS];
-	long blk_mark, net_mark, waited, late = 0, slowest = 0;
+	long net_mark, waited, late = 0, slowest = 0;
 	char ifaces[2][IFNAMSIZ];
-	int i, n, nifaces;
+	long blk_marks[MAX_DISKS];
+	int d, i, n, nifaces;
 	struct result res;
 
 	ASSERT_TRUE(system || !strcmp(mode, "debugfs")) TH_LOG("VS_STRESS_MODE %s", mode);
@@ -289,21 +326,28 @@ TEST_F_TIMEOUT(stress, cycles_under_io, 3000)
 	nifaces = vs_virtio_ifaces(ifaces);
 	if (want_net)
 		ASSERT_EQ(2, nifaces) TH_LOG("VS_STRESS_NET=1 needs two virtio_net interfaces");
-	self->blk = spawn(self->blk_fds, run_blk,
-			  (void *)vs_env_str("VS_BLK_DEV", "/dev/vda"));
-	ASSERT_LT(0, self->blk);
+	self->ndisks = parse_disks(self->disks);
+	ASSERT_LT(0, self->ndisks) TH_LOG("VS_BLK_DEV: at most %d disks, comma-separated",
+					  MAX_DISKS);
+	for (d = 0; d < self->ndisks; d++) {
+		self->blk[d] = spawn(self->blk_fds[d], run_blk, &self->disks[d]);
+		ASSERT_LT(0, self->blk[d]);
+	}
 	if (want_net) {
 		self->net = spawn(self->net_fds, run_net, ifaces);
 		ASSERT_LT(0, self->net);
 	}
 
 	/* Traffic flows before the first cycle, or there is nothing to test. */
-	ASSERT_LE(0, wait_rise(&progress->blk_ops, 0, 10000)) TH_LOG("no block write before cycling");
+	for (d = 0; d < self->ndisks; d++)
+		ASSERT_LE(0, wait_rise(&progress->blk_ops[d], 0, 10000))
+			TH_LOG("no block write to %s before cycling", self->disks[d].path);
 	if (want_net)
 		ASSERT_LE(0, wait_rise(&progress->net_rx, 0, 10000))
 			TH_LOG("no frame crossed %s -> %s before cycling", ifaces[0], ifaces[1]);
 
-	blk_mark = peek(&progress->blk_ops);
+	for (d = 0; d < self->ndisks; d++)
+		blk_marks[d] = peek(&progress->blk_ops[d]);
 	net_mark = peek(&progress->net_rx);
 	for (r = 0; r < cycles; r++) {
 		int ret = system ? vs_sleep_cycle("freeze") : vs_control_all("cycle");
@@ -315,9 +359,14 @@ TEST_F_TIMEOUT(stress, cycles_under_io, 3000)
 
 		if ((r + 1) % window && r + 1 < cycles)
 			continue;
-		waited = wait_rise(&progress->blk_ops, blk_mark, grace);
-		ASSERT_LE(0, waited) TH_LOG("no block write completed in cycles %ld-%ld",
-					    r - (r % window), r);
+		waited = 0;
+		for (d = 0; d < self->ndisks; d++) {
+			long w = wait_rise(&progress->blk_ops[d], blk_marks[d], grace);
+
+			ASSERT_LE(0, w) TH_LOG("no block write to %s completed in cycles %ld-%ld",
+					       self->disks[d].path, r - (r % window), r);
+			waited = w > waited ? w : waited;
+		}
 		if (want_net) {
 			long w = wait_rise(&progress->net_rx, net_mark, grace);
 
@@ -327,18 +376,21 @@ TEST_F_TIMEOUT(stress, cycles_under_io, 3000)
 		}
 		late += waited >= 10;	/* more than one poll */
 		slowest = waited > slowest ? waited : slowest;
-		blk_mark = peek(&progress->blk_ops);
+		for (d = 0; d < self->ndisks; d++)
+			blk_marks[d] = peek(&progress->blk_ops[d]);
 		net_mark = peek(&progress->net_rx);
 	}
 
-	res = reap(self->blk, self->blk_fds);
-	self->blk = -1;
-	TH_LOG("%ld %s cycles; block: %ld verified writes, %ld errors", cycles, mode,
-	       res.ops, res.errors);
+	for (d = 0; d < self->ndisks; d++) {
+		res = reap(self->blk[d], self->blk_fds[d]);
+		self->blk[d] = -1;
+		TH_LOG("%ld %s cycles; %s: %ld verified writes, %ld errors", cycles, mode,
+		       self->disks[d].path, res.ops, res.errors);
+		EXPECT_EQ(0, res.errors);
+		EXPECT_LT(0, res.ops);
+	}
 	TH_LOG("progress in every window of %ld cycles (%ld windows waited, at most %ld ms)",
 	       window, late, slowest);
-	EXPECT_EQ(0, res.errors);
-	EXPECT_LT(0, res.ops);
 	if (want_net) {
 		res = reap(self->net, self->net_fds);
 		self->net = -1;
