@@ -218,6 +218,40 @@ class QemuStderr(unittest.TestCase):
         self.assertFalse(passed(scenario(), r))
 
 
+class Resets(unittest.TestCase):
+    """check_resets(): no device reset after set-up on the SUSPEND path."""
+
+    def problems(self, writes, devices):
+        sc = scenario(no_reset_after_setup=True, devices=devices)
+        text = "".join(f"virtio_set_status vdev {vdev} val {v}\n" for vdev, v in writes)
+        with tempfile.TemporaryDirectory() as d:
+            log = Path(d) / "qemu.log"
+            log.write_text(text)
+            return run.check_resets(sc, log)
+
+    SUSPENDED = [("0x1", v) for v in (0, 1, 3, 11, 15, 31, 15, 0)]
+    RESET = [("0x2", v) for v in (0, 1, 3, 11, 15, 0, 1, 3, 11, 15, 0)]
+    RESET_SUSPENDED = [("0x3", v) for v in (0, 1, 3, 11, 15, 31, 0, 15, 0)]
+    ON = {"kind": "gpu", "props": {"suspend": "on"}}
+    OFF = {"kind": "gpu"}
+
+    def test_suspend_cycles_pass(self):
+        self.assertEqual([], self.problems(self.SUSPENDED, [self.ON]))
+
+    def test_reset_after_setup_fails(self):
+        self.assertEqual(1, len(self.problems(self.RESET, [self.ON, self.ON])))
+
+    def test_declared_classic_device_may_be_reset(self):
+        self.assertEqual([], self.problems(self.SUSPENDED + self.RESET, [self.ON, self.OFF]))
+
+    def test_only_as_many_classic_devices_as_declared(self):
+        two = self.RESET + [("0x4", v) for _, v in self.RESET]
+        self.assertEqual(1, len(self.problems(two, [self.ON, self.OFF])))
+
+    def test_reset_after_suspend_is_never_classic(self):
+        self.assertEqual(1, len(self.problems(self.RESET_SUSPENDED, [self.OFF])))
+
+
 class QemuLog(unittest.TestCase):
     LINES = {
         "violation": "virtio-suspend: violation: virtio-rng at /virtio-mmio@feb00e00: "
