@@ -345,7 +345,8 @@ class Device:
 ECAM_BASE, PCI_MMIO_BASE = 0xe0000000, 0xc0000000
 PCI_COMMAND, PCI_STATUS_REG, PCI_CAP_PTR = 0x04, 0x06, 0x34
 CMD_MEMORY, CMD_MASTER = 0x2, 0x4
-CAP_ID_PM, CAP_ID_VNDR = 0x01, 0x09
+CAP_ID_PM, CAP_ID_VNDR, CAP_ID_MSIX = 0x01, 0x09, 0x11
+PCI_STATUS_INTERRUPT = 0x08
 PM_CTRL, PM_NO_SOFT_RESET = 4, 0x8
 D0, D3HOT = 0, 3
 # virtio_pci_cap cfg_type
@@ -2041,6 +2042,366 @@ class Tests:
                  "x-fault-bad-cap needs the modern interface")],
             machine="microvm,acpi=on,pcie=on")
 
+    # -- x-fault-vanish ------------------------------------------------
+    F_BLK_CONFIG_WCE = 11
+    BLK_CFG_WCE = 0x20          # offsetof(struct virtio_blk_config, wce)
+    # MSI-X: BAR 1 in the port's non-prefetchable window, each vector's
+    # message a write of 0x4000 + vector to guest RAM at MSI_RAM + 0x10 *
+    # vector, where the test sees it
+    MSIX_BAR, MSI_RAM = 0xc1000000, 0x300000
+    VANISH_TIMEOUT = 1.0        # a request not used by then never is
+
+    def vanish_blk(self, props, msix):
+        """virtio-blk-pci (modern, suspend=on, two MSI-X vectors) behind
+        the root port, running with CONFIG_WCE: queue 0 on vector 0 and
+        configuration changes on vector 1 with MSI-X enabled, INTx
+        otherwise."""
+        img = self.blk_image()
+        args = ["-drive", f"if=none,id=blk0,format=raw,file={img}",
+                "-device", "pcie-root-port,id=rp0,bus=pcie.0,addr=0x2,"
+                "chassis=1",
+                "-device", "virtio-blk-pci,id=dev0,bus=rp0,drive=blk0,"
+                "disable-legacy=on,vectors=2,num-queues=1,suspend=on" + props]
+        q = self.start(args, qmp=True, machine="microvm,acpi=on,pcie=on")
+        d = PciDevice(q, required=(PCI_CAP_COMMON, PCI_CAP_NOTIFY,
+                                   PCI_CAP_ISR, PCI_CAP_DEVICE))
+        if msix:
+            self.msix_on(d)
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND | 1 << self.F_BLK_CONFIG_WCE,
+               queues=[0], driver_ok=False)
+        d.cw(C_MSIX, 1 if msix else NO_VECTOR)
+        d.cw(C_Q_SELECT, 0)
+        d.cw(C_Q_MSIX, 0 if msix else NO_VECTOR)
+        d.set_status(RUNNING)
+        return q, d
+
+    def msix_on(self, d):
+        q = d.q
+        pos = d.cfg_r(PCI_CAP_PTR, 1)
+        while pos and d.cfg_r(pos, 1) != CAP_ID_MSIX:
+            pos = d.cfg_r(pos + 1, 1)
+        if not pos:
+            raise QemuError("virtio-pci: no MSI-X capability")
+        table = d.cfg_r(pos + 4)
+        q.writew(d.PORT + 0x20, self.MSIX_BAR >> 16)    # memory base
+        q.writew(d.PORT + 0x22, self.MSIX_BAR >> 16)    # limit: +1 MiB
+        d.cfg_w(0x10 + 4 * (table & 7), self.MSIX_BAR)
+        for v in (0, 1):
+            entry = self.MSIX_BAR + (table & ~7) + 16 * v
+            q.writel(entry, self.MSI_RAM + 0x10 * v)
+            q.writel(entry + 4, 0)
+            q.writel(entry + 8, 0x4000 + v)
+            q.writel(entry + 12, 0)                     # unmasked
+            q.writel(self.MSI_RAM + 0x10 * v, 0)
+        d.cfg_w(pos + 2, 0x8000, 2)                     # MSI-X enable
+
+    def msi_seen(self, d, vector):
+        """The vector's message since the last call (cleared)."""
+        addr = self.MSI_RAM + 0x10 * vector
+        seen = d.q.readl(addr) == 0x4000 + vector
+        d.q.writel(addr, 0)
+        return seen
+
+    def intx(self, d):
+        return bool(d.cfg_r(PCI_STATUS_REG, 2) & PCI_STATUS_INTERRUPT)
+
+    def poll(self, cond, timeout=5.0):
+        """The interrupt of a request may follow its used index by a few
+        milliseconds: wait for cond() to become true."""
+        end = time.monotonic() + timeout
+        while not cond():
+            if time.monotonic() > end:
+                return False
+            time.sleep(0.005)
+        return True
+
+    def writeback(self, q):
+        return [b for b in q.qmp_cmd("query-block")
+                if b["device"] == "blk0"][0]["inserted"]["cache"]["writeback"]
+
+    def vanished_reads(self, d, what):
+        """Every register of the modern regions reads all ones of the
+        access size, the PCI configuration space is still there."""
+        q = d.q
+        self.eq(d.status, 0xff, f"{what}: device status reads 0xff")
+        common = [(off, size, d.cr(off, size)) for off, size in
+                  ((C_DFSELECT, 4), (C_DF, 4), (C_GF, 4), (C_MSIX, 2),
+                   (C_NUMQ, 2), (C_STATUS, 1), (C_CFGGEN, 1),
+                   (C_Q_SELECT, 2), (C_Q_SIZE, 2), (C_Q_MSIX, 2),
+                   (C_Q_ENABLE, 2), (C_Q_NOFF, 2), (C_Q_DESC, 4),
+                   (C_Q_DESC + 4, 4), (C_Q_DRIVER, 4), (C_Q_DEVICE, 4),
+                   (C_Q_RESET, 2), (0x11, 1), (0x2a, 2))]
+        self.check(all(val == (1 << 8 * size) - 1
+                       for _, size, val in common),
+                   f"{what}: common configuration reads all ones",
+                   " ".join(f"{off:#x}/{size}={val:#x}"
+                            for off, size, val in common))
+        isr = d.caps[PCI_CAP_ISR][0]
+        self.eq((q.readb(isr), q.readw(isr), q.readl(isr)),
+                (0xff, 0xffff, 0xffffffff), f"{what}: ISR reads all ones")
+        dev = d.caps[PCI_CAP_DEVICE][0]
+        self.eq((q.readl(dev), q.readl(dev + 4), q.readw(dev + 0x14),
+                 q.readb(dev + self.BLK_CFG_WCE)),
+                (0xffffffff, 0xffffffff, 0xffff, 0xff),
+                f"{what}: device configuration reads all ones")
+        notify = d.caps[PCI_CAP_NOTIFY][0]
+        self.eq((q.readb(notify), q.readw(notify), q.readl(notify)),
+                (0xff, 0xffff, 0xffffffff),
+                f"{what}: notify region reads all ones")
+        self.eq(d.cfg_r(0), 0x10421af4,
+                f"{what}: PCI configuration space still shows the function")
+
+    def vanish_case(self, mode, msix):
+        irq = "MSI-X" if msix else "INTx"
+        what = f"vanish={mode} {irq}"
+        q, d = self.vanish_blk(",x-fault-vanish=" + mode, msix)
+        dev = d.caps[PCI_CAP_DEVICE][0]
+
+        def capacity():
+            return q.readl(dev) | q.readl(dev + 4) << 32
+
+        def irq_seen(bit):
+            if msix:
+                return self.poll(lambda: self.msi_seen(d, 0 if bit == 1
+                                                       else 1))
+            return self.poll(lambda: self.intx(d)) and bool(d.isr() & bit)
+
+        # before the trigger, everything works
+        self.eq(d.status, RUNNING, f"{what}: running")
+        self.eq(capacity(), 2048, f"{what}: capacity read")
+        req = d.blk_read()
+        d.kick(0)
+        self.check(d.wait_used(0, 1), f"{what}: request served before")
+        self.eq(d.blk_result(req), (0, b"VSUSPEND-SECTOR0"),
+                f"{what}: request data before")
+        self.check(irq_seen(1), f"{what}: {irq} for the request before")
+        q.qmp_cmd("block_resize", device="blk0", size=2 << 20)
+        self.check(irq_seen(2), f"{what}: {irq} for the configuration "
+                   "change before")
+        self.eq(capacity(), 4096, f"{what}: new capacity read before")
+        q.writeb(dev + self.BLK_CFG_WCE, 0)
+        self.eq(self.writeback(q), False,
+                f"{what}: device configuration write before (wce=0)")
+        q.writeb(dev + self.BLK_CFG_WCE, 1)
+        self.eq(self.writeback(q), True, f"{what}: wce=1 before")
+        if not msix:
+            # an interrupt still pending when the device vanishes
+            d.blk_read()
+            d.kick(0)
+            self.check(d.wait_used(0, 2), f"{what}: second request served")
+            self.check(self.poll(lambda: self.intx(d)),
+                       f"{what}: INTx asserted, ISR not read")
+        if mode == "resume":
+            d.set_status(RUNNING | SUSPEND)
+            self.eq(d.status, self.SUSPENDED,
+                    f"{what}: suspended (no vanishing at the suspend)")
+            d.set_status(self.SUSPENDED)
+            self.eq(d.status, self.SUSPENDED, f"{what}: the suspended "
+                    "status written back is no resume")
+        used = d.used_idx(0)
+        st0 = q.qmp_cmd("x-query-virtio-status", path=self.VDEV)
+        qs0 = q.qmp_cmd("x-query-virtio-queue-status", path=self.VDEV,
+                        queue=0)
+        state0 = q.qom_get(self.VDEV, "suspend-state")
+        self.check(not st0["disabled"], f"{what}: not disabled before", st0)
+
+        # the trigger
+        d.set_status(RUNNING | SUSPEND if mode == "suspend" else RUNNING)
+        if not msix:
+            # (before any ISR read, which deasserts it)
+            self.check(not self.intx(d), f"{what}: INTx deasserted")
+        self.vanished_reads(d, what)
+        err = q.stderr()
+        self.check(f"vanished at the {mode} request" in err
+                   and "x-fault-vanish" in err and len(err.splitlines()) == 1,
+                   f"{what}: one line on stderr", err)
+        self.eq(q.qom_get(self.VDEV, "suspend-state"), state0,
+                f"{what}: the status write never reached the device")
+
+        # nothing reaches the device (a resume for the device that
+        # vanished at the suspend, a request, a configuration change),
+        # nothing raises an interrupt
+        d.set_status(RUNNING)
+        req = d.blk_read()
+        d.kick(0)
+        q.qmp_cmd("block_resize", device="blk0", size=3 << 20)
+        self.check(not d.wait_used(0, used + 1, self.VANISH_TIMEOUT),
+                   f"{what}: kick after vanishing: no buffer used")
+        self.eq(d.q.read(req + 0x200, 1), b"\xff",
+                f"{what}: kick after vanishing: no DMA")
+        if msix:
+            self.check(not self.msi_seen(d, 0) and not self.msi_seen(d, 1),
+                       f"{what}: no MSI-X message after vanishing")
+        else:
+            self.check(not self.intx(d), f"{what}: no INTx after vanishing")
+        self.eq(q.qom_get(self.VDEV, "suspend-state"), state0,
+                f"{what}: suspend state unchanged")
+
+        # writes to the other registers have no effect either
+        d.cw(C_GFSELECT, 0, 4)
+        d.cw(C_GF, 0, 4)
+        d.cw(C_MSIX, NO_VECTOR)
+        d.cw(C_Q_SELECT, 0)
+        d.cw(C_Q_DESC, 0x200000, 4)
+        d.cw(C_Q_MSIX, NO_VECTOR)
+        d.cw(C_Q_ENABLE, 0)
+        q.writeb(dev + self.BLK_CFG_WCE, 0)
+        self.eq(self.writeback(q), True,
+                f"{what}: device configuration write dropped")
+        st = q.qmp_cmd("x-query-virtio-status", path=self.VDEV)
+        self.eq((st["status"], st["guest-features"]),
+                (st0["status"], st0["guest-features"]),
+                f"{what}: status and driver feature writes dropped")
+        qs = q.qmp_cmd("x-query-virtio-queue-status", path=self.VDEV,
+                       queue=0)
+        self.eq((qs["vring-desc"], qs["last-avail-idx"]),
+                (qs0["vring-desc"], qs0["last-avail-idx"]),
+                f"{what}: queue writes dropped")
+        self.check(st["disabled"], f"{what}: device disabled (no DMA)", st)
+        self.vanished_reads(d, f"{what}: after writes")
+        d.set_status(0)
+        st = q.qmp_cmd("x-query-virtio-status", path=self.VDEV)
+        self.eq(st["status"], st0["status"], f"{what}: reset write dropped")
+        self.no_violation(q, what)
+
+        # a system reset does not bring it back
+        q.qmp_cmd("system_reset")
+        end = time.monotonic() + 5      # done by the main loop, soon
+        while q.readl(d.PORT + 0x18) and time.monotonic() < end:
+            time.sleep(0.01)
+        d.map()
+        self.vanished_reads(d, f"{what}: after system_reset")
+        st = q.qmp_cmd("x-query-virtio-status", path=self.VDEV)
+        self.check(st["disabled"] and not st["status"]["statuses"],
+                   f"{what}: system_reset: reset, still disabled", st)
+        d.set_status(ACKNOWLEDGE)
+        st = q.qmp_cmd("x-query-virtio-status", path=self.VDEV)
+        self.check(not st["status"]["statuses"],
+                   f"{what}: system_reset: status write dropped", st)
+        self.check(not self.intx(d), f"{what}: system_reset: no INTx")
+        self.eq(len(q.stderr().splitlines()), 1,
+                f"{what}: nothing more on stderr")
+
+    def t_pci_vanish(self):
+        """x-fault-vanish: at the SUSPEND write or at the resume, the
+        device is gone as after a surprise removal: its virtio registers
+        read all ones, writes do nothing, no interrupt, even after a
+        system reset; the PCI configuration space stays."""
+        for mode in ("suspend", "resume"):
+            for msix in (True, False):
+                self.vanish_case(mode, msix)
+                self.stop_all()
+
+        # empty: off
+        q, d, _ = self.pci_running(",x-fault-vanish=")
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, self.SUSPENDED, "vanish empty: suspended")
+        d.set_status(RUNNING)
+        self.eq(d.status, RUNNING, "vanish empty: resumed")
+        self.pci_works(d, "vanish empty: after resume", 2)
+        self.eq(q.stderr(), "", "vanish empty: nothing on stderr")
+        q.close()
+
+        # resume: a reset of the suspended device is no resume; DRIVER_OK
+        # written with SUSPEND still set is one in the spec dialect
+        q, d, _ = self.pci_running(",x-fault-vanish=resume")
+        d.set_status(RUNNING | SUSPEND)
+        d.set_status(0)
+        self.eq(d.status, 0, "vanish=resume: a reset is no resume")
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0], reset=False)
+        self.pci_works(d, "vanish=resume: after the reset", 1)
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, self.SUSPENDED, "vanish=resume: suspended again")
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, 0xff, "vanish=resume: vanished at DRIVER_OK with "
+                "SUSPEND kept")
+        q.close()
+
+        # the v5 dialect: DRIVER_OK kept while suspended, SUSPEND cleared
+        # to resume
+        q, d = self.pci(",suspend-dialect=v5,x-fault-vanish=resume")
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND_V5, queues=[0])
+        self.pci_works(d, "vanish=resume v5: before", 1)
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, RUNNING | SUSPEND, "vanish=resume v5: suspended")
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, RUNNING | SUSPEND, "vanish=resume v5: the "
+                "suspended status written back is no resume")
+        d.set_status(RUNNING)
+        self.eq(d.status, 0xff, "vanish=resume v5: vanished at the resume")
+        q.close()
+
+        # the stop dialect: STOP is its suspend bit
+        q, d = self.pci(f",suspend-dialect=stop,suspend-feature-bit={F_STOP}"
+                        ",x-fault-vanish=suspend")
+        d.init(1 << F_VERSION_1 | 1 << F_STOP, queues=[0])
+        self.pci_works(d, "vanish=suspend stop: before", 1)
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, RUNNING, "vanish=suspend stop: SUSPEND is not "
+                "the stop dialect's bit")
+        d.set_status(RUNNING | STOP)
+        self.eq(d.status, 0xff, "vanish=suspend stop: vanished at STOP")
+        q.close()
+
+        # migrated: still gone on the destination
+        args = ["-device", "pcie-root-port,id=rp0,bus=pcie.0,addr=0x2,"
+                "chassis=1",
+                "-device", "virtio-rng-pci,id=dev0,bus=rp0,disable-legacy=on,"
+                "vectors=2,suspend=on,x-fault-vanish=suspend"]
+        machine = "microvm,acpi=on,pcie=on"
+        q = self.start(args, qmp=True, machine=machine)
+        d = PciDevice(q)
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        self.pci_works(d, "vanish migrate: before", 1)
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, 0xff, "vanish migrate: vanished on the source")
+        state = os.path.join(self.tmp, f"migrate{len(self.live)}")
+        q.qmp_cmd("migrate", uri=f"exec:cat > {state}")
+        r = self.wait_qmp(q, "query-migrate",
+                          lambda r: r.get("status") in ("completed",
+                                                        "failed"))
+        self.eq(r.get("status"), "completed", "vanish migrate: saved")
+        q.close()
+        q2 = self.start(args + ["-incoming", "defer"], qmp=True,
+                        machine=machine)
+        q2.qmp_cmd("migrate-incoming", uri=f"exec:cat {state}")
+        r = self.wait_qmp(q2, "query-status",
+                          lambda r: r.get("status") != "inmigrate")
+        self.eq(r.get("status"), "running", "vanish migrate: destination "
+                "runs")
+        d2 = PciDevice(q2)
+        d2.queues = d.queues
+        self.eq(d2.status, 0xff, "vanish migrate: destination status reads "
+                "0xff")
+        self.eq((d2.cr(C_DF, 4), d2.isr()), (0xffffffff, 0xff),
+                "vanish migrate: destination registers read all ones")
+        d2.set_status(RUNNING)
+        d2.rng_request()
+        d2.kick(0)
+        self.check(not d2.wait_used(0, 2, self.VANISH_TIMEOUT),
+                   "vanish migrate: no buffer used on the destination")
+        st = q2.qmp_cmd("x-query-virtio-status", path=self.VDEV)
+        self.check(st["disabled"], "vanish migrate: disabled on the "
+                   "destination", st)
+        q2.close()
+
+        self.realize_refuses(
+            "virtio-rng-pci", [
+                (",disable-legacy=on,suspend=on,x-fault-vanish=bogus",
+                 "x-fault-vanish: unknown value 'bogus' (allowed: suspend, "
+                 "resume)"),
+                (",disable-legacy=on,suspend=on,x-fault-vanish=SUSPEND",
+                 "x-fault-vanish: unknown value 'SUSPEND'"),
+                (",disable-modern=on,suspend=on,x-fault-vanish=suspend",
+                 "x-fault-vanish needs the modern interface"),
+                (",disable-legacy=on,x-fault-vanish=suspend",
+                 "x-fault-vanish needs suspend=on"),
+                (",disable-legacy=on,suspend=on,suspend-dialect=stop,"
+                 f"suspend-feature-bit={F_STOP},x-fault-vanish=resume",
+                 "x-fault-vanish=resume: suspend-dialect=stop has no "
+                 "resume")],
+            machine="microvm,acpi=on,pcie=on")
+
     def main(self, only=()):
         tests = [self.t_features, self.t_realize_errors,
                  self.t_stop_feature_bit, self.t_vhost_refused,
@@ -2057,7 +2418,8 @@ class Tests:
                  self.t_scsi_inflight, self.t_pci_cycle,
                  self.t_pci_no_soft_reset, self.t_pci_soft_reset,
                  self.t_pci_refused_writes, self.t_pci_bus_master,
-                 self.t_pci_ioeventfd, self.t_pci_bad_cap]
+                 self.t_pci_ioeventfd, self.t_pci_bad_cap,
+                 self.t_pci_vanish]
         unknown = set(only) - {t.__name__[2:] for t in tests}
         if unknown:
             print(f"unknown test {', '.join(sorted(unknown))}",

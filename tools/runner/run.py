@@ -101,6 +101,11 @@ QEMU_STDERR_HARMLESS = [
 QEMU_FAULT_INJECTED = re.compile(
     r"^[\w.-]+: virtio-suspend: \S+: (suspend|resume) failed "
     r"\(fault injected by the (suspend|resume)-fail property\)$")
+# A device made to vanish (x-fault-vanish=suspend|resume) says so once.
+QEMU_VANISH_INJECTED = re.compile(
+    r"^[\w.-]+: warning: virtio-suspend: \S+: the device .* vanished at the "
+    r"(suspend|resume) request, status 0x[0-9a-f]{2} "
+    r"\(fault injected by the x-fault-vanish property\)$")
 
 TAP_RESULT = re.compile(r"^(ok|not ok) (\d+)(?: (.*?))?(?:\s+#\s*(SKIP|XFAIL)\b.*)?$")
 TAP_PLAN = re.compile(r"^1\.\.(\d+)(?:\s+#\s*(.*))?$")
@@ -912,6 +917,8 @@ def qemu_stderr_problems(sc, path):
     injected = {k[:-len("-fail")] for dev in sc.get("devices", [])
                 for k, v in dev.get("props", {}).items()
                 if k in ("suspend-fail", "resume-fail") and str(v) in ("on", "true")}
+    vanish = {str(dev["props"]["x-fault-vanish"]) for dev in sc.get("devices", [])
+              if dev.get("props", {}).get("x-fault-vanish")}
     problems = []
     for line in text.splitlines():
         line = line.strip()
@@ -919,6 +926,9 @@ def qemu_stderr_problems(sc, path):
             continue
         m = QEMU_FAULT_INJECTED.match(line)
         if m and m.group(1) == m.group(2) and m.group(1) in injected:
+            continue
+        m = QEMU_VANISH_INJECTED.match(line)
+        if m and m.group(1) in vanish:
             continue
         problems.append(Problem("qemu-stderr", line))
     return problems

@@ -213,6 +213,16 @@ class QemuStderr(unittest.TestCase):
         self.assertEqual(len(self.problems(line, other_prop)), 1)
         self.assertEqual(len(self.problems(line, scenario())), 1)
 
+    def test_vanish_harmless_only_where_set(self):
+        line = ("qemu-system-x86_64: warning: virtio-suspend: virtio-rng: the device "
+                "dev0 at 0000:00:02.0:00.0 vanished at the suspend request, status 0x1f "
+                "(fault injected by the x-fault-vanish property)\n")
+        with_prop = scenario(devices=[{"kind": "rng", "props": {"x-fault-vanish": "suspend"}}])
+        other_prop = scenario(devices=[{"kind": "rng", "props": {"x-fault-vanish": "resume"}}])
+        self.assertEqual(self.problems(line, with_prop), [])
+        self.assertEqual(len(self.problems(line, other_prop)), 1)
+        self.assertEqual(len(self.problems(line, scenario())), 1)
+
     def test_stderr_problem_fails_verdict(self):
         r = parse(GOOD, problems=self.problems("qemu-system-x86_64: something broke\n"))
         self.assertFalse(passed(scenario(), r))

@@ -44,6 +44,11 @@ pub(crate) enum State {
     Resuming,
     /// Frozen by the classic path; resume restores it classically.
     Fallback,
+    /// The device is gone (its status reads all ones): nothing is done
+    /// to it again, and its driver was not frozen, so no restore is due
+    /// (a stock driver removed after a freeze without its restore frees
+    /// what the freeze freed).
+    Gone,
 }
 
 impl State {
@@ -54,6 +59,7 @@ impl State {
             State::Suspended => "suspended",
             State::Resuming => "resuming",
             State::Fallback => "fallback",
+            State::Gone => "gone",
         }
     }
 }
@@ -235,7 +241,7 @@ impl Machine {
     /// was not suspended is left alone.
     pub(crate) fn begin_resume(&mut self, status: u8, now_us: u64) -> Step {
         match (self.state, self.dialect) {
-            (State::Running, _) => Step::Done,
+            (State::Running | State::Gone, _) => Step::Done,
             (State::Suspended, Some(dialect)) => {
                 if !dialect.is_suspended(status) || device_broken(status) {
                     return self.fail_resume(if device_broken(status) {
@@ -309,7 +315,7 @@ impl Machine {
                 }
                 self.backoff(elapsed)
             }
-            State::Running | State::Suspended | State::Fallback => Step::Done,
+            State::Running | State::Suspended | State::Fallback | State::Gone => Step::Done,
         }
     }
 
@@ -322,7 +328,9 @@ impl Machine {
 
     /// The classic freeze and restore after a failed resume are done.
     pub(crate) fn classic_done(&mut self) {
-        self.state = State::Running;
+        if self.state != State::Gone {
+            self.state = State::Running;
+        }
     }
 
     fn start(&mut self, state: State, now_us: u64) {
@@ -344,15 +352,23 @@ impl Machine {
             self.counters.fallbacks += 1;
         }
         self.last_reason = Some(reason);
-        self.state = State::Fallback;
+        self.state = if reason == Reason::Gone {
+            State::Gone
+        } else {
+            State::Fallback
+        };
         Step::Classic(reason)
     }
 
     fn fail_resume(&mut self, reason: Reason) -> Step {
         self.counters.fallbacks += 1;
         self.last_reason = Some(reason);
-        // Stays here until `classic_done`.
-        self.state = State::Resuming;
+        // Stays here until `classic_done`; a device that is gone, for good.
+        self.state = if reason == Reason::Gone {
+            State::Gone
+        } else {
+            State::Resuming
+        };
         Step::Classic(reason)
     }
 }

@@ -7,7 +7,7 @@
 //! through [`SuspendTransport`].
 
 use core::fmt::Write;
-use core::sync::atomic::{AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use kernel::{new_mutex, prelude::*, sync::Mutex};
 
@@ -59,6 +59,9 @@ pub(crate) struct Engine {
     /// [`encode_dialect`] stores it; written by `finalize_features`, which
     /// also runs inside a classic restore, so it cannot share `sleep`.
     negotiated: AtomicU8,
+    /// The device is gone (its status read all ones): a separate flag,
+    /// since the transports' `get_status` reads it, with `sleep` held.
+    gone: AtomicBool,
     /// Held for a whole suspend or resume.
     #[pin]
     sleep: Mutex<Machine>,
@@ -89,6 +92,7 @@ impl Engine {
         pin_init!(Self {
             params,
             negotiated: AtomicU8::new(0),
+            gone: AtomicBool::new(false),
             sleep <- new_mutex!(Machine::new(None, params.timeout_us), "virtio_suspend_sleep"),
             config <- ConfigHold::new(),
         })
@@ -98,6 +102,22 @@ impl Engine {
     /// the classic path, and not running).
     pub(crate) fn is_suspended(&self) -> bool {
         self.sleep.lock().state() == State::Suspended
+    }
+
+    /// Whether the device is known to be gone (surprise removal).
+    ///
+    /// From then on its transport reports its status as 0, reset: that
+    /// is all a driver can make of a device that is not there, and what
+    /// the virtio core expects of a device its driver has let go of
+    /// (`virtio_dev_remove` warns about any other status). A probe or
+    /// restore sees FEATURES_OK refused and fails.
+    pub(crate) fn is_gone(&self) -> bool {
+        self.gone.load(Ordering::Acquire)
+    }
+
+    /// The device's status read all ones: it is gone.
+    pub(crate) fn mark_gone(&self) {
+        self.gone.store(true, Ordering::Release);
     }
 
     /// The SUSPEND dialect negotiated, if any.
@@ -278,9 +298,10 @@ impl dyn SuspendTransport + '_ {
             Reason::Gone => {
                 dev_err!(
                     self.dev(),
-                    "SUSPEND failed: {reason}; its queues are marked broken\n"
+                    "SUSPEND failed: {reason}; its queues are marked broken, its driver is not frozen\n"
                 );
                 self.give_up_on_gone_device();
+                return Ok(());
             }
             _ => {
                 dev_warn!(
@@ -329,10 +350,14 @@ impl dyn SuspendTransport + '_ {
     }
 
     /// For a device that is gone: nothing it held will complete, and no
-    /// reset can bring it back (each would wait for a status that never
-    /// reads 0). Its queues are marked broken, so that drivers' new
-    /// requests fail instead of waiting, then released.
+    /// reset can bring it back. Its queues are marked broken, so that
+    /// drivers' new requests fail instead of waiting, then released. Its
+    /// driver is neither frozen nor restored: its remove, when the device
+    /// is unbound, is all that is left to run, and stock drivers' remove
+    /// after a freeze without restore frees again what the freeze freed
+    /// (virtio_rng).
     fn give_up_on_gone_device(&self) {
+        self.engine().mark_gone();
         self.virtio().mark_broken();
         self.release_queues();
         self.release_config();
@@ -357,7 +382,6 @@ impl dyn SuspendTransport + '_ {
                         Reason::Gone
                     );
                     self.give_up_on_gone_device();
-                    machine.classic_done();
                     return Err(ENODEV);
                 }
                 Step::Classic(reason) => {
@@ -422,7 +446,10 @@ impl dyn SuspendTransport + '_ {
     /// waits for the requests SUSPEND holds, and would free queues a
     /// classic freeze already freed).
     pub(crate) fn resume_if_suspended(&self, why: &str) {
-        if self.engine().sleep.lock().state() == State::Running {
+        if matches!(
+            self.engine().sleep.lock().state(),
+            State::Running | State::Gone
+        ) {
             return;
         }
         dev_warn!(self.dev(), "{why} while suspended: resuming it first\n");
@@ -439,8 +466,12 @@ impl dyn SuspendTransport + '_ {
     /// that finds the device locked (a driver binding or unbinding) is
     /// refused with `EBUSY`, one for a device without a driver with
     /// `ENODEV`; suspending a device that is not running is refused with
-    /// `EBUSY`, resuming one that is with `EINVAL`.
+    /// `EBUSY`, resuming one that is with `EINVAL`; every command to a
+    /// device that is gone with `ENODEV`.
     pub(crate) fn control(&self, command: Command) -> Result {
+        if self.engine().is_gone() {
+            return Err(ENODEV);
+        }
         if command == Command::Notify {
             self.notify_queues_now();
             return Ok(());

@@ -13,6 +13,17 @@ use crate::compat::time::sleep_us;
 /// How long a reset may take to show status 0.
 pub(crate) const RESET_TIMEOUT_MS: u32 = 1000;
 
+/// How a wait for a reset ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ResetWait {
+    /// The status read 0.
+    Done,
+    /// The status read all ones: the device is gone.
+    Gone,
+    /// Still not 0 after [`RESET_TIMEOUT_MS`].
+    TimedOut,
+}
+
 /// A virtio device, embedded in a transport's device.
 #[repr(transparent)]
 pub(crate) struct Device(Opaque<bindings::virtio_device>);
@@ -96,22 +107,28 @@ impl Device {
 
     /// After a reset was written: waits until `read_status` reads 0, as
     /// the spec has the driver do, at most [`RESET_TIMEOUT_MS`]; a status
-    /// of all ones (nothing answers) ends the wait at once. Returns
-    /// whether the reset completed; logs why not.
-    pub(crate) fn wait_for_reset(&self, read_status: impl Fn() -> u8) -> bool {
+    /// of all ones (nothing answers: the device is gone) ends the wait at
+    /// once. Logs why a reset did not complete.
+    pub(crate) fn wait_for_reset(&self, read_status: impl Fn() -> u8) -> ResetWait {
         for _ in 0..RESET_TIMEOUT_MS {
             match read_status() {
-                0 => return true,
-                0xff => break,
+                0 => return ResetWait::Done,
+                0xff => {
+                    dev_err!(
+                        self.as_dev(),
+                        "device gone (status reads 0xff): nothing to reset\n"
+                    );
+                    return ResetWait::Gone;
+                }
                 _ => sleep_us(1000),
             }
         }
         dev_err!(
             self.as_dev(),
-            "device did not finish reset (status {:#04x} after at most {RESET_TIMEOUT_MS} ms)\n",
+            "device did not finish reset (status {:#04x} after {RESET_TIMEOUT_MS} ms)\n",
             read_status()
         );
-        false
+        ResetWait::TimedOut
     }
 
     /// Passes a config-change interrupt on to the driver.

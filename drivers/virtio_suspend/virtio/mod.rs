@@ -12,5 +12,5 @@ mod device;
 mod vring;
 
 pub(crate) use config_ops::{ConfigOps, Transport};
-pub(crate) use device::{Device, DeviceId, Negotiation, Registration};
+pub(crate) use device::{Device, DeviceId, Negotiation, Registration, ResetWait};
 pub(crate) use vring::{Vring, VringConfig};

@@ -493,13 +493,21 @@ fn state_and_reason_names() {
         State::Suspended,
         State::Resuming,
         State::Fallback,
+        State::Gone,
     ]
     .iter()
     .map(|s| s.name())
     .collect();
     assert_eq!(
         names,
-        ["running", "suspending", "suspended", "resuming", "fallback"]
+        [
+            "running",
+            "suspending",
+            "suspended",
+            "resuming",
+            "fallback",
+            "gone"
+        ]
     );
     assert_eq!(
         Reason::Timeout(0x1f).to_string(),
@@ -530,6 +538,35 @@ fn a_device_that_is_gone_is_seen_at_the_first_read() {
         Step::Classic(Reason::Gone)
     ));
     assert_eq!(Reason::Gone.to_string(), "device gone (status reads 0xff)");
+}
+
+#[test]
+fn a_device_that_is_gone_stays_gone() {
+    // Gone at the suspend request: no classic restore is due at resume
+    // (the driver was not frozen), and nothing is asked of it again.
+    let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
+    assert_eq!(
+        m.begin_suspend(S_RUNNING, 0),
+        Step::Write(S_RUNNING | S_SUSPEND)
+    );
+    assert_eq!(m.poll(0xff, 0), Step::Classic(Reason::Gone));
+    assert_eq!(m.state(), State::Gone);
+    assert_eq!(m.begin_resume(0xff, 0), Step::Done);
+    assert_eq!(m.begin_suspend(S_RUNNING, 0), Step::Done);
+    assert_eq!(m.poll(0xff, 0), Step::Done);
+    assert_eq!(m.state(), State::Gone);
+    assert_eq!(m.counters().timeouts, 0);
+    // Gone at the resume: the same, and classic_done does not revive it.
+    let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
+    let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
+    let mut now = 0;
+    assert_eq!(suspend(&mut m, &mut dev, &mut now).0, Step::Done);
+    assert!(matches!(m.begin_resume(dev.status, 0), Step::Write(_)));
+    assert_eq!(m.poll(0xff, 0), Step::Classic(Reason::Gone));
+    m.classic_done();
+    assert_eq!(m.state(), State::Gone);
+    assert_eq!(m.begin_resume(0xff, 0), Step::Done);
+    assert_eq!(m.counters().timeouts, 0);
 }
 
 #[test]

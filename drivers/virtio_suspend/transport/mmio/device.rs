@@ -19,7 +19,7 @@ use crate::logic::mmio::{
 };
 use crate::params::SuspendParams;
 use crate::suspend::{Engine, SuspendTransport};
-use crate::virtio::{self, Negotiation, Transport, Vring, VringConfig};
+use crate::virtio::{self, Negotiation, ResetWait, Transport, Vring, VringConfig};
 
 /// One virtio-mmio device and the virtio device registered for it.
 ///
@@ -277,6 +277,9 @@ unsafe impl Transport for MmioDevice {
     }
 
     fn get_status(&self) -> u8 {
+        if self.engine.is_gone() {
+            return 0;
+        }
         self.regs.read(Reg::Status) as u8
     }
 
@@ -286,7 +289,9 @@ unsafe impl Transport for MmioDevice {
 
     fn reset(&self) {
         self.regs.write(Reg::Status, 0);
-        self.vdev.wait_for_reset(|| self.get_status());
+        if self.vdev.wait_for_reset(|| self.get_status()) == ResetWait::Gone {
+            self.engine.mark_gone();
+        }
     }
 
     fn find_vqs(

@@ -25,7 +25,7 @@ use crate::logic::pci::{
 };
 use crate::params::SuspendParams;
 use crate::suspend::{Engine, SuspendTransport};
-use crate::virtio::{self, Negotiation, Transport, Vring, VringConfig};
+use crate::virtio::{self, Negotiation, ResetWait, Transport, Vring, VringConfig};
 
 /// The common configuration every modern device has: accesses inside it
 /// are checked at compile time.
@@ -474,6 +474,9 @@ unsafe impl Transport for PciDevice {
     }
 
     fn get_status(&self) -> u8 {
+        if self.engine.is_gone() {
+            return 0;
+        }
         self.common().read8::<{ common::DEVICE_STATUS }>()
     }
 
@@ -484,8 +487,15 @@ unsafe impl Transport for PciDevice {
     fn reset(&self) {
         self.set_status(0);
         // Then no handler may still run for the device as it was.
-        if self.vdev.wait_for_reset(|| self.get_status()) {
-            self.synchronize_vectors();
+        match self.vdev.wait_for_reset(|| self.get_status()) {
+            ResetWait::Done => self.synchronize_vectors(),
+            // A device that is gone raises nothing new; a handler of what
+            // it raised before may still run.
+            ResetWait::Gone => {
+                self.engine.mark_gone();
+                self.synchronize_vectors();
+            }
+            ResetWait::TimedOut => {}
         }
     }
 
