@@ -21,6 +21,7 @@ root=$VS_CACHE/qemu
 BUILD_DEPS=(
 	dpkg-dev meson ninja-build pkg-config gcc make python3
 	libglib2.0-dev libpixman-1-dev libfdt-dev libslirp-dev zlib1g-dev
+	libcap-ng-dev
 )
 
 CONFIGURE_ARGS=(
@@ -32,6 +33,10 @@ CONFIGURE_ARGS=(
 	# The dfsg tarball has no firmware: nothing to unpack or install.
 	--disable-install-blobs
 	--enable-slirp --enable-fdt=system
+	# virtio-9p (virtio-9p-device, virtio-9p-pci): needs libcap-ng, and
+	# xattr, which glibc has.  Enabled explicitly so that a missing
+	# library fails configure instead of quietly dropping the devices.
+	--enable-virtfs
 	--with-git-submodules=ignore
 )
 

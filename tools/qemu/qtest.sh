@@ -41,9 +41,8 @@ fi
 other=${1:-}
 
 # The qtest binaries, in the order they run.  qos-test holds the device
-# tests (virtio-blk/net/rng/scsi/serial/iommu/balloon, vhost-user); the
+# tests (virtio-blk/net/rng/scsi/serial/iommu/balloon/9p, vhost-user); the
 # other two test virtio devices only.  Not built by build.sh's configure:
-# virtio-9p-test (VirtFS off: no libattr/libcap-ng) and
 # vhost-user-blk-test (needs qemu-storage-daemon, --disable-tools).
 TESTS=(qos-test virtio-net-failover fuzz-virtio-scsi-test)
 

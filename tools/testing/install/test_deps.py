@@ -684,6 +684,46 @@ def t_missing_rust_src(cfg, env):
           "no line naming the missing library sources: %r" % r.err_lines)
 
 
+def t_apt_one_missing(cfg, env):
+    # A machine set up before a package joined the list: libcap-ng-dev
+    # came with VirtFS (virtio-9p) in our QEMU and was never installed.
+    pkg = "libcap-ng-dev"
+    check(pkg in cfg.apt, "%s is not in APT_PACKAGES (QEMU's "
+          "--enable-virtfs needs it)" % pkg)
+    env.install_all()
+    os.unlink(os.path.join(env.db, "installed", pkg))
+    r = env.run()
+    check_ok(r)
+    check_update_then_install(r)
+    check_install_args(cfg, single_install(r), cfg.rust_ver, cfg.linux_ver)
+    check(os.path.exists(os.path.join(env.db, "installed", pkg)),
+          "%s not installed after the run" % pkg)
+    r2 = env.run()
+    check_ok(r2)
+    check_no_apt(r2)
+
+
+def t_build_deps_listed(cfg, env):
+    # The build scripts install (QEMU) or require (fio) their build
+    # dependencies themselves; `make deps` must install them all up front.
+    tools = os.path.dirname(cfg.deps_sh)
+    seen = []
+    for sub in ("qemu", "fio"):
+        path = os.path.join(tools, sub, "build.sh")
+        if not os.path.exists(path):
+            continue
+        deps = bash_values(path, r'''
+eval "$(sed -n '/^BUILD_DEPS=(/,/)/p' "$1")"
+echo "${BUILD_DEPS[*]}"''')[0].split()
+        check(deps, "no BUILD_DEPS read from %s" % path)
+        missing = [p for p in deps if p not in cfg.apt]
+        check(not missing, "BUILD_DEPS of %s not in deps.sh's APT_PACKAGES: "
+              "%r" % (path, missing))
+        seen.append("%s/build.sh (%d)" % (sub, len(deps)))
+    check(seen, "no tools/*/build.sh beside %s" % cfg.deps_sh)
+    return "checked " + ", ".join(seen)
+
+
 TESTS = [
     ("nothing installed: update, one install of everything pinned, "
      "bindgen", t_nothing_installed),
@@ -714,6 +754,10 @@ TESTS = [
     ("install leaves no rustc: fails naming it", t_installed_without_rustc),
     ("no library sources for the rustc: fails naming them",
      t_missing_rust_src),
+    ("one APT package never installed (libcap-ng-dev): update, one install",
+     t_apt_one_missing),
+    ("every BUILD_DEPS of tools/*/build.sh is in APT_PACKAGES",
+     t_build_deps_listed),
 ]
 
 
