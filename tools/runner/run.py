@@ -202,7 +202,7 @@ def _scalar_table(v):
     return isinstance(v, dict) and all(_is_scalar(x) for x in v.values())
 
 
-DEVICE_KINDS = ("blk", "rng", "net", "console", "gpu", "scsi", "input", "balloon")
+DEVICE_KINDS = ("blk", "rng", "net", "console", "gpu", "scsi", "input", "balloon", "9p")
 DEVICE_KEYS = {
     "kind": (lambda v: v in DEVICE_KINDS, "one of " + ", ".join(DEVICE_KINDS)),
     "size_mib": (lambda v: _is_int(v) and v > 0, "a positive integer"),
@@ -532,6 +532,12 @@ def device_args(devices, rundir, bus="mmio"):
             args += virtio("virtio-keyboard-device", f",id=kbd{n}{props}")
         elif kind == "balloon":
             args += virtio("virtio-balloon-device", f",id=balloon{n}{props}")
+        elif kind == "9p":
+            # A scratch directory of the run, exported as mount tag vs9p<n>.
+            export = rundir / f"9p{n}"
+            export.mkdir(exist_ok=True)
+            args += ["-fsdev", f"local,id=fs{n},path={export},security_model=none"]
+            args += virtio("virtio-9p-device", f",fsdev=fs{n},mount_tag=vs9p{n}{props}")
         else:
             die(f"unknown device kind {kind!r}")
     return args
