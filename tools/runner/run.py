@@ -125,7 +125,7 @@ FEATURE_NAMES = {
 # kernel's PIT-based TSC calibration failing under host load, is gone:
 # qemu_command() passes tsc_early_khz.)  Nothing of ours runs before
 # /init, so a retry never hides a driver hang.
-BOOT_TIMEOUT = 25
+BOOT_TIMEOUT = 40
 BOOT_RETRIES = 2
 # After "vs-runner: done" the guest reboots, which ends QEMU
 # (-no-reboot); it must within this many seconds, with exit status 0.
