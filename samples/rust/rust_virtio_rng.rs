@@ -47,6 +47,8 @@
 //! When the transport keeps the device alive with virtio device SUSPEND, neither is called: the
 //! request outstanding at suspend completes after the resume.
 
+mod rng_pool;
+
 use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{
     c_str, fmt, hw_random,
@@ -131,15 +133,13 @@ impl Rng {
 
     /// Copies received bytes into `out`; posts the next request once the pool is used up.
     fn copy(&self, pool: &mut Pool, out: &mut [u8]) -> Result<usize> {
-        let Some(buf) = pool.buf.as_ref() else {
+        let Pool { buf, pos } = pool;
+        let Some(answer) = buf.as_ref() else {
             return Ok(0);
         };
-        let avail = &buf[pool.pos.min(buf.len())..];
-        let n = avail.len().min(out.len());
-        out[..n].copy_from_slice(&avail[..n]);
-        pool.pos += n;
-        if pool.pos >= buf.len() {
-            self.request(pool.buf.take())?;
+        let (n, used_up) = rng_pool::hand_out(answer, pos, out);
+        if used_up {
+            self.request(buf.take())?;
         }
         Ok(n)
     }
