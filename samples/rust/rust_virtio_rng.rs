@@ -3,7 +3,7 @@
 //! Rust virtio entropy device driver: a sample of a virtio driver written in Rust.
 //!
 //! It does what `drivers/char/hw_random/virtio-rng.c` does, on the `kernel::virtio` and
-//! `kernel::hw_random` abstractions of `tools/kernel/patches/0006-*` and `0007-*`, with no
+//! `kernel::hw_random` abstractions of `tools/kernel/patches/0007-*` and `0008-*`, with no
 //! `unsafe` code. Read it top to bottom as a tutorial.
 //!
 //! # 1. Declare the driver
