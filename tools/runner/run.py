@@ -451,6 +451,8 @@ def build_initramfs(kdir, selftest_dir, out):
     ours = sorted(TOP.glob("*.ko"))
     if not ours:
         die("virtio_suspend.ko is not built: run 'make modules'")
+    # The Rust samples (samples/rust/Kbuild), modules of their own.
+    ours += sorted((TOP / "samples").rglob("*.ko"))
     (moddir / "extra").mkdir(parents=True, exist_ok=True)
     for ko in ours:
         shutil.copy(ko, moddir / "extra" / ko.name)

@@ -10,6 +10,11 @@
 #[path = "../../../drivers/virtio_suspend/logic/mod.rs"]
 mod logic;
 
+/// The Rust virtio-rng sample's pure logic (`samples/rust/`).
+#[allow(dead_code)]
+#[path = "../../../samples/rust/rng_pool.rs"]
+mod rng_pool;
+
 #[cfg(test)]
 mod busy_wait_tests;
 #[cfg(test)]
@@ -20,5 +25,7 @@ mod config_writes_tests;
 mod mmio_tests;
 #[cfg(test)]
 mod pci_tests;
+#[cfg(test)]
+mod rng_pool_tests;
 #[cfg(test)]
 mod suspend_tests;

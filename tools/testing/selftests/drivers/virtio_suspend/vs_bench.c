@@ -23,6 +23,16 @@
  *   vs_bench firstio <blkdev> <cycles>    time from the start of a debugfs
  *                                         resume to the completion of a read
  *                                         submitted while suspended
+ *   vs_bench rngpair <seconds> <rounds>   /dev/hwrng read throughput of the
+ *                                         Rust virtio-rng sample and of the C
+ *                                         virtio_rng, one entropy device
+ *                                         each, in one guest: the sample
+ *                                         binds both devices (it loads
+ *                                         first), the second moves to the C
+ *                                         driver (unbind, bind), and
+ *                                         rng_current alternates, <seconds>
+ *                                         each, <rounds> times, the first
+ *                                         of each pair alternating
  *
  * Every line names the device's transport driver (transport=).
  */
@@ -336,6 +346,112 @@ static int firstio(const char *blk, long cycles)
 	return 0;
 }
 
+/* The virtio devices bound to virtio driver @drv, at most @max. */
+static int virtio_bound(const char *drv, char names[][32], int max)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	int n = 0;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/sys/bus/virtio/drivers/%s", drv);
+	dir = opendir(path);
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir)) && n < max) {
+		if (strncmp(de->d_name, "virtio", 6) || strlen(de->d_name) >= 32)
+			continue;
+		strcpy(names[n++], de->d_name);
+	}
+	closedir(dir);
+	return n;
+}
+
+/* The hwrng source in rng_available that starts with @prefix. */
+static int rng_source(const char *prefix, char *buf, size_t len)
+{
+	char avail[512], *tok, *save = NULL;
+
+	if (vs_read_attr("/sys/class/misc/hw_random/rng_available", avail, sizeof(avail)))
+		return -1;
+	for (tok = strtok_r(avail, " \n", &save); tok; tok = strtok_r(NULL, " \n", &save))
+		if (!strncmp(tok, prefix, strlen(prefix)) && strlen(tok) < len) {
+			strcpy(buf, tok);
+			return 0;
+		}
+	return -1;
+}
+
+/*
+ * Reads /dev/hwrng from source @name for @seconds: KiB/s; the device's
+ * interrupts per KiB in @irqs_kib (a request of 64 bytes each).
+ */
+static double rng_rate(const char *name, const char *vdev, double seconds, double *irqs_kib)
+{
+	long irq0 = 0, irq1 = 0;
+	static char buf[4096];
+	uint64_t t0, t;
+	double bytes = 0;
+	ssize_t n;
+	int fd;
+
+	if (vs_write_attr("/sys/class/misc/hw_random/rng_current", name))
+		return -1;
+	fd = open("/dev/hwrng", O_RDONLY);
+	if (fd < 0 || vs_irq_lines(vdev, &irq0) <= 0)
+		return -1;
+	t0 = now_ns();
+	do {
+		n = read(fd, buf, sizeof(buf));
+		if (n <= 0) {
+			close(fd);
+			return -1;
+		}
+		bytes += n;
+		t = now_ns();
+	} while (t - t0 < seconds * 1e9);
+	close(fd);
+	if (vs_irq_lines(vdev, &irq1) <= 0)
+		return -1;
+	*irqs_kib = (irq1 - irq0) / (bytes / 1024);
+	return bytes / 1024 / ((t - t0) / 1e9);
+}
+
+static int rngpair(double seconds, long rounds)
+{
+	char rust[2][32], c[1][32], name[2][96], path[PATH_MAX];
+	const char *driver[2] = { "rust", "c" };
+	long r, t;
+	int i;
+
+	if (virtio_bound("rust_virtio_rng", rust, 2) != 2 || virtio_bound("virtio_rng", c, 1) != 0)
+		return 1;
+	/* The second device to the C driver. */
+	if (vs_write_attr("/sys/bus/virtio/drivers/rust_virtio_rng/unbind", rust[1]) ||
+	    vs_write_attr("/sys/bus/virtio/drivers/virtio_rng/bind", rust[1]))
+		return 1;
+	snprintf(name[0], sizeof(name[0]), "rust_virtio_rng.%s", rust[0] + 6);
+	for (t = 0; t < 100 && rng_source("virtio_rng.", name[1], sizeof(name[1])); t++)
+		usleep(50 * 1000);
+	if (t == 100 || virtio_bound("virtio_rng", c, 1) != 1 || strcmp(c[0], rust[1]))
+		return 1;
+	snprintf(path, sizeof(path), "/sys/bus/virtio/drivers/virtio_rng/%s", rust[1]);
+	printf("vs-bench: rebind device=%s driver=virtio_rng source=%s\n", rust[1], name[1]);
+	/* Rust, C, then C, Rust: neither always goes first. */
+	for (r = 0; r < rounds; r++) {
+		for (i = 0; i < 2; i++) {
+			int k = r % 2 ? 1 - i : i;
+			double irqs, rate = rng_rate(name[k], k ? rust[1] : rust[0], seconds, &irqs);
+
+			if (rate < 0)
+				return 1;
+			printf("vs-bench: rng driver=%s source=%s round=%ld kib_s=%.1f irqs_per_kib=%.1f\n",
+			       driver[k], name[k], r, rate, irqs);
+		}
+	}
+	return access(path, F_OK) ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -351,8 +467,11 @@ int main(int argc, char **argv)
 		return blkpair(argv[2], argv[3], atof(argv[4]), atol(argv[5]));
 	if (argc == 4 && !strcmp(argv[1], "firstio"))
 		return firstio(argv[2], atol(argv[3]));
+	if (argc == 4 && !strcmp(argv[1], "rngpair"))
+		return rngpair(atof(argv[2]), atol(argv[3]));
 	fprintf(stderr, "usage: vs_bench latency <virtioN> <cycles> | system <cycles> | "
 		"blk <dev> <seconds> | rebind <blkdev> <driver> | "
-		"blkpair <a> <b> <seconds> <rounds> | firstio <blkdev> <cycles>\n");
+		"blkpair <a> <b> <seconds> <rounds> | firstio <blkdev> <cycles> | "
+		"rngpair <seconds> <rounds>\n");
 	return 2;
 }
