@@ -111,6 +111,11 @@ impl Rng {
         };
         // Forget signals of earlier requests before this one can complete.
         self.have_data.reinit();
+        // Unless the source is being stopped: `stop` may have woken the reader just before
+        // that `reinit`, which would leave it waiting for a device that may not answer soon.
+        if self.removed.load(Ordering::Acquire) {
+            self.have_data.complete_all();
+        }
         let mut queues = self.queues.lock();
         let mut vq = queues.vq(0)?;
         vq.add_inbuf(buf)?;
@@ -146,13 +151,14 @@ impl Rng {
 
     /// The device is live: posts the first request and registers the source.
     fn start(self: ArcBorrow<'_, Self>) -> Result {
+        // Before the first request (see `request`); no reader comes before the registration.
+        self.removed.store(false, Ordering::Release);
         {
             let mut pool = self.pool.lock();
             pool.buf = None;
             pool.pos = 0;
             self.request(None)?;
         }
-        self.removed.store(false, Ordering::Release);
         let name = CString::try_from_fmt(fmt!("rust_virtio_rng.{}", self.index))?;
         let reg = hw_random::Registration::register(name, 0, self.into())?;
         *self.hwrng.lock() = Some(reg);
