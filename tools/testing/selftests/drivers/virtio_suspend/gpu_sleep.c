@@ -116,25 +116,9 @@ static void *round_trips(void *arg)
 static int card_vdev(const char *card, char *vdev, size_t len)
 {
 	char path[PATH_MAX];
-	struct dirent *de;
-	int ret = -ENODEV;
-	DIR *dir;
 
 	snprintf(path, sizeof(path), "/sys/class/drm/%s/device", card);
-	dir = opendir(path);
-	if (!dir)
-		return -errno;
-	while ((de = readdir(dir))) {
-		if (strncmp(de->d_name, "virtio", 6) || !de->d_name[6] ||
-		    strspn(de->d_name + 6, "0123456789") != strlen(de->d_name + 6) ||
-		    strlen(de->d_name) >= len)
-			continue;
-		strcpy(vdev, de->d_name);
-		ret = 0;
-		break;
-	}
-	closedir(dir);
-	return ret;
+	return vs_find_virtio(path, NULL, NULL, vdev, len);
 }
 
 /* Whether @vdev is in the comma-separated list @list. */

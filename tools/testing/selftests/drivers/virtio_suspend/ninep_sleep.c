@@ -67,29 +67,19 @@ static void on_term(int sig)
 	stop = 1;
 }
 
+/* Whether virtio device @vdev's 9p mount tag is @tag. */
+static int has_tag(const char *vdev, const void *tag)
+{
+	char path[PATH_MAX], buf[64];
+
+	snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s/mount_tag", vdev);
+	return !vs_read_attr(path, buf, sizeof(buf)) && !strcmp(buf, tag);
+}
+
 /* The virtio device whose 9p mount tag is @tag, in @vdev: 0 or -errno. */
 static int tag_vdev(const char *tag, char *vdev, size_t len)
 {
-	char path[PATH_MAX], buf[64];
-	struct dirent *de;
-	int ret = -ENODEV;
-	DIR *dir = opendir("/sys/bus/virtio/devices");
-
-	if (!dir)
-		return -errno;
-	while ((de = readdir(dir))) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s/mount_tag", de->d_name);
-		if (vs_read_attr(path, buf, sizeof(buf)) || strcmp(buf, tag) ||
-		    strlen(de->d_name) >= len)
-			continue;
-		strcpy(vdev, de->d_name);
-		ret = 0;
-		break;
-	}
-	closedir(dir);
-	return ret;
+	return vs_find_virtio("/sys/bus/virtio/devices", has_tag, tag, vdev, len);
 }
 
 static int mount_tag(struct mount9p *m)

@@ -255,27 +255,41 @@ static inline void vs_control_path(const char *vdev, char *buf, size_t len)
 	snprintf(buf, len, "/sys/kernel/debug/virtio_suspend/%s", vdev);
 }
 
+/*
+ * The first virtio device (an entry "virtio<N>") in sysfs directory @dir
+ * for which @match(name, arg) holds (every one if @match is NULL), in
+ * @buf: 0, -ENODEV if none, or -errno.
+ */
+static inline int vs_find_virtio(const char *dir, int (*match)(const char *vdev, const void *arg),
+				 const void *arg, char *buf, size_t len)
+{
+	struct dirent *de;
+	int ret = -ENODEV;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		const char *n = de->d_name;
+
+		if (strncmp(n, "virtio", 6) || !n[6] || strspn(n + 6, "0123456789") != strlen(n + 6) ||
+		    strlen(n) >= len || (match && !match(n, arg)))
+			continue;
+		strcpy(buf, n);
+		ret = 0;
+		break;
+	}
+	closedir(d);
+	return ret;
+}
+
 /* The first virtio device bound to virtio driver @drv, or -errno. */
 static inline int vs_driver_virtio(const char *drv, char *buf, size_t len)
 {
 	char path[PATH_MAX];
-	struct dirent *de;
-	int ret = -ENODEV;
-	DIR *dir;
 
 	snprintf(path, sizeof(path), "/sys/bus/virtio/drivers/%s", drv);
-	dir = opendir(path);
-	if (!dir)
-		return -errno;
-	while ((de = readdir(dir))) {
-		if (strncmp(de->d_name, "virtio", 6) || strlen(de->d_name) >= len)
-			continue;
-		strcpy(buf, de->d_name);
-		ret = 0;
-		break;
-	}
-	closedir(dir);
-	return ret;
+	return vs_find_virtio(path, NULL, NULL, buf, len);
 }
 
 /* How many devices are on the virtio bus. */
