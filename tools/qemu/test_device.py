@@ -59,6 +59,15 @@ QSIZE = 8
 
 VIOLATION = "virtio-suspend: violation: "
 
+# virtio-fs: device ID 26, queue 0 high priority, 1 the request queue;
+# FUSE requests: in header (40 bytes) + body, out header (16 bytes) + body
+FS_ID, FS_REQUESTS = 26, 1
+FUSE_GETATTR, FUSE_INIT = 3, 26
+FUSE_ROOT = 1
+FUSE_REPLY = 0x1000
+VIRTIOFSD_BUILD = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                               "..", "virtiofsd", "build.sh")
+
 # virtio-9p: device ID 9, feature MOUNT_TAG (bit 0); 9P2000.L messages
 F_9P_MOUNT_TAG = 0
 P9_NOTAG, P9_NOFID = 0xffff, 0xffffffff
@@ -370,6 +379,25 @@ class Device:
             return None
         return kind, tag, self.q.read(addr + 7, size - 7) if size > 7 else b""
 
+    def fuse_request(self, opcode, unique, nodeid, body,
+                     qi=FS_REQUESTS):
+        """A FUSE request and room for its reply, made available, not
+        notified: returns the reply's address."""
+        vq = self.queues[qi]
+        base = vq["buf"] + 2 * FUSE_REPLY * (vq["avail_idx"] % 4)
+        msg = struct.pack("<IIQQIIIHH", 40 + len(body), opcode, unique,
+                          nodeid, 0, 0, 0, 0, 0) + body
+        self.q.write(base, msg)
+        self.q.cmd(f"memset {base + FUSE_REPLY:#x} {FUSE_REPLY:#x} 0")
+        self.add_buffer(qi, [(base, len(msg), False),
+                             (base + FUSE_REPLY, FUSE_REPLY, True)])
+        return base + FUSE_REPLY
+
+    def fuse_reply(self, addr):
+        """(error, unique) of the reply at addr, None if none is there."""
+        size, error, unique = struct.unpack("<IiQ", self.q.read(addr, 16))
+        return None if size < 16 else (error, unique)
+
     def used_ids(self, qi, start, n):
         """Descriptor heads of the used elements start..start+n-1."""
         vq = self.queues[qi]
@@ -597,6 +625,8 @@ class Tests:
         self.failed = 0
         self.n = 0
         self.live = []
+        # vhost-user backends: (process, log path)
+        self.backends = []
 
     # -- plumbing ------------------------------------------------------
     def check(self, cond, what, detail=""):
@@ -641,6 +671,11 @@ class Tests:
         for q in self.live:
             q.close()
         self.live = []
+        for proc, _ in self.backends:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+        self.backends = []
 
     def no_violation(self, q, what):
         v = q.violations()
@@ -730,8 +765,8 @@ class Tests:
         sock = os.path.join(self.tmp, "vhost-user.sock")
         chardev = ["-chardev", f"socket,id=vu0,path={sock},server=on,wait=off"]
         msg = "suspend=on is not supported by {}: a vhost backend"
+        # (vhost-user-fs-device stops its backend: t_vhost_user_fs)
         for dev, props in (("vhost-user-vsock-device", ",chardev=vu0"),
-                           ("vhost-user-fs-device", ",chardev=vu0,tag=fs0"),
                            ("vhost-user-blk", ",chardev=vu0"),
                            ("vhost-user-rng", ",chardev=vu0"),
                            ("vhost-vsock-device", ",guest-cid=3")):
@@ -1475,6 +1510,114 @@ class Tests:
         while d.status == old and time.monotonic() < end:
             time.sleep(0.005)
         return d.status
+
+    # -- vhost-user-fs ------------------------------------------------
+    def virtiofsd(self):
+        """virtiofsd (tools/virtiofsd) serving a scratch directory, in
+        its default serial mode: returns its socket's path."""
+        binary = subprocess.run(["bash", VIRTIOFSD_BUILD], check=True,
+                                stdout=subprocess.PIPE,
+                                text=True).stdout.strip()
+        n = len(self.backends)
+        share = os.path.join(self.tmp, f"virtiofs{n}")
+        os.makedirs(share, exist_ok=True)
+        sock = os.path.join(self.tmp, f"virtiofsd{n}.sock")
+        log = open(os.path.join(self.tmp, f"virtiofsd{n}.log"), "w")
+        proc = subprocess.Popen([binary, f"--socket-path={sock}",
+                                 f"--shared-dir={share}", "--sandbox=none",
+                                 "--seccomp=none", "--cache=never"],
+                                stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=log)
+        log.close()
+        self.backends.append((proc, log.name))
+        end = time.monotonic() + 20
+        while not os.path.exists(sock):
+            if proc.poll() is not None or time.monotonic() > end:
+                raise QemuError("virtiofsd did not start: " +
+                                open(log.name).read())
+            time.sleep(0.05)
+        return sock
+
+    def backend_errors(self, what):
+        errors = [l for _, name in self.backends
+                  for l in open(name).read().splitlines() if " ERROR " in l]
+        self.check(not errors, what + ": no error in virtiofsd's log",
+                   "\n".join(errors))
+
+    def fuse_call(self, d, opcode, unique, nodeid, body, what):
+        """One FUSE request, notified; waits for its reply: its error."""
+        used = d.used_idx(FS_REQUESTS)
+        reply = d.fuse_request(opcode, unique, nodeid, body)
+        d.kick(FS_REQUESTS)
+        if not d.wait_used(FS_REQUESTS, (used + 1) & 0xffff):
+            self.check(False, f"{what}: no reply")
+            return None
+        r = d.fuse_reply(reply)
+        self.check(r is not None and r[1] == unique, f"{what}: its reply",
+                   repr(r))
+        return r and r[0]
+
+    def t_vhost_user_fs(self):
+        """vhost-user-fs with virtiofsd: SUSPEND stops the backend's rings
+        (a request in flight is answered before the acknowledgement or
+        after the resume, never while suspended), resume starts them
+        where they stopped; the suspend feature bit is QEMU's, the
+        backend is not told of it (it would refuse it and disconnect)."""
+        sock = self.virtiofsd()
+        path = "/machine/peripheral/dev0"
+        q, d = self.device(
+            ["-object", "memory-backend-memfd,id=mem,size=64M,share=on",
+             "-chardev", f"socket,id=vfs0,path={sock}",
+             "-device", "vhost-user-fs-device,id=dev0,chardev=vfs0,tag=vsfs,"
+             "suspend=on"], dev_id=FS_ID, qmp=True,
+            machine="microvm,acpi=on,memory-backend=mem")
+        feats = d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0, 1])
+        self.check(feats & (1 << F_SUSPEND), "vhost-user-fs: bit 43 offered "
+                   "and negotiated")
+        self.eq(d.status, RUNNING, "vhost-user-fs: running")
+        getattr_in = struct.pack("<IIQ", 0, 0, 0)
+        self.eq(self.fuse_call(d, FUSE_INIT, 1, 0,
+                               struct.pack("<IIII", 7, 31, 0, 0),
+                               "vhost-user-fs: FUSE_INIT"), 0,
+                "vhost-user-fs: FUSE_INIT answered (the backend started)")
+        self.eq(self.fuse_call(d, FUSE_GETATTR, 2, FUSE_ROOT, getattr_in,
+                               "vhost-user-fs: GETATTR"), 0,
+                "vhost-user-fs: GETATTR of the root")
+        for cycle in (1, 2):
+            what = f"vhost-user-fs cycle {cycle}"
+            used = d.used_idx(FS_REQUESTS)
+            unique = 10 * cycle
+            reply = d.fuse_request(FUSE_GETATTR, unique, FUSE_ROOT,
+                                   getattr_in)
+            d.kick(FS_REQUESTS)
+            d.set_status(RUNNING | SUSPEND)
+            self.eq(d.status, self.SUSPENDED, f"{what}: acknowledged")
+            self.eq(q.qom_get(path, "suspend-state"), "suspended",
+                    f"{what}: suspend-state suspended")
+            before = d.used_idx(FS_REQUESTS)
+            d.ack_isr()
+            time.sleep(0.3)
+            self.eq(d.used_idx(FS_REQUESTS), before,
+                    f"{what}: used ring still while suspended")
+            self.eq(d.isr(), 0, f"{what}: no interrupt while suspended")
+            d.set_status(RUNNING)
+            self.eq(d.status, RUNNING, f"{what}: resumed")
+            self.check(d.wait_used(FS_REQUESTS, (used + 1) & 0xffff),
+                       f"{what}: the request kicked before the suspend is "
+                       "answered", f"used index {d.used_idx(FS_REQUESTS)}")
+            self.eq(d.fuse_reply(reply), (0, unique),
+                    f"{what}: its reply")
+            # Started where it stopped: the next request is served, once
+            self.eq(self.fuse_call(d, FUSE_GETATTR, unique + 1, FUSE_ROOT,
+                                   getattr_in, what), 0,
+                    f"{what}: a request after the resume")
+            self.eq(d.used_idx(FS_REQUESTS), (used + 2) & 0xffff,
+                    f"{what}: one used element per request")
+        self.eq(q.qom_get(path, "suspend-device-bugs"), 0,
+                "vhost-user-fs: suspend-device-bugs is 0")
+        self.device_bugs(q, "vhost-user-fs")
+        self.no_violation(q, "vhost-user-fs")
+        self.backend_errors("vhost-user-fs")
 
     def t_balloon_stats(self):
         """The balloon's statistics timer does not return the stats buffer
@@ -2811,7 +2954,7 @@ class Tests:
                  self.t_pci_no_soft_reset, self.t_pci_soft_reset,
                  self.t_pci_refused_writes, self.t_pci_bus_master,
                  self.t_pci_ioeventfd, self.t_pci_bad_cap,
-                 self.t_pci_vanish, self.t_9p_pci]
+                 self.t_pci_vanish, self.t_9p_pci, self.t_vhost_user_fs]
         unknown = set(only) - {t.__name__[2:] for t in tests}
         if unknown:
             print(f"unknown test {', '.join(sorted(unknown))}",

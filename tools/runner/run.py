@@ -145,7 +145,7 @@ class Result:
 @dataclass
 class Problem:
     """Something seen in a guest run that fails it (see verdict())."""
-    kind: str  # kernel, tap, guest, kmemleak, violation, qemu-log, qemu-stderr, resets, tests, qmp
+    kind: str  # kernel, tap, guest, kmemleak, violation, qemu-log, qemu-stderr, backend, resets, tests, qmp
     text: str
 
     def __str__(self):
@@ -202,7 +202,7 @@ def _scalar_table(v):
     return isinstance(v, dict) and all(_is_scalar(x) for x in v.values())
 
 
-DEVICE_KINDS = ("blk", "rng", "net", "console", "gpu", "scsi", "input", "balloon", "9p")
+DEVICE_KINDS = ("blk", "rng", "net", "console", "gpu", "scsi", "input", "balloon", "9p", "fs")
 DEVICE_KEYS = {
     "kind": (lambda v: v in DEVICE_KINDS, "one of " + ", ".join(DEVICE_KINDS)),
     "size_mib": (lambda v: _is_int(v) and v > 0, "a positive integer"),
@@ -322,6 +322,75 @@ def _qemu_binary(kind):
                              stdout=subprocess.PIPE, text=True).stdout.strip()
         return out
     die(f"unknown qemu kind {kind!r} (system or patched)")
+
+
+_virtiofsd_lock = threading.Lock()
+_virtiofsd_path = []
+
+
+def virtiofsd_binary():
+    """virtiofsd, the virtio-fs backend; built (tools/virtiofsd/build.sh)
+    once per run."""
+    with _virtiofsd_lock:
+        if not _virtiofsd_path:
+            build = TOP / "tools" / "virtiofsd" / "build.sh"
+            _virtiofsd_path.append(subprocess.run(["bash", str(build)], check=True,
+                                                  stdout=subprocess.PIPE,
+                                                  text=True).stdout.strip())
+        return _virtiofsd_path[0]
+
+
+def fs_devices(sc):
+    """The scenario's virtio-fs devices, in order: device n is served by
+    virtiofsd on socket vfs<n>.sock, exporting directory fs<n>."""
+    return [d for d in sc.get("devices", []) if d["kind"] == "fs"]
+
+
+# How long virtiofsd is given to listen on its socket.
+BACKEND_START_TIMEOUT = 20
+
+
+def start_backends(sc, rundir):
+    """Starts a virtiofsd for each virtio-fs device of the scenario and
+    waits until each listens; returns the processes. Each serves one
+    QEMU and exits when that QEMU disconnects."""
+    procs = []
+    try:
+        for n, _ in enumerate(fs_devices(sc)):
+            export = rundir / f"fs{n}"
+            export.mkdir(exist_ok=True)
+            sock = rundir / f"vfs{n}.sock"
+            sock.unlink(missing_ok=True)
+            log = open(rundir / f"virtiofsd{n}.log", "ab")
+            # No sandbox: the runner is not always root, and the export
+            # is the run's own scratch directory.  cache=never: every
+            # read and write of the guest is a request on the device.
+            procs.append(subprocess.Popen(
+                [virtiofsd_binary(), f"--socket-path={sock}", f"--shared-dir={export}",
+                 "--sandbox=none", "--seccomp=none", "--cache=never",
+                 # Serial: its GET_VRING_BASE waits for the requests in
+                 # flight (see QEMU patch 0019).
+                 "--thread-pool-size=0"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                start_new_session=True, preexec_fn=die_with_parent))
+            log.close()
+            deadline = time.monotonic() + BACKEND_START_TIMEOUT
+            while not sock.exists():
+                if procs[-1].poll() is not None or time.monotonic() > deadline:
+                    die(f"{sc['name']}: virtiofsd {n} did not start "
+                        f"(see {rundir / f'virtiofsd{n}.log'})")
+                time.sleep(0.05)
+    except BaseException:
+        stop_backends(procs)
+        raise
+    return procs
+
+
+def stop_backends(procs):
+    for p in procs:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
 
 
 _tsc_lock = threading.Lock()
@@ -473,6 +542,10 @@ def build_initramfs(kdir, selftest_dir, out):
     shutil.rmtree(stage)
 
 
+# virtio-mmio models whose virtio-pci version is modern only.
+MODERN_ONLY = ("vhost-user-fs-device",)
+
+
 def device_args(devices, rundir, bus="mmio"):
     """QEMU arguments for a scenario's devices, on virtio-mmio slots or,
     with bus "pci" (the scenario's, or a device's own), as modern
@@ -491,8 +564,10 @@ def device_args(devices, rundir, bus="mmio"):
         pci = model.removesuffix("-device") + "-pci"
         # No option ROM: microvm boots the kernel directly, and the dfsg
         # QEMU has no ROM files (virtio-net-pci would look for one).
-        # Modern only, unless the device's props say otherwise.
-        modern = "" if "disable-legacy=" in rest else ",disable-legacy=on"
+        # Modern only, unless the device's props say otherwise; the
+        # types that never had a legacy interface have no such property.
+        modern = "" if "disable-legacy=" in rest or model in MODERN_ONLY \
+            else ",disable-legacy=on"
         return ["-device", f"pcie-root-port,id=rp{ports},chassis={ports}",
                 "-device", f"{pci},bus=rp{ports}{modern},romfile={rest}"]
 
@@ -540,6 +615,11 @@ def device_args(devices, rundir, bus="mmio"):
             export.mkdir(exist_ok=True)
             args += ["-fsdev", f"local,id=fs{n},path={export},security_model=none"]
             args += virtio("virtio-9p-device", f",fsdev=fs{n},mount_tag=vs9p{n}{props}")
+        elif kind == "fs":
+            # virtio-fs, served by the virtiofsd start_backends() started:
+            # mount tag vsfs<n>.
+            args += ["-chardev", f"socket,id=vfs{n},path={rundir}/vfs{n}.sock"]
+            args += virtio("vhost-user-fs-device", f",chardev=vfs{n},tag=vsfs{n}{props}")
         else:
             die(f"unknown device kind {kind!r}")
     return args
@@ -592,10 +672,18 @@ def qemu_command(sc, kdir, initrd, rundir, accel):
     for word in cmdline:
         if '"' in word.partition('="')[2].rstrip('"'):
             die(f"{sc['name']}: kernel command line word {word!r} has a stray quote")
+    machine = sc.get("machine", default_machine(sc))
+    memory = []
+    if fs_devices(sc):
+        # vhost-user: the backend maps the guest's memory, which must be
+        # shared with it.
+        memory = ["-object", f"memory-backend-memfd,id=mem,size={sc.get('memory_mib', 512)}M,"
+                  "share=on"]
+        machine += ",memory-backend=mem"
     return [
         qemu_binary(sc.get("qemu", "system")), "-L", "/usr/share/qemu",
-        "-M", sc.get("machine", default_machine(sc)), "-accel", accel, "-cpu", "max",
-        "-m", str(sc.get("memory_mib", 512)), "-smp", str(sc.get("cpus", 1)),
+        "-M", machine, "-accel", accel, "-cpu", "max",
+        "-m", str(sc.get("memory_mib", 512)), "-smp", str(sc.get("cpus", 1))] + memory + [
         "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
         "-serial", "stdio",
         "-qmp", f"unix:{rundir}/qmp.sock,server=on,wait=off",
@@ -846,11 +934,16 @@ def boot_guest(sc, kdir, initrd, rundir, accel, echo):
                          kmemleak=kernel_config(kdir, "CONFIG_DEBUG_KMEMLEAK") == "y")
     cmd = qemu_command(sc, kdir, initrd, rundir, accel)
     (rundir / "qemu.cmd").write_text(" ".join(cmd) + "\n")
+    backends = start_backends(sc, rundir)
     start = time.monotonic()
     with open(run.log, "wb") as log, open(rundir / "qemu.stderr", "wb") as err:
-        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=err, start_new_session=True,
-                                preexec_fn=die_with_parent)
+        try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                    stderr=err, start_new_session=True,
+                                    preexec_fn=die_with_parent)
+        except BaseException:
+            stop_backends(backends)
+            raise
         try:
             run.outcome = stream_console(proc, start + float(sc.get("timeout", 300)),
                                          log, parser, echo)
@@ -863,6 +956,7 @@ def boot_guest(sc, kdir, initrd, rundir, accel, echo):
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+            stop_backends(backends)
     run.exit_code = proc.returncode
     run.seconds = time.monotonic() - start
     return run, parser
@@ -897,6 +991,7 @@ def run_guest(sc, kdir, initrd, rundir, accel, echo=None):
     qemu_log = rundir / "qemu.log"
     run.problems += qemu_log_problems(qemu_log)
     run.problems += qemu_stderr_problems(sc, rundir / "qemu.stderr")
+    run.problems += backend_problems(sc, rundir)
     if sc.get("no_reset_after_setup"):
         run.problems += check_resets(sc, qemu_log)
     return run
@@ -939,6 +1034,17 @@ def qemu_stderr_problems(sc, path):
         if m and m.group(1) in vanish:
             continue
         problems.append(Problem("qemu-stderr", line))
+    return problems
+
+
+def backend_problems(sc, rundir):
+    """Every error a vhost-user backend logged (virtiofsd: "ERROR")."""
+    problems = []
+    for n, _ in enumerate(fs_devices(sc)):
+        log = rundir / f"virtiofsd{n}.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        problems += [Problem("backend", f"virtiofsd {n}: {line.strip()}")
+                     for line in text.splitlines() if " ERROR " in line]
     return problems
 
 

@@ -500,6 +500,42 @@ class ScenarioKeys(unittest.TestCase):
         self.assertEqual(devices, ["virtio-gpu-device", "pcie-root-port,id=rp1,chassis=1",
                                    "virtio-gpu-pci,bus=rp1,disable-legacy=on,romfile="])
 
+    def test_virtio_fs_shares_the_guest_memory_with_its_backend(self):
+        sc = scenario(memory_mib=256, devices=[{"kind": "fs", "props": {"suspend": "on"}},
+                                               {"kind": "fs", "bus": "pci"}])
+        with tempfile.TemporaryDirectory() as d:
+            cmd = run.qemu_command(sc, Path(d), Path(d) / "i", Path(d), "tcg")
+        self.assertEqual(cmd[cmd.index("-M") + 1], "microvm,acpi=on,pcie=on,memory-backend=mem")
+        self.assertEqual(cmd[cmd.index("-object") + 1],
+                         "memory-backend-memfd,id=mem,size=256M,share=on")
+        devices = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-device"]
+        self.assertEqual(devices, ["vhost-user-fs-device,chardev=vfs0,tag=vsfs0,suspend=on",
+                                   "pcie-root-port,id=rp1,chassis=1",
+                                   "vhost-user-fs-pci,bus=rp1,romfile=,"
+                                   "chardev=vfs1,tag=vsfs1"])
+        chardevs = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-chardev"]
+        self.assertEqual(chardevs, [f"socket,id=vfs0,path={d}/vfs0.sock",
+                                    f"socket,id=vfs1,path={d}/vfs1.sock"])
+
+    def test_backend_errors_are_problems(self):
+        sc = scenario(devices=[{"kind": "fs"}, {"kind": "fs"}])
+        with tempfile.TemporaryDirectory() as d:
+            (Path(d) / "virtiofsd0.log").write_text(
+                "[2026-11-23T23:27:20Z INFO  virtiofsd] Client connected, servicing requests\n")
+            (Path(d) / "virtiofsd1.log").write_text(
+                "[2026-11-23T23:27:26Z ERROR virtiofsd] Waiting for daemon failed: x\n")
+            problems = run.backend_problems(sc, Path(d))
+        self.assertEqual([(p.kind, p.text) for p in problems], [
+            ("backend", "virtiofsd 1: [2026-11-23T23:27:26Z ERROR virtiofsd] "
+             "Waiting for daemon failed: x")])
+
+    def test_no_shared_memory_without_virtio_fs(self):
+        with tempfile.TemporaryDirectory() as d:
+            cmd = run.qemu_command(scenario(devices=[{"kind": "9p"}]), Path(d), Path(d) / "i",
+                                   Path(d), "tcg")
+        self.assertNotIn("-object", cmd)
+        self.assertEqual(cmd[cmd.index("-M") + 1], "microvm,acpi=on")
+
     def test_missing_required_key(self):
         sc = keys_of()
         del sc["tests"]

@@ -684,12 +684,8 @@ def t_missing_rust_src(cfg, env):
           "no line naming the missing library sources: %r" % r.err_lines)
 
 
-def t_apt_one_missing(cfg, env):
-    # A machine set up before a package joined the list: libcap-ng-dev
-    # came with VirtFS (virtio-9p) in our QEMU and was never installed.
-    pkg = "libcap-ng-dev"
-    check(pkg in cfg.apt, "%s is not in APT_PACKAGES (QEMU's "
-          "--enable-virtfs needs it)" % pkg)
+def apt_one_missing(cfg, env, pkg, why):
+    check(pkg in cfg.apt, "%s is not in APT_PACKAGES (%s needs it)" % (pkg, why))
     env.install_all()
     os.unlink(os.path.join(env.db, "installed", pkg))
     r = env.run()
@@ -703,12 +699,23 @@ def t_apt_one_missing(cfg, env):
     check_no_apt(r2)
 
 
+def t_apt_one_missing(cfg, env):
+    # A machine set up before a package joined the list: libcap-ng-dev
+    # came with VirtFS (virtio-9p) in our QEMU and was never installed.
+    apt_one_missing(cfg, env, "libcap-ng-dev", "QEMU's --enable-virtfs")
+
+
+def t_apt_seccomp_missing(cfg, env):
+    # The same for libseccomp-dev, which came with virtiofsd.
+    apt_one_missing(cfg, env, "libseccomp-dev", "virtiofsd")
+
+
 def t_build_deps_listed(cfg, env):
-    # The build scripts install (QEMU) or require (fio) their build
+    # The build scripts install (QEMU) or require (fio, virtiofsd) their build
     # dependencies themselves; `make deps` must install them all up front.
     tools = os.path.dirname(cfg.deps_sh)
     seen = []
-    for sub in ("qemu", "fio"):
+    for sub in ("qemu", "fio", "virtiofsd"):
         path = os.path.join(tools, sub, "build.sh")
         if not os.path.exists(path):
             continue
@@ -756,6 +763,8 @@ TESTS = [
      t_missing_rust_src),
     ("one APT package never installed (libcap-ng-dev): update, one install",
      t_apt_one_missing),
+    ("one APT package never installed (libseccomp-dev): update, one install",
+     t_apt_seccomp_missing),
     ("every BUILD_DEPS of tools/*/build.sh is in APT_PACKAGES",
      t_build_deps_listed),
 ]
