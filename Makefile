@@ -16,7 +16,7 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(TOP) $(KMAKE_RUST)
 RUST_SOURCES = $(shell find $(TOP)/drivers $(TOP)/samples $(TOP)/tools/host-tests \
 		 -name '*.rs' -not -path '*/target/*' 2>/dev/null)
 
-.PHONY: all modules deps kernel qemu fio virtiofsd check demo bench shell host-test selftests \
+.PHONY: all modules deps kernel qemu fio vhost-user check demo bench shell host-test selftests \
 	fmt fmt-check clippy rust-analyzer clean help
 
 all: modules
@@ -28,7 +28,7 @@ help:
 	@echo "make shell SCENARIO=name   that scenario's guest with a shell on the console"
 	@echo "make bench        SUSPEND vs reset latency, Rust vs C throughput: table, CSV, plot"
 	@echo "make modules      build virtio_suspend.ko against the guest kernel"
-	@echo "make deps|kernel|qemu|fio|virtiofsd  install the toolchain / build the guest kernel / our QEMU / fio / virtiofsd"
+	@echo "make deps|kernel|qemu|fio|vhost-user  install the toolchain / build the guest kernel / our QEMU / fio / the vhost-user backends"
 	@echo "make fmt-check clippy rust-analyzer host-test clean"
 
 deps:
@@ -49,10 +49,11 @@ check-qemu: qemu
 fio: deps
 	@bash tools/fio/build.sh >/dev/null
 
-# virtiofsd from crates.io, the backend of the virtio-fs devices
-# (tools/virtiofsd/build.sh).
-virtiofsd: deps
-	@bash tools/virtiofsd/build.sh >/dev/null
+# The vhost-user backends from crates.io: virtiofsd (virtio-fs) and
+# vhost-device-vsock (tools/vhost-user/build.sh).
+vhost-user: deps
+	@bash tools/vhost-user/build.sh virtiofsd >/dev/null
+	@bash tools/vhost-user/build.sh vhost-device-vsock >/dev/null
 
 # Kbuild's dependency files name the kernel crate's metadata relative to
 # the kernel tree, so a Rust object built against one guest kernel looks
@@ -79,14 +80,14 @@ selftests: kernel
 	+$(MAKE) -C tools/testing/selftests/drivers/virtio_suspend \
 		KSRC=$(KDIR) OUTPUT=$(TOP)/.build/selftests
 
-check: modules selftests qemu fio virtiofsd
+check: modules selftests qemu fio vhost-user
 	@python3 tools/runner/run.py check $(if $(SCENARIO),--scenario $(SCENARIO)) \
 		--kdir $(KDIR)
 
-demo: modules selftests qemu fio virtiofsd
+demo: modules selftests qemu fio vhost-user
 	@python3 tools/runner/run.py demo --kdir $(KDIR)
 
-bench: modules selftests qemu fio virtiofsd
+bench: modules selftests qemu fio vhost-user
 	@python3 tools/runner/bench.py --kdir $(KDIR)
 
 shell: modules selftests

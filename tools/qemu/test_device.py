@@ -65,8 +65,8 @@ FS_ID, FS_REQUESTS = 26, 1
 FUSE_GETATTR, FUSE_INIT = 3, 26
 FUSE_ROOT = 1
 FUSE_REPLY = 0x1000
-VIRTIOFSD_BUILD = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                               "..", "virtiofsd", "build.sh")
+VHOST_USER_BUILD = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                "..", "vhost-user", "build.sh")
 
 # virtio-9p: device ID 9, feature MOUNT_TAG (bit 0); 9P2000.L messages
 F_9P_MOUNT_TAG = 0
@@ -765,9 +765,9 @@ class Tests:
         sock = os.path.join(self.tmp, "vhost-user.sock")
         chardev = ["-chardev", f"socket,id=vu0,path={sock},server=on,wait=off"]
         msg = "suspend=on is not supported by {}: a vhost backend"
-        # (vhost-user-fs-device stops its backend: t_vhost_user_fs)
-        for dev, props in (("vhost-user-vsock-device", ",chardev=vu0"),
-                           ("vhost-user-blk", ",chardev=vu0"),
+        # (vhost-user-fs-device and vhost-user-vsock-device stop their
+        # backend: t_vhost_user_fs, t_vhost_user_vsock)
+        for dev, props in (("vhost-user-blk", ",chardev=vu0"),
                            ("vhost-user-rng", ",chardev=vu0"),
                            ("vhost-vsock-device", ",guest-cid=3")):
             self.realize_refuses(dev, [(props + ",suspend=on",
@@ -1512,10 +1512,66 @@ class Tests:
         return d.status
 
     # -- vhost-user-fs ------------------------------------------------
+    def vhost_device_vsock(self):
+        """vhost-device-vsock (tools/vhost-user), guest CID 3: returns
+        its socket's path."""
+        binary = subprocess.run(["bash", VHOST_USER_BUILD,
+                                 "vhost-device-vsock"], check=True,
+                                stdout=subprocess.PIPE,
+                                text=True).stdout.strip()
+        n = len(self.backends)
+        sock = os.path.join(self.tmp, f"vsock{n}.sock")
+        log = open(os.path.join(self.tmp, f"vsock{n}.log"), "w")
+        proc = subprocess.Popen([binary, "--guest-cid=3", f"--socket={sock}",
+                                 f"--uds-path={self.tmp}/vsock{n}.uds"],
+                                stdin=subprocess.DEVNULL, stdout=log,
+                                stderr=log)
+        log.close()
+        self.backends.append((proc, log.name))
+        end = time.monotonic() + 20
+        while not os.path.exists(sock):
+            if proc.poll() is not None or time.monotonic() > end:
+                raise QemuError("vhost-device-vsock did not start: " +
+                                open(log.name).read())
+            time.sleep(0.05)
+        return sock
+
+    def t_vhost_user_vsock(self):
+        """vhost-user-vsock with vhost-device-vsock: SUSPEND negotiated
+        and cycled with the backend's rings stopped and started (the
+        backend is not told of the feature bit: it would refuse it);
+        the guest scenario carries the traffic."""
+        sock = self.vhost_device_vsock()
+        path = "/machine/peripheral/dev0"
+        q, d = self.device(
+            ["-object", "memory-backend-memfd,id=mem,size=64M,share=on",
+             "-chardev", f"socket,id=vsk0,path={sock}",
+             "-device", "vhost-user-vsock-device,id=dev0,chardev=vsk0,"
+             "suspend=on"], dev_id=19, qmp=True,
+            machine="microvm,acpi=on,memory-backend=mem")
+        feats = d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0, 1, 2])
+        self.check(feats & (1 << F_SUSPEND), "vhost-user-vsock: bit 43 "
+                   "offered and negotiated")
+        self.eq(d.status, RUNNING, "vhost-user-vsock: running")
+        self.eq(struct.unpack("<Q", q.read(d.base + CONFIG, 8))[0], 3,
+                "vhost-user-vsock: guest CID 3 from the backend")
+        for cycle in (1, 2):
+            what = f"vhost-user-vsock cycle {cycle}"
+            d.set_status(RUNNING | SUSPEND)
+            self.eq(d.status, self.SUSPENDED, f"{what}: acknowledged")
+            self.eq(q.qom_get(path, "suspend-state"), "suspended",
+                    f"{what}: suspend-state suspended")
+            d.set_status(RUNNING)
+            self.eq(d.status, RUNNING, f"{what}: resumed")
+        self.device_bugs(q, "vhost-user-vsock")
+        self.no_violation(q, "vhost-user-vsock")
+        self.backend_errors("vhost-user-vsock")
+
     def virtiofsd(self):
-        """virtiofsd (tools/virtiofsd) serving a scratch directory, in
+        """virtiofsd (tools/vhost-user) serving a scratch directory, in
         its default serial mode: returns its socket's path."""
-        binary = subprocess.run(["bash", VIRTIOFSD_BUILD], check=True,
+        binary = subprocess.run(["bash", VHOST_USER_BUILD, "virtiofsd"],
+                                check=True,
                                 stdout=subprocess.PIPE,
                                 text=True).stdout.strip()
         n = len(self.backends)
@@ -1541,7 +1597,7 @@ class Tests:
     def backend_errors(self, what):
         errors = [l for _, name in self.backends
                   for l in open(name).read().splitlines() if " ERROR " in l]
-        self.check(not errors, what + ": no error in virtiofsd's log",
+        self.check(not errors, what + ": no error in the backend's log",
                    "\n".join(errors))
 
     def fuse_call(self, d, opcode, unique, nodeid, body, what):
@@ -2954,7 +3010,8 @@ class Tests:
                  self.t_pci_no_soft_reset, self.t_pci_soft_reset,
                  self.t_pci_refused_writes, self.t_pci_bus_master,
                  self.t_pci_ioeventfd, self.t_pci_bad_cap,
-                 self.t_pci_vanish, self.t_9p_pci, self.t_vhost_user_fs]
+                 self.t_pci_vanish, self.t_9p_pci, self.t_vhost_user_fs,
+                 self.t_vhost_user_vsock]
         unknown = set(only) - {t.__name__[2:] for t in tests}
         if unknown:
             print(f"unknown test {', '.join(sorted(unknown))}",

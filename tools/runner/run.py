@@ -202,7 +202,8 @@ def _scalar_table(v):
     return isinstance(v, dict) and all(_is_scalar(x) for x in v.values())
 
 
-DEVICE_KINDS = ("blk", "rng", "net", "console", "gpu", "scsi", "input", "balloon", "9p", "fs")
+DEVICE_KINDS = ("blk", "rng", "net", "console", "gpu", "scsi", "input", "balloon", "9p", "fs",
+                "vsock")
 DEVICE_KEYS = {
     "kind": (lambda v: v in DEVICE_KINDS, "one of " + ", ".join(DEVICE_KINDS)),
     "size_mib": (lambda v: _is_int(v) and v > 0, "a positive integer"),
@@ -324,61 +325,136 @@ def _qemu_binary(kind):
     die(f"unknown qemu kind {kind!r} (system or patched)")
 
 
-_virtiofsd_lock = threading.Lock()
-_virtiofsd_path = []
+_backend_lock = threading.Lock()
+_backend_paths = {}
 
 
-def virtiofsd_binary():
-    """virtiofsd, the virtio-fs backend; built (tools/virtiofsd/build.sh)
-    once per run."""
-    with _virtiofsd_lock:
-        if not _virtiofsd_path:
-            build = TOP / "tools" / "virtiofsd" / "build.sh"
-            _virtiofsd_path.append(subprocess.run(["bash", str(build)], check=True,
+def backend_binary(name):
+    """A vhost-user backend (virtiofsd, vhost-device-vsock); built
+    (tools/vhost-user/build.sh) once per run."""
+    with _backend_lock:
+        if name not in _backend_paths:
+            build = TOP / "tools" / "vhost-user" / "build.sh"
+            _backend_paths[name] = subprocess.run(["bash", str(build), name], check=True,
                                                   stdout=subprocess.PIPE,
-                                                  text=True).stdout.strip())
-        return _virtiofsd_path[0]
+                                                  text=True).stdout.strip()
+        return _backend_paths[name]
 
 
-def fs_devices(sc):
-    """The scenario's virtio-fs devices, in order: device n is served by
-    virtiofsd on socket vfs<n>.sock, exporting directory fs<n>."""
-    return [d for d in sc.get("devices", []) if d["kind"] == "fs"]
+# The device kinds whose queues a vhost-user backend processes.
+VHOST_USER_KINDS = ("fs", "vsock")
+# The host's port the guest's vsock tests connect to (an echo service).
+VSOCK_ECHO_PORT = 1234
 
 
-# How long virtiofsd is given to listen on its socket.
+def vhost_user_devices(sc):
+    """The scenario's vhost-user devices, in order, as (kind, n, device):
+    n counts the devices of a kind from 0. Device fs<n> is served by
+    virtiofsd on socket vfs<n>.sock, exporting directory fs<n>; vsock<n>
+    by vhost-device-vsock on vsock<n>.sock, guest CID 3 + n, with the
+    host side of its connections on Unix sockets vsock<n>.uds_<port>."""
+    counts = {}
+    found = []
+    for dev in sc.get("devices", []):
+        kind = dev["kind"]
+        n = counts.get(kind, 0)
+        counts[kind] = n + 1
+        if kind in VHOST_USER_KINDS:
+            found.append((kind, n, dev))
+    return found
+
+
+def backend_command(kind, n, rundir):
+    """The backend's command line and the socket QEMU connects to."""
+    if kind == "fs":
+        export = rundir / f"fs{n}"
+        export.mkdir(exist_ok=True)
+        sock = rundir / f"vfs{n}.sock"
+        # No sandbox: the runner is not always root, and the export is
+        # the run's own scratch directory.  cache=never: every read and
+        # write of the guest is a request on the device.  Serial (no
+        # thread pool): its GET_VRING_BASE waits for the requests in
+        # flight (see QEMU patch 0019).
+        return [backend_binary("virtiofsd"), f"--socket-path={sock}",
+                f"--shared-dir={export}", "--sandbox=none", "--seccomp=none",
+                "--cache=never", "--thread-pool-size=0"], sock
+    sock = rundir / f"vsock{n}.sock"
+    return [backend_binary("vhost-device-vsock"), f"--guest-cid={3 + n}",
+            f"--socket={sock}", f"--uds-path={rundir}/vsock{n}.uds"], sock
+
+
+class EchoService:
+    """The host side of the guest's vsock connections to port
+    VSOCK_ECHO_PORT: vhost-device-vsock connects to the Unix socket
+    <uds-path>_<port> for each; every byte is sent back."""
+
+    def __init__(self, path):
+        import socket
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(path))
+        self.listener.listen(8)
+        self.conns = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._echo, args=(conn,), daemon=True).start()
+
+    @staticmethod
+    def _echo(conn):
+        try:
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    break
+                conn.sendall(data)
+        except OSError:
+            pass
+
+    def close(self):
+        import socket
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.listener.close()
+        for c in self.conns:
+            c.close()
+
+
+# How long a backend is given to listen on its socket.
 BACKEND_START_TIMEOUT = 20
 
 
 def start_backends(sc, rundir):
-    """Starts a virtiofsd for each virtio-fs device of the scenario and
-    waits until each listens; returns the processes. Each serves one
-    QEMU and exits when that QEMU disconnects."""
+    """Starts a backend for each vhost-user device of the scenario (and
+    the echo service of each vsock device) and waits until each listens;
+    returns what stop_backends() stops. Each backend serves one QEMU and
+    exits when that QEMU disconnects."""
     procs = []
     try:
-        for n, _ in enumerate(fs_devices(sc)):
-            export = rundir / f"fs{n}"
-            export.mkdir(exist_ok=True)
-            sock = rundir / f"vfs{n}.sock"
+        for kind, n, _ in vhost_user_devices(sc):
+            cmd, sock = backend_command(kind, n, rundir)
             sock.unlink(missing_ok=True)
-            log = open(rundir / f"virtiofsd{n}.log", "ab")
-            # No sandbox: the runner is not always root, and the export
-            # is the run's own scratch directory.  cache=never: every
-            # read and write of the guest is a request on the device.
-            procs.append(subprocess.Popen(
-                [virtiofsd_binary(), f"--socket-path={sock}", f"--shared-dir={export}",
-                 "--sandbox=none", "--seccomp=none", "--cache=never",
-                 # Serial: its GET_VRING_BASE waits for the requests in
-                 # flight (see QEMU patch 0019).
-                 "--thread-pool-size=0"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                start_new_session=True, preexec_fn=die_with_parent))
-            log.close()
+            if kind == "vsock":
+                echo = rundir / f"vsock{n}.uds_{VSOCK_ECHO_PORT}"
+                echo.unlink(missing_ok=True)
+                procs.append(EchoService(echo))
+            logname = rundir / f"{kind}-backend{n}.log"
+            with open(logname, "ab") as log:
+                procs.append(subprocess.Popen(
+                    cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                    start_new_session=True, preexec_fn=die_with_parent))
             deadline = time.monotonic() + BACKEND_START_TIMEOUT
             while not sock.exists():
                 if procs[-1].poll() is not None or time.monotonic() > deadline:
-                    die(f"{sc['name']}: virtiofsd {n} did not start "
-                        f"(see {rundir / f'virtiofsd{n}.log'})")
+                    die(f"{sc['name']}: {Path(cmd[0]).name} for {kind}{n} did not "
+                        f"start (see {logname})")
                 time.sleep(0.05)
     except BaseException:
         stop_backends(procs)
@@ -388,6 +464,9 @@ def start_backends(sc, rundir):
 
 def stop_backends(procs):
     for p in procs:
+        if isinstance(p, EchoService):
+            p.close()
+            continue
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
         p.wait()
@@ -620,6 +699,11 @@ def device_args(devices, rundir, bus="mmio"):
             # mount tag vsfs<n>.
             args += ["-chardev", f"socket,id=vfs{n},path={rundir}/vfs{n}.sock"]
             args += virtio("vhost-user-fs-device", f",chardev=vfs{n},tag=vsfs{n}{props}")
+        elif kind == "vsock":
+            # vsock, served by the vhost-device-vsock start_backends()
+            # started (guest CID 3 + n).
+            args += ["-chardev", f"socket,id=vsk{n},path={rundir}/vsock{n}.sock"]
+            args += virtio("vhost-user-vsock-device", f",chardev=vsk{n}{props}")
         else:
             die(f"unknown device kind {kind!r}")
     return args
@@ -674,7 +758,7 @@ def qemu_command(sc, kdir, initrd, rundir, accel):
             die(f"{sc['name']}: kernel command line word {word!r} has a stray quote")
     machine = sc.get("machine", default_machine(sc))
     memory = []
-    if fs_devices(sc):
+    if vhost_user_devices(sc):
         # vhost-user: the backend maps the guest's memory, which must be
         # shared with it.
         memory = ["-object", f"memory-backend-memfd,id=mem,size={sc.get('memory_mib', 512)}M,"
@@ -1038,12 +1122,13 @@ def qemu_stderr_problems(sc, path):
 
 
 def backend_problems(sc, rundir):
-    """Every error a vhost-user backend logged (virtiofsd: "ERROR")."""
+    """Every error a vhost-user backend logged (" ERROR ", the rust-vmm
+    backends' log level)."""
     problems = []
-    for n, _ in enumerate(fs_devices(sc)):
-        log = rundir / f"virtiofsd{n}.log"
+    for kind, n, _ in vhost_user_devices(sc):
+        log = rundir / f"{kind}-backend{n}.log"
         text = log.read_text(errors="replace") if log.exists() else ""
-        problems += [Problem("backend", f"virtiofsd {n}: {line.strip()}")
+        problems += [Problem("backend", f"{kind}{n} backend: {line.strip()}")
                      for line in text.splitlines() if " ERROR " in line]
     return problems
 

@@ -520,14 +520,43 @@ class ScenarioKeys(unittest.TestCase):
     def test_backend_errors_are_problems(self):
         sc = scenario(devices=[{"kind": "fs"}, {"kind": "fs"}])
         with tempfile.TemporaryDirectory() as d:
-            (Path(d) / "virtiofsd0.log").write_text(
+            (Path(d) / "fs-backend0.log").write_text(
                 "[2026-11-23T23:27:20Z INFO  virtiofsd] Client connected, servicing requests\n")
-            (Path(d) / "virtiofsd1.log").write_text(
+            (Path(d) / "fs-backend1.log").write_text(
                 "[2026-11-23T23:27:26Z ERROR virtiofsd] Waiting for daemon failed: x\n")
             problems = run.backend_problems(sc, Path(d))
         self.assertEqual([(p.kind, p.text) for p in problems], [
-            ("backend", "virtiofsd 1: [2026-11-23T23:27:26Z ERROR virtiofsd] "
+            ("backend", "fs1 backend: [2026-11-23T23:27:26Z ERROR virtiofsd] "
              "Waiting for daemon failed: x")])
+
+    def test_vsock_devices_get_a_cid_each(self):
+        sc = scenario(devices=[{"kind": "fs"}, {"kind": "vsock"}, {"kind": "vsock"}])
+        self.assertEqual([(k, n) for k, n, _ in run.vhost_user_devices(sc)],
+                         [("fs", 0), ("vsock", 0), ("vsock", 1)])
+        with tempfile.TemporaryDirectory() as d:
+            saved = run._backend_paths.copy()
+            run._backend_paths["vhost-device-vsock"] = "/bin/vdv"
+            try:
+                cmd, sock = run.backend_command("vsock", 1, Path(d))
+            finally:
+                run._backend_paths.clear()
+                run._backend_paths.update(saved)
+        self.assertEqual(cmd, ["/bin/vdv", "--guest-cid=4", f"--socket={d}/vsock1.sock",
+                               f"--uds-path={d}/vsock1.uds"])
+        self.assertEqual(sock, Path(d) / "vsock1.sock")
+
+    def test_echo_service_echoes(self):
+        import socket
+        with tempfile.TemporaryDirectory() as d:
+            echo = run.EchoService(Path(d) / "e")
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
+                    c.connect(str(Path(d) / "e"))
+                    c.sendall(b"hello")
+                    c.settimeout(5)
+                    self.assertEqual(c.recv(5), b"hello")
+            finally:
+                echo.close()
 
     def test_no_shared_memory_without_virtio_fs(self):
         with tempfile.TemporaryDirectory() as d:

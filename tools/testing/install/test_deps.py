@@ -711,11 +711,11 @@ def t_apt_seccomp_missing(cfg, env):
 
 
 def t_build_deps_listed(cfg, env):
-    # The build scripts install (QEMU) or require (fio, virtiofsd) their build
+    # The build scripts install (QEMU) or require (fio, vhost-user) their build
     # dependencies themselves; `make deps` must install them all up front.
     tools = os.path.dirname(cfg.deps_sh)
     seen = []
-    for sub in ("qemu", "fio", "virtiofsd"):
+    for sub in ("qemu", "fio", "vhost-user"):
         path = os.path.join(tools, sub, "build.sh")
         if not os.path.exists(path):
             continue

@@ -214,11 +214,34 @@ static struct result reap(pid_t pid, int fds[2])
 
 	kill(pid, SIGTERM);
 	waitpid(pid, &status, 0);
+	/* Ours closed first: a worker that died without a result reads as EOF. */
+	close(fds[1]);
 	if (read(fds[0], &res, sizeof(res)) != sizeof(res))
 		res.errors = 1;
 	close(fds[0]);
-	close(fds[1]);
 	return res;
+}
+
+/*
+ * Where a worker that made no progress is: its state, the kernel function
+ * it sleeps in and its kernel stack, for the log of a failed window.
+ */
+static void log_stuck(pid_t pid, const char *what)
+{
+	static const char *const files[] = { "stat", "wchan", "stack" };
+	char path[64], buf[2048];
+	unsigned int i;
+	char *nl;
+
+	for (i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		snprintf(path, sizeof(path), "/proc/%d/%s", pid, files[i]);
+		if (vs_read_attr(path, buf, sizeof(buf)))
+			snprintf(buf, sizeof(buf), "(unreadable: %s)", strerror(errno));
+		/* One TAP comment line each. */
+		while ((nl = strchr(buf, '\n')))
+			*nl = '|';
+		fprintf(stderr, "# %s worker %d %s: %s\n", what, pid, files[i], buf);
+	}
 }
 
 /* Every device's suspend/ counters, for the path check. */
@@ -363,6 +386,8 @@ TEST_F_TIMEOUT(stress, cycles_under_io, 3000)
 		for (d = 0; d < self->ndisks; d++) {
 			long w = wait_rise(&progress->blk_ops[d], blk_marks[d], grace);
 
+			if (w < 0)
+				log_stuck(self->blk[d], self->disks[d].path);
 			ASSERT_LE(0, w) TH_LOG("no block write to %s completed in cycles %ld-%ld",
 					       self->disks[d].path, r - (r % window), r);
 			waited = w > waited ? w : waited;
