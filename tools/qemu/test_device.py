@@ -1512,18 +1512,17 @@ class Tests:
         return d.status
 
     # -- vhost-user-fs ------------------------------------------------
-    def vhost_device_vsock(self):
-        """vhost-device-vsock (tools/vhost-user), guest CID 3: returns
-        its socket's path."""
-        binary = subprocess.run(["bash", VHOST_USER_BUILD,
-                                 "vhost-device-vsock"], check=True,
+    def start_backend(self, name, args):
+        """Starts vhost-user backend name (tools/vhost-user) with args,
+        which name {sock} where it must listen; waits until it does:
+        returns that socket's path."""
+        binary = subprocess.run(["bash", VHOST_USER_BUILD, name], check=True,
                                 stdout=subprocess.PIPE,
                                 text=True).stdout.strip()
         n = len(self.backends)
-        sock = os.path.join(self.tmp, f"vsock{n}.sock")
-        log = open(os.path.join(self.tmp, f"vsock{n}.log"), "w")
-        proc = subprocess.Popen([binary, "--guest-cid=3", f"--socket={sock}",
-                                 f"--uds-path={self.tmp}/vsock{n}.uds"],
+        sock = os.path.join(self.tmp, f"{name}{n}.sock")
+        log = open(os.path.join(self.tmp, f"{name}{n}.log"), "w")
+        proc = subprocess.Popen([binary] + [a.format(sock=sock) for a in args],
                                 stdin=subprocess.DEVNULL, stdout=log,
                                 stderr=log)
         log.close()
@@ -1531,10 +1530,16 @@ class Tests:
         end = time.monotonic() + 20
         while not os.path.exists(sock):
             if proc.poll() is not None or time.monotonic() > end:
-                raise QemuError("vhost-device-vsock did not start: " +
+                raise QemuError(f"{name} did not start: " +
                                 open(log.name).read())
             time.sleep(0.05)
         return sock
+
+    def vhost_device_vsock(self):
+        """vhost-device-vsock, guest CID 3: returns its socket's path."""
+        return self.start_backend("vhost-device-vsock", [
+            "--guest-cid=3", "--socket={sock}",
+            f"--uds-path={self.tmp}/vsock.uds"])
 
     def t_vhost_user_vsock(self):
         """vhost-user-vsock with vhost-device-vsock: SUSPEND negotiated
@@ -1568,31 +1573,13 @@ class Tests:
         self.backend_errors("vhost-user-vsock")
 
     def virtiofsd(self):
-        """virtiofsd (tools/vhost-user) serving a scratch directory, in
-        its default serial mode: returns its socket's path."""
-        binary = subprocess.run(["bash", VHOST_USER_BUILD, "virtiofsd"],
-                                check=True,
-                                stdout=subprocess.PIPE,
-                                text=True).stdout.strip()
-        n = len(self.backends)
-        share = os.path.join(self.tmp, f"virtiofs{n}")
+        """virtiofsd serving a scratch directory, in its default serial
+        mode: returns its socket's path."""
+        share = os.path.join(self.tmp, f"virtiofs{len(self.backends)}")
         os.makedirs(share, exist_ok=True)
-        sock = os.path.join(self.tmp, f"virtiofsd{n}.sock")
-        log = open(os.path.join(self.tmp, f"virtiofsd{n}.log"), "w")
-        proc = subprocess.Popen([binary, f"--socket-path={sock}",
-                                 f"--shared-dir={share}", "--sandbox=none",
-                                 "--seccomp=none", "--cache=never"],
-                                stdin=subprocess.DEVNULL, stdout=log,
-                                stderr=log)
-        log.close()
-        self.backends.append((proc, log.name))
-        end = time.monotonic() + 20
-        while not os.path.exists(sock):
-            if proc.poll() is not None or time.monotonic() > end:
-                raise QemuError("virtiofsd did not start: " +
-                                open(log.name).read())
-            time.sleep(0.05)
-        return sock
+        return self.start_backend("virtiofsd", [
+            "--socket-path={sock}", f"--shared-dir={share}",
+            "--sandbox=none", "--seccomp=none", "--cache=never"])
 
     def backend_errors(self, what):
         errors = [l for _, name in self.backends
