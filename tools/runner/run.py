@@ -347,21 +347,24 @@ VHOST_USER_KINDS = ("fs", "vsock")
 VSOCK_ECHO_PORT = 1234
 
 
-def vhost_user_devices(sc):
-    """The scenario's vhost-user devices, in order, as (kind, n, device):
-    n counts the devices of a kind from 0. Device fs<n> is served by
-    virtiofsd on socket vfs<n>.sock, exporting directory fs<n>; vsock<n>
-    by vhost-device-vsock on vsock<n>.sock, guest CID 3 + n, with the
-    host side of its connections on Unix sockets vsock<n>.uds_<port>."""
+def numbered_devices(devices):
+    """The devices, in order, as (kind, n, device): n counts the devices
+    of a kind from 0, the number in their QEMU ids and file names."""
     counts = {}
-    found = []
-    for dev in sc.get("devices", []):
+    for dev in devices:
         kind = dev["kind"]
         n = counts.get(kind, 0)
         counts[kind] = n + 1
-        if kind in VHOST_USER_KINDS:
-            found.append((kind, n, dev))
-    return found
+        yield kind, n, dev
+
+
+def vhost_user_devices(sc):
+    """The scenario's vhost-user devices (see numbered_devices()). Device
+    fs<n> is served by virtiofsd on socket vfs<n>.sock, exporting
+    directory fs<n>; vsock<n> by vhost-device-vsock on vsock<n>.sock,
+    guest CID 3 + n, with the host side of its connections on Unix
+    sockets vsock<n>.uds_<port>."""
+    return [d for d in numbered_devices(sc.get("devices", [])) if d[0] in VHOST_USER_KINDS]
 
 
 def backend_command(kind, n, rundir):
@@ -631,7 +634,6 @@ def device_args(devices, rundir, bus="mmio"):
     virtio-pci devices, each behind a PCIe root port of its own (where
     QEMU gives it a PM capability)."""
     args = []
-    counts = {}
     ports = 0
 
     def virtio(model, rest):
@@ -650,10 +652,7 @@ def device_args(devices, rundir, bus="mmio"):
         return ["-device", f"pcie-root-port,id=rp{ports},chassis={ports}",
                 "-device", f"{pci},bus=rp{ports}{modern},romfile={rest}"]
 
-    for dev in devices:
-        kind = dev["kind"]
-        n = counts.get(kind, 0)
-        counts[kind] = n + 1
+    for kind, n, dev in numbered_devices(devices):
         props = "".join(f",{k}={v}" for k, v in dev.get("props", {}).items())
         if kind in ("blk", "scsi"):
             img = Path(dev["image"]) if "image" in dev else rundir / f"{kind}{n}.img"
