@@ -184,6 +184,13 @@ impl Device {
         })
     }
 
+    /// Whether the function still answers config reads
+    /// (`pci_device_is_present`): false after a surprise removal.
+    pub(crate) fn is_present(&self) -> bool {
+        // SAFETY: `self.as_raw()` is a live PCI device (type invariant).
+        unsafe { bindings::pci_device_is_present(self.as_raw()) }
+    }
+
     /// Saves the configuration space now: the PCI core then leaves the
     /// device in D0 over a system sleep (it puts a device into a low
     /// power state only when it saves the state itself, see

@@ -19,7 +19,7 @@ pub(crate) const S_FAILED: u8 = 128;
 pub(crate) const S_RUNNING: u8 = S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK;
 
 /// How a device does SUSPEND.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(crate) enum Dialect {
     /// The merged spec: feature bit 43, status bit SUSPEND (16); the
     /// device acknowledges with SUSPEND=1, DRIVER_OK=0 and resumes when

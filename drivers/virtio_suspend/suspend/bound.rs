@@ -60,7 +60,7 @@ impl<T: SuspendTransport> Drop for Bound<T> {
         // The unbind watch resumes the device before its driver's remove;
         // this covers a probe that could not set the watch up.
         let device: &dyn SuspendTransport = self.registration.get();
-        device.resume_if_suspended("removed");
+        device.resume_before_unbind();
         // `registration` unregisters the device after this.
     }
 }

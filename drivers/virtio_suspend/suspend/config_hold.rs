@@ -105,4 +105,24 @@ impl ConfigHold {
             vdev.config_changed();
         }
     }
+
+    /// Stops holding for a device that will not run again (gone, or
+    /// broken by a failed recovery): the held writes cannot be made and
+    /// are dropped, saying so, and a held change is not passed on.
+    pub(crate) fn drop_held(&self, vdev: &virtio::Device) {
+        {
+            let mut state = self.writes.lock();
+            let dropped = state.writes.as_slice().len();
+            if dropped > 0 {
+                dev_err!(
+                    vdev.as_dev(),
+                    "{dropped} config writes held while suspended dropped: the device does not run\n"
+                );
+            }
+            state.writes.clear();
+            state.held = false;
+        }
+        self.held.store(false, Ordering::SeqCst);
+        self.pending.store(false, Ordering::SeqCst);
+    }
 }

@@ -19,7 +19,7 @@ use crate::compat::time::{now_us, sleep_us};
 use crate::logic::busy_wait::is_busy_waited;
 use crate::logic::dialect::{Dialect, S_ACKNOWLEDGE, S_DRIVER, S_FEATURES_OK, S_RUNNING};
 use crate::logic::mmio::F_VERSION_1;
-use crate::logic::suspend::{Machine, Reason, State, Step};
+use crate::logic::suspend::{Event, Machine, Outcome, Owner, ResetWait, State, Step};
 use crate::params::SuspendParams;
 use crate::virtio::{self, Negotiation, Transport, Vring};
 
@@ -183,26 +183,118 @@ impl dyn SuspendTransport + '_ {
         Ok(())
     }
 
-    /// Carries out `step`, then reads the status and feeds it to the
-    /// machine.
-    fn carry_out(&self, machine: &mut Machine, step: Step) -> Result<Step> {
+    /// Runs the transition `event` to its end: carries out each step the
+    /// machine gives and reports how it went, with the machine locked
+    /// throughout. Every decision is the machine's
+    /// (`logic::suspend`); this only does what it says.
+    fn run(&self, event: Event) -> Result {
+        let engine = self.engine();
+        let mut machine = engine.sleep.lock();
+        machine.set_dialect(engine.negotiated());
+        let mut step = machine.begin(event, self.get_status(), now_us());
+        loop {
+            let outcome = match step {
+                Step::Finish(result) => return result.map_err(Error::from_errno),
+                step => self.carry_out(step),
+            };
+            step = machine.next(outcome, now_us());
+        }
+    }
+
+    /// Carries out one step of a transition.
+    fn carry_out(&self, step: Step) -> Outcome {
+        let failed = |e: Error| Outcome::Failed(e.to_errno());
         match step {
+            Step::HoldQueues => match self.hold_queues() {
+                // From the request on, the device must see no new buffer
+                // and no notification: wait for publishers that started
+                // before the hold. Expedited: a normal grace period costs
+                // ticks, more than the whole SUSPEND handshake.
+                Ok(()) => {
+                    synchronize_rcu_expedited();
+                    Outcome::Done
+                }
+                Err(e) => failed(e),
+            },
+            Step::HoldConfig => {
+                self.engine().config.hold();
+                Outcome::Done
+            }
             Step::Write(value) => {
                 self.set_status(value);
-                machine.requested(now_us());
+                Outcome::Status(self.get_status())
             }
-            Step::Sleep(us) => sleep_us(us),
-            // A failed re-initialisation is a failed resume: it must end
-            // in the classic recovery, which releases the held queues,
-            // not in an error that leaves them held.
-            Step::Reinit => {
-                if self.reinit_keeping_queues().is_err() {
-                    return Ok(machine.reinit_failed());
+            Step::Sleep(us) => {
+                sleep_us(us);
+                Outcome::Status(self.get_status())
+            }
+            Step::Reinit => match self.reinit_keeping_queues() {
+                Ok(()) => Outcome::Status(self.get_status()),
+                Err(e) => failed(e),
+            },
+            Step::Reset => Outcome::Reset(self.reset()),
+            Step::Rewind => self.rewind_queues().map_or_else(failed, |()| Outcome::Done),
+            Step::ReplayInterrupts => {
+                let _ = self.for_each_vring(&mut |vring| {
+                    // SAFETY: the machine replays only between the reset
+                    // and the set-up of a recovery: the device raises
+                    // nothing, so no handler runs the callback meanwhile.
+                    unsafe { vring.replay_interrupt() };
+                    Ok(())
+                });
+                Outcome::Done
+            }
+            Step::RunOnSameQueues => self
+                .run_on_same_queues()
+                .map_or_else(failed, |()| Outcome::Done),
+            Step::ReleaseQueues => {
+                self.release_queues(true);
+                Outcome::Done
+            }
+            Step::ReleaseQueuesQuietly => {
+                self.release_queues(false);
+                Outcome::Done
+            }
+            Step::ReleaseConfig => {
+                self.engine()
+                    .config
+                    .release(self.virtio(), &|offset, data| {
+                        self.config_write_now(offset, data)
+                    });
+                Outcome::Done
+            }
+            Step::DropConfig => {
+                self.engine().config.drop_held(self.virtio());
+                Outcome::Done
+            }
+            Step::MarkBroken => {
+                self.virtio().mark_broken();
+                Outcome::Done
+            }
+            Step::MarkGone => {
+                self.engine().mark_gone();
+                self.virtio().mark_broken();
+                Outcome::Done
+            }
+            Step::Freeze => self
+                .virtio()
+                .classic_freeze()
+                .map_or_else(failed, |()| Outcome::Done),
+            Step::Restore => self
+                .virtio()
+                .classic_restore()
+                .map_or_else(failed, |()| Outcome::Done),
+            Step::Report(report) => {
+                if report.is_error() {
+                    dev_err!(self.dev(), "{report}\n");
+                } else {
+                    dev_warn!(self.dev(), "{report}\n");
                 }
+                Outcome::Done
             }
-            Step::Done | Step::Classic(_) => return Ok(step),
+            // `run` ends there; nothing to carry out.
+            Step::Finish(_) => Outcome::Done,
         }
-        Ok(machine.poll(self.get_status(), now_us()))
     }
 
     /// Holds every queue (see `Vring::hold`), refusing instead those the
@@ -239,184 +331,65 @@ impl dyn SuspendTransport + '_ {
         result
     }
 
-    /// Publishes what every queue held and notifies the device of each
-    /// queue: a notification the driver sent while held, or one it will
-    /// never send because its buffers went in while held, must not be lost.
-    fn release_queues(&self) {
+    /// Rewinds every queue, all of them even after one failed (a queue
+    /// left unrewound would be re-read from stale indices); returns the
+    /// first error.
+    fn rewind_queues(&self) -> Result {
+        let mut first = Ok(());
         let _ = self.for_each_vring(&mut |vring| {
-            vring.release();
-            vring.notify();
+            if let Err(e) = vring.rewind() {
+                first = first.and(Err(e));
+            }
             Ok(())
         });
+        first
     }
 
-    fn release_config(&self) {
-        self.engine()
-            .config
-            .release(self.virtio(), &|offset, data| {
-                self.config_write_now(offset, data)
-            });
+    /// Publishes what every queue held and, if `notify`, notifies the
+    /// device of each queue: a notification the driver sent while held,
+    /// or one it will never send because its buffers went in while held,
+    /// must not be lost.
+    fn release_queues(&self, notify: bool) {
+        let _ = self.for_each_vring(&mut |vring| {
+            vring.release();
+            if notify {
+                vring.notify();
+            }
+            Ok(())
+        });
     }
 
     /// System suspend: SUSPEND, or the classic freeze.
     pub(crate) fn system_suspend(&self) -> Result {
-        let engine = self.engine();
-        let mut machine = engine.sleep.lock();
-        machine.set_dialect(engine.negotiated());
-        let mut step = machine.begin_suspend(self.get_status(), now_us());
-        if let Step::Write(_) = step {
-            // From the request on, the device must see no new buffer and
-            // no notification: hold the queues, then wait for publishers
-            // that started before the hold. Expedited: a normal grace
-            // period costs ticks, more than the whole SUSPEND handshake.
-            match self.hold_queues() {
-                Ok(()) => {
-                    synchronize_rcu_expedited();
-                    engine.config.hold();
-                }
-                Err(_) => step = machine.queues_not_holdable(),
-            }
-        }
-        loop {
-            step = match self.carry_out(&mut machine, step)? {
-                Step::Done => return Ok(()),
-                Step::Classic(reason) => return self.suspend_classically(reason),
-                next => next,
-            };
-        }
-    }
-
-    fn suspend_classically(&self, reason: Reason) -> Result {
-        match reason {
-            Reason::NotNegotiated => {}
-            Reason::QueueNotHoldable | Reason::NotRunning(_) => {
-                dev_warn!(
-                    self.dev(),
-                    "no SUSPEND: {reason}; using reset-based suspend\n"
-                );
-            }
-            Reason::Gone => {
-                dev_err!(
-                    self.dev(),
-                    "SUSPEND failed: {reason}; its queues are marked broken, its driver is not frozen\n"
-                );
-                self.give_up_on_gone_device();
-                return Ok(());
-            }
-            _ => {
-                dev_warn!(
-                    self.dev(),
-                    "SUSPEND failed: {reason}; falling back to reset-based suspend\n"
-                );
-                self.abandon_suspend();
-            }
-        }
-        self.virtio().classic_freeze()
-    }
-
-    /// Leaves a suspend or resume the device did not complete, with the
-    /// device running again and every buffer the driver added on its way
-    /// to completion, so that the classic path that follows (a driver's
-    /// freeze waits for its requests) finds a working device.
-    ///
-    /// The spec leaves the driver one way out, a reset, and the reset
-    /// device forgets the buffers it had not used: while the queues are
-    /// still held, each is rewound to give them back, then the device is
-    /// set up again on the same queues, and only once it runs are the
-    /// queues released and notified. The reset also dropped any interrupt
-    /// the device had pending: each queue's callback runs for the used
-    /// buffers the driver had not taken.
-    fn abandon_suspend(&self) {
-        self.reset();
-        if let Err(e) = self.for_each_vring(&mut |vring| vring.rewind()) {
-            dev_err!(
-                self.dev(),
-                "cannot give the reset device back the buffers in flight (error {}); they may never complete\n",
-                e.to_errno()
-            );
-        }
-        if self.run_on_same_queues().is_err() {
-            dev_err!(
-                self.dev(),
-                "device did not run again after the reset; buffers in flight may never complete\n"
-            );
-        }
-        self.release_queues();
-        let _ = self.for_each_vring(&mut |vring| {
-            vring.replay_interrupt();
-            Ok(())
-        });
-        self.release_config();
-    }
-
-    /// For a device that is gone: nothing it held will complete, and no
-    /// reset can bring it back. Its queues are marked broken, so that
-    /// drivers' new requests fail instead of waiting, then released. Its
-    /// driver is neither frozen nor restored: its remove, when the device
-    /// is unbound, is all that is left to run, and stock drivers' remove
-    /// after a freeze without restore frees again what the freeze freed
-    /// (virtio_rng).
-    fn give_up_on_gone_device(&self) {
-        self.engine().mark_gone();
-        self.virtio().mark_broken();
-        self.release_queues();
-        self.release_config();
+        self.run(Event::SystemSuspend)
     }
 
     /// System resume: from SUSPEND, or the classic restore.
     pub(crate) fn system_resume(&self) -> Result {
-        let mut machine = self.engine().sleep.lock();
-        let mut step = machine.begin_resume(self.get_status(), now_us());
-        loop {
-            step = match self.carry_out(&mut machine, step)? {
-                Step::Done => {
-                    self.release_queues();
-                    self.release_config();
-                    return Ok(());
-                }
-                Step::Classic(Reason::FrozenClassically) => return self.virtio().classic_restore(),
-                Step::Classic(Reason::Gone) => {
-                    dev_err!(
-                        self.dev(),
-                        "resume from SUSPEND failed: {}; its queues are marked broken\n",
-                        Reason::Gone
-                    );
-                    self.give_up_on_gone_device();
-                    return Err(ENODEV);
-                }
-                Step::Classic(reason) => {
-                    dev_err!(
-                        self.dev(),
-                        "resume from SUSPEND failed: {reason}; resetting and restoring the device\n"
-                    );
-                    self.abandon_suspend();
-                    self.virtio().classic_freeze()?;
-                    self.virtio().classic_restore()?;
-                    machine.classic_done();
-                    return Ok(());
-                }
-                next => next,
-            };
-        }
+        self.run(Event::SystemResume)
     }
 
-    /// Hibernation keeps the reset-based path: the image is restored by a
-    /// new boot, after which the device's state no longer matches the
-    /// driver's, and poweroff ends the device's state anyway.
+    /// Hibernation's freeze and poweroff keep the reset-based path: the
+    /// image is restored by a new boot, after which the device's state
+    /// no longer matches the driver's, and poweroff ends the device's
+    /// state anyway. Refused for a device the control file suspended.
     pub(crate) fn hibernation_freeze(&self) -> Result {
-        self.virtio().classic_freeze()
+        self.run(Event::HibernationFreeze)
     }
 
-    /// See [`Self::hibernation_freeze`].
+    /// Hibernation's thaw and restore: see [`Self::hibernation_freeze`].
     pub(crate) fn hibernation_restore(&self) -> Result {
-        self.virtio().classic_restore()
+        self.run(Event::HibernationRestore)
     }
 
     /// The STOP draft's resume: reset, then set the device up again on the
     /// same queues, which the device resumes from the state it kept.
     fn reinit_keeping_queues(&self) -> Result {
-        self.reset();
-        self.run_on_same_queues()
+        match self.reset() {
+            ResetWait::Done => self.run_on_same_queues(),
+            ResetWait::Gone => Err(ENODEV),
+            ResetWait::TimedOut => Err(EIO),
+        }
     }
 
     /// Sets a device fresh from reset up again, on the queues the driver
@@ -445,17 +418,21 @@ impl dyn SuspendTransport + '_ {
     /// resumed first. Drivers' remove expects a live device (virtio_blk's
     /// waits for the requests SUSPEND holds, and would free queues a
     /// classic freeze already freed).
-    pub(crate) fn resume_if_suspended(&self, why: &str) {
-        if matches!(
-            self.engine().sleep.lock().state(),
-            State::Running | State::Gone
-        ) {
-            return;
+    pub(crate) fn resume_before_unbind(&self) {
+        if let Err(e) = self.run(Event::Unbind) {
+            dev_err!(
+                self.dev(),
+                "resume before unbind failed: error {}\n",
+                e.to_errno()
+            );
         }
-        dev_warn!(self.dev(), "{why} while suspended: resuming it first\n");
-        if let Err(e) = self.system_resume() {
-            dev_err!(self.dev(), "resume failed: error {}\n", e.to_errno());
-        }
+    }
+
+    /// The transport found the device gone (a PCI function no longer
+    /// present at remove): its queues are marked broken, so that drivers
+    /// waiting on them give up, as the C transports do.
+    pub(crate) fn vanished(&self) {
+        let _ = self.run(Event::Vanished);
     }
 
     /// A command written to the debugfs control file.
@@ -465,14 +442,14 @@ impl dyn SuspendTransport + '_ {
     /// system sleep, a driver's probe or remove, or each other. A command
     /// that finds the device locked (a driver binding or unbinding) is
     /// refused with `EBUSY`, one for a device without a driver with
-    /// `ENODEV`; suspending a device that is not running is refused with
-    /// `EBUSY`, resuming one that is with `EINVAL`; every command to a
-    /// device that is gone with `ENODEV`.
+    /// `ENODEV`; the machine refuses suspending a device that is not
+    /// running with `EBUSY`, resuming one that is with `EINVAL`, and every
+    /// command to a device that is gone with `ENODEV`.
     pub(crate) fn control(&self, command: Command) -> Result {
-        if self.engine().is_gone() {
-            return Err(ENODEV);
-        }
         if command == Command::Notify {
+            if self.engine().is_gone() {
+                return Err(ENODEV);
+            }
             self.notify_queues_now();
             return Ok(());
         }
@@ -481,15 +458,12 @@ impl dyn SuspendTransport + '_ {
         if !device.has_driver() {
             return Err(ENODEV);
         }
-        let running = self.engine().sleep.lock().state() == State::Running;
         match command {
-            Command::Suspend if !running => Err(EBUSY),
-            Command::Resume if running => Err(EINVAL),
-            Command::Suspend => self.system_suspend(),
-            Command::Resume => self.system_resume(),
+            Command::Suspend => self.run(Event::ControlSuspend),
+            Command::Resume => self.run(Event::ControlResume),
             Command::Cycle => {
-                self.system_suspend()?;
-                self.system_resume()
+                self.run(Event::ControlSuspend)?;
+                self.run(Event::ControlResume)
             }
             Command::Notify => Ok(()),
         }
@@ -503,6 +477,16 @@ impl dyn SuspendTransport + '_ {
         match name {
             "dialect" => writeln!(out, "{}", engine.negotiated().map_or("none", |d| d.name())),
             "state" => writeln!(out, "{}", machine.state().name()),
+            "held_by" => writeln!(
+                out,
+                "{}",
+                match machine.owner() {
+                    None => "none",
+                    Some(Owner::System) => "system",
+                    Some(Owner::Control) => "control",
+                    Some(Owner::Hibernation) => "hibernation",
+                }
+            ),
             "suspends" => writeln!(out, "{}", c.suspends),
             "resumes" => writeln!(out, "{}", c.resumes),
             "fallbacks" => writeln!(out, "{}", c.fallbacks),

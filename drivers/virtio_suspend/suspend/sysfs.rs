@@ -27,7 +27,7 @@ const fn read_only(name: &'static CStr) -> bindings::device_attribute {
     attr
 }
 
-const NAMES: [&CStr; 10] = [
+const NAMES: [&CStr; 11] = [
     c_str!("dialect"),
     c_str!("state"),
     c_str!("suspends"),
@@ -38,9 +38,10 @@ const NAMES: [&CStr; 10] = [
     c_str!("last_suspend_us"),
     c_str!("last_resume_us"),
     c_str!("last_path"),
+    c_str!("held_by"),
 ];
 
-static ATTRS: Table<[bindings::device_attribute; 10]> = Table([
+static ATTRS: Table<[bindings::device_attribute; 11]> = Table([
     read_only(NAMES[0]),
     read_only(NAMES[1]),
     read_only(NAMES[2]),
@@ -51,9 +52,10 @@ static ATTRS: Table<[bindings::device_attribute; 10]> = Table([
     read_only(NAMES[7]),
     read_only(NAMES[8]),
     read_only(NAMES[9]),
+    read_only(NAMES[10]),
 ]);
 
-static ATTR_PTRS: Table<[*mut bindings::attribute; 11]> = Table([
+static ATTR_PTRS: Table<[*mut bindings::attribute; 12]> = Table([
     (&raw const ATTRS.0[0].attr).cast_mut(),
     (&raw const ATTRS.0[1].attr).cast_mut(),
     (&raw const ATTRS.0[2].attr).cast_mut(),
@@ -64,6 +66,7 @@ static ATTR_PTRS: Table<[*mut bindings::attribute; 11]> = Table([
     (&raw const ATTRS.0[7].attr).cast_mut(),
     (&raw const ATTRS.0[8].attr).cast_mut(),
     (&raw const ATTRS.0[9].attr).cast_mut(),
+    (&raw const ATTRS.0[10].attr).cast_mut(),
     ptr::null_mut(),
 ]);
 

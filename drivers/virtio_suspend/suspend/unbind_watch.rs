@@ -122,7 +122,7 @@ unsafe extern "C" fn notify(
         unsafe { transport::lookup(container_of!(dev, bindings::virtio_device, dev).cast_mut()) };
     match device {
         Some(device) => {
-            device.resume_if_suspended("driver unbound");
+            device.resume_before_unbind();
             bindings::NOTIFY_OK as c_int
         }
         None => bindings::NOTIFY_DONE as c_int,

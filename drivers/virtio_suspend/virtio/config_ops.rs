@@ -12,7 +12,7 @@ use kernel::{
     prelude::*,
 };
 
-use super::{Device, Negotiation};
+use super::{Device, Negotiation, ResetWait};
 
 /// A virtio transport: the operations behind `struct virtio_config_ops`.
 ///
@@ -46,8 +46,9 @@ pub(crate) unsafe trait Transport: Sync {
     fn generation(&self) -> u32;
     fn get_status(&self) -> u8;
     fn set_status(&self, status: u8);
-    /// Resets the device and waits until the reset is complete.
-    fn reset(&self);
+    /// Resets the device and waits until the reset is complete; says how
+    /// the wait ended.
+    fn reset(&self) -> ResetWait;
     /// Creates the virtqueues `infos` describes, storing each in `vqs`
     /// (NULL for an entry without a name).
     fn find_vqs(
@@ -152,8 +153,10 @@ impl<T: Transport> Adapter<T> {
     /// registered device of transport `T`, and any buffer must be valid for
     /// its length.
     unsafe extern "C" fn reset(vdev: *mut bindings::virtio_device) {
+        // The virtio core cannot act on a reset that did not complete:
+        // the transport logged it, and a device gone is marked so.
         // SAFETY: As above.
-        unsafe { T::from_vdev(vdev) }.reset()
+        let _ = unsafe { T::from_vdev(vdev) }.reset();
     }
 
     /// # Safety

@@ -13,16 +13,7 @@ use crate::compat::time::sleep_us;
 /// How long a reset may take to show status 0.
 pub(crate) const RESET_TIMEOUT_MS: u32 = 1000;
 
-/// How a wait for a reset ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum ResetWait {
-    /// The status read 0.
-    Done,
-    /// The status read all ones: the device is gone.
-    Gone,
-    /// Still not 0 after [`RESET_TIMEOUT_MS`].
-    TimedOut,
-}
+pub(crate) use crate::logic::suspend::ResetWait;
 
 /// A virtio device, embedded in a transport's device.
 #[repr(transparent)]

@@ -26,7 +26,10 @@ pub(crate) struct Vring(NonNull<bindings::virtqueue>);
 
 // SAFETY: virtqueue operations used here may run on any CPU.
 unsafe impl Send for Vring {}
-// SAFETY: `vring_interrupt` may run concurrently on several CPUs.
+// SAFETY: the operations on `&Vring` take the ring's own locks or are
+// made for concurrent callers (hold, release, notify, rewind); the
+// callback runs from one interrupt handler at a time, and the one other
+// caller of it, `replay_interrupt`, is unsafe for that reason.
 unsafe impl Sync for Vring {}
 
 /// What a queue needs from its creator, besides its size.
@@ -167,10 +170,17 @@ impl Vring {
     /// Runs the driver's callback if the ring has used buffers it has not
     /// taken, as an interrupt would. For process context: a device reset
     /// drops the interrupt it had pending.
-    pub(crate) fn replay_interrupt(&self) {
+    ///
+    /// # Safety
+    ///
+    /// No interrupt handler may run [`Vring::interrupt`] for this queue
+    /// meanwhile (the device is reset and not yet set up again): stock
+    /// drivers' callbacks rely on genirq never running them on two CPUs
+    /// at once (virtio_rng's takes used buffers without a lock).
+    pub(crate) unsafe fn replay_interrupt(&self) {
         // SAFETY: live queue (type invariant); the glue disables
         // interrupts and bottom halves around `vring_interrupt`, which
-        // ignores its irq number.
+        // ignores its irq number; the caller keeps the handler out.
         unsafe { virtio_suspend_vring_replay(self.as_ptr().cast()) };
     }
 

@@ -28,4 +28,6 @@ mod pci_tests;
 #[cfg(test)]
 mod rng_pool_tests;
 #[cfg(test)]
+mod suspend_model;
+#[cfg(test)]
 mod suspend_tests;

@@ -60,6 +60,7 @@ impl FakeDevice {
             // Resume request.
             match self.fault {
                 Fault::NeedsResetOnResume => Some(self.status | S_NEEDS_RESET),
+                Fault::NeverAck => None,
                 _ => Some(S_RUNNING),
             }
         };
@@ -93,40 +94,111 @@ impl FakeDevice {
     }
 }
 
-/// Runs the transport's loop until the machine says Done or Classic.
-/// Returns the final step, the statuses written and the time taken.
-fn drive(m: &mut Machine, dev: &mut FakeDevice, now: &mut u64, first: Step) -> (Step, Vec<u8>) {
-    let mut written = Vec::new();
-    let mut step = first;
+/// What an engine did for one transition: the steps, the statuses
+/// written, the result.
+struct Run {
+    steps: Vec<Step>,
+    written: Vec<u8>,
+    result: Result<(), i32>,
+}
+
+impl Run {
+    fn did(&self, step: Step) -> bool {
+        self.steps.contains(&step)
+    }
+
+    fn reports(&self) -> Vec<Report> {
+        self.steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Report(r) => Some(*r),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Carries out `event` as the engine does, against `dev`, every step
+/// succeeding but those `fail` names.
+fn drive_failing(
+    m: &mut Machine,
+    dev: &mut FakeDevice,
+    now: &mut u64,
+    event: Event,
+    fail: &[Step],
+) -> Run {
+    let mut run = Run {
+        steps: Vec::new(),
+        written: Vec::new(),
+        result: Ok(()),
+    };
+    let mut step = m.begin(event, dev.read(*now), *now);
     for _ in 0..100_000 {
-        step = match step {
+        run.steps.push(step);
+        if fail.contains(&step) && step != Step::Reset {
+            step = m.next(Outcome::Failed(-12), *now);
+            continue;
+        }
+        let outcome = match step {
             Step::Write(v) => {
-                written.push(v);
+                run.written.push(v);
                 dev.write(v, *now);
-                m.poll(dev.read(*now), *now)
+                Outcome::Status(dev.read(*now))
             }
             Step::Sleep(us) => {
                 *now += u64::from(us);
-                m.poll(dev.read(*now), *now)
+                Outcome::Status(dev.read(*now))
             }
             Step::Reinit => {
                 dev.reinit();
-                m.poll(dev.read(*now), *now)
+                Outcome::Status(dev.read(*now))
             }
-            Step::Done | Step::Classic(_) => return (step, written),
+            Step::Reset if fail.contains(&Step::Reset) => Outcome::Reset(ResetWait::TimedOut),
+            Step::Reset => {
+                dev.status = 0;
+                dev.pending = None;
+                Outcome::Reset(ResetWait::Done)
+            }
+            Step::RunOnSameQueues | Step::Restore => {
+                dev.reinit();
+                Outcome::Done
+            }
+            Step::Finish(result) => {
+                run.result = result;
+                return run;
+            }
+            _ => Outcome::Done,
         };
+        step = m.next(outcome, *now);
     }
     panic!("machine never finished");
 }
 
-fn suspend(m: &mut Machine, dev: &mut FakeDevice, now: &mut u64) -> (Step, Vec<u8>) {
-    let first = m.begin_suspend(dev.read(*now), *now);
-    drive(m, dev, now, first)
+fn drive(m: &mut Machine, dev: &mut FakeDevice, now: &mut u64, event: Event) -> Run {
+    drive_failing(m, dev, now, event, &[])
 }
 
-fn resume(m: &mut Machine, dev: &mut FakeDevice, now: &mut u64) -> (Step, Vec<u8>) {
-    let first = m.begin_resume(dev.read(*now), *now);
-    drive(m, dev, now, first)
+fn suspend(m: &mut Machine, dev: &mut FakeDevice, now: &mut u64) -> Run {
+    drive(m, dev, now, Event::SystemSuspend)
+}
+
+fn resume(m: &mut Machine, dev: &mut FakeDevice, now: &mut u64) -> Run {
+    drive(m, dev, now, Event::SystemResume)
+}
+
+/// The steps of a SUSPEND that gave up and recovered, in order.
+const RECOVERY: [Step; 6] = [
+    Step::Reset,
+    Step::Rewind,
+    Step::ReplayInterrupts,
+    Step::RunOnSameQueues,
+    Step::ReleaseQueues,
+    Step::ReleaseConfig,
+];
+
+fn recovered_then(run: &Run, then: &[Step]) -> bool {
+    let want: Vec<Step> = RECOVERY.iter().chain(then).copied().collect();
+    run.steps.windows(want.len()).any(|w| w == want.as_slice())
 }
 
 #[test]
@@ -166,18 +238,37 @@ fn spec_cycle_with_immediate_ack() {
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
     let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
     let mut now = 1000;
-    let (step, written) = suspend(&mut m, &mut dev, &mut now);
-    assert_eq!(step, Step::Done);
-    assert_eq!(written, vec![S_RUNNING | S_SUSPEND]);
+    let run = suspend(&mut m, &mut dev, &mut now);
+    assert_eq!(run.result, Ok(()));
+    assert_eq!(
+        run.steps,
+        vec![
+            Step::HoldQueues,
+            Step::HoldConfig,
+            Step::Write(S_RUNNING | S_SUSPEND),
+            Step::Finish(Ok(()))
+        ],
+        "queues and config held before the request"
+    );
     assert_eq!(m.state(), State::Suspended);
+    assert_eq!(m.owner(), Some(Owner::System));
+    assert_eq!(m.holds(), (true, true));
     assert_eq!(now, 1000, "an immediate acknowledgement costs no sleep");
     assert_eq!(m.counters().last_polls, 1);
 
-    let (step, written) = resume(&mut m, &mut dev, &mut now);
-    assert_eq!(step, Step::Done);
-    // DRIVER_OK back, SUSPEND cleared.
-    assert_eq!(written, vec![S_RUNNING]);
+    let run = resume(&mut m, &mut dev, &mut now);
+    // DRIVER_OK back, SUSPEND cleared; released only once it runs.
+    assert_eq!(
+        run.steps,
+        vec![
+            Step::Write(S_RUNNING),
+            Step::ReleaseQueues,
+            Step::ReleaseConfig,
+            Step::Finish(Ok(()))
+        ]
+    );
     assert_eq!(m.state(), State::Running);
+    assert_eq!(m.holds(), (false, false));
     let c = m.counters();
     assert_eq!((c.suspends, c.resumes, c.fallbacks), (1, 1, 0));
 }
@@ -188,8 +279,8 @@ fn delayed_ack_is_polled_within_one_interval() {
         let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
         let mut dev = FakeDevice::new(Dialect::Spec, delay, Fault::None);
         let mut now = 0;
-        let (step, _) = suspend(&mut m, &mut dev, &mut now);
-        assert_eq!(step, Step::Done, "delay {delay}");
+        assert_eq!(suspend(&mut m, &mut dev, &mut now).result, Ok(()));
+        assert_eq!(m.state(), State::Suspended, "delay {delay}");
         let latency = m.counters().last_suspend_us;
         assert!(latency >= delay, "acknowledged before the device did");
         assert!(
@@ -197,8 +288,7 @@ fn delayed_ack_is_polled_within_one_interval() {
             "delay {delay}: polling added {} us",
             latency - delay
         );
-        let (step, _) = resume(&mut m, &mut dev, &mut now);
-        assert_eq!(step, Step::Done);
+        assert_eq!(resume(&mut m, &mut dev, &mut now).result, Ok(()));
         assert!(m.counters().last_resume_us >= delay);
     }
 }
@@ -206,16 +296,17 @@ fn delayed_ack_is_polled_within_one_interval() {
 #[test]
 fn backoff_doubles_to_the_cap() {
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
-    let mut status = S_RUNNING;
     assert_eq!(
-        m.begin_suspend(status, 0),
-        Step::Write(S_RUNNING | S_SUSPEND)
+        m.begin(Event::SystemSuspend, S_RUNNING, 0),
+        Step::HoldQueues
     );
-    status |= S_SUSPEND;
+    assert_eq!(m.next(Outcome::Done, 0), Step::HoldConfig);
+    assert_eq!(m.next(Outcome::Done, 0), Step::Write(S_RUNNING | S_SUSPEND));
+    let status = S_RUNNING | S_SUSPEND;
     let mut now = 0;
     let mut sleeps = Vec::new();
     for _ in 0..9 {
-        match m.poll(status, now) {
+        match m.next(Outcome::Status(status), now) {
             Step::Sleep(us) => {
                 sleeps.push(us);
                 now += u64::from(us);
@@ -228,29 +319,30 @@ fn backoff_doubles_to_the_cap() {
 }
 
 #[test]
-fn never_ack_times_out_and_falls_back() {
+fn never_ack_times_out_recovers_and_freezes() {
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
     let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::NeverAck);
     let mut now = 0;
-    let (step, _) = suspend(&mut m, &mut dev, &mut now);
-    assert!(
-        matches!(step, Step::Classic(Reason::Timeout(_))),
-        "{step:?}"
-    );
+    let run = suspend(&mut m, &mut dev, &mut now);
+    assert_eq!(run.result, Ok(()));
     assert!(now >= TIMEOUT_US, "gave up early, at {now}");
     assert!(
         now <= TIMEOUT_US + u64::from(POLL_MAX_US),
         "overshot to {now}"
     );
+    assert!(matches!(
+        run.reports()[..],
+        [Report::SuspendFailed(Reason::Timeout(_))]
+    ));
+    assert!(recovered_then(&run, &[Step::Freeze]), "{:?}", run.steps);
     assert_eq!(m.state(), State::Fallback);
+    assert_eq!(m.holds(), (false, false));
     let c = *m.counters();
     assert_eq!((c.suspends, c.timeouts, c.fallbacks), (0, 1, 1));
 
     // Resume then restores classically and the device runs again.
-    assert_eq!(
-        m.begin_resume(S_RUNNING, now),
-        Step::Classic(Reason::FrozenClassically)
-    );
+    let run = resume(&mut m, &mut dev, &mut now);
+    assert_eq!(run.steps, vec![Step::Restore, Step::Finish(Ok(()))]);
     assert_eq!(m.state(), State::Running);
 }
 
@@ -259,8 +351,11 @@ fn needs_reset_on_suspend_falls_back() {
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
     let mut dev = FakeDevice::new(Dialect::Spec, 3_000, Fault::NeedsResetOnSuspend);
     let mut now = 0;
-    let (step, _) = suspend(&mut m, &mut dev, &mut now);
-    assert!(matches!(step, Step::Classic(Reason::NeedsReset(s)) if s & S_NEEDS_RESET != 0));
+    let run = suspend(&mut m, &mut dev, &mut now);
+    assert!(matches!(
+        run.reports()[..],
+        [Report::SuspendFailed(Reason::NeedsReset(s))] if s & S_NEEDS_RESET != 0
+    ));
     assert_eq!(m.counters().needs_reset, 1);
     assert_eq!(m.counters().fallbacks, 1);
     assert_eq!(m.state(), State::Fallback);
@@ -275,27 +370,26 @@ fn device_resetting_itself_falls_back() {
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
     let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::ResetsItself);
     let mut now = 0;
-    let (step, _) = suspend(&mut m, &mut dev, &mut now);
-    assert_eq!(step, Step::Classic(Reason::NeedsReset(0)));
+    let run = suspend(&mut m, &mut dev, &mut now);
+    assert_eq!(
+        run.reports(),
+        vec![Report::SuspendFailed(Reason::NeedsReset(0))]
+    );
 }
 
 #[test]
-fn needs_reset_on_resume_asks_for_classic_recovery() {
+fn needs_reset_on_resume_recovers_freezes_and_restores() {
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
     let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::NeedsResetOnResume);
     let mut now = 0;
-    assert_eq!(suspend(&mut m, &mut dev, &mut now).0, Step::Done);
-    let (step, _) = resume(&mut m, &mut dev, &mut now);
-    assert!(
-        matches!(step, Step::Classic(Reason::NeedsReset(_))),
-        "{step:?}"
-    );
-    assert_eq!(
-        m.state(),
-        State::Resuming,
-        "stays until the recovery is done"
-    );
-    m.classic_done();
+    assert_eq!(suspend(&mut m, &mut dev, &mut now).result, Ok(()));
+    let run = resume(&mut m, &mut dev, &mut now);
+    assert_eq!(run.result, Ok(()));
+    assert!(matches!(
+        run.reports()[..],
+        [Report::ResumeFailed(Reason::NeedsReset(_))]
+    ));
+    assert!(recovered_then(&run, &[Step::Freeze, Step::Restore]));
     assert_eq!(m.state(), State::Running);
     let c = m.counters();
     assert_eq!(
@@ -305,21 +399,19 @@ fn needs_reset_on_resume_asks_for_classic_recovery() {
 }
 
 #[test]
-fn resume_timeout_asks_for_classic_recovery() {
+fn resume_timeout_recovers() {
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
-    let status = (S_RUNNING | S_SUSPEND) & !S_DRIVER_OK;
-    assert!(matches!(m.begin_suspend(S_RUNNING, 0), Step::Write(_)));
-    assert_eq!(m.poll(status, 5), Step::Done);
-    assert_eq!(m.begin_resume(status, 10), Step::Write(S_RUNNING));
-    let mut now = 10;
-    let step = loop {
-        match m.poll(status, now) {
-            Step::Sleep(us) => now += u64::from(us),
-            other => break other,
-        }
-    };
-    assert_eq!(step, Step::Classic(Reason::Timeout(status)));
+    let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
+    let mut now = 0;
+    assert_eq!(suspend(&mut m, &mut dev, &mut now).result, Ok(()));
+    dev.fault = Fault::NeverAck;
+    let run = resume(&mut m, &mut dev, &mut now);
+    assert!(matches!(
+        run.reports()[..],
+        [Report::ResumeFailed(Reason::Timeout(_))]
+    ));
     assert_eq!(m.counters().timeouts, 1);
+    assert_eq!(m.state(), State::Running);
 }
 
 #[test]
@@ -327,8 +419,8 @@ fn spurious_status_reads_do_not_fool_it() {
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
     let mut dev = FakeDevice::new(Dialect::Spec, 2_000, Fault::SpuriousFlips);
     let mut now = 0;
-    let (step, _) = suspend(&mut m, &mut dev, &mut now);
-    assert_eq!(step, Step::Done);
+    assert_eq!(suspend(&mut m, &mut dev, &mut now).result, Ok(()));
+    assert_eq!(m.state(), State::Suspended);
     assert!(
         m.counters().last_suspend_us >= 2_000,
         "took DRIVER_OK=0 alone for an ack"
@@ -340,29 +432,59 @@ fn device_that_leaves_suspend_by_itself_is_caught() {
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
     let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::LiesWhileSuspended);
     let mut now = 0;
-    assert_eq!(suspend(&mut m, &mut dev, &mut now).0, Step::Done);
+    assert_eq!(suspend(&mut m, &mut dev, &mut now).result, Ok(()));
     // The lie: SUSPEND cleared although nobody resumed it.
     dev.status = S_RUNNING;
-    let (step, written) = resume(&mut m, &mut dev, &mut now);
-    assert_eq!(step, Step::Classic(Reason::Lied(S_RUNNING)));
-    assert!(written.is_empty(), "wrote to a device that lies");
+    let run = resume(&mut m, &mut dev, &mut now);
+    assert_eq!(
+        run.reports(),
+        vec![Report::ResumeFailed(Reason::Lied(S_RUNNING))]
+    );
+    assert!(run.written.is_empty(), "wrote to a device that lies");
     assert_eq!(m.counters().fallbacks, 1);
 }
 
 #[test]
 fn not_negotiated_goes_classic_without_counting_a_fallback() {
     let mut m = Machine::new(None, TIMEOUT_US);
-    assert_eq!(
-        m.begin_suspend(S_RUNNING, 0),
-        Step::Classic(Reason::NotNegotiated)
-    );
+    let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
+    let mut now = 0;
+    let run = suspend(&mut m, &mut dev, &mut now);
+    assert_eq!(run.steps, vec![Step::Freeze, Step::Finish(Ok(()))]);
     assert_eq!(m.state(), State::Fallback);
-    assert_eq!(
-        m.begin_resume(S_RUNNING, 1),
-        Step::Classic(Reason::FrozenClassically)
-    );
+    let run = resume(&mut m, &mut dev, &mut now);
+    assert_eq!(run.steps, vec![Step::Restore, Step::Finish(Ok(()))]);
     assert_eq!(m.state(), State::Running);
     assert_eq!(*m.counters(), Counters::default());
+}
+
+#[test]
+fn a_refused_freeze_leaves_the_device_running() {
+    // virtio_fs refuses every freeze: each sleep is refused, and no
+    // restore follows (bug: the second sleep went through unfrozen).
+    for dialect in [None, Some(Dialect::Spec)] {
+        let mut m = Machine::new(dialect, TIMEOUT_US);
+        let fault = if dialect.is_some() {
+            Fault::NeverAck
+        } else {
+            Fault::None
+        };
+        let mut dev = FakeDevice::new(Dialect::Spec, 0, fault);
+        let mut now = 0;
+        for event in [
+            Event::SystemSuspend,
+            Event::SystemSuspend,
+            Event::ControlSuspend,
+        ] {
+            let run = drive_failing(&mut m, &mut dev, &mut now, event, &[Step::Freeze]);
+            assert_eq!(run.result, Err(-12), "{dialect:?} {event:?}");
+            assert_eq!(m.state(), State::Running);
+            assert_eq!(m.holds(), (false, false));
+        }
+        let run = drive(&mut m, &mut dev, &mut now, Event::ControlResume);
+        assert_eq!(run.result, Err(EINVAL), "resume of a running device");
+        assert!(!run.did(Step::Restore));
+    }
 }
 
 #[test]
@@ -370,28 +492,38 @@ fn device_not_running_goes_classic() {
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
     let status = S_ACKNOWLEDGE | S_DRIVER | S_FEATURES_OK;
     assert_eq!(
-        m.begin_suspend(status, 0),
-        Step::Classic(Reason::NotRunning(status))
+        m.begin(Event::SystemSuspend, status, 0),
+        Step::Report(Report::NoSuspend(Reason::NotRunning(status)))
     );
-    assert_eq!(
-        m.begin_resume(status, 1),
-        Step::Classic(Reason::FrozenClassically)
-    );
+    assert_eq!(m.next(Outcome::Done, 0), Step::Freeze);
+    assert_eq!(m.next(Outcome::Done, 0), Step::Finish(Ok(())));
+    assert_eq!(m.begin(Event::SystemResume, status, 1), Step::Restore);
 }
 
 #[test]
 fn packed_queue_goes_classic() {
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
-    assert!(matches!(m.begin_suspend(S_RUNNING, 0), Step::Write(_)));
-    assert_eq!(
-        m.queues_not_holdable(),
-        Step::Classic(Reason::QueueNotHoldable)
+    let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
+    let mut now = 0;
+    let run = drive_failing(
+        &mut m,
+        &mut dev,
+        &mut now,
+        Event::SystemSuspend,
+        &[Step::HoldQueues],
     );
+    assert_eq!(
+        run.steps,
+        vec![
+            Step::HoldQueues,
+            Step::Report(Report::NoSuspend(Reason::QueueNotHoldable)),
+            Step::Freeze,
+            Step::Finish(Ok(()))
+        ]
+    );
+    assert!(run.written.is_empty());
     assert_eq!(m.state(), State::Fallback);
-    assert_eq!(
-        m.begin_resume(S_RUNNING, 1),
-        Step::Classic(Reason::FrozenClassically)
-    );
+    assert_eq!(m.holds(), (false, false));
 }
 
 #[test]
@@ -399,25 +531,89 @@ fn second_suspend_without_resume_does_nothing() {
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
     let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
     let mut now = 0;
-    assert_eq!(suspend(&mut m, &mut dev, &mut now).0, Step::Done);
-    assert_eq!(m.begin_suspend(dev.read(now), now), Step::Done);
+    assert_eq!(suspend(&mut m, &mut dev, &mut now).result, Ok(()));
+    let run = suspend(&mut m, &mut dev, &mut now);
+    assert_eq!(run.steps, vec![Step::Finish(Ok(()))]);
     assert_eq!(m.state(), State::Suspended);
     assert_eq!(m.counters().suspends, 1);
-    // Also after a classic freeze.
-    let mut m = Machine::new(None, TIMEOUT_US);
-    assert!(matches!(m.begin_suspend(S_RUNNING, 0), Step::Classic(_)));
-    assert_eq!(m.begin_suspend(S_RUNNING, 1), Step::Done);
-    assert_eq!(m.state(), State::Fallback);
 }
 
 #[test]
 fn resume_without_suspend_does_nothing() {
     for dialect in [None, Some(Dialect::Spec)] {
         let mut m = Machine::new(dialect, TIMEOUT_US);
-        assert_eq!(m.begin_resume(S_RUNNING, 0), Step::Done);
+        assert_eq!(
+            m.begin(Event::SystemResume, S_RUNNING, 0),
+            Step::Finish(Ok(()))
+        );
         assert_eq!(m.state(), State::Running);
         assert_eq!(*m.counters(), Counters::default());
     }
+}
+
+#[test]
+fn system_sleep_leaves_what_the_control_file_suspended() {
+    for dialect in [None, Some(Dialect::Spec)] {
+        let mut m = Machine::new(dialect, TIMEOUT_US);
+        let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
+        let mut now = 0;
+        assert_eq!(
+            drive(&mut m, &mut dev, &mut now, Event::ControlSuspend).result,
+            Ok(())
+        );
+        let held = m.state();
+        assert_eq!(m.owner(), Some(Owner::Control));
+        for event in [Event::SystemSuspend, Event::SystemResume] {
+            let run = drive(&mut m, &mut dev, &mut now, event);
+            assert_eq!(run.steps, vec![Step::Finish(Ok(()))], "{event:?}");
+            assert_eq!(m.state(), held);
+        }
+        // Hibernation is refused: a freeze would free what the first
+        // freeze freed, or delete held queues.
+        let run = drive(&mut m, &mut dev, &mut now, Event::HibernationFreeze);
+        assert_eq!(run.result, Err(EBUSY));
+        assert_eq!(run.reports(), vec![Report::HibernationRefused]);
+        assert_eq!(m.state(), held);
+        let run = drive(&mut m, &mut dev, &mut now, Event::ControlResume);
+        assert_eq!(run.result, Ok(()));
+        assert_eq!(m.state(), State::Running);
+        let run = drive(&mut m, &mut dev, &mut now, Event::HibernationFreeze);
+        assert_eq!(run.steps, vec![Step::Freeze, Step::Finish(Ok(()))]);
+        let run = drive(&mut m, &mut dev, &mut now, Event::HibernationRestore);
+        assert_eq!(run.steps, vec![Step::Restore, Step::Finish(Ok(()))]);
+    }
+}
+
+#[test]
+fn recovery_that_fails_marks_the_device_broken_and_notifies_nothing() {
+    for failing in [Step::Reset, Step::Rewind, Step::RunOnSameQueues] {
+        let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
+        let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::NeverAck);
+        let mut now = 0;
+        let run = drive_failing(&mut m, &mut dev, &mut now, Event::SystemSuspend, &[failing]);
+        assert_eq!(run.result, Err(EIO), "{failing:?}");
+        assert!(run.did(Step::MarkBroken));
+        assert!(run.did(Step::ReleaseQueuesQuietly) && run.did(Step::DropConfig));
+        for never in [Step::ReleaseQueues, Step::ReleaseConfig, Step::Freeze] {
+            assert!(!run.did(never), "{failing:?} then {never:?}");
+        }
+        assert_eq!(m.state(), State::Broken);
+        assert_eq!(m.holds(), (false, false));
+        // Nothing is tried on it again.
+        let run = suspend(&mut m, &mut dev, &mut now);
+        assert_eq!(run.steps, vec![Step::Finish(Ok(()))]);
+    }
+}
+
+#[test]
+fn interrupts_are_replayed_while_the_queues_are_held() {
+    let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
+    let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::NeverAck);
+    let mut now = 0;
+    let run = suspend(&mut m, &mut dev, &mut now);
+    let at = |s| run.steps.iter().position(|&x| x == s).unwrap();
+    assert!(at(Step::ReplayInterrupts) < at(Step::RunOnSameQueues));
+    assert!(at(Step::ReplayInterrupts) < at(Step::ReleaseQueues));
 }
 
 #[test]
@@ -425,13 +621,12 @@ fn v5_cycle() {
     let mut m = Machine::new(Some(Dialect::V5), TIMEOUT_US);
     let mut dev = FakeDevice::new(Dialect::V5, 300, Fault::None);
     let mut now = 0;
-    let (step, written) = suspend(&mut m, &mut dev, &mut now);
-    assert_eq!(step, Step::Done);
-    assert_eq!(written, vec![S_RUNNING | S_SUSPEND]);
-    let (step, written) = resume(&mut m, &mut dev, &mut now);
-    assert_eq!(step, Step::Done);
+    let run = suspend(&mut m, &mut dev, &mut now);
+    assert_eq!(run.written, vec![S_RUNNING | S_SUSPEND]);
+    assert_eq!(m.state(), State::Suspended);
+    let run = resume(&mut m, &mut dev, &mut now);
     // v5 resumes by clearing SUSPEND, DRIVER_OK untouched.
-    assert_eq!(written, vec![S_RUNNING]);
+    assert_eq!(run.written, vec![S_RUNNING]);
     assert_eq!(m.counters().resumes, 1);
 }
 
@@ -440,32 +635,41 @@ fn stop_cycle_resumes_by_reinit() {
     let mut m = Machine::new(Some(Dialect::Stop), TIMEOUT_US);
     let mut dev = FakeDevice::new(Dialect::Stop, 50, Fault::None);
     let mut now = 0;
-    let (step, written) = suspend(&mut m, &mut dev, &mut now);
-    assert_eq!(step, Step::Done);
-    assert_eq!(written, vec![S_RUNNING | S_STOP]);
-    assert_eq!(m.begin_resume(dev.read(now), now), Step::Reinit);
-    let (step, _) = drive(&mut m, &mut dev, &mut now, Step::Reinit);
-    assert_eq!(step, Step::Done);
+    let run = suspend(&mut m, &mut dev, &mut now);
+    assert_eq!(run.written, vec![S_RUNNING | S_STOP]);
+    let run = resume(&mut m, &mut dev, &mut now);
+    assert_eq!(
+        run.steps,
+        vec![
+            Step::Reinit,
+            Step::ReleaseQueues,
+            Step::ReleaseConfig,
+            Step::Finish(Ok(()))
+        ]
+    );
     assert_eq!(m.state(), State::Running);
 }
 
 #[test]
-fn stop_reinit_failure_asks_for_classic_recovery() {
+fn stop_reinit_failure_recovers() {
     let mut m = Machine::new(Some(Dialect::Stop), TIMEOUT_US);
     let mut dev = FakeDevice::new(Dialect::Stop, 0, Fault::None);
     let mut now = 0;
-    assert_eq!(suspend(&mut m, &mut dev, &mut now).0, Step::Done);
-    assert_eq!(m.begin_resume(dev.read(now), now), Step::Reinit);
-    // The transport could not set the device up again.
-    assert_eq!(m.reinit_failed(), Step::Classic(Reason::ReinitFailed));
-    assert_eq!(
-        m.state(),
-        State::Resuming,
-        "stays until the recovery is done"
+    assert_eq!(suspend(&mut m, &mut dev, &mut now).result, Ok(()));
+    let run = drive_failing(
+        &mut m,
+        &mut dev,
+        &mut now,
+        Event::SystemResume,
+        &[Step::Reinit],
     );
-    assert_eq!(m.last_reason(), Some(Reason::ReinitFailed));
-    m.classic_done();
+    assert_eq!(
+        run.reports(),
+        vec![Report::ResumeFailed(Reason::ReinitFailed)]
+    );
+    assert!(recovered_then(&run, &[Step::Freeze, Step::Restore]));
     assert_eq!(m.state(), State::Running);
+    assert_eq!(m.last_reason(), Some(Reason::ReinitFailed));
     assert_eq!((m.counters().resumes, m.counters().fallbacks), (0, 1));
 }
 
@@ -475,8 +679,8 @@ fn many_cycles_count_up() {
     let mut dev = FakeDevice::new(Dialect::Spec, 20, Fault::None);
     let mut now = 0;
     for _ in 0..1000 {
-        assert_eq!(suspend(&mut m, &mut dev, &mut now).0, Step::Done);
-        assert_eq!(resume(&mut m, &mut dev, &mut now).0, Step::Done);
+        assert_eq!(suspend(&mut m, &mut dev, &mut now).result, Ok(()));
+        assert_eq!(resume(&mut m, &mut dev, &mut now).result, Ok(()));
     }
     let c = m.counters();
     assert_eq!(
@@ -494,6 +698,7 @@ fn state_and_reason_names() {
         State::Resuming,
         State::Fallback,
         State::Gone,
+        State::Broken,
     ]
     .iter()
     .map(|s| s.name())
@@ -506,7 +711,8 @@ fn state_and_reason_names() {
             "suspended",
             "resuming",
             "fallback",
-            "gone"
+            "gone",
+            "broken"
         ]
     );
     assert_eq!(
@@ -519,69 +725,60 @@ fn state_and_reason_names() {
 fn a_device_that_is_gone_is_seen_at_the_first_read() {
     // Before the request: no SUSPEND is even asked.
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
-    assert_eq!(m.begin_suspend(0xff, 0), Step::Classic(Reason::Gone));
+    assert_eq!(m.begin(Event::SystemSuspend, 0xff, 0), Step::MarkGone);
     // Gone while suspending: the first poll says so, at time 0.
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
-    assert_eq!(
-        m.begin_suspend(S_RUNNING, 0),
-        Step::Write(S_RUNNING | S_SUSPEND)
-    );
-    assert_eq!(m.poll(0xff, 0), Step::Classic(Reason::Gone));
+    m.begin(Event::SystemSuspend, S_RUNNING, 0);
+    m.next(Outcome::Done, 0);
+    assert_eq!(m.next(Outcome::Done, 0), Step::Write(S_RUNNING | S_SUSPEND));
+    assert_eq!(m.next(Outcome::Status(0xff), 0), Step::MarkGone);
+    assert_eq!(m.next(Outcome::Done, 0), Step::ReleaseQueuesQuietly);
     assert_eq!(m.last_reason(), Some(Reason::Gone));
     // Gone while suspended: the resume fails at once.
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
     let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
     let mut now = 0;
-    assert_eq!(suspend(&mut m, &mut dev, &mut now).0, Step::Done);
-    assert!(matches!(
-        m.begin_resume(0xff, 0),
-        Step::Classic(Reason::Gone)
-    ));
+    assert_eq!(suspend(&mut m, &mut dev, &mut now).result, Ok(()));
+    assert_eq!(m.begin(Event::SystemResume, 0xff, 0), Step::MarkGone);
     assert_eq!(Reason::Gone.to_string(), "device gone (status reads 0xff)");
 }
 
 #[test]
 fn a_device_that_is_gone_stays_gone() {
-    // Gone at the suspend request: no classic restore is due at resume
-    // (the driver was not frozen), and nothing is asked of it again.
-    let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
-    assert_eq!(
-        m.begin_suspend(S_RUNNING, 0),
-        Step::Write(S_RUNNING | S_SUSPEND)
-    );
-    assert_eq!(m.poll(0xff, 0), Step::Classic(Reason::Gone));
-    assert_eq!(m.state(), State::Gone);
-    assert_eq!(m.begin_resume(0xff, 0), Step::Done);
-    assert_eq!(m.begin_suspend(S_RUNNING, 0), Step::Done);
-    assert_eq!(m.poll(0xff, 0), Step::Done);
-    assert_eq!(m.state(), State::Gone);
-    assert_eq!(m.counters().timeouts, 0);
-    // Gone at the resume: the same, and classic_done does not revive it.
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
     let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
     let mut now = 0;
-    assert_eq!(suspend(&mut m, &mut dev, &mut now).0, Step::Done);
-    assert!(matches!(m.begin_resume(dev.status, 0), Step::Write(_)));
-    assert_eq!(m.poll(0xff, 0), Step::Classic(Reason::Gone));
-    m.classic_done();
+    dev.status = 0xff;
+    dev.fault = Fault::NeverAck;
+    let run = suspend(&mut m, &mut dev, &mut now);
+    assert_eq!(run.result, Ok(()), "system sleep goes on without it");
     assert_eq!(m.state(), State::Gone);
-    assert_eq!(m.begin_resume(0xff, 0), Step::Done);
+    for event in [Event::SystemResume, Event::SystemSuspend, Event::Unbind] {
+        let run = drive(&mut m, &mut dev, &mut now, event);
+        assert_eq!(run.steps, vec![Step::Finish(Ok(()))]);
+    }
+    for event in [Event::ControlSuspend, Event::ControlResume] {
+        let run = drive(&mut m, &mut dev, &mut now, event);
+        assert_eq!(run.result, Err(ENODEV));
+    }
+    assert_eq!(m.state(), State::Gone);
     assert_eq!(m.counters().timeouts, 0);
 }
 
 #[test]
 fn latency_counts_from_the_status_write() {
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
+    m.begin(Event::SystemSuspend, S_RUNNING, 0);
+    // Holding the queues took 700 us before the write.
+    m.next(Outcome::Done, 600);
     assert_eq!(
-        m.begin_suspend(S_RUNNING, 0),
+        m.next(Outcome::Done, 700),
         Step::Write(S_RUNNING | S_SUSPEND)
     );
-    // Holding the queues took 700 us before the write.
-    m.requested(700);
     let acknowledged = (S_RUNNING & !S_DRIVER_OK) | S_SUSPEND;
-    assert_eq!(m.poll(acknowledged, 1_000), Step::Done);
+    assert_eq!(
+        m.next(Outcome::Status(acknowledged), 1_000),
+        Step::Finish(Ok(()))
+    );
     assert_eq!(m.counters().last_suspend_us, 300);
-    // Not while running: nothing to time.
-    m.requested(5_000);
-    assert_eq!(m.state(), State::Suspended);
 }

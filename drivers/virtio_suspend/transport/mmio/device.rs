@@ -287,11 +287,13 @@ unsafe impl Transport for MmioDevice {
         self.regs.write(Reg::Status, status.into());
     }
 
-    fn reset(&self) {
+    fn reset(&self) -> ResetWait {
         self.regs.write(Reg::Status, 0);
-        if self.vdev.wait_for_reset(|| self.get_status()) == ResetWait::Gone {
+        let wait = self.vdev.wait_for_reset(|| self.get_status());
+        if wait == ResetWait::Gone {
             self.engine.mark_gone();
         }
+        wait
     }
 
     fn find_vqs(

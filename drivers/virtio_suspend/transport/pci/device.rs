@@ -484,10 +484,11 @@ unsafe impl Transport for PciDevice {
         self.common().write8::<{ common::DEVICE_STATUS }>(status);
     }
 
-    fn reset(&self) {
+    fn reset(&self) -> ResetWait {
         self.set_status(0);
         // Then no handler may still run for the device as it was.
-        match self.vdev.wait_for_reset(|| self.get_status()) {
+        let wait = self.vdev.wait_for_reset(|| self.get_status());
+        match wait {
             ResetWait::Done => self.synchronize_vectors(),
             // A device that is gone raises nothing new; a handler of what
             // it raised before may still run.
@@ -495,8 +496,10 @@ unsafe impl Transport for PciDevice {
                 self.engine.mark_gone();
                 self.synchronize_vectors();
             }
+            // Still raising, maybe: the caller gives the device up.
             ResetWait::TimedOut => {}
         }
+        wait
     }
 
     fn find_vqs(

@@ -168,7 +168,13 @@ impl pci::Driver for PciDriver {
         Ok(KBox::new(Bound::new(registration), GFP_KERNEL)?)
     }
 
-    fn remove(_pdev: &pci::Device, data: KBox<Bound<PciDevice>>) {
+    fn remove(pdev: &pci::Device, data: KBox<Bound<PciDevice>>) {
+        // As `virtio_pci_remove`: drivers whose remove waits on a queue
+        // (virtio_console's control messages) must see it broken, not
+        // wait for a device that is not there.
+        if !pdev.is_present() {
+            data.device().vanished();
+        }
         drop(data);
     }
 
