@@ -602,8 +602,10 @@ def build_initramfs(kdir, selftest_dir, out):
     ours = sorted(TOP.glob("*.ko"))
     if not ours:
         die("virtio_suspend.ko is not built: run 'make modules'")
-    # The Rust samples (samples/rust/Kbuild), modules of their own.
+    # The Rust samples (samples/rust/Kbuild), modules of their own, and
+    # the selftests' test modules.
     ours += sorted((TOP / "samples").rglob("*.ko"))
+    ours += sorted((TOP / "tools" / "testing").rglob("*.ko"))
     (moddir / "extra").mkdir(parents=True, exist_ok=True)
     for ko in ours:
         shutil.copy(ko, moddir / "extra" / ko.name)

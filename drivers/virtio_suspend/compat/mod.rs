@@ -2,7 +2,7 @@
 
 //! Stand-ins for kernel APIs that 6.12's kernel crate does not wrap and
 //! later kernels do (`kernel::platform`, `kernel::pci`, `kernel::io`, `kernel::irq`, device printing,
-//! `Device::as_raw`, `kernel::time`, RCU), shaped like upstream's so that a
+//! `Device::as_raw`, `kernel::time`), shaped like upstream's so that a
 //! port to a newer kernel is mostly deleting this folder; and the locks
 //! the PM and driver cores hold, which no kernel wraps yet.
 
@@ -16,5 +16,4 @@ pub(crate) mod platform;
 pub(crate) mod pm;
 #[macro_use]
 pub(crate) mod print;
-pub(crate) mod rcu;
 pub(crate) mod time;

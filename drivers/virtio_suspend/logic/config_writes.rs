@@ -97,6 +97,21 @@ impl HeldWrites {
         &self.writes[..self.count]
     }
 
+    /// Lays the held writes that fall into a read of `buf.len()` bytes at
+    /// `offset` over what the device returned, oldest first: a driver
+    /// reads back what it wrote (virtio_blk's `cache_type` store writes
+    /// `wce`, then reads it to set the block layer's write cache).
+    pub(crate) fn overlay(&self, offset: usize, buf: &mut [u8]) {
+        for write in self.as_slice() {
+            let start = write.offset.max(offset);
+            let end = (write.offset + write.data().len()).min(offset + buf.len());
+            if start < end {
+                buf[start - offset..end - offset]
+                    .copy_from_slice(&write.data()[start - write.offset..end - write.offset]);
+            }
+        }
+    }
+
     /// Forgets every held write.
     pub(crate) fn clear(&mut self) {
         self.count = 0;

@@ -82,6 +82,21 @@ impl ConfigHold {
         }
     }
 
+    /// A config read of `buf` at `offset`, as the device returned it:
+    /// while writes are held, the held ones are laid over it, so that the
+    /// driver reads back what it wrote. Takes the lock only while held
+    /// (suspended), when no interrupt handler reads config: the device
+    /// raises none.
+    pub(crate) fn read(&self, offset: usize, buf: &mut [u8]) {
+        if !self.held.load(Ordering::SeqCst) {
+            return;
+        }
+        let state = self.writes.lock();
+        if state.held {
+            state.writes.overlay(offset, buf);
+        }
+    }
+
     /// Holds config changes and writes from now on.
     pub(crate) fn hold(&self) {
         self.held.store(true, Ordering::SeqCst);

@@ -14,7 +14,6 @@ use kernel::{new_mutex, prelude::*, sync::Mutex};
 use super::config_hold::ConfigHold;
 use super::control::Command;
 use crate::compat::locks::{DeviceLockGuard, SystemSleepGuard};
-use crate::compat::rcu::synchronize_rcu_expedited;
 use crate::compat::time::{now_us, sleep_us};
 use crate::logic::busy_wait::is_busy_waited;
 use crate::logic::dialect::{Dialect, S_ACKNOWLEDGE, S_DRIVER, S_FEATURES_OK, S_RUNNING};
@@ -147,6 +146,12 @@ impl Engine {
         self.config.changed(vdev);
     }
 
+    /// A driver's config read of `buf` at `offset`, after the transport
+    /// read it from the device: writes held while suspended read back.
+    pub(crate) fn config_read(&self, offset: usize, buf: &mut [u8]) {
+        self.config.read(offset, buf);
+    }
+
     /// A driver's config write: made by `write_now`, or held while
     /// suspended and made at resume.
     pub(crate) fn config_write(
@@ -207,11 +212,10 @@ impl dyn SuspendTransport + '_ {
         match step {
             Step::HoldQueues => match self.hold_queues() {
                 // From the request on, the device must see no new buffer
-                // and no notification: wait for publishers that started
-                // before the hold. Expedited: a normal grace period costs
-                // ticks, more than the whole SUSPEND handshake.
+                // and no notification: wait for publishers and notifiers
+                // that started before the hold.
                 Ok(()) => {
-                    synchronize_rcu_expedited();
+                    virtio::hold_sync();
                     Outcome::Done
                 }
                 Err(e) => failed(e),
@@ -315,7 +319,7 @@ impl dyn SuspendTransport + '_ {
         if result.is_err() {
             // A release must not overtake a publisher that missed the
             // hold: it would move the index back.
-            synchronize_rcu_expedited();
+            virtio::hold_sync();
             // The same queues: `find_vqs` and `del_vqs` run only in the
             // driver's probe, remove, freeze and restore, which the device
             // lock and the PM core keep apart from us.

@@ -13,4 +13,4 @@ mod vring;
 
 pub(crate) use config_ops::{ConfigOps, Transport};
 pub(crate) use device::{Device, DeviceId, Negotiation, Registration, ResetWait};
-pub(crate) use vring::{Vring, VringConfig};
+pub(crate) use vring::{hold_sync, Vring, VringConfig};

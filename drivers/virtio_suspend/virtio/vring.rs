@@ -127,7 +127,7 @@ impl Vring {
 impl Vring {
     /// Stops showing new buffers to the device: the driver's buffers go
     /// into the ring but are not published, and notifications are
-    /// deferred, until [`Vring::release`]. Call `synchronize_rcu()` after
+    /// deferred, until [`Vring::release`]. Call [`hold_sync`] after
     /// holding, before telling the device to stop.
     pub(crate) fn hold(&self) -> Result {
         // SAFETY: live queue (type invariant).
@@ -160,7 +160,7 @@ impl Vring {
     /// buffer the device had not used available again from index 0, and
     /// keeps the used ones the driver has not taken (see
     /// `virtqueue_rewind_held`). The queue stays held. Call in process
-    /// context, after the `synchronize_rcu()` that follows [`Vring::hold`].
+    /// context, after the [`hold_sync`] that follows [`Vring::hold`].
     pub(crate) fn rewind(&self) -> Result {
         // SAFETY: live queue (type invariant); the function checks that
         // the queue is held and sleeps only to allocate.
@@ -197,4 +197,14 @@ impl Drop for Vring {
         // SAFETY: we own the live queue (type invariant).
         unsafe { bindings::vring_del_virtqueue(self.as_ptr()) };
     }
+}
+
+/// Waits for the ring operations and notifications that started before
+/// the holds (`virtqueue_hold_sync`): call after [`Vring::hold`] or
+/// [`Vring::refuse`] on every queue, before telling the device to stop,
+/// and before releasing queues whose hold was undone. Process context
+/// only (it sleeps).
+pub(crate) fn hold_sync() {
+    // SAFETY: sleeping is valid in process context, the caller's.
+    unsafe { bindings::virtqueue_hold_sync() };
 }

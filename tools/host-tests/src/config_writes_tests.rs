@@ -60,3 +60,36 @@ fn bad_lengths_and_overflow_are_refused_not_lost_silently() {
     held.clear();
     assert!(held.as_slice().is_empty());
 }
+
+#[test]
+fn reads_see_the_held_writes_over_the_device() {
+    let mut held = HeldWrites::new();
+    // virtio_blk's cache_type store: wce (1 byte at 0x20), then read back.
+    held.hold(0x20, &[1]).unwrap();
+    let mut byte = [0u8];
+    held.overlay(0x20, &mut byte);
+    assert_eq!(byte, [1]);
+    // A wider read around it: only the held byte changes.
+    let mut word = [0xaa; 4];
+    held.overlay(0x1f, &mut word);
+    assert_eq!(word, [0xaa, 1, 0xaa, 0xaa]);
+    // A read elsewhere, or just past it, sees the device.
+    let mut other = [0x55; 2];
+    held.overlay(0x21, &mut other);
+    assert_eq!(other, [0x55; 2]);
+    held.overlay(0x1e, &mut other);
+    assert_eq!(other, [0x55; 2]);
+    // Overlapping writes: the newest wins, whatever their order in a read.
+    held.hold(0x10, &[1, 2, 3, 4]).unwrap();
+    held.hold(0x12, &[9, 9]).unwrap();
+    let mut all = [0u8; 8];
+    held.overlay(0x10, &mut all);
+    assert_eq!(all, [1, 2, 9, 9, 0, 0, 0, 0]);
+    held.hold(0x10, &[5, 6, 7, 8]).unwrap();
+    held.overlay(0x10, &mut all);
+    assert_eq!(
+        all[..4],
+        [5, 6, 7, 8],
+        "the rewrite of 0x10 is newer than 0x12's"
+    );
+}

@@ -262,7 +262,9 @@ unsafe impl Transport for MmioDevice {
         if let Err(e) = self.regs.config_read(offset, buf) {
             dev_err!(self.dev(), "config read refused: {e}\n");
             buf.fill(0);
+            return;
         }
+        self.engine.config_read(offset, buf);
     }
 
     fn set(&self, offset: usize, buf: &[u8]) {

@@ -457,7 +457,9 @@ unsafe impl Transport for PciDevice {
                 cfg.maxsize()
             );
             buf.fill(0);
+            return;
         }
+        self.engine.config_read(offset, buf);
     }
 
     fn set(&self, offset: usize, buf: &[u8]) {
