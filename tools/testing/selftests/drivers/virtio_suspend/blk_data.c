@@ -13,6 +13,9 @@
  * cycles (pm_test "devices"), which cost several seconds each under TCG,
  * so a scenario lists it only where hibernation's own callbacks (freeze,
  * thaw, restore rather than suspend and resume) meet something it tests.
+ * blk_hibernate_debugfs, built with VS_BLK_HIBERNATE_DEBUGFS
+ * (blk_hibernate_debugfs.c), checks that hibernation is refused while
+ * the disk is suspended through debugfs (see its test below).
  *
  * Environment: VS_BLK_DEV (default /dev/vda), VS_SLEEP_CYCLES and
  * VS_HIBERNATE_CYCLES (default 1; at least 1: a test must do something).
@@ -102,7 +105,7 @@ static int64_t verify_pattern(int fd, uint8_t *buf, uint64_t size, uint64_t seed
 	return -1;
 }
 
-#ifndef VS_BLK_HIBERNATE
+#if !defined(VS_BLK_HIBERNATE) && !defined(VS_BLK_HIBERNATE_DEBUGFS)
 TEST_F(blk, pattern_roundtrip)
 {
 	ASSERT_EQ(0, write_pattern(self->fd, self->buf, self->size, 1));
@@ -130,16 +133,120 @@ static void sleep_rounds(struct __test_metadata *_metadata,
 	       (unsigned long long)(self->size >> 20));
 }
 
-#ifndef VS_BLK_HIBERNATE
-TEST_F_TIMEOUT(blk, s2idle_cycles, 1800)
+#if defined(VS_BLK_HIBERNATE_DEBUGFS)
+/*
+ * What the kernel logs when a device suspended through SUSPEND was reset
+ * behind the suspend engine's back, and its resume had to recover it.
+ */
+static const char * const lost_state[] = {
+	"left the suspended state by itself",
+	"cannot give the reset device back",
+	"resume from SUSPEND failed",
+};
+
+/*
+ * Reads what /dev/kmsg reader @fd (non-blocking) has not read yet; each
+ * record naming one of lost_state is printed as a TAP comment.
+ * Returns how many.
+ */
+static int kmsg_lost_state(int fd)
 {
-	sleep_rounds(_metadata, self, "freeze", vs_env_long("VS_SLEEP_CYCLES", 1));
+	char rec[8192], *msg;
+	int found = 0;
+	ssize_t n;
+	size_t i;
+
+	for (;;) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)	/* overwritten before it was read */
+			continue;
+		if (n <= 0)
+			return found;
+		rec[n] = '\0';
+		msg = strchr(rec, ';');
+		msg = msg ? msg + 1 : rec;
+		msg[strcspn(msg, "\n")] = '\0';
+		for (i = 0; i < ARRAY_SIZE(lost_state); i++) {
+			if (strstr(msg, lost_state[i])) {
+				printf("# kernel: %s\n", msg);
+				found++;
+				break;
+			}
+		}
+	}
 }
 
-#else
+/*
+ * Hibernation while the disk is suspended through debugfs: on the
+ * reset-based path its driver's freeze ran already (state "fallback"),
+ * on the SUSPEND path the device holds its state ("suspended").
+ * Hibernation must be refused with EBUSY: not freeze the driver a second
+ * time (virtio_blk would free its queues twice), nor freeze and thaw it
+ * over a suspended device (resetting it behind the suspend engine's
+ * back). The device stays as debugfs left it; a debugfs resume brings it
+ * back running, with the data written before the suspend, without a
+ * word of lost state in the kernel log; a hibernation test cycle then
+ * works.
+ */
+TEST_F_TIMEOUT(blk, hibernation_refused_while_debugfs_suspended, 1800)
+{
+	const char *dev = vs_env_str("VS_BLK_DEV", "/dev/vda");
+	char vdev[32], ctl[PATH_MAX], dialect[16], state[32];
+	uint64_t seed = 0x5eed1000;
+	const char *held;
+	int kmsg, ret;
+
+	ret = vs_blk_virtio(dev, vdev, sizeof(vdev));
+	ASSERT_EQ(0, ret) TH_LOG("%s: no virtio device: %s", dev, strerror(-ret));
+	vs_control_path(vdev, ctl, sizeof(ctl));
+	ASSERT_EQ(0, vs_suspend_attr(vdev, "dialect", dialect, sizeof(dialect)));
+	held = strcmp(dialect, "none") ? "suspended" : "fallback";
+	kmsg = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+	ASSERT_LE(0, kmsg) TH_LOG("/dev/kmsg: %s", strerror(errno));
+	ASSERT_LE(0, lseek(kmsg, 0, SEEK_END));
+
+	ASSERT_EQ(0, write_pattern(self->fd, self->buf, self->size, seed));
+	ret = vs_write_attr(ctl, "suspend");
+	ASSERT_EQ(0, ret) TH_LOG("%s: debugfs suspend: %s", vdev, strerror(-ret));
+	ASSERT_EQ(0, vs_suspend_attr(vdev, "state", state, sizeof(state)));
+	ASSERT_STREQ(held, state)
+		TH_LOG("%s (dialect %s) after the debugfs suspend", vdev, dialect);
+
+	ret = vs_sleep_cycle("disk");
+	EXPECT_EQ(-EBUSY, ret)
+		TH_LOG("%s (%s): hibernation %s (%s)", vdev, held,
+		       ret ? "refused" : "went through", ret ? strerror(-ret) : "");
+	ASSERT_EQ(0, vs_suspend_attr(vdev, "state", state, sizeof(state)));
+	EXPECT_STREQ(held, state) TH_LOG("%s after the hibernation attempt", vdev);
+
+	ret = vs_write_attr(ctl, "resume");
+	ASSERT_EQ(0, ret) TH_LOG("%s: debugfs resume: %s", vdev, strerror(-ret));
+	ASSERT_EQ(0, vs_suspend_attr(vdev, "state", state, sizeof(state)));
+	EXPECT_STREQ("running", state) TH_LOG("%s after the debugfs resume", vdev);
+	EXPECT_EQ(-1, verify_pattern(self->fd, self->buf, self->size, seed))
+		TH_LOG("data written before the debugfs suspend is wrong after the resume");
+	EXPECT_EQ(0, kmsg_lost_state(kmsg))
+		TH_LOG("%s: the kernel logged lost state (above)", vdev);
+
+	sleep_rounds(_metadata, self, "disk", 1);
+	EXPECT_EQ(0, kmsg_lost_state(kmsg))
+		TH_LOG("%s: the kernel logged lost state (above)", vdev);
+	close(kmsg);
+	if (__test_passed(_metadata))
+		TH_LOG("%s, %s by debugfs: hibernation refused; after the resume %llu MiB verified",
+		       vdev, held, (unsigned long long)(self->size >> 20));
+}
+
+#elif defined(VS_BLK_HIBERNATE)
 TEST_F_TIMEOUT(blk, hibernate_test_cycles, 1800)
 {
 	sleep_rounds(_metadata, self, "disk", vs_env_long("VS_HIBERNATE_CYCLES", 1));
+}
+
+#else
+TEST_F_TIMEOUT(blk, s2idle_cycles, 1800)
+{
+	sleep_rounds(_metadata, self, "freeze", vs_env_long("VS_SLEEP_CYCLES", 1));
 }
 #endif
 
