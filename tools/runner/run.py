@@ -55,8 +55,8 @@ CACHE = Path(os.environ.get("VS_CACHE")
 # Kernel messages that fail a scenario whatever its tests said: warnings
 # and BUGs (KFENCE, soft lockup and "scheduling while atomic" among them),
 # lockdep, RCU stalls, hung tasks, SLUB's red zone and poison checks,
-# debugobjects, kmemleak's own failures, block I/O errors and any stack
-# trace.
+# debugobjects, kmemleak's own failures, block I/O errors, virtio_ring's
+# ring errors and any stack trace.
 KERNEL_PROBLEMS = re.compile(
     r"WARNING:|BUG:|BUG [\w.:-]+ \(|Oops|Kernel panic|"
     r"possible circular locking|inconsistent lock state|"
@@ -69,7 +69,10 @@ KERNEL_PROBLEMS = re.compile(
     r"Poison overwritten|Redzone|Object already free|Freepointer corrupt|"
     r"Object padding overwritten|Padding overwritten|"
     r"ODEBUG:|unreferenced object 0x|kmemleak: .*(disabled|pool empty|Cannot)|"
-    r"\bI/O error\b|Call Trace:")
+    r"\bI/O error\b|Call Trace:|"
+    # virtio_ring's BAD_RING(): a used buffer the ring does not know (the
+    # queue is then broken).
+    r":id \d+ (?:is not a head!|out of range)")
 # A "Call Trace:" this many lines after a reported line belongs to it.
 CALL_TRACE_SPAN = 60
 # Past this many, kernel lines are counted, not listed one by one.

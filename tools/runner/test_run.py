@@ -338,6 +338,8 @@ class KernelProblems(unittest.TestCase):
         "Call Trace:",
         "WARNING: CPU: 1 PID: 7 at drivers/virtio/virtio.c:1 f+0x1/0x2",
         "kmemleak: Kernel memory leak detector disabled",
+        "virtio_rng virtio1: input:id 0 is not a head!",
+        "virtio_net virtio2: output.0:id 300 out of range",
     ]
     CLEAN = [
         "virtio_blk virtio0: [vda] 16384 512-byte logical blocks (8.39 MB/8.00 MiB)",
