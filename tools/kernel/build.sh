@@ -80,9 +80,19 @@ kmake bzImage modules
 kmake rust-analyzer >/dev/null 2>&1 || true
 touch "$kdir/.vs-built"
 
-# Older keys are dead weight (a built tree is a few GiB).
+# Older keys are dead weight (a built tree is a few GiB), but another
+# checkout or branch may be using one: keep the newest three trees, this
+# one among them, so that checkouts on different kernels do not delete
+# each other's tree on every build.
+ls -1dt "$VS_CACHE"/kernel/*/linux/.vs-built 2>/dev/null | tail -n +4 |
+	while IFS= read -r old; do
+		old=${old%/linux/.vs-built}
+		[ "$old" = "$VS_CACHE/kernel/$key" ] || rm -rf "$old"
+	done
+# A tree whose build never finished (interrupted) is never used again.
 for old in "$VS_CACHE"/kernel/*/; do
 	old=${old%/}
-	[ "$old" = "$VS_CACHE/kernel/$key" ] || rm -rf "$old"
+	[ -f "$old/linux/.vs-built" ] || [ "$old" = "$VS_CACHE/kernel/$key" ] ||
+		rm -rf "$old"
 done
 echo "$kdir"
