@@ -1241,6 +1241,7 @@ def run_guest(sc, kdir, initrd, rundir, accel, echo=None):
         run.problems += check_resets(sc, qemu_log)
     if device_accounting(sc) and run.done:
         run.problems += accounting_problems(sc, run)
+        run.notes += inflight_notes(run)
     return run
 
 
@@ -1412,6 +1413,28 @@ def accounting_problems(sc, run):
                 bad(entry, f"declared faulty, the module ({guest['name']}) counted no "
                            "fallback")
     return problems
+
+
+def inflight_notes(run):
+    """One line per device that saw SUSPEND requests: how many elements
+    the device model had in flight at them, so that a scenario shows
+    whether its requests really were in flight."""
+    notes = []
+    for entry in run.device_stats or []:
+        st = entry["stats"]
+        if not st or not st["suspend-requests"]:
+            continue
+        requests = st["suspend-requests"]
+        guest = run.guest_devices.get(entry["key"]) if entry["key"] else None
+        where = f" = {guest['name']}" if guest else ""
+        notes.append(
+            f"device {entry['label']}{where}: {requests} SUSPEND requests, "
+            f"{st['suspend-acks']} acknowledged, {st['suspends-with-inflight']} "
+            f"({100 * st['suspends-with-inflight'] / requests:.1f}%) with elements in flight, "
+            f"{st['inflight-total']} in flight in all (max {st['inflight-max']}), "
+            f"{st['pending-total']} available not taken; "
+            f"{st['resets-after-driver-ok']} resets after DRIVER_OK")
+    return notes
 
 
 def verdict(sc, run):

@@ -440,6 +440,17 @@ class DeviceAccounting(unittest.TestCase):
         r = parse(GOOD, sc, problems=self.problems(stats(suspend_requests=1, suspend_acks=1)))
         self.assertFalse(passed(sc, r))
 
+    def test_inflight_notes(self):
+        r = parse(GOOD.replace("vs-runner: done", self.vdev() + "\nvs-runner: done"))
+        r.device_stats = [{"label": "blk0", "id": "vblk0", "device": {}, "key": "mmio:feb00e00",
+                           "stats": CLEAN, "error": None},
+                          {"label": "rng0", "id": "vrng0", "device": {}, "key": None,
+                           "stats": stats(), "error": None}]
+        self.assertEqual(run.inflight_notes(r), [
+            "device blk0 = virtio0: 3 SUSPEND requests, 3 acknowledged, 2 (66.7%) with elements "
+            "in flight, 4 in flight in all (max 2), 0 available not taken; 0 resets after "
+            "DRIVER_OK"])
+
     def test_accounting_only_on_our_qemu(self):
         self.assertTrue(run.device_accounting(scenario(qemu="patched")))
         self.assertFalse(run.device_accounting(scenario()))
