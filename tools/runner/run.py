@@ -1082,12 +1082,9 @@ class GuestOutput:
             k, sep, v = word.partition("=")
             if sep:
                 fields[k] = int(v) if v.isdigit() else v
-        key = fields.get("key")
-        if not key or key.startswith("?"):
-            self.problem("accounting", f"{name}: the guest could not tell where the device "
-                                       f"sits ({text})")
-            return
-        self.run.guest_devices[key] = fields
+        # A key starting with "?": the guest could not place the device
+        # (see accounting_problems()).
+        self.run.guest_devices[fields.get("key") or f"?{name}"] = fields
 
     def kmemleak_line(self, text):
         if text.startswith("unreferenced object"):
@@ -1346,7 +1343,8 @@ def accounting_problems(sc, run):
     A device on our transport with SUSPEND negotiated: the device
     acknowledged as many suspends and resumes as the module counted, and
     saw no more SUSPEND requests than the module counted suspends and
-    fallbacks.  expect_path "suspend": every cycle on the SUSPEND path,
+    fallbacks (resumes not in the stop dialect, whose restart is a
+    reset).  expect_path "suspend": every cycle on the SUSPEND path,
     at least one, no reset after set-up, no fallback, no failed or
     abandoned request; "reset": no SUSPEND request, at least one reset
     after set-up (the reset-based path); "fault": at least one request
@@ -1355,7 +1353,9 @@ def accounting_problems(sc, run):
     if run.device_stats is None:
         return [Problem("accounting", "QEMU's device counters were not read "
                                       "(no \"vs-runner: accounting\" from the guest)")]
-    problems = []
+    problems = [Problem("accounting", f"{g['name']}: the guest could not tell where the "
+                                      f"device sits (key {key})")
+                for key, g in run.guest_devices.items() if key.startswith("?")]
 
     def bad(entry, text):
         problems.append(Problem("accounting", f"{entry['label']} ({entry['id']}): {text}"))
@@ -1377,7 +1377,9 @@ def accounting_problems(sc, run):
             if acks != suspends:
                 bad(entry, f"the device acknowledged {acks} suspends, the module ({name}) "
                            f"counted {suspends}")
-            if st["resumes"] != resumes:
+            # The stop draft has no resume: the driver resets the stopped
+            # device and sets it up again (counted as a reset).
+            if st["resumes"] != resumes and guest["dialect"] != "stop":
                 bad(entry, f"the device resumed {st['resumes']} times, the module ({name}) "
                            f"counted {resumes}")
             if requests > suspends + fallbacks:
