@@ -1499,6 +1499,146 @@ class Tests:
         self.check(d.wait_used(0, 4), "async-ack: request after resume")
         self.no_violation(q, "async-ack")
 
+    STATS = ("suspend-requests", "suspend-acks", "suspend-failures",
+             "suspend-aborts", "resume-requests", "resumes",
+             "resume-failures", "resets-after-driver-ok", "inflight-last",
+             "inflight-total", "inflight-max", "suspends-with-inflight",
+             "pending-total", "notifications-held",
+             "notifications-released", "config-changes-deferred",
+             "violations", "device-bugs")
+
+    def stats(self, q, path="/machine/peripheral/dev0"):
+        return q.qom_get(path, "x-suspend-stats")
+
+    def stats_eq(self, q, want, what, path="/machine/peripheral/dev0"):
+        """The fields of x-suspend-stats named in want have those values,
+        every other field is 0."""
+        got = self.stats(q, path)
+        expect = {k: want.get(k, 0) for k in self.STATS}
+        self.check(got == expect, what, "\n".join(
+            f"{k}: got {got.get(k)!r}, want {expect.get(k)!r}"
+            for k in sorted(set(got) | set(expect))
+            if got.get(k) != expect.get(k)))
+
+    def t_suspend_stats(self):
+        """x-suspend-stats: what the device saw of the suspend protocol,
+        the numbers a test harness compares with the driver's."""
+        q, d = self.rng(",suspend=on", qmp=True)
+        self.stats_eq(q, {}, "stats: all 0 at start")
+        try:
+            q.qmp_cmd("qom-set", path="/machine/peripheral/dev0",
+                      property="x-suspend-stats", value={})
+            self.check(False, "stats: qom-set refused (read-only)")
+        except QemuError as e:
+            self.check("Insufficient permission" in str(e) or
+                       "read-only" in str(e) or "not" in str(e),
+                       "stats: qom-set refused (read-only)", str(e))
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        self.stats_eq(q, {}, "stats: the set-up counts no reset")
+        d.rng_request()
+        d.kick(0)
+        self.check(d.wait_used(0, 1), "stats: request served")
+        d.rng_request()     # made available, not kicked: pending
+        d.set_status(RUNNING | SUSPEND)
+        self.stats_eq(q, {"suspend-requests": 1, "suspend-acks": 1,
+                          "pending-total": 1},
+                      "stats: one request, acknowledged, one buffer pending")
+        d.set_status(RUNNING)
+        self.check(d.wait_used(0, 2), "stats: pending buffer served at "
+                   "resume")
+        self.stats_eq(q, {"suspend-requests": 1, "suspend-acks": 1,
+                          "pending-total": 1, "resume-requests": 1,
+                          "resumes": 1}, "stats: one resume")
+        d.set_status(RUNNING | SUSPEND)
+        d.kick(0)                            # a violation
+        d.set_status(RUNNING)
+        self.stats_eq(q, {"suspend-requests": 2, "suspend-acks": 2,
+                          "pending-total": 1, "resume-requests": 2,
+                          "resumes": 2, "violations": 1},
+                      "stats: second cycle, the kick counted as a violation")
+        d.set_status(0)
+        self.stats_eq(q, {"suspend-requests": 2, "suspend-acks": 2,
+                          "pending-total": 1, "resume-requests": 2,
+                          "resumes": 2, "violations": 1,
+                          "resets-after-driver-ok": 1},
+                      "stats: the driver's reset after DRIVER_OK counted")
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        d.set_status(RUNNING | SUSPEND)
+        d.set_status(0)                      # reset while suspended
+        q.qmp_cmd("system_reset")            # status 0: not counted
+        self.stats_eq(q, {"suspend-requests": 3, "suspend-acks": 3,
+                          "pending-total": 1, "resume-requests": 2,
+                          "resumes": 2, "violations": 1,
+                          "resets-after-driver-ok": 2},
+                      "stats: reset while suspended counted, a reset "
+                      "before DRIVER_OK not")
+        q.close()
+
+        for props, want, what in (
+                (",suspend-never-ack=on", {"suspend-requests": 1,
+                                           "suspend-aborts": 1,
+                                           "resets-after-driver-ok": 1},
+                 "never-ack: the reset aborts the request"),
+                (",suspend-fail=on", {"suspend-requests": 1,
+                                      "suspend-failures": 1,
+                                      "resets-after-driver-ok": 1},
+                 "suspend-fail: a failure, no acknowledgement"),
+                (",resume-fail=on", {"suspend-requests": 1,
+                                     "suspend-acks": 1, "resume-requests": 1,
+                                     "resume-failures": 1,
+                                     "resets-after-driver-ok": 1},
+                 "resume-fail: a failed resume")):
+            q, d = self.rng(",suspend=on" + props, qmp=True)
+            d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+            d.set_status(RUNNING | SUSPEND)
+            if "resume" in props:
+                d.set_status(RUNNING)
+            d.set_status(0)
+            self.stats_eq(q, want, "stats: " + what)
+            q.close()
+
+        # Two virtio-blk requests in flight at the SUSPEND write (a
+        # throttled drive), a config change held while suspended.
+        img = self.blk_image()
+        q, d = self.device(["-drive", f"if=none,id=blk0,format=raw,file={img},"
+                            "throttling.iops-total=1",
+                            "-device", "virtio-blk-device,drive=blk0,id=dev0,"
+                            "suspend=on"], dev_id=2, qmp=True)
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        d.blk_read()
+        d.kick(0)
+        q.clock_step_ms(2000)
+        self.check(d.wait_used(0, 1), "stats blk: first request served")
+        d.blk_read()
+        d.blk_read()
+        d.kick(0)
+        d.set_status(RUNNING | SUSPEND)
+        d.set_status(RUNNING | SUSPEND)      # repeated: one request
+        self.stats_eq(q, {"suspend-requests": 1, "inflight-last": 2,
+                          "inflight-total": 2, "inflight-max": 2,
+                          "suspends-with-inflight": 1},
+                      "stats blk: two requests in flight at the request, "
+                      "not acknowledged yet")
+        for _ in range(40):
+            q.clock_step_ms(100)
+            if self.poll_status(d, RUNNING, 0.3) != RUNNING:
+                break
+        self.eq(d.status, ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND,
+                "stats blk: suspended")
+        q.qmp_cmd("block_resize", device="blk0", size=2 << 20)
+        q.qmp_cmd("block_resize", device="blk0", size=3 << 20)
+        d.set_status(RUNNING)
+        self.eq(d.status, RUNNING, "stats blk: resumed")
+        d.set_status(RUNNING | SUSPEND)      # nothing in flight now
+        d.set_status(RUNNING)
+        self.stats_eq(q, {"suspend-requests": 2, "suspend-acks": 2,
+                          "resume-requests": 2, "resumes": 2,
+                          "inflight-last": 0, "inflight-total": 2,
+                          "inflight-max": 2, "suspends-with-inflight": 1,
+                          "config-changes-deferred": 1},
+                      "stats blk: second cycle with nothing in flight, one "
+                      "deferred config change for two resizes")
+
     def device_bugs(self, q, what):
         bugs = [l for l in q.log().splitlines()
                 if l.startswith("virtio-suspend: device bug: ")]
@@ -2991,6 +3131,7 @@ class Tests:
                  self.t_other_devices, self.t_model_status,
                  self.t_stop_cont, self.t_migrate, self.t_migrate_delay,
                  self.t_no_ring_read, self.t_blk_async_ack,
+                 self.t_suspend_stats,
                  self.t_balloon_stats, self.t_serial_ctrl, self.t_gpu,
                  self.t_scsi_inflight, self.t_9p, self.t_9p_resuming,
                  self.t_9p_detector, self.t_9p_migrate, self.t_pci_cycle,

@@ -58,7 +58,46 @@ kmemleak_check() {
 	echo "vs-runner: kmemleak scanned"
 }
 
+# Device accounting: for each device on our transport, where it sits
+# (the base of its virtio-mmio slot, or the PCI address of the root port
+# it is behind) and the module's sysfs counters, as
+# "vs-runner: vdev virtioN key=mmio:feb00e00 dialect=spec suspends=3 ...".
+# The runner compares them with what QEMU counted for the same device.
+vdev_report() {
+	for d in /sys/bus/virtio/devices/virtio*; do
+		[ -d "$d/suspend" ] || continue
+		path=$(readlink -f "$d")
+		case "$path" in
+		*/pci0000:00/0000:00:*)
+			port=${path#*/pci0000:00/0000:00:}
+			key=pci:${port%%/*}
+			;;
+		*)
+			parent=$(basename "$(dirname "$path")")
+			base=$(sed -n "s/^ *\([0-9a-f]*\)-[0-9a-f]* : $parent\$/\1/p" \
+				/proc/iomem | head -n 1)
+			if [ -n "$base" ]; then
+				key=mmio:$(printf %x "0x$base")
+			else
+				key="?($path)"
+			fi
+			;;
+		esac
+		line="vdev ${d##*/} key=$key"
+		for f in dialect suspends resumes fallbacks timeouts needs_reset; do
+			line="$line $f=$(cat "$d/suspend/$f" 2>/dev/null)"
+		done
+		echo "vs-runner: $line"
+	done
+	# The runner reads QEMU's counters now: the kmemleak scans that
+	# follow leave it at least 5 s before the shutdown resets every
+	# device (without kmemleak, wait here).
+	echo "vs-runner: accounting"
+	[ -e /sys/kernel/debug/kmemleak ] || sleep 3
+}
+
 finish() {
+	vdev_report
 	kmemleak_check
 	echo "vs-runner: done"
 	if [ "${vs_shell:-0}" = 1 ]; then

@@ -148,7 +148,8 @@ class Result:
 @dataclass
 class Problem:
     """Something seen in a guest run that fails it (see verdict())."""
-    kind: str  # kernel, tap, guest, kmemleak, violation, qemu-log, qemu-stderr, backend, resets, tests, qmp
+    kind: str  # kernel, tap, guest, kmemleak, violation, qemu-log, qemu-stderr, backend, resets,
+    # tests, qmp, accounting
     text: str
 
     def __str__(self):
@@ -181,6 +182,13 @@ class ScenarioRun:
     leaks: int = 0
     # The guest stopped at its timeout (expect = "timeout").
     timed_out: bool = False
+    # Device accounting (see accounting_problems()): the module's sysfs
+    # counters of each device on our transport, by transport key, as the
+    # guest printed them ("vdev" lines), and what QEMU counted for each
+    # of the scenario's devices once the guest had shut down (None: not
+    # read).
+    guest_devices: dict = field(default_factory=dict)
+    device_stats: list = None
 
 
 def die(msg):
@@ -207,12 +215,16 @@ def _scalar_table(v):
 
 DEVICE_KINDS = ("blk", "rng", "net", "console", "gpu", "scsi", "input", "balloon", "9p", "fs",
                 "vsock")
+# What a device's cycles must have been, as QEMU counted them (see
+# accounting_problems()).
+EXPECT_PATHS = ("suspend", "reset", "fault")
 DEVICE_KEYS = {
     "kind": (lambda v: v in DEVICE_KINDS, "one of " + ", ".join(DEVICE_KINDS)),
     "size_mib": (lambda v: _is_int(v) and v > 0, "a positive integer"),
     "image": (lambda v: isinstance(v, str), "a path (string)"),
     "props": (_scalar_table, "a table of QEMU properties"),
     "bus": (lambda v: v in ("mmio", "pci"), '"mmio" or "pci"'),
+    "expect_path": (lambda v: v in EXPECT_PATHS, " or ".join(f'"{p}"' for p in EXPECT_PATHS)),
 }
 
 
@@ -241,6 +253,7 @@ SCENARIO_KEYS = {
     "report": (lambda v: isinstance(v, bool), "true or false"),
     "check": (lambda v: isinstance(v, bool), "true or false"),
     "no_reset_after_setup": (lambda v: isinstance(v, bool), "true or false"),
+    "device_accounting": (lambda v: isinstance(v, bool), "true or false"),
 }
 REQUIRED_KEYS = ("description", "tests")
 
@@ -633,6 +646,17 @@ def build_initramfs(kdir, selftest_dir, out):
 MODERN_ONLY = ("vhost-user-fs-device",)
 
 
+# The QEMU id of each device kind's virtio device (the virtio-pci proxy
+# on bus "pci"), with the device's number n in place of {n}.
+DEVICE_IDS = {"blk": "vblk{n}", "rng": "vrng{n}", "net": "vnet{n}", "console": "vser{n}",
+              "gpu": "vgpu{n}", "scsi": "vscsi{n}", "input": "kbd{n}", "balloon": "balloon{n}",
+              "9p": "v9p{n}", "fs": "vhfs{n}", "vsock": "vvsock{n}"}
+
+
+def device_id(kind, n):
+    return DEVICE_IDS[kind].format(n=n)
+
+
 def device_args(devices, rundir, bus="mmio"):
     """QEMU arguments for a scenario's devices, on virtio-mmio slots or,
     with bus "pci" (the scenario's, or a device's own), as modern
@@ -659,6 +683,9 @@ def device_args(devices, rundir, bus="mmio"):
 
     for kind, n, dev in numbered_devices(devices):
         props = "".join(f",{k}={v}" for k, v in dev.get("props", {}).items())
+        # Every virtio device has an id, for QMP (device accounting).
+        if kind not in ("scsi", "console", "input", "balloon"):
+            props = f",id={device_id(kind, n)}" + props
         if kind in ("blk", "scsi"):
             img = Path(dev["image"]) if "image" in dev else rundir / f"{kind}{n}.img"
             if "image" not in dev:
@@ -784,6 +811,17 @@ def qemu_command(sc, kdir, initrd, rundir, accel):
         + (["-trace", "virtio_set_status"] if sc.get("no_reset_after_setup") else [])
 
 
+def device_accounting(sc):
+    """Whether the runner reads QEMU's device counters at the end of the
+    guest (our QEMU only: x-suspend-stats, QEMU patch 0022), when init.sh
+    says "accounting": after the tests and the "vdev" lines, before the
+    kmemleak scans, whose at least 5 s leave QEMU's counters still while
+    they are read (the shutdown after done resets every bound device:
+    virtio_dev_shutdown())."""
+    return sc.get("qemu") == "patched" and sc.get("device_accounting", True) \
+        and not sc.get("shell")
+
+
 def qmp_command(sock_path, command):
     """Sends one QMP command (a JSON text) to a running QEMU; returns the
     reply's text, or why it failed."""
@@ -807,6 +845,104 @@ def qmp_command(sock_path, command):
         return f"QMP failed: {e}"
 
 
+def qmp_session(sock_path, commands, timeout=10):
+    """Runs QMP commands ({"execute": ..., "arguments": ...}) in one
+    session; returns their "return" values.  Raises OSError or
+    ValueError (with QEMU's error) on failure."""
+    import json
+    import socket
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sk:
+        sk.settimeout(timeout)
+        sk.connect(str(sock_path))
+        stream = sk.makefile("rw")
+        stream.readline()  # greeting
+        replies = []
+        for cmd in [{"execute": "qmp_capabilities"}] + list(commands):
+            stream.write(json.dumps(cmd) + "\n")
+            stream.flush()
+            while True:
+                line = stream.readline()
+                if not line:
+                    raise OSError("QMP connection closed")
+                reply = json.loads(line)
+                if "error" in reply:
+                    raise ValueError(f"QMP {cmd['execute']}: {reply['error']}")
+                if "return" in reply:
+                    break
+            replies.append(reply["return"])
+        return replies[1:]
+
+
+QTREE_DEV = re.compile(r'^(\s*)dev: ([\w.-]+), id "([^"]*)"')
+QTREE_MMIO = re.compile(r"^\s*mmio ([0-9a-f]+)/")
+QTREE_ADDR = re.compile(r"^\s*addr = ([0-9a-f]+\.[0-9a-f]+)")
+
+
+def qtree_transport_keys(text):
+    """Device id -> where the guest finds it, from HMP "info qtree": the
+    base of the virtio-mmio transport it sits on ("mmio:feb00e00") or the
+    PCI address of the PCIe root port it sits behind ("pci:01.0"), the
+    same keys as init.sh's "vdev" lines."""
+    keys = {}
+    stack = []  # (indent, type, key of that device as a transport)
+    for line in text.splitlines():
+        m = QTREE_DEV.match(line)
+        if m:
+            indent = len(m.group(1))
+            while stack and stack[-1][0] >= indent:
+                stack.pop()
+            inherited = next((k for _, _, k in reversed(stack) if k), None)
+            if m.group(3) and inherited:
+                keys.setdefault(m.group(3), inherited)
+            stack.append([indent, m.group(2), None])
+            continue
+        if not stack:
+            continue
+        top = stack[-1]
+        m = QTREE_MMIO.match(line)
+        if m and top[1] == "virtio-mmio" and top[2] is None:
+            top[2] = f"mmio:{int(m.group(1), 16):x}"
+        m = QTREE_ADDR.match(line)
+        if m and top[1] == "pcie-root-port" and top[2] is None:
+            top[2] = f"pci:{m.group(1)}"
+    return keys
+
+
+def read_device_stats(sc, sock_path):
+    """What QEMU counts for each of the scenario's devices: a list of
+    dicts with the device's label (kind and number), QEMU id, transport
+    key and x-suspend-stats (or the error that kept it from being read)."""
+    devices = list(numbered_devices(sc.get("devices", [])))
+    paths = []
+    for kind, n, dev in devices:
+        path = f"/machine/peripheral/{device_id(kind, n)}"
+        if dev.get("bus", sc.get("bus", "mmio")) == "pci":
+            path += "/virtio-backend"
+        paths.append(path)
+    try:
+        qtree = qmp_session(sock_path, [{"execute": "human-monitor-command",
+                                         "arguments": {"command-line": "info qtree"}}])[0]
+    except (OSError, ValueError) as e:
+        qtree = ""
+        error = str(e)
+    else:
+        error = None
+    keys = qtree_transport_keys(qtree)
+    stats = []
+    for (kind, n, dev), path in zip(devices, paths):
+        entry = {"label": f"{kind}{n}", "id": device_id(kind, n), "device": dev,
+                 "key": keys.get(device_id(kind, n)), "stats": None, "error": error}
+        if error is None:
+            try:
+                entry["stats"] = qmp_session(sock_path, [{
+                    "execute": "qom-get",
+                    "arguments": {"path": path, "property": "x-suspend-stats"}}])[0]
+            except (OSError, ValueError) as e:
+                entry["error"] = str(e)
+        stats.append(entry)
+    return stats
+
+
 class GuestOutput:
     """Parses the console as it streams: TAP per test binary, the
     runner markers of init.sh, kernel problems.  Records what it saw in
@@ -826,6 +962,9 @@ class GuestOutput:
         self.kernel_lines = 0
         self.leak_first = None
         self.done_at = None
+        # Called at init.sh's "accounting" marker: returns QEMU's device
+        # counters (read_device_stats()), None without device accounting.
+        self.read_device_stats = None
 
     def problem(self, kind, text):
         self.run.problems.append(Problem(kind, text))
@@ -933,6 +1072,24 @@ class GuestOutput:
         elif text == "done":
             run.done = True
             self.done_at = time.monotonic()
+        elif text.startswith("vdev "):
+            self.vdev_line(text[len("vdev "):])
+        elif text == "accounting" and self.read_device_stats:
+            run.device_stats = self.read_device_stats()
+
+    def vdev_line(self, text):
+        """init.sh's account of one device on our transport: "virtioN
+        key=<transport key> dialect=spec suspends=3 ..." (the module's
+        sysfs values)."""
+        name, _, rest = text.partition(" ")
+        fields = {"name": name}
+        for word in rest.split():
+            k, sep, v = word.partition("=")
+            if sep:
+                fields[k] = int(v) if v.isdigit() else v
+        # A key starting with "?": the guest could not place the device
+        # (see accounting_problems()).
+        self.run.guest_devices[fields.get("key") or f"?{name}"] = fields
 
     def kmemleak_line(self, text):
         if text.startswith("unreferenced object"):
@@ -1020,6 +1177,8 @@ def boot_guest(sc, kdir, initrd, rundir, accel, echo):
     run = ScenarioRun(sc["name"], log=rundir / "console.log")
     parser = GuestOutput(run, sc["tests"], rundir / "qmp.sock",
                          kmemleak=kernel_config(kdir, "CONFIG_DEBUG_KMEMLEAK") == "y")
+    if device_accounting(sc):
+        parser.read_device_stats = lambda: read_device_stats(sc, rundir / "qmp.sock")
     cmd = qemu_command(sc, kdir, initrd, rundir, accel)
     (rundir / "qemu.cmd").write_text(" ".join(cmd) + "\n")
     backends = start_backends(sc, rundir)
@@ -1082,6 +1241,9 @@ def run_guest(sc, kdir, initrd, rundir, accel, echo=None):
     run.problems += backend_problems(sc, rundir)
     if sc.get("no_reset_after_setup"):
         run.problems += check_resets(sc, qemu_log)
+    if device_accounting(sc) and run.done:
+        run.problems += accounting_problems(sc, run)
+        run.notes += inflight_notes(run)
     return run
 
 
@@ -1173,6 +1335,113 @@ def check_resets(sc, qemu_log):
             problems.append(Problem("resets",
                                     f"device {vdev} was reset {resets} times after set-up"))
     return problems
+
+
+def accounting_problems(sc, run):
+    """Device accounting: what QEMU counted for each device (its
+    x-suspend-stats, read once the guest had shut down) against the
+    module's sysfs counters of the same device (init.sh's "vdev" lines,
+    matched by transport key) and the path the scenario declares for it
+    (expect_path).  Both were read after the tests, before the guest's
+    shutdown.
+
+    A device on our transport with SUSPEND negotiated: the device
+    acknowledged as many suspends and resumes as the module counted, and
+    saw no more SUSPEND requests than the module counted suspends and
+    fallbacks (resumes not in the stop dialect, whose restart is a
+    reset).  expect_path "suspend": every cycle on the SUSPEND path,
+    at least one, no reset after set-up, no fallback, no failed or
+    abandoned request; "reset": no SUSPEND request, at least one reset
+    after set-up (the reset-based path); "fault": at least one request
+    that failed or was abandoned (and a fallback counted by the
+    module)."""
+    if run.device_stats is None:
+        return [Problem("accounting", "QEMU's device counters were not read "
+                                      "(no \"vs-runner: accounting\" from the guest)")]
+    problems = [Problem("accounting", f"{g['name']}: the guest could not tell where the "
+                                      f"device sits (key {key})")
+                for key, g in run.guest_devices.items() if key.startswith("?")]
+
+    def bad(entry, text):
+        problems.append(Problem("accounting", f"{entry['label']} ({entry['id']}): {text}"))
+
+    for entry in run.device_stats:
+        st = entry["stats"]
+        if st is None:
+            bad(entry, f"x-suspend-stats not read: {entry['error']}")
+            continue
+        guest = run.guest_devices.get(entry["key"]) if entry["key"] else None
+        expect = entry["device"].get("expect_path")
+        acks, requests = st["suspend-acks"], st["suspend-requests"]
+        resets = st["resets-after-driver-ok"]
+        failed = st["suspend-failures"] + st["suspend-aborts"] + st["resume-failures"]
+        if guest and guest.get("dialect", "none") != "none":
+            name = guest["name"]
+            suspends, resumes = guest.get("suspends", 0), guest.get("resumes", 0)
+            fallbacks = guest.get("fallbacks", 0)
+            if acks != suspends:
+                bad(entry, f"the device acknowledged {acks} suspends, the module ({name}) "
+                           f"counted {suspends}")
+            # The stop draft has no resume: the driver resets the stopped
+            # device and sets it up again (counted as a reset).
+            if st["resumes"] != resumes and guest["dialect"] != "stop":
+                bad(entry, f"the device resumed {st['resumes']} times, the module ({name}) "
+                           f"counted {resumes}")
+            if requests > suspends + fallbacks:
+                bad(entry, f"the device saw {requests} SUSPEND requests, the module ({name}) "
+                           f"counted {suspends} suspends and {fallbacks} fallbacks")
+        if expect == "suspend":
+            if not guest:
+                bad(entry, "declared on the SUSPEND path, but no device of our transport "
+                           f"at {entry['key']} in the guest")
+            elif guest.get("fallbacks", 0):
+                bad(entry, f"declared on the SUSPEND path, the module ({guest['name']}) "
+                           f"counted {guest['fallbacks']} fallbacks")
+            if acks == 0:
+                bad(entry, "declared on the SUSPEND path, the device acknowledged no suspend")
+            if resets:
+                bad(entry, f"declared on the SUSPEND path, the device was reset {resets} "
+                           "times after DRIVER_OK")
+            if failed:
+                bad(entry, f"declared on the SUSPEND path, {failed} suspends or resumes "
+                           "failed or were abandoned")
+        elif expect == "reset":
+            if requests:
+                bad(entry, f"declared on the reset path, the device saw {requests} SUSPEND "
+                           "requests")
+            if not resets:
+                bad(entry, "declared on the reset path, the device was never reset after "
+                           "DRIVER_OK")
+        elif expect == "fault":
+            if not failed:
+                bad(entry, "declared faulty, no suspend or resume failed or was abandoned "
+                           f"({requests} requests, {acks} acknowledged)")
+            if guest and not guest.get("fallbacks", 0):
+                bad(entry, f"declared faulty, the module ({guest['name']}) counted no "
+                           "fallback")
+    return problems
+
+
+def inflight_notes(run):
+    """One line per device that saw SUSPEND requests: how many elements
+    the device model had in flight at them, so that a scenario shows
+    whether its requests really were in flight."""
+    notes = []
+    for entry in run.device_stats or []:
+        st = entry["stats"]
+        if not st or not st["suspend-requests"]:
+            continue
+        requests = st["suspend-requests"]
+        guest = run.guest_devices.get(entry["key"]) if entry["key"] else None
+        where = f" = {guest['name']}" if guest else ""
+        notes.append(
+            f"device {entry['label']}{where}: {requests} SUSPEND requests, "
+            f"{st['suspend-acks']} acknowledged, {st['suspends-with-inflight']} "
+            f"({100 * st['suspends-with-inflight'] / requests:.1f}%) with elements in flight, "
+            f"{st['inflight-total']} in flight in all (max {st['inflight-max']}), "
+            f"{st['pending-total']} available not taken; "
+            f"{st['resets-after-driver-ok']} resets after DRIVER_OK")
+    return notes
 
 
 def verdict(sc, run):

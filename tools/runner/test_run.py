@@ -95,7 +95,7 @@ class PassRule(unittest.TestCase):
 
     def test_every_problem_kind_fails(self):
         for kind in ("kernel", "tap", "guest", "kmemleak", "violation", "qemu-log",
-                     "qemu-stderr", "resets", "tests", "qmp"):
+                     "qemu-stderr", "resets", "tests", "qmp", "accounting"):
             with self.subTest(kind=kind):
                 r = parse(GOOD, problems=[run.Problem(kind, "something")])
                 self.assertFalse(passed(scenario(), r))
@@ -260,6 +260,215 @@ class Resets(unittest.TestCase):
 
     def test_reset_after_suspend_is_never_classic(self):
         self.assertEqual(1, len(self.problems(self.RESET_SUSPENDED, [self.OFF])))
+
+
+QTREE = """\
+bus: main-system-bus
+  type System
+  dev: virtio-mmio, id ""
+    gpio-out "sysbus-irq" 1
+    mmio 00000000feb00e00/0000000000000200
+    bus: virtio-mmio-bus.31
+      type virtio-mmio-bus
+      dev: virtio-blk-device, id "vblk0"
+        drive = "blk0"
+  dev: virtio-mmio, id ""
+    mmio 00000000feb00c00/0000000000000200
+    bus: virtio-mmio-bus.30
+      type virtio-mmio-bus
+  dev: gpex-pcihost, id ""
+    bus: pcie.0
+      type PCIE
+      dev: pcie-root-port, id "rp1"
+        chassis = 1 (0x1)
+        addr = 01.0
+        bus: rp1
+          type PCIE
+          dev: virtio-net-pci, id "vnet0"
+            addr = 00.0
+            bus: virtio-bus
+              type virtio-pci-bus
+              dev: virtio-net-device, id ""
+  dev: virtio-mmio, id ""
+    mmio 00000000feb00a00/0000000000000200
+    bus: virtio-mmio-bus.29
+      type virtio-mmio-bus
+      dev: virtio-rng-device, id "vrng0"
+"""
+
+
+def stats(**kw):
+    """An x-suspend-stats value: every counter 0 but those given."""
+    names = ("suspend-requests", "suspend-acks", "suspend-failures", "suspend-aborts",
+             "resume-requests", "resumes", "resume-failures", "resets-after-driver-ok",
+             "inflight-last", "inflight-total", "inflight-max", "suspends-with-inflight",
+             "pending-total", "notifications-held", "notifications-released",
+             "config-changes-deferred", "violations", "device-bugs")
+    st = dict.fromkeys(names, 0)
+    for k, v in kw.items():
+        st[k.replace("_", "-")] = v
+    return st
+
+
+CLEAN = stats(suspend_requests=3, suspend_acks=3, resume_requests=3, resumes=3,
+              inflight_total=4, inflight_max=2, inflight_last=1, suspends_with_inflight=2)
+
+
+class DeviceAccounting(unittest.TestCase):
+    """accounting_problems(): QEMU's x-suspend-stats of each device against
+    the module's sysfs counters (init.sh's "vdev" lines) and the
+    scenario's expect_path."""
+
+    def vdev(self, name="virtio0", key="mmio:feb00e00", **kw):
+        fields = dict(dialect="spec", suspends=3, resumes=3, fallbacks=0, timeouts=0,
+                      needs_reset=0)
+        fields.update(kw)
+        return (f"vs-runner: vdev {name} key={key} "
+                + " ".join(f"{k}={v}" for k, v in fields.items()))
+
+    def problems(self, st, vdev=None, expect=None, key="mmio:feb00e00", done=True):
+        dev = {"kind": "blk", "props": {"suspend": "on"}}
+        if expect:
+            dev["expect_path"] = expect
+        sc = scenario(qemu="patched", devices=[dev])
+        console = GOOD.replace("vs-runner: kmemleak scanned",
+                               (vdev if vdev is not None else self.vdev())
+                               + "\nvs-runner: kmemleak scanned")
+        r = parse(console, sc)
+        if done:
+            r.device_stats = [{"label": "blk0", "id": "vblk0", "device": dev, "key": key,
+                               "stats": st, "error": None}]
+        return r.problems + run.accounting_problems(sc, r)
+
+    def assertFails(self, problems, text):
+        self.assertTrue(any(text in str(p) for p in problems),
+                        f"no problem with {text!r} in {[str(p) for p in problems]}")
+
+    def test_qtree_gives_every_device_its_transport(self):
+        self.assertEqual(run.qtree_transport_keys(QTREE),
+                         {"vblk0": "mmio:feb00e00", "vnet0": "pci:01.0",
+                          "vrng0": "mmio:feb00a00"})
+
+    def test_vdev_line_parsed(self):
+        r = parse(GOOD.replace("vs-runner: done", self.vdev(suspends=7) + "\nvs-runner: done"))
+        self.assertEqual(r.guest_devices["mmio:feb00e00"]["suspends"], 7)
+        self.assertEqual(r.guest_devices["mmio:feb00e00"]["name"], "virtio0")
+        self.assertEqual(r.problems, [])
+
+    def test_accounting_marker_reads_the_counters(self):
+        sc = scenario(qemu="patched")
+        r = run.ScenarioRun("t")
+        parser = run.GuestOutput(r, sc["tests"])
+        parser.read_device_stats = lambda: ["read"]
+        for line in GOOD.replace("vs-runner: kmemleak scanned",
+                                 self.vdev() + "\nvs-runner: accounting\n"
+                                 "vs-runner: kmemleak scanned").splitlines():
+            parser.line(line)
+        self.assertEqual(r.device_stats, ["read"])
+        self.assertIn("mmio:feb00e00", r.guest_devices)
+
+    def test_device_the_guest_cannot_place_fails(self):
+        r = parse(GOOD.replace("vs-runner: done", self.vdev(key="?(/sys/devices/x/virtio0)")
+                               + "\nvs-runner: done"))
+        r.device_stats = []
+        self.assertEqual([p.kind for p in run.accounting_problems(scenario(), r)],
+                         ["accounting"])
+
+    def test_agreeing_counters_pass(self):
+        self.assertEqual(self.problems(CLEAN), [])
+        self.assertEqual(self.problems(CLEAN, expect="suspend"), [])
+
+    def test_counters_not_read_fail(self):
+        self.assertFails(self.problems(CLEAN, done=False), "counters were not read")
+        st = None
+        r = self.problems(st)
+        self.assertFails(r, "x-suspend-stats not read")
+
+    def test_silent_reset_path_fails(self):
+        # The module counts suspends it never did: the device acknowledged
+        # none and was reset at each cycle instead.
+        st = stats(resets_after_driver_ok=3)
+        self.assertFails(self.problems(st), "the device acknowledged 0 suspends, the module "
+                                            "(virtio0) counted 3")
+        # The module counts nothing at all: only the declared path catches it.
+        quiet = self.vdev(suspends=0, resumes=0)
+        self.assertEqual(self.problems(st, quiet), [])
+        problems = self.problems(st, quiet, expect="suspend")
+        self.assertFails(problems, "the device acknowledged no suspend")
+        self.assertFails(problems, "reset 3 times after DRIVER_OK")
+
+    def test_reset_while_declared_suspend_path_fails(self):
+        st = dict(CLEAN, **{"resets-after-driver-ok": 1})
+        self.assertEqual(self.problems(st), [])
+        self.assertFails(self.problems(st, expect="suspend"),
+                         "declared on the SUSPEND path, the device was reset 1 times")
+
+    def test_fallback_while_declared_suspend_path_fails(self):
+        self.assertFails(self.problems(CLEAN, self.vdev(fallbacks=1), expect="suspend"),
+                         "counted 1 fallbacks")
+
+    def test_suspend_request_the_module_did_not_count_fails(self):
+        st = dict(CLEAN, **{"suspend-requests": 4, "suspend-aborts": 1})
+        self.assertFails(self.problems(st), "the device saw 4 SUSPEND requests, the module "
+                                            "(virtio0) counted 3 suspends and 0 fallbacks")
+        # Counted as a fallback: fine.
+        self.assertEqual(self.problems(st, self.vdev(fallbacks=1, timeouts=1)), [])
+
+    def test_resume_the_module_did_not_count_fails(self):
+        self.assertFails(self.problems(CLEAN, self.vdev(resumes=2)),
+                         "the device resumed 3 times, the module (virtio0) counted 2")
+
+    def test_stop_dialect_restarts_by_reset(self):
+        st = dict(CLEAN, resumes=0, **{"resume-requests": 0, "resets-after-driver-ok": 3})
+        self.assertEqual(self.problems(st, self.vdev(dialect="stop")), [])
+        self.assertFails(self.problems(st), "the device resumed 0 times")
+
+    def test_suspend_path_device_missing_in_guest_fails(self):
+        self.assertFails(self.problems(CLEAN, "", expect="suspend"),
+                         "no device of our transport at mmio:feb00e00")
+
+    def test_reset_path(self):
+        st = stats(resets_after_driver_ok=2)
+        none = self.vdev(dialect="none", suspends=0, resumes=0)
+        self.assertEqual(self.problems(st, none, expect="reset"), [])
+        self.assertFails(self.problems(stats(), none, expect="reset"), "never reset")
+        self.assertFails(self.problems(CLEAN, expect="reset"), "saw 3 SUSPEND requests")
+
+    def test_fault_path(self):
+        st = stats(suspend_requests=2, suspend_failures=2, resets_after_driver_ok=2)
+        faulty = self.vdev(suspends=0, resumes=0, fallbacks=2, needs_reset=2)
+        self.assertEqual(self.problems(st, faulty, expect="fault"), [])
+        self.assertFails(self.problems(CLEAN, expect="fault"), "declared faulty, no suspend")
+        self.assertFails(self.problems(st, self.vdev(suspends=0, resumes=0), expect="fault"),
+                         "counted no fallback")
+
+    def test_accounting_problem_fails_verdict(self):
+        sc = scenario(qemu="patched")
+        r = parse(GOOD, sc, problems=self.problems(stats(suspend_requests=1, suspend_acks=1)))
+        self.assertFalse(passed(sc, r))
+
+    def test_inflight_notes(self):
+        r = parse(GOOD.replace("vs-runner: done", self.vdev() + "\nvs-runner: done"))
+        r.device_stats = [{"label": "blk0", "id": "vblk0", "device": {}, "key": "mmio:feb00e00",
+                           "stats": CLEAN, "error": None},
+                          {"label": "rng0", "id": "vrng0", "device": {}, "key": None,
+                           "stats": stats(), "error": None}]
+        self.assertEqual(run.inflight_notes(r), [
+            "device blk0 = virtio0: 3 SUSPEND requests, 3 acknowledged, 2 (66.7%) with elements "
+            "in flight, 4 in flight in all (max 2), 0 available not taken; 0 resets after "
+            "DRIVER_OK"])
+
+    def test_accounting_only_on_our_qemu(self):
+        self.assertTrue(run.device_accounting(scenario(qemu="patched")))
+        self.assertFalse(run.device_accounting(scenario()))
+        self.assertFalse(run.device_accounting(scenario(qemu="patched", device_accounting=False)))
+        self.assertFalse(run.device_accounting(scenario(qemu="patched", shell=True)))
+
+    def test_expect_path_is_validated(self):
+        self.assertEqual(run.scenario_errors(keys_of(devices=[
+            {"kind": "blk", "expect_path": "suspend"}])), [])
+        self.assertNotEqual(run.scenario_errors(keys_of(devices=[
+            {"kind": "blk", "expect_path": "classic"}])), [])
 
 
 class QemuLog(unittest.TestCase):
@@ -485,7 +694,7 @@ class ScenarioKeys(unittest.TestCase):
         devices = [args[i + 1] for i, a in enumerate(args) if a == "-device"]
         self.assertEqual(devices, [
             "pcie-root-port,id=rp1,chassis=1",
-            "virtio-rng-pci,bus=rp1,disable-legacy=on,romfile=,rng=rng0,vectors=0",
+            "virtio-rng-pci,bus=rp1,disable-legacy=on,romfile=,rng=rng0,id=vrng0,vectors=0",
             "pcie-root-port,id=rp2,chassis=2",
             "virtio-serial-pci,bus=rp2,disable-legacy=on,romfile=,id=vser0",
             "virtconsole,chardev=con0,bus=vser0.0",
@@ -499,8 +708,8 @@ class ScenarioKeys(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             args = run.device_args([{"kind": "gpu"}, {"kind": "gpu", "bus": "pci"}], Path(d))
         devices = [args[i + 1] for i, a in enumerate(args) if a == "-device"]
-        self.assertEqual(devices, ["virtio-gpu-device", "pcie-root-port,id=rp1,chassis=1",
-                                   "virtio-gpu-pci,bus=rp1,disable-legacy=on,romfile="])
+        self.assertEqual(devices, ["virtio-gpu-device,id=vgpu0", "pcie-root-port,id=rp1,chassis=1",
+                                   "virtio-gpu-pci,bus=rp1,disable-legacy=on,romfile=,id=vgpu1"])
 
     def test_virtio_fs_shares_the_guest_memory_with_its_backend(self):
         sc = scenario(memory_mib=256, devices=[{"kind": "fs", "props": {"suspend": "on"}},
@@ -511,10 +720,10 @@ class ScenarioKeys(unittest.TestCase):
         self.assertEqual(cmd[cmd.index("-object") + 1],
                          "memory-backend-memfd,id=mem,size=256M,share=on")
         devices = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-device"]
-        self.assertEqual(devices, ["vhost-user-fs-device,chardev=vfs0,tag=vsfs0,suspend=on",
+        self.assertEqual(devices, ["vhost-user-fs-device,chardev=vfs0,tag=vsfs0,id=vhfs0,suspend=on",
                                    "pcie-root-port,id=rp1,chassis=1",
                                    "vhost-user-fs-pci,bus=rp1,romfile=,"
-                                   "chardev=vfs1,tag=vsfs1"])
+                                   "chardev=vfs1,tag=vsfs1,id=vhfs1"])
         chardevs = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-chardev"]
         self.assertEqual(chardevs, [f"socket,id=vfs0,path={d}/vfs0.sock",
                                     f"socket,id=vfs1,path={d}/vfs1.sock"])
