@@ -122,9 +122,18 @@ ninja -C "$bdir/build" qemu-system-x86_64 >"$bdir/build/ninja.log" 2>&1 || {
 [ -x "$binary" ] || vs_die "the build left no $binary"
 touch "$bdir/.vs-built"
 
-# Older keys and sources are dead weight (a build tree is about 1 GiB).
+# Older keys and sources are dead weight (a build tree is about 1 GiB),
+# but another checkout or branch may be using one: keep the newest three
+# build trees, this one among them (as tools/kernel/build.sh), and the
+# source of this version.
+ls -1dt "$root"/build-*/.vs-built 2>/dev/null | tail -n +4 |
+	while IFS= read -r old; do
+		old=${old%/.vs-built}
+		[ "$old" = "$bdir" ] || rm -rf "$old"
+	done
 for old in "$root"/build-* "$root"/src-*; do
-	[ "$old" = "$bdir" ] || [ "$old" = "$src" ] || rm -rf "$old"
+	[ "$old" = "$bdir" ] || [ "$old" = "$src" ] ||
+		[ -f "$old/.vs-built" ] || rm -rf "$old"
 done
 vs_log "built $binary"
 echo "$binary" >&3
