@@ -54,6 +54,10 @@ CACHE = Path(os.environ.get("VS_CACHE")
              / "virtio-suspend")
 STATE = CACHE / "mutants"
 IN_PROGRESS = STATE / "in-progress.json"
+# Trees whose sources are restored but whose build still has a mutation
+# in it: rebuilt before anything else uses them (and by the next run if
+# this one is interrupted).
+DIRTY = STATE / "dirty.json"
 
 HOST_TIMEOUT = 600
 DEVICE_TIMEOUT = 900
@@ -171,6 +175,20 @@ class Runner:
         self.args = args
         self.trees = Trees(args.kdir)
         self.kmake_args = shlex.split(env_sh("vs_kmake_rust_args"))
+        self.dirty = set(json.loads(DIRTY.read_text())) if DIRTY.exists() else set()
+
+    def save_dirty(self):
+        DIRTY.write_text(json.dumps(sorted(self.dirty)))
+
+    def clean_trees(self, logf, keep=None):
+        """Rebuild every tree left with a mutation in its build, but
+        `keep` (about to be rebuilt with the next mutation anyway)."""
+        for where in sorted(self.dirty - {keep}):
+            logf.write(f"-- rebuilding the restored {where} tree\n")
+            if not self.rebuild({"where": where, "kill": []}, logf):
+                die(f"the restored {where} tree does not build (see {logf.name})")
+            self.dirty.discard(where)
+            self.save_dirty()
 
     # -- builds -----------------------------------------------------------
 
@@ -240,18 +258,20 @@ class Runner:
             mutated = original.replace(m["from"], m["to"])
             IN_PROGRESS.write_text(json.dumps({"id": m["id"], "path": str(path),
                                                "original": original}))
+            self.clean_trees(logf, keep=m["where"])
             try:
                 write_file(path, mutated)
+                if m["where"] != "checkout":
+                    self.dirty.add(m["where"])
+                    self.save_dirty()
                 if not self.rebuild(m, logf):
                     return "error", f"does not build (see {logpath})"
                 failed, secs = self.run_checks(m["kill"], logf)
             finally:
+                # The build is left mutated: the next mutation of the same
+                # tree rebuilds it once, with its own change alone.
                 write_file(path, original)
                 IN_PROGRESS.unlink()
-                if m["where"] != "checkout":
-                    logf.write("-- restored, rebuilding\n")
-                    if not self.rebuild(m, logf):
-                        die(f"{m['id']}: the restored tree does not build (see {logpath})")
         if failed:
             return "killed", f"by {failed}"
         return "survived", f"checks passed: {', '.join(m['kill'])}"
@@ -297,6 +317,8 @@ def main():
     check_clean(muts)
     runner = Runner(args)
     start = time.monotonic()
+    with open(STATE / "restore-build.log", "w") as logf:
+        runner.clean_trees(logf)
     order = {"checkout": 0, "qemu": 1, "kernel": 2}
     muts = sorted(muts, key=lambda m: (order[m["where"]], m["kill"] != ["host"]))
 
@@ -322,9 +344,10 @@ def main():
             survivors.append(m["id"])
         print(f"{verdict:8} {m['id']:28} {detail} ({time.monotonic() - t0:.0f} s)", flush=True)
 
-    # The checkout's module as it was.
-    if any(m["where"] == "checkout" and m["kill"] != ["host"] for m in muts):
-        with open(STATE / "final-build.log", "w") as logf:
+    # Every build as it was.
+    with open(STATE / "final-build.log", "w") as logf:
+        runner.clean_trees(logf)
+        if any(m["where"] == "checkout" and m["kill"] != ["host"] for m in muts):
             runner.make_modules(logf)
     elapsed = time.monotonic() - start
     today = datetime.date.today().isoformat()
