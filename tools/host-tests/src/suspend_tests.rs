@@ -522,7 +522,10 @@ fn timeout_is_reached_at_exactly_the_limit() {
     // A poll at exactly the timeout gives up; it does not sleep once more
     // (found by `make mutants`).
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
-    assert_eq!(m.begin(Event::SystemSuspend, S_RUNNING, 0), Step::HoldQueues);
+    assert_eq!(
+        m.begin(Event::SystemSuspend, S_RUNNING, 0),
+        Step::HoldQueues
+    );
     assert_eq!(m.next(Outcome::Done, 0), Step::HoldConfig);
     assert_eq!(m.next(Outcome::Done, 0), Step::Write(S_RUNNING | S_SUSPEND));
     let status = S_RUNNING | S_SUSPEND;
