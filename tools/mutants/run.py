@@ -256,9 +256,9 @@ class Runner:
             if n != 1:
                 return "error", f"text found {n} times in {m['file']}"
             mutated = original.replace(m["from"], m["to"])
+            self.clean_trees(logf, keep=m["where"])
             IN_PROGRESS.write_text(json.dumps({"id": m["id"], "path": str(path),
                                                "original": original}))
-            self.clean_trees(logf, keep=m["where"])
             try:
                 write_file(path, mutated)
                 if m["where"] != "checkout":
