@@ -16,10 +16,18 @@ What each kind of mutation rebuilds (the cheapest correct way):
   would change the kernel's cache key and rebuild the whole tree): the
   mutation is applied to the tree's source file, `make bzImage` rebuilds
   that one object and relinks vmlinux, the scenarios run, then the file
-  is restored and `make bzImage` runs again.
+  is restored.
 - "qemu": a file of the patched QEMU source tree in the cache
-  (build-<key>/src); `ninja` rebuilds QEMU incrementally, before and
-  after the restore.
+  (build-<key>/src); `ninja` rebuilds QEMU incrementally.
+
+A restored kernel or QEMU tree is rebuilt once, lazily: the next
+mutation of the same tree rebuilds it with its own change alone, and
+any other check that uses it (a scenario, the device tests) or the end
+of the run rebuilds it first; $VS_CACHE/mutants/dirty.json carries that
+over to the next run if this one is interrupted.  The builds write
+objects in place: a VS_CACHE whose kernel or QEMU tree is a hard-linked
+copy (cp -al) of another cache's would change that one too; give a
+mutation run a real copy (cp -a).
 
 Every file is restored in a `finally`, and the original is also written
 to $VS_CACHE/mutants/in-progress.json before the mutation is applied: a
