@@ -26,6 +26,7 @@ help:
 	@echo "make check        host unit tests and every guest scenario"
 	@echo "make check SCENARIO=name   one guest scenario (tools/scenarios/name.toml)"
 	@echo "make shell SCENARIO=name   that scenario's guest with a shell on the console"
+	@echo "make mutants [MUTANTS=id,...]  apply the curated mutations, run the checks that must fail"
 	@echo "make bench        SUSPEND vs reset latency, Rust vs C throughput: table, CSV, plot"
 	@echo "make modules      build virtio_suspend.ko against the guest kernel"
 	@echo "make deps|kernel|qemu|fio|vhost-user  install the toolchain / build the guest kernel / our QEMU / fio / the vhost-user backends"
@@ -86,6 +87,12 @@ check: modules selftests qemu fio vhost-user
 
 demo: modules selftests qemu fio vhost-user
 	@python3 tools/runner/run.py demo --kdir $(KDIR)
+
+# Mutation testing (tools/mutants/): not part of check.  MUTANTS=id1,id2
+# runs a subset.
+.PHONY: mutants
+mutants: modules selftests qemu fio vhost-user
+	@python3 tools/mutants/run.py --kdir $(KDIR) $(if $(MUTANTS),--only $(MUTANTS))
 
 bench: modules selftests qemu fio vhost-user
 	@python3 tools/runner/bench.py --kdir $(KDIR)

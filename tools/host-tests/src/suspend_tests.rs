@@ -501,6 +501,46 @@ fn device_not_running_goes_classic() {
 }
 
 #[test]
+fn device_running_but_broken_goes_classic() {
+    // DRIVER_OK still set, but the device wants a reset (or failed): no
+    // SUSPEND request is written to it (found by `make mutants`).
+    for bad in [S_NEEDS_RESET, S_FAILED] {
+        let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
+        let status = S_RUNNING | bad;
+        assert_eq!(
+            m.begin(Event::SystemSuspend, status, 0),
+            Step::Report(Report::NoSuspend(Reason::NotRunning(status)))
+        );
+        assert_eq!(m.next(Outcome::Done, 0), Step::Freeze);
+        assert_eq!(m.next(Outcome::Done, 0), Step::Finish(Ok(())));
+        assert_eq!(m.state(), State::Fallback);
+    }
+}
+
+#[test]
+fn timeout_is_reached_at_exactly_the_limit() {
+    // A poll at exactly the timeout gives up; it does not sleep once more
+    // (found by `make mutants`).
+    let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
+    assert_eq!(
+        m.begin(Event::SystemSuspend, S_RUNNING, 0),
+        Step::HoldQueues
+    );
+    assert_eq!(m.next(Outcome::Done, 0), Step::HoldConfig);
+    assert_eq!(m.next(Outcome::Done, 0), Step::Write(S_RUNNING | S_SUSPEND));
+    let status = S_RUNNING | S_SUSPEND;
+    assert!(matches!(
+        m.next(Outcome::Status(status), TIMEOUT_US - 1),
+        Step::Sleep(1)
+    ));
+    assert_eq!(
+        m.next(Outcome::Status(status), TIMEOUT_US),
+        Step::Report(Report::SuspendFailed(Reason::Timeout(status)))
+    );
+    assert_eq!(m.counters().timeouts, 1);
+}
+
+#[test]
 fn packed_queue_goes_classic() {
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
     let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
