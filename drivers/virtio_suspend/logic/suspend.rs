@@ -329,6 +329,10 @@ pub(crate) enum Step {
     /// End the config hold of a device that does not run: the held
     /// writes are dropped.
     DropConfig,
+    /// Tell the driver its device's configuration may have changed: a
+    /// device resumed by a reset (the STOP dialect) lost the change it
+    /// deferred while stopped.
+    AnnounceConfigChange,
     /// Mark every queue broken (`virtio_break_device`).
     MarkBroken,
     /// Record the device as gone (its status reads 0 from then on), and
@@ -780,11 +784,12 @@ impl Machine {
                 self.counters.resumes += 1;
                 self.counters.last_resume_us = elapsed;
                 self.last_reason = None;
-                Plan::of(&[
-                    Do(Step::ReleaseQueues),
-                    Do(Step::ReleaseConfig),
-                    Become(State::Running),
-                ])
+                let mut plan = Plan::of(&[Do(Step::ReleaseQueues), Do(Step::ReleaseConfig)]);
+                if dialect.resume(status) == ResumeBy::Reinit {
+                    plan.push(Do(Step::AnnounceConfigChange));
+                }
+                plan.push(Become(State::Running));
+                plan
             };
             return self.advance(now_us);
         }

@@ -271,6 +271,10 @@ impl dyn SuspendTransport + '_ {
                 self.engine().config.drop_held(self.virtio());
                 Outcome::Done
             }
+            Step::AnnounceConfigChange => {
+                self.virtio().config_changed();
+                Outcome::Done
+            }
             Step::MarkBroken => {
                 self.virtio().mark_broken();
                 Outcome::Done

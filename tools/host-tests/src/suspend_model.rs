@@ -270,6 +270,13 @@ fn perform(w: &World, step: Step) -> Result<Vec<(Outcome, World)>, Violation> {
             next.change_pending = false;
             one(Outcome::Done, next)
         }
+        Step::AnnounceConfigChange => {
+            check(
+                w.dev == Dev::Running && !w.config_held,
+                "config change announced to a driver whose device does not run",
+            )?;
+            one(Outcome::Done, next)
+        }
         Step::MarkBroken | Step::MarkGone => {
             next.queues_broken = true;
             one(Outcome::Done, next)
