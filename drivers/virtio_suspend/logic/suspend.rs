@@ -743,7 +743,7 @@ impl Machine {
         };
         if device_broken(status) {
             if status == 0xff {
-                self.count_resume_failure(Reason::Gone);
+                self.count_fallback(Reason::Gone);
                 return self.gone_plan(Err(ENODEV));
             }
             return self.recover_plan_for_resume(broken(status));
@@ -824,7 +824,7 @@ impl Machine {
 
     fn fail_resume(&mut self, reason: Reason) {
         self.plan = if reason == Reason::Gone {
-            self.count_resume_failure(reason);
+            self.count_fallback(reason);
             self.gone_plan(Err(ENODEV))
         } else {
             self.recover_plan_for_resume(reason)
@@ -832,7 +832,7 @@ impl Machine {
     }
 
     fn recover_plan_for_resume(&mut self, reason: Reason) -> Plan {
-        self.count_resume_failure(reason);
+        self.count_fallback(reason);
         let then = Plan::of(&[Do(Step::Freeze), Do(Step::Restore), Become(State::Running)]);
         prepend(
             Do(Step::Report(Report::ResumeFailed(reason))),
@@ -927,12 +927,8 @@ impl Machine {
         self.counters.last_polls = 0;
     }
 
+    /// A suspend or resume that tried SUSPEND takes another path.
     fn count_fallback(&mut self, reason: Reason) {
-        self.counters.fallbacks += 1;
-        self.last_reason = Some(reason);
-    }
-
-    fn count_resume_failure(&mut self, reason: Reason) {
         self.counters.fallbacks += 1;
         self.last_reason = Some(reason);
     }
