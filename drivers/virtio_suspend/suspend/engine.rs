@@ -312,7 +312,7 @@ impl dyn SuspendTransport + '_ {
         let driver = self.virtio().driver_name().map_or(&b""[..], CStr::as_bytes);
         let mut held = 0usize;
         let result = self.for_each_vring(&mut |vring| {
-            if is_busy_waited(driver, vring.name().as_bytes()) {
+            if is_busy_waited(driver, vring.name().as_bytes(), vring.has_callback()) {
                 vring.refuse()?;
             } else {
                 vring.hold()?;

@@ -156,6 +156,15 @@ impl Vring {
         unsafe { CStr::from_char_ptr((*self.as_ptr()).name) }
     }
 
+    /// Whether the driver gave the queue a callback (see
+    /// `logic::busy_wait`: one without is polled).
+    pub(crate) fn has_callback(&self) -> bool {
+        // SAFETY: live queue (type invariant); `callback` is written only
+        // when the queue is created (`__vring_new_virtqueue()`,
+        // `vring_create_virtqueue_packed()`).
+        unsafe { (*self.as_ptr()).callback.is_some() }
+    }
+
     /// After a reset of the device while the queue is held: makes every
     /// buffer the device had not used available again from index 0, and
     /// keeps the used ones the driver has not taken (see

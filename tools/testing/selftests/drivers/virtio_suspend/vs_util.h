@@ -406,4 +406,53 @@ static inline int vs_sleep_cycle(const char *state)
 	return 0;
 }
 
+/*
+ * A reader of the kernel log from now on: /dev/kmsg, non-blocking, at
+ * its end.  Returns the fd or -errno.
+ */
+static inline int vs_kmsg_open(void)
+{
+	int fd = open("/dev/kmsg", O_RDONLY | O_NONBLOCK);
+
+	if (fd < 0)
+		return -errno;
+	if (lseek(fd, 0, SEEK_END) < 0) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+/*
+ * Waits up to @timeout_ms for kmsg reader @fd (vs_kmsg_open()) to read a
+ * record containing @needle; prints it as a TAP comment.  Returns 0, or
+ * -ETIMEDOUT.
+ */
+static inline int vs_kmsg_wait(int fd, const char *needle, long timeout_ms)
+{
+	long end = vs_now_ms() + timeout_ms;
+	char rec[8192], *msg;
+	ssize_t n;
+
+	for (;;) {
+		n = read(fd, rec, sizeof(rec) - 1);
+		if (n < 0 && errno == EPIPE)	/* overwritten before it was read */
+			continue;
+		if (n <= 0) {
+			if (vs_now_ms() > end)
+				return -ETIMEDOUT;
+			usleep(10000);
+			continue;
+		}
+		rec[n] = '\0';
+		msg = strchr(rec, ';');
+		msg = msg ? msg + 1 : rec;
+		msg[strcspn(msg, "\n")] = '\0';
+		if (strstr(msg, needle)) {
+			printf("# kernel: %s\n", msg);
+			return 0;
+		}
+	}
+}
+
 #endif /* VS_UTIL_H */
