@@ -252,6 +252,9 @@ SCENARIO_KEYS = {
     "bus": (lambda v: v in ("mmio", "pci"), '"mmio" or "pci"'),
     "expect": (lambda v: v in ("pass", "timeout", "violation"),
                '"pass", "timeout" or "violation"'),
+    "expect_violation": (lambda v: isinstance(v, str) and v != "",
+                         "a non-empty string (text every violation line contains)"),
+    "expect_fail": (_str_list, 'a list of test results ("binary: case") that must fail'),
     "report": (lambda v: isinstance(v, bool), "true or false"),
     "check": (lambda v: isinstance(v, bool), "true or false"),
     "no_reset_after_setup": (lambda v: isinstance(v, bool), "true or false"),
@@ -285,6 +288,12 @@ def scenario_errors(sc):
                 errors.append(f"devices[{i}]: missing key 'kind'")
     if sc.get("expect") == "timeout" and not sc.get("tests"):
         errors.append('expect = "timeout" needs the test that hangs in tests')
+    if "expect_violation" in sc and sc.get("expect") != "violation":
+        errors.append('expect_violation needs expect = "violation"')
+    for result in sc.get("expect_fail", []) if _str_list(sc.get("expect_fail", [])) else []:
+        if result.split(": ", 1)[0] not in sc.get("tests", []):
+            errors.append(f"expect_fail: {result!r} names no test of the scenario "
+                          '(a result is "binary: case")')
     return errors
 
 
@@ -1477,7 +1486,13 @@ def verdict(sc, run):
 
     expect = "violation": the same, except that QEMU's violation lines
     are what must be there: one result passes if and only if there is
-    at least one, and every other problem still fails.
+    at least one, and every other problem still fails.  With
+    expect_violation, every violation line must contain that text (the
+    kind of violation the test commits), or it fails.
+
+    expect_fail: negative controls.  Each named test result must be
+    there and fail (it passes as "failed as it must"); one that passes
+    or is missing fails.
 
     expect = "timeout" (the runner's own hang check): passes only if the
     guest booted, started the scenario's last test, which never ended,
@@ -1536,12 +1551,25 @@ def verdict(sc, run):
         else:
             why = None
         return fails + [Result(check, "fail" if why else "pass", why or "")]
-    results = list(run.results)
+    must_fail = sc.get("expect_fail", [])
+    results = [r for r in run.results if r.name not in must_fail]
+    for want in must_fail:
+        got = [r for r in run.results if r.name == want]
+        if not got:
+            results.append(Result(f"{want}: negative control never ran", "fail"))
+        elif any(r.status != "fail" for r in got):
+            results.append(Result(f"{want}: negative control did not fail", "fail"))
+        else:
+            results.append(Result(f"{want}: failed as it must (negative control)", "pass"))
     if expect == "violation":
+        kind = sc.get("expect_violation")
+        other = [v for v in violations if kind is not None and kind not in v.text]
         results.append(Result(f"{name}: QEMU reported the driver's violation",
                               "pass" if violations else "fail",
                               violations[0].text if violations
                               else "no violation line in the QEMU log"))
+        for v in other:
+            results.append(Result(f"{name}: a violation other than {kind!r}", "fail", v.text))
     results += fails
     if not results:
         results.append(Result(f"{name}: no test reported a result", "fail"))

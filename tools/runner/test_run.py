@@ -519,6 +519,21 @@ class QemuLog(unittest.TestCase):
                 [result] = [r for r in results if r.name == check]
                 self.assertEqual(result.status, "fail")
 
+    def test_expect_violation_of_a_named_kind(self):
+        sc = scenario(expect="violation", expect_violation="queue 0 notified while suspended")
+        r = parse(GOOD, problems=self.problems(self.LINES["violation"] + "\n"))
+        self.assertTrue(passed(sc, r))
+        other = self.LINES["violation"].replace("queue 0 notified", "queue 1 notified")
+        for text in (other, self.LINES["violation"] + "\n" + other):
+            with self.subTest(text=text):
+                r = parse(GOOD, problems=self.problems(text + "\n"))
+                self.assertIn("t: a violation other than 'queue 0 notified while suspended'",
+                              failures(sc, r))
+
+    def test_expect_violation_needs_expect_violation(self):
+        self.assertEqual(run.scenario_errors(keys_of(expect_violation="x")),
+                         ['expect_violation needs expect = "violation"'])
+
     def test_expect_violation_still_fails_other_problems(self):
         sc = scenario(expect="violation")
         text = self.LINES["violation"] + "\n" + self.LINES["while_suspended"] + "\n"
@@ -526,6 +541,37 @@ class QemuLog(unittest.TestCase):
         console = GOOD + "\nBUG: unable to handle page fault"
         self.assertFalse(passed(sc, parse(console, problems=self.problems(
             self.LINES["violation"] + "\n"))))
+
+
+class NegativeControls(unittest.TestCase):
+    """expect_fail: named results must be there and fail."""
+
+    SC = scenario(expect_fail=["alpha: case_2"])
+
+    def test_the_named_failure_passes(self):
+        console = GOOD.replace(tap("alpha", 3), tap("alpha", 3, failed=(2,)))
+        results = run.verdict(self.SC, parse(console))
+        self.assertTrue(run.scenario_passed(results), results)
+        self.assertIn("alpha: case_2: failed as it must (negative control)",
+                      [r.name for r in results])
+
+    def test_a_control_that_passes_fails(self):
+        self.assertEqual(failures(self.SC, parse(GOOD)),
+                         ["alpha: case_2: negative control did not fail"])
+
+    def test_a_control_that_never_ran_fails(self):
+        console = GOOD.replace(tap("alpha", 3), tap("alpha", 1))
+        self.assertEqual(failures(self.SC, parse(console)),
+                         ["alpha: case_2: negative control never ran"])
+
+    def test_other_failures_still_fail(self):
+        console = GOOD.replace(tap("alpha", 3), tap("alpha", 3, failed=(1, 2)))
+        self.assertEqual(failures(self.SC, parse(console)), ["alpha: case_1"])
+
+    def test_a_control_must_name_a_test_of_the_scenario(self):
+        self.assertEqual(run.scenario_errors(keys_of(expect_fail=["beta: case_1"])),
+                         ["expect_fail: 'beta: case_1' names no test of the scenario "
+                          '(a result is "binary: case")'])
 
 
 class KernelProblems(unittest.TestCase):

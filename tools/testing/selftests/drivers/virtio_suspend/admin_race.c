@@ -4,7 +4,9 @@
  * I/O: debugfs control commands, sysfs reads, unbind/bind of the stock
  * virtio_blk driver, rmmod/insmod of the transport and system sleep
  * cycles, each in its own process, for VS_RACE_SECONDS (default 20) on
- * every CPU the guest has. Whatever the interleaving, nothing may crash
+ * every CPU the guest has, and on until every one of them has succeeded
+ * at least once (on a loaded host the disk can be away for the whole
+ * window). Whatever the interleaving, nothing may crash
  * (the runner fails the scenario on any kernel splat), hang (every worker
  * must keep making progress) or corrupt data (every block read back is
  * the one written), and at the end the transport is loaded, the disk
@@ -51,6 +53,7 @@ struct race_stats {
 	unsigned long ok[W_COUNT];
 	unsigned long refused[W_COUNT];
 	unsigned long verified_blocks;
+	unsigned long io_rounds;	/* I/O attempts, successful or not */
 	unsigned long io_unavailable;
 	int io_errno;		/* why the last unavailable I/O failed */
 	int rebind_errno;	/* why the last bind failed */
@@ -105,6 +108,25 @@ static int find_virtio(unsigned int id, char *name, size_t len)
 	}
 	closedir(dir);
 	return ret;
+}
+
+/*
+ * Whether the race is over: a worker failed, or the time is up and every
+ * worker has succeeded at least once.  The workers are processes sharing
+ * @st: each counter has one writer, read here by all.
+ */
+static int race_over(struct race_stats *st, time_t end)
+{
+	int i;
+
+	if (__atomic_load_n(&st->failure[0], __ATOMIC_RELAXED))
+		return 1;
+	if (time(NULL) < end)
+		return 0;
+	for (i = 0; i < W_COUNT; i++)
+		if (!__atomic_load_n(&st->ok[i], __ATOMIC_RELAXED))
+			return 0;
+	return 1;
 }
 
 /* Writes @command to every control file; counts successes and refusals. */
@@ -173,9 +195,11 @@ static void sysfs_round(struct race_stats *st)
 /*
  * Unbinds virtio_blk from the disk and binds it again. An unbind that
  * finds no driver (a bind that failed, the transport reloading) is not a
- * reason to skip the bind.
+ * reason to skip the bind. After a bind the disk stays bound until the
+ * I/O worker has made an attempt: I/O must reach it too, however slowly
+ * the guest runs.
  */
-static void rebind_round(struct race_stats *st)
+static void rebind_round(struct race_stats *st, time_t end)
 {
 	char name[64];
 	int ret;
@@ -190,7 +214,12 @@ static void rebind_round(struct race_stats *st)
 		st->rebind_errno = -ret;
 		st->refused[W_REBIND]++;
 	} else {
+		unsigned long io = __atomic_load_n(&st->io_rounds, __ATOMIC_RELAXED);
+
 		st->ok[W_REBIND]++;
+		while (__atomic_load_n(&st->io_rounds, __ATOMIC_RELAXED) == io &&
+		       !race_over(st, end))
+			usleep(10 * 1000);
 	}
 }
 
@@ -234,6 +263,7 @@ static void io_round(struct race_stats *st, unsigned long round, uint8_t *out, u
 	if (fd < 0) {
 		st->io_errno = errno;
 		st->io_unavailable++;
+		__atomic_add_fetch(&st->io_rounds, 1, __ATOMIC_RELAXED);
 		return;
 	}
 	for (i = 0; i < BLK_BYTES; i += 8)
@@ -250,6 +280,7 @@ static void io_round(struct race_stats *st, unsigned long round, uint8_t *out, u
 		st->ok[W_IO]++;
 	}
 	close(fd);
+	__atomic_add_fetch(&st->io_rounds, 1, __ATOMIC_RELAXED);
 }
 
 /* Writes and verifies @count blocks; 0 when all read back right. */
@@ -280,7 +311,7 @@ static void run_worker(enum worker w, struct race_stats *st, time_t end)
 	if (w == W_IO && (posix_memalign((void **)&out, 4096, BLK_BYTES) ||
 			  posix_memalign((void **)&in, 4096, BLK_BYTES)))
 		_exit(2);
-	while (time(NULL) < end && !st->failure[0]) {
+	while (!race_over(st, end)) {
 		switch (w) {
 		case W_CONTROL:
 			control_round(st, round % 4 == 3 ? "suspend" : "cycle");
@@ -290,9 +321,7 @@ static void run_worker(enum worker w, struct race_stats *st, time_t end)
 			sysfs_round(st);
 			break;
 		case W_REBIND:
-			rebind_round(st);
-			/* Leave the disk bound a while: I/O must reach it too. */
-			usleep(50 * 1000);
+			rebind_round(st, end);
 			break;
 		case W_RELOAD:
 			reload_round(st);
@@ -313,23 +342,53 @@ static void run_worker(enum worker w, struct race_stats *st, time_t end)
 	_exit(st->failure[0] ? 1 : 0);
 }
 
-/* Brings the transport and the disk back after the race. */
+/* Prints what the disk's virtio device looks like, for a failed setup. */
+static void describe_disk(const char *name, int bind_ret)
+{
+	char path[PATH_MAX], drv[64] = "none", state[32] = "?", held[32] = "?";
+
+	snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s/driver", name);
+	vs_link_name(path, drv, sizeof(drv));
+	vs_suspend_attr(name, "state", state, sizeof(state));
+	vs_suspend_attr(name, "held_by", held, sizeof(held));
+	printf("# %s: driver %s, state %s, held by %s, bind: %s, /dev/vda %s\n", name, drv,
+	       state, held, bind_ret ? strerror(-bind_ret) : "ok",
+	       access("/dev/vda", F_OK) ? "absent" : "present");
+}
+
+/*
+ * Brings the transport and the disk back after the race.  The device
+ * registers asynchronously after the transport loads, and the disk
+ * appears when virtio_blk's probe (the driver core's, or our bind) has
+ * run: on a loaded host that can take many seconds, so the waits are
+ * long (RESTORE_WAIT_MS, far beyond a pass); a bind refused meanwhile
+ * (EBUSY: the driver core's probe is binding it) is tried again.
+ */
+#define RESTORE_WAIT_MS	60000
+
 static int restore_setup(void)
 {
-	char name[64];
-	int waited;
+	char name[64], driver[PATH_MAX];
+	int waited, bind_ret = 0;
 
 	if (!module_loaded(module_name()) && load())
 		return -1;
-	/* Devices register asynchronously after the transport probes. */
 	for (waited = 0; find_virtio(2, name, sizeof(name)); waited += 50) {
-		if (waited >= 5000)
-			return -1;
+		if (waited >= RESTORE_WAIT_MS)
+			return -ENODEV;
 		usleep(50 * 1000);
 	}
-	if (access("/dev/vda", F_OK))
-		vs_write_attr("/sys/bus/virtio/drivers/virtio_blk/bind", name);
-	return vs_wait_path("/dev/vda", 1, 5000);
+	for (waited = 0; access("/dev/vda", F_OK); waited += 50) {
+		if (waited >= RESTORE_WAIT_MS) {
+			describe_disk(name, bind_ret);
+			return -ETIMEDOUT;
+		}
+		snprintf(driver, sizeof(driver), "/sys/bus/virtio/devices/%s/driver", name);
+		if (waited % 1000 == 0 && access(driver, F_OK))
+			bind_ret = vs_write_attr("/sys/bus/virtio/drivers/virtio_blk/bind", name);
+		usleep(50 * 1000);
+	}
+	return 0;
 }
 
 TEST(open_control_file_pins_module)

@@ -2,7 +2,7 @@
 /*
  * Breaks the SUSPEND rules on purpose: notifies every queue of a suspended
  * device, through the transport's debugfs "notify" command. Not a test of
- * the driver: the "violation-detector" scenario expects QEMU to report
+ * the driver: the "negative-controls" scenario expects QEMU to report
  * it, and fails if QEMU does not.
  *
  * Environment: VS_DEVICE, the virtio device to use (default virtio0).
