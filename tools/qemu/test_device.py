@@ -3106,17 +3106,123 @@ class Tests:
             "virtio-rng-pci", [
                 (",disable-legacy=on,suspend=on,x-fault-vanish=bogus",
                  "x-fault-vanish: unknown value 'bogus' (allowed: suspend, "
-                 "resume)"),
+                 "resume, notify:<queue>)"),
                 (",disable-legacy=on,suspend=on,x-fault-vanish=SUSPEND",
                  "x-fault-vanish: unknown value 'SUSPEND'"),
                 (",disable-modern=on,suspend=on,x-fault-vanish=suspend",
                  "x-fault-vanish needs the modern interface"),
                 (",disable-legacy=on,x-fault-vanish=suspend",
-                 "x-fault-vanish needs suspend=on"),
+                 "x-fault-vanish=suspend needs suspend=on"),
                 (",disable-legacy=on,suspend=on,suspend-dialect=stop,"
                  f"suspend-feature-bit={F_STOP},x-fault-vanish=resume",
                  "x-fault-vanish=resume: suspend-dialect=stop has no "
                  "resume")],
+            machine="microvm,acpi=on,pcie=on")
+
+    def bar4_address(self, q):
+        """Where QEMU has BAR 4 of dev0 (behind the root port): its own
+        view of the configuration space, not a guest's read."""
+        for dev in q.qmp_cmd("query-pci")[0]["devices"]:
+            for sub in dev.get("pci_bridge", {}).get("devices", []):
+                if sub.get("qdev_id") == "dev0":
+                    return [r["address"] for r in sub["regions"]
+                            if r["bar"] == 4][0]
+        raise QemuError("query-pci: no dev0")
+
+    def t_pci_vanish_notify(self):
+        """x-fault-vanish=notify:N: the device vanishes at a notification
+        of queue N after DRIVER_OK (not before, not at another queue's),
+        which never reaches the queue; the whole function goes, its PCI
+        configuration space too (reads all ones, writes dropped), even
+        after a system reset.  No suspend=on needed."""
+        what = "vanish=notify:1"
+        img = self.blk_image()
+        q = self.start(["-drive", f"if=none,id=blk0,format=raw,file={img}",
+                        "-device", "pcie-root-port,id=rp0,bus=pcie.0,"
+                        "addr=0x2,chassis=1",
+                        "-device", "virtio-blk-pci,id=dev0,bus=rp0,drive=blk0,"
+                        "disable-legacy=on,vectors=2,num-queues=2,"
+                        "x-fault-vanish=notify:1"],
+                       qmp=True, machine="microvm,acpi=on,pcie=on")
+        d = PciDevice(q, required=(PCI_CAP_COMMON, PCI_CAP_NOTIFY,
+                                   PCI_CAP_ISR, PCI_CAP_DEVICE))
+        d.init(1 << F_VERSION_1, queues=[0, 1], driver_ok=False)
+        d.kick(1)
+        self.eq(d.status, ACKNOWLEDGE | DRIVER | FEATURES_OK,
+                f"{what}: a notification before DRIVER_OK does not count")
+        d.set_status(RUNNING)
+        req = d.blk_read(0)
+        d.kick(0)
+        self.check(d.wait_used(0, 1), f"{what}: queue 0's request served")
+        self.eq(d.blk_result(req), (0, b"VSUSPEND-SECTOR0"),
+                f"{what}: queue 0's request data")
+        self.eq(q.stderr(), "", f"{what}: nothing on stderr before")
+        bar4 = self.bar4_address(q)
+
+        # the trigger: a request on queue 1, never served
+        req = d.blk_read(1)
+        d.kick(1)
+        self.eq(d.status, 0xff, f"{what}: gone at the notification")
+        self.check(not d.wait_used(1, 1, self.VANISH_TIMEOUT),
+                   f"{what}: the notification never reached the queue")
+        self.eq(q.read(req + 0x200, 1), b"\xff", f"{what}: no DMA")
+        err = q.stderr()
+        self.check("vanished at the notification of queue 1" in err
+                   and "x-fault-vanish" in err and len(err.splitlines()) == 1,
+                   f"{what}: one line on stderr", err)
+        self.eq((d.cr(C_DF, 4), d.isr()), (0xffffffff, 0xff),
+                f"{what}: registers read all ones")
+
+        def config_gone(when):
+            self.eq((d.cfg_r(0), d.cfg_r(0, 2), d.cfg_r(PCI_COMMAND, 2),
+                     d.cfg_r(0x20), d.cfg_r(PCI_CAP_PTR, 1)),
+                    (0xffffffff, 0xffff, 0xffff, 0xffffffff, 0xff),
+                    f"{what}: {when}: configuration space reads all ones")
+
+        config_gone("vanished")
+        d.cfg_w(0x20, bar4 + 0x100000)
+        d.set_command(0)
+        self.eq(self.bar4_address(q), bar4,
+                f"{what}: configuration writes dropped (BAR 4 unmoved)")
+        config_gone("after writes")
+
+        # nothing reaches the device through the other queue either
+        d.blk_read(0)
+        d.kick(0)
+        self.check(not d.wait_used(0, 2, self.VANISH_TIMEOUT),
+                   f"{what}: queue 0 no longer served")
+        st = q.qmp_cmd("x-query-virtio-status", path=self.VDEV)
+        self.check(st["disabled"], f"{what}: device disabled (no DMA)", st)
+
+        q.qmp_cmd("system_reset")
+        end = time.monotonic() + 5      # done by the main loop, soon
+        while q.readl(d.PORT + 0x18) and time.monotonic() < end:
+            time.sleep(0.01)
+        q.writel(d.PORT + 0x18, 0x00010100)     # buses again
+        config_gone("after system_reset")
+        self.eq(len(q.stderr().splitlines()), 1,
+                f"{what}: nothing more on stderr")
+        self.no_violation(q, what)
+        q.close()
+
+        self.realize_refuses(
+            "virtio-rng-pci", [
+                (",disable-legacy=on,x-fault-vanish=notify:1",
+                 "x-fault-vanish=notify:1: virtio-rng has no queue 1"),
+                (",disable-legacy=on,x-fault-vanish=notify:1024",
+                 "x-fault-vanish=notify:1024: virtio-rng has no queue 1024"),
+                (",disable-legacy=on,x-fault-vanish=notify:",
+                 "x-fault-vanish: unknown value 'notify:'"),
+                (",disable-legacy=on,x-fault-vanish=notify:-1",
+                 "x-fault-vanish: unknown value 'notify:-1'"),
+                (",disable-legacy=on,x-fault-vanish=notify:0x1",
+                 "x-fault-vanish: unknown value 'notify:0x1'"),
+                (",disable-legacy=on,x-fault-vanish=notify:99999999999",
+                 "x-fault-vanish: unknown value 'notify:99999999999'"),
+                (",disable-legacy=on,x-fault-vanish=notify",
+                 "x-fault-vanish: unknown value 'notify'"),
+                (",disable-modern=on,x-fault-vanish=notify:0",
+                 "x-fault-vanish needs the modern interface")],
             machine="microvm,acpi=on,pcie=on")
 
     def main(self, only=()):
@@ -3138,7 +3244,8 @@ class Tests:
                  self.t_pci_no_soft_reset, self.t_pci_soft_reset,
                  self.t_pci_refused_writes, self.t_pci_bus_master,
                  self.t_pci_ioeventfd, self.t_pci_bad_cap,
-                 self.t_pci_vanish, self.t_9p_pci, self.t_vhost_user_fs,
+                 self.t_pci_vanish, self.t_pci_vanish_notify,
+                 self.t_9p_pci, self.t_vhost_user_fs,
                  self.t_vhost_user_vsock]
         unknown = set(only) - {t.__name__[2:] for t in tests}
         if unknown:

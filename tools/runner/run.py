@@ -104,10 +104,11 @@ QEMU_STDERR_HARMLESS = [
 QEMU_FAULT_INJECTED = re.compile(
     r"^[\w.-]+: virtio-suspend: \S+: (suspend|resume) failed "
     r"\(fault injected by the (suspend|resume)-fail property\)$")
-# A device made to vanish (x-fault-vanish=suspend|resume) says so once.
+# A device made to vanish (x-fault-vanish=suspend|resume|notify:N) says
+# so once.
 QEMU_VANISH_INJECTED = re.compile(
     r"^[\w.-]+: warning: virtio-suspend: \S+: the device .* vanished at the "
-    r"(suspend|resume) request, status 0x[0-9a-f]{2} "
+    r"(?:(suspend|resume) request, status 0x[0-9a-f]{2}|notification of queue (\d+)) "
     r"\(fault injected by the x-fault-vanish property\)$")
 
 TAP_RESULT = re.compile(r"^(ok|not ok) (\d+)(?: (.*?))?(?:\s+#\s*(SKIP|XFAIL)\b.*)?$")
@@ -1310,7 +1311,7 @@ def qemu_stderr_problems(sc, path):
         if m and m.group(1) == m.group(2) and m.group(1) in injected:
             continue
         m = QEMU_VANISH_INJECTED.match(line)
-        if m and m.group(1) in vanish:
+        if m and (m.group(1) or f"notify:{m.group(2)}") in vanish:
             continue
         problems.append(Problem("qemu-stderr", line))
     return problems

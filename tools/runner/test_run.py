@@ -223,6 +223,16 @@ class QemuStderr(unittest.TestCase):
         self.assertEqual(len(self.problems(line, other_prop)), 1)
         self.assertEqual(len(self.problems(line, scenario())), 1)
 
+    def test_vanish_at_notification_harmless_only_for_that_queue(self):
+        line = ("qemu-system-x86_64: warning: virtio-suspend: virtio-net: the device "
+                "vnet0 at 0000:00:02.0:00.0 vanished at the notification of queue 2 "
+                "(fault injected by the x-fault-vanish property)\n")
+        with_prop = scenario(devices=[{"kind": "net", "props": {"x-fault-vanish": "notify:2"}}])
+        other_queue = scenario(devices=[{"kind": "net", "props": {"x-fault-vanish": "notify:1"}}])
+        self.assertEqual(self.problems(line, with_prop), [])
+        self.assertEqual(len(self.problems(line, other_queue)), 1)
+        self.assertEqual(len(self.problems(line, scenario())), 1)
+
     def test_stderr_problem_fails_verdict(self):
         r = parse(GOOD, problems=self.problems("qemu-system-x86_64: something broke\n"))
         self.assertFalse(passed(scenario(), r))

@@ -9,24 +9,45 @@
  * about a status left set; a read outstanding on the device when it
  * vanished must end when the device goes, not hang.
  *
+ * A device can also vanish outside any suspend, while its driver waits on
+ * it: virtio_net sends a control command by spinning on its control queue
+ * until the device answers or the queue is broken, holding rtnl, and its
+ * remove needs rtnl.  The transport must find the PCI function gone at
+ * remove and mark the queues broken before the driver's remove runs (as
+ * the C virtio_pci does); otherwise the command and the unbind wait
+ * forever.
+ *
  * Our QEMU's x-fault-vanish property makes a virtio-pci device vanish
- * when the driver sets SUSPEND ("suspend") or clears it ("resume"): every
- * read of its virtio registers returns all ones afterwards.  The scenario
- * sets suspend_timeout_ms far above this test's timeout, so a transport
- * that polls a vanished device until the deadline fails by timing out.
+ * when the driver sets SUSPEND ("suspend"), clears it ("resume") or
+ * notifies queue N after DRIVER_OK ("notify:N"): every read of its virtio
+ * registers returns all ones afterwards, and with notify:N every read of
+ * its PCI configuration space too.  The scenario sets suspend_timeout_ms
+ * far above this test's timeout, so a transport that polls a vanished
+ * device until the deadline fails by timing out.
  *
  * Environment:
- *   VS_VANISH  comma-separated "<virtioN>:suspend" or "<virtioN>:resume",
- *              the devices with the fault, in probe order; each must be
- *              bound to virtio_rng.
+ *   VS_VANISH  comma-separated "<virtioN>:suspend", "<virtioN>:resume" or
+ *              "<virtioN>:notify", the devices with the fault, in probe
+ *              order; those with suspend or resume must be bound to
+ *              virtio_rng, those with notify (x-fault-vanish=notify:2) to
+ *              virtio_net with one queue pair and the control queue.
  */
 #include <signal.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
 #include "vs_util.h"
 
 #define GONE_PATH	"classic: device gone (status reads 0xff)"
+/*
+ * How long the control command test waits for each step (the vanish, the
+ * unbind, the command's return, rtnl): far above the fraction of a
+ * second each takes, so that a hang shows as this test's failure.
+ */
+#define CVQ_WAIT_MS	30000
 
 /* The PCI function under virtio device @vdev: "0000:01:00.0". */
 static int pci_function(const char *vdev, char *buf, size_t len)
@@ -112,18 +133,30 @@ static pid_t start_reader(void)
 	return pid;
 }
 
-/* Waits at most @ms for @pid; 0 once it has exited, -ETIMEDOUT if not. */
-static int wait_exit(pid_t pid, long ms)
+/*
+ * Waits at most @ms for @pid; 0 once it has exited (its wait status in
+ * @status if not NULL), -ETIMEDOUT if not.
+ */
+static int wait_exit(pid_t pid, long ms, int *status)
 {
 	long start = vs_now_ms();
-	int status;
+	int st;
 
 	while (vs_now_ms() - start < ms) {
-		if (waitpid(pid, &status, WNOHANG) == pid)
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			if (status)
+				*status = st;
 			return 0;
+		}
 		usleep(20 * 1000);
 	}
 	return -ETIMEDOUT;
+}
+
+/* Whether wait status @status is an exit with @code. */
+static int exited_with(int status, int code)
+{
+	return WIFEXITED(status) && WEXITSTATUS(status) == code;
 }
 
 struct vanish {
@@ -239,7 +272,7 @@ TEST(vanish_while_resuming)
 		EXPECT_EQ(0, pci_unbind(bdf));
 		snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s", v[i].vdev);
 		EXPECT_NE(0, access(path, F_OK)) TH_LOG("%s still there after unbind", v[i].vdev);
-		ret = wait_exit(reader, 5000);
+		ret = wait_exit(reader, 5000, NULL);
 		if (ret) {
 			kill(reader, SIGKILL);
 			waitpid(reader, NULL, 0);
@@ -248,6 +281,175 @@ TEST(vanish_while_resuming)
 					 v[i].vdev);
 	}
 	ASSERT_LT(0, seen) TH_LOG("no device with x-fault-vanish=resume in VS_VANISH");
+}
+
+/* The network interface of virtio device @vdev (bound to virtio_net). */
+static int net_iface(const char *vdev, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	struct dirent *de;
+	int ret = -ENODEV;
+	DIR *dir;
+
+	snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s/net", vdev);
+	dir = opendir(path);
+	if (!dir)
+		return -errno;
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (strlen(de->d_name) < len) {
+			snprintf(buf, len, "%s", de->d_name);
+			ret = 0;
+		}
+		break;
+	}
+	closedir(dir);
+	return ret;
+}
+
+/*
+ * The vendor ID PCI function @bdf's configuration space reads now (0xffff
+ * where there is no function: what pci_device_is_present() checks), or
+ * -errno.
+ */
+static int pci_vendor_now(const char *bdf)
+{
+	char path[PATH_MAX];
+	uint8_t id[2];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", bdf);
+	fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -errno;
+	n = pread(fd, id, sizeof(id), 0);
+	close(fd);
+	if (n != sizeof(id))
+		return n < 0 ? -errno : -EIO;
+	return id[0] | id[1] << 8;
+}
+
+/*
+ * Forks a child that asks @ifname's driver for a new MAC address, which
+ * virtio_net sends as a command on its control queue, holding rtnl and
+ * spinning until the device answers.  The child exits 0 if the request
+ * failed (the command was never answered), 1 if it succeeded, 2 if it
+ * could not be made.
+ */
+static pid_t start_set_mac(const char *ifname)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct ifreq ifr = { 0 };
+		int s = socket(AF_PACKET, SOCK_RAW, 0);
+
+		snprintf(ifr.ifr_name, IFNAMSIZ, "%s", ifname);
+		if (s < 0 || ioctl(s, SIOCGIFHWADDR, &ifr))
+			_exit(2);
+		ifr.ifr_hwaddr.sa_data[5] ^= 0x10;
+		_exit(ioctl(s, SIOCSIFHWADDR, &ifr) ? 0 : 1);
+	}
+	return pid;
+}
+
+/* Forks a child that unbinds PCI function @bdf; it exits 0 if that worked. */
+static pid_t start_unbind(const char *bdf)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		_exit(pci_unbind(bdf) ? 1 : 0);
+	return pid;
+}
+
+/*
+ * Forks a child that takes rtnl (SIOCSIFFLAGS on lo, the flags as they
+ * are); it exits 0 once it has.
+ */
+static pid_t start_take_rtnl(void)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		struct ifreq ifr = { .ifr_name = "lo" };
+		int s = socket(AF_PACKET, SOCK_RAW, 0);
+
+		_exit(s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) ||
+		      ioctl(s, SIOCSIFFLAGS, &ifr) ? 1 : 0);
+	}
+	return pid;
+}
+
+/* For TEST_F_TIMEOUT: the steps below take up to 4 * CVQ_WAIT_MS. */
+FIXTURE(cvq) {};
+FIXTURE_SETUP(cvq) {}
+FIXTURE_TEARDOWN(cvq) {}
+
+TEST_F_TIMEOUT(cvq, vanish_at_control_command, 4 * CVQ_WAIT_MS / 1000 + 30)
+{
+	struct vanish v[4];
+	int i, n = parse_vanish(v, 4), seen = 0;
+
+	ASSERT_LE(0, n) TH_LOG("VS_VANISH: <virtioN>:suspend|resume|notify, comma-separated");
+	for (i = 0; i < n; i++) {
+		char bdf[32], ifname[IFNAMSIZ], path[PATH_MAX];
+		pid_t caller, unbinder, rtnl;
+		long start;
+		int status;
+
+		if (strcmp(v[i].when, "notify"))
+			continue;
+		seen++;
+		ASSERT_EQ(0, pci_function(v[i].vdev, bdf, sizeof(bdf)));
+		ASSERT_EQ(0, net_iface(v[i].vdev, ifname, sizeof(ifname)))
+			TH_LOG("%s: no network interface (not bound to virtio_net?)", v[i].vdev);
+		ASSERT_EQ(0x1af4, pci_vendor_now(bdf));
+
+		/*
+		 * The command's notification makes the device vanish: the
+		 * command is never answered, its caller spins holding rtnl.
+		 */
+		caller = start_set_mac(ifname);
+		ASSERT_LT(0, caller);
+		start = vs_now_ms();
+		while (pci_vendor_now(bdf) != 0xffff && vs_now_ms() - start < CVQ_WAIT_MS)
+			usleep(20 * 1000);
+		ASSERT_EQ(0xffff, pci_vendor_now(bdf))
+			TH_LOG("%s did not vanish at its control command", v[i].vdev);
+		/* Only a broken queue ends the wait: the command is outstanding. */
+		EXPECT_EQ(0, waitpid(caller, &status, WNOHANG))
+			TH_LOG("the command on %s returned before the unbind", ifname);
+
+		/*
+		 * The unbind finds the function gone and breaks the queues:
+		 * the command fails, rtnl is released, virtio_net's remove
+		 * runs.
+		 */
+		unbinder = start_unbind(bdf);
+		ASSERT_LT(0, unbinder);
+		ASSERT_EQ(0, wait_exit(unbinder, CVQ_WAIT_MS, &status))
+			TH_LOG("the unbind of %s did not return: the driver still waits on the device that vanished",
+			       bdf);
+		EXPECT_TRUE(exited_with(status, 0)) TH_LOG("the unbind of %s failed", bdf);
+		ASSERT_EQ(0, wait_exit(caller, CVQ_WAIT_MS, &status))
+			TH_LOG("the control command on %s did not return", ifname);
+		EXPECT_TRUE(exited_with(status, 0))
+			TH_LOG("the MAC change on %s did not fail (wait status %#x)", ifname, status);
+
+		EXPECT_EQ(0, if_nametoindex(ifname)) TH_LOG("%s still there after unbind", ifname);
+		snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s", v[i].vdev);
+		EXPECT_NE(0, access(path, F_OK)) TH_LOG("%s still there after unbind", v[i].vdev);
+
+		/* Nothing else is left waiting: rtnl is free. */
+		rtnl = start_take_rtnl();
+		ASSERT_LT(0, rtnl);
+		ASSERT_EQ(0, wait_exit(rtnl, CVQ_WAIT_MS, &status)) TH_LOG("rtnl still held");
+		EXPECT_TRUE(exited_with(status, 0));
+	}
+	ASSERT_LT(0, seen) TH_LOG("no device with x-fault-vanish=notify:2 in VS_VANISH");
 }
 
 TEST_HARNESS_MAIN
