@@ -730,6 +730,10 @@ class Tests:
             (",suspend=on,suspend-dialect=stop,suspend-feature-bit=7",
              "between 24 and 63"),
             (",suspend=on,suspend-ack-delay-ms=4000000", "at most"),
+            (",x-fault-notify-at-resume=on",
+             "x-fault-notify-at-resume needs suspend=on"),
+            (STOP_PROPS + ",x-fault-notify-at-resume=on",
+             "x-fault-notify-at-resume: suspend-dialect=stop has no resume"),
         ]
         self.realize_refuses("virtio-rng-device", cases)
 
@@ -1500,6 +1504,69 @@ class Tests:
         q.clock_step_ms(2000)
         self.check(d.wait_used(0, 4), "async-ack: request after resume")
         self.no_violation(q, "async-ack")
+
+    def t_blk_notify_at_resume(self):
+        """x-fault-notify-at-resume: the request in flight at the SUSPEND
+        write is used before the acknowledgement, as always, but its
+        interrupt waits for the resume; a failed resume (resume-fail)
+        drops it, leaving a used buffer no interrupt announces."""
+        for resume_fail in (False, True):
+            what = "notify-at-resume" + (" resume-fail" if resume_fail
+                                         else "")
+            img = self.blk_image(f"blk-late{int(resume_fail)}.img")
+            q, d = self.device([
+                "-drive", f"if=none,id=blk0,format=raw,file={img},"
+                "throttling.iops-total=1",
+                "-device", "virtio-blk-device,drive=blk0,id=dev0,suspend=on,"
+                "x-fault-notify-at-resume=on" +
+                (",resume-fail=on" if resume_fail else "")],
+                dev_id=2, qmp=True)
+            d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+            d.blk_read()
+            d.kick(0)
+            q.clock_step_ms(2000)
+            self.check(d.wait_used(0, 1), f"{what}: first request served")
+            self.check(d.isr() & 1, f"{what}: its interrupt while running")
+            d.ack_isr()
+            req = d.blk_read()
+            d.kick(0)
+            self.eq(d.used_idx(0), 1, f"{what}: second request throttled")
+            d.set_status(RUNNING | SUSPEND)
+            for _ in range(40):             # the I/O itself takes real time
+                q.clock_step_ms(100)
+                if self.poll_status(d, RUNNING, 0.3) != RUNNING:
+                    break
+            suspended = ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND
+            self.eq(d.status, suspended, f"{what}: acknowledged once the "
+                    "request completed")
+            self.eq(d.used_idx(0), 2, f"{what}: the request used before the "
+                    "acknowledgement")
+            status, data = d.blk_result(req)
+            self.check(status == 0 and data == b"VSUSPEND-SECTOR0",
+                       f"{what}: request data", f"{status} {data!r}")
+            self.eq(d.isr(), 0, f"{what}: no interrupt for it before the "
+                    "resume")
+            d.set_status(RUNNING)
+            if resume_fail:
+                self.eq(d.status, suspended | NEEDS_RESET,
+                        f"{what}: the resume failed")
+                # DEVICE_NEEDS_RESET is a configuration change, for which
+                # QEMU sets both ISR bits: what tells that the held
+                # interrupt was dropped is its count.
+                self.check(d.isr() & 2, f"{what}: the configuration "
+                           "interrupt of DEVICE_NEEDS_RESET")
+                want = {"notifications-held": 1, "notifications-released": 0}
+            else:
+                self.eq(d.status, RUNNING, f"{what}: resumed")
+                self.check(d.isr() & 1, f"{what}: the interrupt comes at "
+                           "the resume")
+                want = {"notifications-held": 1, "notifications-released": 1}
+            got = self.stats(q)
+            self.eq({k: got[k] for k in want}, want,
+                    f"{what}: notifications held, and released only by a "
+                    "resume that worked")
+            self.no_violation(q, what)
+            q.close()
 
     STATS = ("suspend-requests", "suspend-acks", "suspend-failures",
              "suspend-aborts", "resume-requests", "resumes",
@@ -3191,6 +3258,7 @@ class Tests:
                  self.t_other_devices, self.t_model_status,
                  self.t_stop_cont, self.t_migrate, self.t_migrate_delay,
                  self.t_no_ring_read, self.t_blk_async_ack,
+                 self.t_blk_notify_at_resume,
                  self.t_suspend_stats,
                  self.t_balloon_stats, self.t_rng_entropy_while_suspended,
                  self.t_serial_ctrl, self.t_gpu,
