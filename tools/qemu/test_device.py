@@ -16,6 +16,7 @@ Python 3 standard library only.  Prints one "ok"/"not ok" line per check
 and ends with "N passed, N failed"; exits non-zero if anything failed.
 """
 
+import fcntl
 import json
 import os
 import select
@@ -25,6 +26,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import time
 
 # virtio-mmio registers (modern layout)
@@ -728,6 +730,10 @@ class Tests:
             (",suspend=on,suspend-dialect=stop,suspend-feature-bit=7",
              "between 24 and 63"),
             (",suspend=on,suspend-ack-delay-ms=4000000", "at most"),
+            (",x-fault-notify-at-resume=on",
+             "x-fault-notify-at-resume needs suspend=on"),
+            (STOP_PROPS + ",x-fault-notify-at-resume=on",
+             "x-fault-notify-at-resume: suspend-dialect=stop has no resume"),
         ]
         self.realize_refuses("virtio-rng-device", cases)
 
@@ -1499,6 +1505,69 @@ class Tests:
         self.check(d.wait_used(0, 4), "async-ack: request after resume")
         self.no_violation(q, "async-ack")
 
+    def t_blk_notify_at_resume(self):
+        """x-fault-notify-at-resume: the request in flight at the SUSPEND
+        write is used before the acknowledgement, as always, but its
+        interrupt waits for the resume; a failed resume (resume-fail)
+        drops it, leaving a used buffer no interrupt announces."""
+        for resume_fail in (False, True):
+            what = "notify-at-resume" + (" resume-fail" if resume_fail
+                                         else "")
+            img = self.blk_image(f"blk-late{int(resume_fail)}.img")
+            q, d = self.device([
+                "-drive", f"if=none,id=blk0,format=raw,file={img},"
+                "throttling.iops-total=1",
+                "-device", "virtio-blk-device,drive=blk0,id=dev0,suspend=on,"
+                "x-fault-notify-at-resume=on" +
+                (",resume-fail=on" if resume_fail else "")],
+                dev_id=2, qmp=True)
+            d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+            d.blk_read()
+            d.kick(0)
+            q.clock_step_ms(2000)
+            self.check(d.wait_used(0, 1), f"{what}: first request served")
+            self.check(d.isr() & 1, f"{what}: its interrupt while running")
+            d.ack_isr()
+            req = d.blk_read()
+            d.kick(0)
+            self.eq(d.used_idx(0), 1, f"{what}: second request throttled")
+            d.set_status(RUNNING | SUSPEND)
+            for _ in range(40):             # the I/O itself takes real time
+                q.clock_step_ms(100)
+                if self.poll_status(d, RUNNING, 0.3) != RUNNING:
+                    break
+            suspended = ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND
+            self.eq(d.status, suspended, f"{what}: acknowledged once the "
+                    "request completed")
+            self.eq(d.used_idx(0), 2, f"{what}: the request used before the "
+                    "acknowledgement")
+            status, data = d.blk_result(req)
+            self.check(status == 0 and data == b"VSUSPEND-SECTOR0",
+                       f"{what}: request data", f"{status} {data!r}")
+            self.eq(d.isr(), 0, f"{what}: no interrupt for it before the "
+                    "resume")
+            d.set_status(RUNNING)
+            if resume_fail:
+                self.eq(d.status, suspended | NEEDS_RESET,
+                        f"{what}: the resume failed")
+                # DEVICE_NEEDS_RESET is a configuration change, for which
+                # QEMU sets both ISR bits: what tells that the held
+                # interrupt was dropped is its count.
+                self.check(d.isr() & 2, f"{what}: the configuration "
+                           "interrupt of DEVICE_NEEDS_RESET")
+                want = {"notifications-held": 1, "notifications-released": 0}
+            else:
+                self.eq(d.status, RUNNING, f"{what}: resumed")
+                self.check(d.isr() & 1, f"{what}: the interrupt comes at "
+                           "the resume")
+                want = {"notifications-held": 1, "notifications-released": 1}
+            got = self.stats(q)
+            self.eq({k: got[k] for k in want}, want,
+                    f"{what}: notifications held, and released only by a "
+                    "resume that worked")
+            self.no_violation(q, what)
+            q.close()
+
     STATS = ("suspend-requests", "suspend-acks", "suspend-failures",
              "suspend-aborts", "resume-requests", "resumes",
              "resume-failures", "resets-after-driver-ok", "inflight-last",
@@ -1834,6 +1903,64 @@ class Tests:
         q.clock_step_ms(1100)
         self.eq(d.used_idx(2), 2, "balloon: stats asked again after resume")
         self.no_violation(q, "balloon")
+
+    def t_rng_entropy_while_suspended(self):
+        """virtio-rng calls virtio_notify() when entropy arrives, even
+        with no buffer to fill: entropy the driver asked for before the
+        suspend, arriving while the device is suspended, must raise no
+        interrupt (the core holds it for the resume).  The entropy comes
+        from a FIFO the test writes to, so it arrives exactly then; the
+        driver does not negotiate EVENT_IDX, so a notification that is
+        not held reaches the interrupt status at once."""
+        fifo = os.path.join(self.tmp, "entropy.fifo")
+        os.mkfifo(fifo)
+        # Held open for writing, so that QEMU's reads wait (EAGAIN)
+        # instead of seeing the end of the file.
+        wfd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+        try:
+            self.rng_fifo_cycle(fifo, wfd)
+        finally:
+            os.close(wfd)
+
+    def rng_fifo_cycle(self, fifo, wfd):
+        q, d = self.device(["-object", f"rng-random,id=rng0,filename={fifo}",
+                            "-device", "virtio-rng-device,id=dev0,rng=rng0,"
+                            "suspend=on"], dev_id=4, qmp=True)
+
+        def feed(what):
+            """Writes 16 bytes of entropy and waits until QEMU has read
+            them: the read and virtio-rng's handling of it are one main
+            loop callback, over before QEMU answers the next command."""
+            os.write(wfd, bytes(range(16)))
+            end = time.monotonic() + 5
+            while struct.unpack("i", fcntl.ioctl(wfd, termios.FIONREAD,
+                                                 b"\0" * 4))[0]:
+                if time.monotonic() > end:
+                    self.check(False, f"rng-fifo: QEMU read the entropy "
+                               f"{what}")
+                    return
+                time.sleep(0.005)
+
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        d.rng_request()
+        d.kick(0)
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND,
+                "rng-fifo: suspended with the request waiting for entropy")
+        feed("while suspended")
+        self.eq(d.isr(), 0, "rng-fifo: entropy arriving while suspended "
+                "raises no interrupt")
+        self.eq(d.used_idx(0), 0, "rng-fifo: no buffer used while suspended")
+        self.eq(self.stats(q)["notifications-held"], 1,
+                "rng-fifo: its notification is held for the resume")
+        d.set_status(RUNNING)
+        self.eq(d.status, RUNNING, "rng-fifo: resumed")
+        feed("after the resume")
+        self.check(d.wait_used(0, 1), "rng-fifo: the request is served with "
+                   "entropy that arrives after the resume")
+        self.check(d.isr() & 1, "rng-fifo: used buffer interrupt after resume")
+        self.device_bugs(q, "rng-fifo")
+        self.no_violation(q, "rng-fifo")
 
     def t_serial_ctrl(self):
         """A port opened while virtio-serial is suspended: the control
@@ -3237,8 +3364,10 @@ class Tests:
                  self.t_other_devices, self.t_model_status,
                  self.t_stop_cont, self.t_migrate, self.t_migrate_delay,
                  self.t_no_ring_read, self.t_blk_async_ack,
+                 self.t_blk_notify_at_resume,
                  self.t_suspend_stats,
-                 self.t_balloon_stats, self.t_serial_ctrl, self.t_gpu,
+                 self.t_balloon_stats, self.t_rng_entropy_while_suspended,
+                 self.t_serial_ctrl, self.t_gpu,
                  self.t_scsi_inflight, self.t_9p, self.t_9p_resuming,
                  self.t_9p_detector, self.t_9p_migrate, self.t_pci_cycle,
                  self.t_pci_no_soft_reset, self.t_pci_soft_reset,
