@@ -391,7 +391,17 @@ static int restore_setup(void)
 	return 0;
 }
 
-TEST(open_control_file_pins_module)
+/*
+ * No state of its own: a fixture only for the harness's per-test timeout
+ * (TEST() has the default 30 s, which a loaded host's guest can exceed:
+ * the race runs on until every worker has succeeded, restore_setup()
+ * waits up to RESTORE_WAIT_MS).
+ */
+FIXTURE(admin) {};
+FIXTURE_SETUP(admin) {}
+FIXTURE_TEARDOWN(admin) {}
+
+TEST_F_TIMEOUT(admin, open_control_file_pins_module, 300)
 {
 	char path[PATH_MAX];
 	struct dirent *de;
@@ -426,7 +436,7 @@ TEST(open_control_file_pins_module)
 	ASSERT_EQ(0, restore_setup());
 }
 
-TEST(admin_interfaces_race)
+TEST_F_TIMEOUT(admin, admin_interfaces_race, 600)
 {
 	long seconds = vs_env_long("VS_RACE_SECONDS", 20);
 	struct race_stats *st;
