@@ -3246,6 +3246,79 @@ class Tests:
                  "resume")],
             machine="microvm,acpi=on,pcie=on")
 
+    RNG_PERIOD_MS = 1 << 16     # virtio-rng's default rate-limit period
+
+    def t_pci_vanish_inert(self):
+        """x-fault-vanish: the device model of a device that vanished is
+        inert.  A virtio-rng re-checks its queue from its rate-limit timer
+        every period (65.5 s): once gone, it reads nothing of the rings
+        the driver has freed and filled with garbage meanwhile (without
+        the fix QEMU reads the available index and prints "Guest moved
+        used index"), writes nothing and raises no interrupt; the vanish
+        is counted as nothing in x-suspend-stats, a reset least of all."""
+        for mode in ("suspend", "notify:0"):
+            what = f"vanish={mode} inert"
+            q, d = self.pci(",x-fault-vanish=" + mode)
+            self.msix_on(d)
+            d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0],
+                   driver_ok=False)
+            d.cw(C_MSIX, 1)
+            d.cw(C_Q_SELECT, 0)
+            d.cw(C_Q_MSIX, 0)
+            # DRIVER_OK arms the rate-limit timer
+            d.set_status(RUNNING)
+            if mode == "suspend":
+                d.rng_request()
+                d.kick(0)
+                self.check(d.wait_used(0, 1), f"{what}: request served")
+                self.check(self.poll(lambda: self.msi_seen(d, 0)),
+                           f"{what}: MSI-X message for the request")
+                d.set_status(RUNNING | SUSPEND)
+            else:
+                d.rng_request()
+                d.kick(0)
+            self.eq(d.status, 0xff, f"{what}: vanished")
+            qs0 = q.qmp_cmd("x-query-virtio-queue-status", path=self.VDEV,
+                            queue=0)
+
+            # the driver gives the device up and frees its memory: the
+            # rings and the buffers now hold anything
+            vq = d.queues[0]
+            garbage = b"\xa5" * 0x5000     # desc, avail, used, buffers
+            q.cmd(f"memset {vq['desc']:#x} {len(garbage):#x} 0xa5")
+            # the timer fires, twice; then a kick through the notify region
+            q.clock_step_ms(self.RNG_PERIOD_MS + 1000)
+            q.clock_step_ms(self.RNG_PERIOD_MS)
+            d.kick(0)
+            err = q.stderr().splitlines()
+            self.check(len(err) == 1 and "x-fault-vanish" in err[0],
+                       f"{what}: nothing on stderr but the vanish (no ring "
+                       "read)", "\n".join(err))
+            self.check(q.read(vq["desc"], len(garbage)) == garbage,
+                       f"{what}: rings and buffers untouched (no write)")
+            self.check(not self.msi_seen(d, 0) and not self.msi_seen(d, 1),
+                       f"{what}: no MSI-X message")
+            qs = q.qmp_cmd("x-query-virtio-queue-status", path=self.VDEV,
+                           queue=0)
+            self.eq((qs["last-avail-idx"], qs["used-idx"]),
+                    (qs0["last-avail-idx"], qs0["used-idx"]),
+                    f"{what}: the queue did not move")
+            st = q.qmp_cmd("x-query-virtio-status", path=self.VDEV)
+            self.check(st["disabled"] and not st["broken"],
+                       f"{what}: disabled, not broken", st)
+            self.stats_eq(q, {}, f"{what}: x-suspend-stats: no suspend "
+                          "request, no reset", path=self.VDEV)
+            self.no_violation(q, what)
+            q.close()
+
+        # the core leaves a vanished device alone because it is disabled
+        self.realize_refuses(
+            "virtio-rng-pci", [
+                (",disable-legacy=on,suspend=on,x-fault-vanish=suspend",
+                 "x-fault-vanish needs use-disabled-flag=on")],
+            extra=["-global", "virtio-rng-device.use-disabled-flag=off"],
+            machine="microvm,acpi=on,pcie=on")
+
     def bar4_address(self, q):
         """Where QEMU has BAR 4 of dev0 (behind the root port): its own
         view of the configuration space, not a guest's read."""
@@ -3374,6 +3447,7 @@ class Tests:
                  self.t_pci_refused_writes, self.t_pci_bus_master,
                  self.t_pci_ioeventfd, self.t_pci_bad_cap,
                  self.t_pci_vanish, self.t_pci_vanish_notify,
+                 self.t_pci_vanish_inert,
                  self.t_9p_pci, self.t_vhost_user_fs,
                  self.t_vhost_user_vsock]
         unknown = set(only) - {t.__name__[2:] for t in tests}
