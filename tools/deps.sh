@@ -7,7 +7,7 @@ set -euo pipefail
 
 APT_PACKAGES=(
 	libclang-dev flex bison bc libelf-dev libssl-dev cpio busybox-static
-	qemu-system-x86 xz-utils gcc make libc6-dev python3 git kmod
+	qemu-system-x86 xz-utils lz4 gcc make libc6-dev python3 git kmod
 	dpkg-dev meson ninja-build pkg-config libglib2.0-dev libpixman-1-dev
 	libfdt-dev libslirp-dev zlib1g-dev libcap-ng-dev gnuplot-nox
 	libseccomp-dev
