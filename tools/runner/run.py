@@ -773,16 +773,12 @@ def qemu_command(sc, kdir, initrd, rundir, accel):
     env = dict(sc.get("env", {}))
     # slub_debug=FZPU: SLUB sanity checks, red zones, poisoning and
     # owner tracking on every cache (CONFIG_SLUB_DEBUG).
-    # pty.legacy_count=0: no legacy BSD ptys (CONFIG_LEGACY_PTYS) are
-    # used; creating the default 256 pairs takes 1.4 s of every boot
-    # under TCG, a quarter of it.
     # The last console= is /dev/console, where init and the tests write
     # what the runner reads: a scenario's own console= words (the kernel
     # console on hvc0 too) go before ttyS0, its other words last.
     extra = sc.get("cmdline", [])
     consoles = [w for w in extra if w.startswith("console=")]
     cmdline = consoles + ["console=ttyS0", "panic=-1", "reboot=t", "loglevel=5", "slub_debug=FZPU",
-               "pty.legacy_count=0",
                "vs_modules=" + ",".join(sc.get("modules", [])),
                "vs_tests=" + ",".join(sc["tests"])]
     # The kernel strips double quotes around a value, spaces and all.
