@@ -785,6 +785,9 @@ def default_machine(sc):
 
 def qemu_command(sc, kdir, initrd, rundir, accel):
     env = dict(sc.get("env", {}))
+    # The tests' own timeouts stretch with the runner's (vs_timeout.c).
+    if TIMEOUT_SCALE != 1:
+        env["VS_TIMEOUT_SCALE"] = f"{TIMEOUT_SCALE:g}"
     # slub_debug=FZPU: SLUB sanity checks, red zones, poisoning and
     # owner tracking on every cache (CONFIG_SLUB_DEBUG).
     # pty.legacy_count=0: no legacy BSD ptys (CONFIG_LEGACY_PTYS) are

@@ -764,6 +764,16 @@ class TimeoutScale(unittest.TestCase):
         self.assertIn("t: guest timed out after 1200 s in test alpha",
                       failures(scenario(), r))
 
+    def test_guest_tests_get_the_scale(self):
+        """vs_timeout.c scales the tests' alarm()s by VS_TIMEOUT_SCALE."""
+        def words():
+            with tempfile.TemporaryDirectory() as d:
+                cmd = run.qemu_command(scenario(), Path(d), Path(d) / "i", Path(d), "tcg")
+            return cmd[cmd.index("-append") + 1].split()
+        self.assertNotIn("VS_TIMEOUT_SCALE", " ".join(words()))
+        run.TIMEOUT_SCALE = 4
+        self.assertIn("VS_TIMEOUT_SCALE=4", words())
+
 
 class ScenarioKeys(unittest.TestCase):
     def test_every_scenario_is_valid(self):
