@@ -1298,9 +1298,11 @@ def run_guest(sc, kdir, initrd, rundir, accel, echo=None):
     if run.kcsan:
         # What KCSAN did: a scenario with no report watched this much.
         run.notes.append("kcsan: " + ", ".join(
-            f"{run.kcsan.get(k, '?')} {k.replace('_', ' ')}"
-            for k in ("setup_watchpoints", "data_races", "report_races",
-                      "races_unknown_origin", "assert_failures")))
+            f"{run.kcsan.get(k, '?')} {label}" for k, label in (
+                ("setup_watchpoints", "watchpoints set up"),
+                ("data_races", "data races"),
+                ("races_unknown_origin", "races of unknown origin"),
+                ("assert_failures", "assertion failures"))))
     run.timed_out = run.outcome == "timeout"
     qemu_log = rundir / "qemu.log"
     run.problems += qemu_log_problems(qemu_log)

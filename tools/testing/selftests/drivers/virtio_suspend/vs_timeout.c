@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 unsigned int __real_alarm(unsigned int seconds);
-unsigned int __wrap_alarm(unsigned int seconds);
 
 unsigned int __wrap_alarm(unsigned int seconds)
 {
