@@ -5,18 +5,31 @@
 #
 #   build.sh            build if needed, then print the kernel directory
 #   build.sh --kdir     print the kernel directory for the current inputs
+#
+# VS_KERNEL_VARIANT=NAME builds (or names) another kernel: the fragment
+# config/variants/NAME.config merged over the usual ones, in a tree of its
+# own key (e.g. kcsan, the data-race detector: make check-kcsan).
 set -euo pipefail
 . "$(dirname "$0")/../env.sh"
 
 here=$VS_TOP/tools/kernel
+variant=${VS_KERNEL_VARIANT:-}
+fragments=("$here"/config/*.config)
+if [ -n "$variant" ]; then
+	[ -f "$here/config/variants/$variant.config" ] ||
+		vs_die "no kernel variant '$variant' (tools/kernel/config/variants/)"
+	fragments+=("$here/config/variants/$variant.config")
+fi
 tarball=/usr/src/linux-source-6.12.tar.xz
 [ -f "$tarball" ] || vs_die "missing $tarball: run 'make deps'"
 
 linux_ver=$(dpkg-query -W -f='${Version}' linux-source-6.12)
-# Keyed by what goes into the tree: the source, our patches and config,
-# this script and the toolchain versions (not tools/env.sh as a whole,
-# whose other helpers change without touching the kernel).
-key=$(vs_key "$linux_ver" "$here/patches" "$here/config" "$here/build.sh" \
+# Keyed by what goes into the tree: the source, our patches and config
+# fragments (a variant's only for that variant), this script and the
+# toolchain versions (not tools/env.sh as a whole, whose other helpers
+# change without touching the kernel).
+key=$(vs_key "$linux_ver" "$here/patches" "variant=$variant" "${fragments[@]}" \
+	"$here/build.sh" \
 	"$("$VS_RUSTC" --version)" "$("$VS_BINDGEN" --version 2>&1)" \
 	"$(gcc --version | head -1)" "$(vs_kmake_rust_args)")
 kdir=$VS_CACHE/kernel/$key/linux
@@ -58,11 +71,13 @@ kmake() {
 kmake tinyconfig >/dev/null
 "$kdir"/scripts/kconfig/merge_config.sh -m -O "$kdir" "$kdir/.config" \
 	"$kdir/kernel/configs/kvm_guest.config" \
-	"$here"/config/*.config >/dev/null
+	"${fragments[@]}" >/dev/null
 kmake olddefconfig >/dev/null
 
 # merge_config only warns when a value does not survive its dependencies;
 # a silently missing CONFIG_RUST would turn every later step into noise.
+# A variant's fragment comes last and wins over the common ones: only an
+# option's last line, set or "is not set", is checked.
 bad=0
 while IFS= read -r line; do
 	case "$line" in
@@ -73,18 +88,29 @@ while IFS= read -r line; do
 		}
 		;;
 	esac
-done < <(cat "$here"/config/*.config)
+done < <(cat "${fragments[@]}" | tac |
+	awk 'match($0, /^(# )?CONFIG_[A-Za-z0-9_]+/) {
+		k = substr($0, RSTART, RLENGTH); sub(/^# /, "", k)
+		if (seen[k]++) next
+	} { print }' | tac)
 [ $bad = 0 ] || vs_die "the config fragment did not apply (see above)"
 
 kmake bzImage modules
 kmake rust-analyzer >/dev/null 2>&1 || true
+echo "$variant" >"$kdir/.vs-variant"
 touch "$kdir/.vs-built"
 
 # Older keys are dead weight (a built tree is a few GiB), but another
-# checkout or branch may be using one: keep the newest three trees, this
-# one among them, so that checkouts on different kernels do not delete
-# each other's tree on every build.
-ls -1dt "$VS_CACHE"/kernel/*/linux/.vs-built 2>/dev/null | tail -n +4 |
+# checkout or branch may be using one: keep the newest three trees of
+# this variant, this one among them, so that checkouts on different
+# kernels do not delete each other's tree on every build, nor a variant's
+# build the everyday kernel.
+ls -1dt "$VS_CACHE"/kernel/*/linux/.vs-built 2>/dev/null |
+	while IFS= read -r built; do
+		if [ "$(cat "${built%.vs-built}.vs-variant" 2>/dev/null)" = "$variant" ]; then
+			echo "$built"
+		fi
+	done | tail -n +4 |
 	while IFS= read -r old; do
 		old=${old%/linux/.vs-built}
 		[ "$old" = "$VS_CACHE/kernel/$key" ] || rm -rf "$old"

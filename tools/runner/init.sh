@@ -96,8 +96,20 @@ vdev_report() {
 	[ -e /sys/kernel/debug/kmemleak ] || sleep 3
 }
 
+# KCSAN (the kernel of make check-kcsan): its counters on one line,
+# "vs-runner: kcsan enabled=1 setup_watchpoints=N data_races=N ...": the
+# runner fails a scenario whose KCSAN never set up a watchpoint, and
+# prints what it watched.
+kcsan_report() {
+	f=/sys/kernel/debug/kcsan
+	[ -e $f ] || return 0
+	echo "vs-runner: kcsan $(sed -n 's/^\([a-z_]*\): \(-*[0-9]*\)$/\1=\2/p' $f |
+		tr '\n' ' ')"
+}
+
 finish() {
 	vdev_report
+	kcsan_report
 	kmemleak_check
 	echo "vs-runner: done"
 	if [ "${vs_shell:-0}" = 1 ]; then

@@ -134,6 +134,19 @@ BOOT_RETRIES = 2
 # After "vs-runner: done" the guest reboots, which ends QEMU
 # (-no-reboot); it must within this many seconds, with exit status 0.
 EXIT_GRACE = 30
+# --timeout-scale: a slower guest kernel (make check-kcsan's KCSAN
+# variant) stretches every guest's time limits, its boot's and each
+# scenario's timeout, by this factor, instead of each scenario's file
+# knowing every kernel it may run on.
+TIMEOUT_SCALE = 1.0
+
+
+def boot_timeout():
+    return BOOT_TIMEOUT * TIMEOUT_SCALE
+
+
+def scenario_timeout(sc):
+    return float(sc.get("timeout", 300)) * TIMEOUT_SCALE
 
 # Set to stop every running guest (Ctrl-C, SIGTERM).
 STOP = threading.Event()
@@ -182,6 +195,8 @@ class ScenarioRun:
     current: str = None
     done: bool = False
     kmemleak: str = None  # None, "scanned" or "missing"
+    # The KCSAN kernel's counters (/sys/kernel/debug/kcsan) at the end.
+    kcsan: dict = None
     leaks: int = 0
     # The guest stopped at its timeout (expect = "timeout").
     timed_out: bool = False
@@ -771,6 +786,9 @@ def default_machine(sc):
 
 def qemu_command(sc, kdir, initrd, rundir, accel):
     env = dict(sc.get("env", {}))
+    # The tests' own timeouts stretch with the runner's (vs_timeout.c).
+    if TIMEOUT_SCALE != 1:
+        env["VS_TIMEOUT_SCALE"] = f"{TIMEOUT_SCALE:g}"
     # slub_debug=FZPU: SLUB sanity checks, red zones, poisoning and
     # owner tracking on every cache (CONFIG_SLUB_DEBUG).
     # The last console= is /dev/console, where init and the tests write
@@ -960,12 +978,15 @@ class GuestOutput:
     runner markers of init.sh, kernel problems.  Records what it saw in
     the ScenarioRun; verdict() judges."""
 
-    def __init__(self, run, tests, qmp_socket=None, kmemleak=False):
+    def __init__(self, run, tests, qmp_socket=None, kmemleak=False, kcsan=False):
         self.run = run
         self.qmp_socket = qmp_socket
         self.expected = list(tests)
         # CONFIG_DEBUG_KMEMLEAK=y: the guest must report a scan.
         self.kmemleak_expected = kmemleak
+        # CONFIG_KCSAN=y: the guest must report KCSAN's counters, with
+        # watchpoints set up (a KCSAN that never watched finds nothing).
+        self.kcsan_expected = kcsan
         self.plan = None
         self.count = 0
         self.next = 1
@@ -1075,6 +1096,9 @@ class GuestOutput:
             run.kmemleak = "missing"
         elif text == "kmemleak scanned":
             run.kmemleak = "scanned"
+        elif text.startswith("kcsan "):
+            run.kcsan = {k: int(v) for k, _, v in
+                         (w.partition("=") for w in text.split()[1:]) if v.lstrip("-").isdigit()}
         elif text.startswith("qmp "):
             # A test asks the host for a device change (for example a
             # block_resize) at a point of its choosing.
@@ -1125,6 +1149,13 @@ class GuestOutput:
                                          "but no /sys/kernel/debug/kmemleak")
             elif run.kmemleak != "scanned":
                 self.problem("kmemleak", "the guest reported no kmemleak scan")
+        if self.kcsan_expected and run.done:
+            if run.kcsan is None:
+                self.problem("kcsan", "the guest kernel has CONFIG_KCSAN but the guest "
+                                      "reported no KCSAN counters")
+            elif run.kcsan.get("enabled") != 1 or not run.kcsan.get("setup_watchpoints"):
+                self.problem("kcsan", "KCSAN did not watch: "
+                             + " ".join(f"{k}={v}" for k, v in run.kcsan.items()))
         if self.kernel_lines > MAX_KERNEL_LINES:
             self.problem("kernel", f"{self.kernel_lines - MAX_KERNEL_LINES} more kernel "
                                    "problem lines (see the console log)")
@@ -1150,7 +1181,7 @@ def stream_console(proc, deadline, log, parser, echo):
     or STOP is set ("stopped").  After done the console is still read:
     a problem during shutdown fails the scenario too."""
     buf = b""
-    boot_deadline = time.monotonic() + BOOT_TIMEOUT
+    boot_deadline = time.monotonic() + boot_timeout()
     while True:
         now = time.monotonic()
         if STOP.is_set():
@@ -1188,7 +1219,8 @@ def boot_guest(sc, kdir, initrd, rundir, accel, echo):
     """Runs one guest to its end; returns (run, parser)."""
     run = ScenarioRun(sc["name"], log=rundir / "console.log")
     parser = GuestOutput(run, sc["tests"], rundir / "qmp.sock",
-                         kmemleak=kernel_config(kdir, "CONFIG_DEBUG_KMEMLEAK") == "y")
+                         kmemleak=kernel_config(kdir, "CONFIG_DEBUG_KMEMLEAK") == "y",
+                         kcsan=kernel_config(kdir, "CONFIG_KCSAN") == "y")
     if device_accounting(sc):
         parser.read_device_stats = lambda: read_device_stats(sc, rundir / "qmp.sock")
     cmd = qemu_command(sc, kdir, initrd, rundir, accel)
@@ -1204,7 +1236,7 @@ def boot_guest(sc, kdir, initrd, rundir, accel, echo):
             stop_backends(backends)
             raise
         try:
-            run.outcome = stream_console(proc, start + float(sc.get("timeout", 300)),
+            run.outcome = stream_console(proc, start + scenario_timeout(sc),
                                          log, parser, echo)
             if run.outcome == "exited" and not reap(proc, run, EXIT_GRACE):
                 run.outcome = "no-exit"
@@ -1252,7 +1284,7 @@ def run_guest(sc, kdir, initrd, rundir, accel, echo=None):
         for f in ("qemu.log", "qemu.stderr"):
             if (rundir / f).exists():
                 (rundir / f).rename(rundir / f"{f}-boot-stall-{stalls}")
-        note = (f"note: boot stall {stalls}: guest did not reach /init in {BOOT_TIMEOUT} s; "
+        note = (f"note: boot stall {stalls}: guest did not reach /init in {boot_timeout():.0f} s; "
                 f"booting again (stalled console: {stalled})")
         notes.append(note)
         if echo:
@@ -1260,6 +1292,14 @@ def run_guest(sc, kdir, initrd, rundir, accel, echo=None):
     run.notes = notes
     run.boot_stalls = stalls
     parser.finish()
+    if run.kcsan:
+        # What KCSAN did: a scenario with no report watched this much.
+        run.notes.append("kcsan: " + ", ".join(
+            f"{run.kcsan.get(k, '?')} {label}" for k, label in (
+                ("setup_watchpoints", "watchpoints set up"),
+                ("data_races", "data races"),
+                ("races_unknown_origin", "races of unknown origin"),
+                ("assert_failures", "assertion failures"))))
     run.timed_out = run.outcome == "timeout"
     qemu_log = rundir / "qemu.log"
     run.problems += qemu_log_problems(qemu_log)
@@ -1496,7 +1536,7 @@ def verdict(sc, run):
     and was stopped at its timeout, with nothing else wrong."""
     name = sc["name"]
     expect = sc.get("expect", "pass")
-    timeout = float(sc.get("timeout", 300))
+    timeout = scenario_timeout(sc)
     fails = []
 
     def fail(text):
@@ -1508,7 +1548,7 @@ def verdict(sc, run):
     elif run.outcome == "stopped":
         fail("guest stopped by an interrupt")
     elif run.outcome == "boot":
-        fail(f"guest did not reach /init within {BOOT_TIMEOUT} s, "
+        fail(f"guest did not reach /init within {boot_timeout():.0f} s, "
              f"{run.boot_stalls + 1} times")
     elif run.outcome == "timeout":
         stuck = run.current
@@ -1774,7 +1814,9 @@ def run_scenarios(names, args, echo=False):
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown()
-    save_durations(runs)
+    # A slowed kernel's times would misorder the everyday runs.
+    if TIMEOUT_SCALE == 1.0:
+        save_durations(runs)
     stalls = sum(run.boot_stalls for _, run, _ in runs)
     if stalls:
         print(f"note: {stalls} guest boot{'s' if stalls > 1 else ''} stalled before "
@@ -1906,10 +1948,18 @@ def main():
                     help="guests at a time (default %(default)s)")
     ap.add_argument("--accel", default=os.environ.get("VS_ACCEL", "tcg"),
                     help="tcg (default) or kvm (nested KVM hangs on some hosts)")
+    ap.add_argument("--timeout-scale", type=float,
+                    default=float(os.environ.get("VS_TIMEOUT_SCALE", 1)),
+                    help="multiply the boot and scenario timeouts, for a slower "
+                         "guest kernel (default %(default)s)")
     ap.add_argument("-v", "--verbose", action="store_true", help="echo the console")
     args = ap.parse_args()
     if args.jobs < 1:
         die("--jobs must be at least 1")
+    if args.timeout_scale < 1:
+        die("--timeout-scale must be at least 1")
+    global TIMEOUT_SCALE
+    TIMEOUT_SCALE = args.timeout_scale
     return {"check": cmd_check, "demo": cmd_demo, "shell": cmd_shell}[args.command](args)
 
 

@@ -32,11 +32,12 @@ def keys_of(**keys):
     return sc
 
 
-def parse(console, sc=None, kmemleak=False, outcome="exited", exit_code=0, problems=()):
+def parse(console, sc=None, kmemleak=False, outcome="exited", exit_code=0, problems=(),
+          kcsan=False):
     """A ScenarioRun as run_guest() leaves it, from a console text."""
     sc = sc or scenario()
     r = run.ScenarioRun(sc["name"])
-    parser = run.GuestOutput(r, sc["tests"], kmemleak=kmemleak)
+    parser = run.GuestOutput(r, sc["tests"], kmemleak=kmemleak, kcsan=kcsan)
     for line in console.splitlines():
         parser.line(line)
     r.outcome = outcome
@@ -594,6 +595,9 @@ class KernelProblems(unittest.TestCase):
         "INFO: task kworker/0:1:12 blocked for more than 30 seconds.",
         "watchdog: BUG: soft lockup - CPU#0 stuck for 22s! [stress:80]",
         "BUG: KFENCE: use-after-free read in virtio_suspend_remove+0x1/0x2",
+        # The KCSAN kernel (make check-kcsan): a data race, an assertion.
+        "BUG: KCSAN: data-race in virtqueue_add_split / virtqueue_resume_held",
+        "BUG: KCSAN: assert: race in virtqueue_hold_check+0x1/0x2",
         "BUG kmalloc-64 (Tainted: G           O      ): Poison overwritten",
         "BUG kmalloc-rnd-05-128 (Not tainted): Object already free",
         "Poison overwritten",
@@ -611,6 +615,8 @@ class KernelProblems(unittest.TestCase):
         "PM: suspend entry (s2idle)",
         "clocksource: Switched to clocksource tsc",
         "kmemleak: Kernel memory leak detector initialized (mem pool available: 15798)",
+        "kcsan: enabled early",
+        "kcsan: selftest: 3/3 tests passed",
     ]
 
     def test_caught(self):
@@ -682,6 +688,38 @@ class Kmemleak(unittest.TestCase):
         self.assertIn("slub_debug=FZPU", cmd[cmd.index("-append") + 1].split())
 
 
+class Kcsan(unittest.TestCase):
+    """The KCSAN kernel (make check-kcsan): its counters prove it watched."""
+    WATCHED = ("vs-runner: kcsan enabled=1 used_watchpoints=0 setup_watchpoints=81234 "
+               "data_races=3 assert_failures=0 no_capacity=0 report_races=0")
+
+    def console(self, line):
+        return GOOD.replace("vs-runner: done", line + "\nvs-runner: done")
+
+    def test_watched_passes_with_counters(self):
+        r = parse(self.console(self.WATCHED), kcsan=True)
+        self.assertTrue(passed(scenario(), r))
+        self.assertEqual(r.kcsan["setup_watchpoints"], 81234)
+        self.assertEqual(r.kcsan["data_races"], 3)
+
+    def test_no_counters_fails_where_expected(self):
+        self.assertFalse(passed(scenario(), parse(GOOD, kcsan=True)))
+        self.assertTrue(passed(scenario(), parse(GOOD, kcsan=False)))
+
+    def test_kcsan_that_never_watched_fails(self):
+        for line in (self.WATCHED.replace("enabled=1", "enabled=0"),
+                     self.WATCHED.replace("setup_watchpoints=81234", "setup_watchpoints=0")):
+            with self.subTest(line=line):
+                r = parse(self.console(line), kcsan=True)
+                self.assertFalse(passed(scenario(), r))
+                self.assertIn("KCSAN did not watch", str(r.problems))
+
+    def test_init_reports_before_done(self):
+        init = (run.TOP / "tools" / "runner" / "init.sh").read_text()
+        finish = init.split("finish() {", 1)[1].split("\n}\n", 1)[0]
+        self.assertLess(finish.index("kcsan_report"), finish.index('echo "vs-runner: done"'))
+
+
 class HangCheck(unittest.TestCase):
     HANG = scenario(tests=["hang"], expect="timeout", timeout=70)
     BOOTED = "vs-runner: init x\nvs-runner: test-begin hang\nTAP version 13\n1..1\n"
@@ -714,6 +752,37 @@ class HangCheck(unittest.TestCase):
         del sc["name"]
         self.assertEqual(run.scenario_errors(sc), [])
         self.assertIn("timeout", str(run.scenario_errors(dict(sc, timeout=run.BOOT_TIMEOUT))))
+
+
+class TimeoutScale(unittest.TestCase):
+    """--timeout-scale (make check-kcsan) stretches the boot limit and
+    every scenario's timeout, not the scenario files."""
+
+    def setUp(self):
+        self.addCleanup(setattr, run, "TIMEOUT_SCALE", run.TIMEOUT_SCALE)
+
+    def test_unscaled(self):
+        self.assertEqual(run.scenario_timeout(scenario(timeout=240)), 240)
+        self.assertEqual(run.scenario_timeout(scenario()), 300)
+        self.assertEqual(run.boot_timeout(), run.BOOT_TIMEOUT)
+
+    def test_scaled(self):
+        run.TIMEOUT_SCALE = 4
+        self.assertEqual(run.scenario_timeout(scenario(timeout=240)), 960)
+        self.assertEqual(run.boot_timeout(), 4 * run.BOOT_TIMEOUT)
+        r = parse("vs-runner: init x\nvs-runner: test-begin alpha", outcome="timeout")
+        self.assertIn("t: guest timed out after 1200 s in test alpha",
+                      failures(scenario(), r))
+
+    def test_guest_tests_get_the_scale(self):
+        """vs_timeout.c scales the tests' alarm()s by VS_TIMEOUT_SCALE."""
+        def words():
+            with tempfile.TemporaryDirectory() as d:
+                cmd = run.qemu_command(scenario(), Path(d), Path(d) / "i", Path(d), "tcg")
+            return cmd[cmd.index("-append") + 1].split()
+        self.assertNotIn("VS_TIMEOUT_SCALE", " ".join(words()))
+        run.TIMEOUT_SCALE = 4
+        self.assertIn("VS_TIMEOUT_SCALE=4", words())
 
 
 class ScenarioKeys(unittest.TestCase):
