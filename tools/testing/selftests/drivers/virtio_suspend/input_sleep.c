@@ -37,7 +37,12 @@ static void qmp_key(int down)
 	fflush(stdout);
 }
 
-/* The next EV_KEY event of TEST_KEY within @timeout_ms: its value, or -1. */
+/*
+ * The next press (1) or release (0) of TEST_KEY within @timeout_ms, or -1.
+ * Autorepeat events (2) are skipped: the input core makes them while a
+ * key stays down past the repeat delay (250 ms), which a loaded host's
+ * guest can take between the press and the release the device sends.
+ */
 static int next_key(int fd, long timeout_ms)
 {
 	long end = vs_now_ms() + timeout_ms;
@@ -49,7 +54,7 @@ static int next_key(int fd, long timeout_ms)
 			continue;
 		if (read(fd, &ev, sizeof(ev)) != sizeof(ev))
 			return -1;
-		if (ev.type == EV_KEY && ev.code == TEST_KEY)
+		if (ev.type == EV_KEY && ev.code == TEST_KEY && ev.value != 2)
 			return ev.value;
 	}
 	return -1;
