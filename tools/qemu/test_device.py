@@ -734,6 +734,10 @@ class Tests:
              "x-fault-notify-at-resume needs suspend=on"),
             (STOP_PROPS + ",x-fault-notify-at-resume=on",
              "x-fault-notify-at-resume: suspend-dialect=stop has no resume"),
+            (",suspend=on,x-fault-recovery=bogus",
+             "x-fault-recovery: unknown value 'bogus' (allowed: features)"),
+            (",x-fault-recovery=features",
+             "x-fault-recovery needs suspend=on"),
         ]
         self.realize_refuses("virtio-rng-device", cases)
 
@@ -1574,6 +1578,7 @@ class Tests:
              "inflight-total", "inflight-max", "suspends-with-inflight",
              "pending-total", "notifications-held",
              "notifications-released", "config-changes-deferred",
+             "features-refused", "notifies-before-driver-ok",
              "violations", "device-bugs")
 
     def stats(self, q, path="/machine/peripheral/dev0"):
@@ -3126,6 +3131,105 @@ class Tests:
         self.eq(len(q.stderr().splitlines()), 1,
                 f"{what}: nothing more on stderr")
 
+    # -- x-fault-recovery ----------------------------------------------
+    def refused_setup(self, d, what):
+        """The driver sets the reset device up again: FEATURES_OK must be
+        refused, the status reading ACKNOWLEDGE | DRIVER."""
+        queues = dict(d.queues)
+        try:
+            d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0], reset=False)
+            refused = False
+        except QemuError:
+            refused = True
+        d.queues = queues
+        self.check(refused, f"{what}: FEATURES_OK refused")
+        self.eq(d.status, ACKNOWLEDGE | DRIVER, f"{what}: status without "
+                "FEATURES_OK")
+
+    def recovery_case(self, bus):
+        feats = 1 << F_VERSION_1 | 1 << F_SUSPEND
+        what = f"recovery {bus}"
+        props = ",suspend-never-ack=on,x-fault-recovery=features"
+        if bus == "mmio":
+            q, d = self.rng(",suspend=on" + props, qmp=True)
+            path = "/machine/peripheral/dev0"
+        else:
+            q, d = self.pci(props)
+            path = self.VDEV
+        d.init(feats, queues=[0])
+        d.set_status(0)
+        self.eq(d.status, 0, f"{what}: reset while running")
+        d.init(feats, queues=[0])
+        d.rng_request()
+        d.kick(0)
+        self.check(d.wait_used(0, 1), f"{what}: set up again after a reset "
+                   "while running")
+        self.eq(q.stderr(), "", f"{what}: nothing on stderr before")
+        d.set_status(RUNNING | SUSPEND)
+        q.clock_step_ms(1000)
+        self.eq(d.status, RUNNING, f"{what}: SUSPEND not acknowledged")
+        d.set_status(0)
+        self.eq(d.status, 0, f"{what}: the reset while suspending completes")
+        self.refused_setup(d, f"{what}: after the reset")
+        d.kick(0)
+        d.set_status(0)
+        self.refused_setup(d, f"{what}: after a second reset")
+        q.qmp_cmd("system_reset")
+        if bus == "pci":
+            end = time.monotonic() + 5      # done by the main loop, soon
+            while q.readl(d.PORT + 0x18) and time.monotonic() < end:
+                time.sleep(0.01)
+            d.map()         # the bus reset cleared the port and the BARs
+        self.refused_setup(d, f"{what}: after system_reset")
+        err = q.stderr().strip()
+        self.check("the driver reset the device while its SUSPEND request "
+                   "was pending: it refuses FEATURES_OK from now on (fault "
+                   "injected by the x-fault-recovery property)" in err
+                   and len(err.splitlines()) == 1,
+                   f"{what}: one warning on stderr", err)
+        self.stats_eq(q, {"suspend-requests": 1, "suspend-aborts": 1,
+                          "resets-after-driver-ok": 2, "features-refused": 3,
+                          "notifies-before-driver-ok": 1},
+                      f"{what}: stats: one aborted request, three refused "
+                      "set-ups, the kick without DRIVER_OK", path=path)
+        self.no_violation(q, what)
+        q.close()
+
+    def t_fault_recovery(self):
+        """x-fault-recovery=features: once the driver resets the device
+        while its SUSPEND request is pending, the device refuses
+        FEATURES_OK until QEMU exits, on virtio-mmio and virtio-pci; a
+        reset of a running or suspended device does not fire it."""
+        for bus in ("mmio", "pci"):
+            self.recovery_case(bus)
+            self.stop_all()
+
+        feats = 1 << F_VERSION_1 | 1 << F_SUSPEND
+        # Before suspend-ack-delay-ms ran out: fired.
+        q, d = self.rng(",suspend=on,suspend-ack-delay-ms=100,"
+                        "x-fault-recovery=features")
+        d.init(feats, queues=[0])
+        d.set_status(RUNNING | SUSPEND)
+        q.clock_step_ms(50)
+        d.set_status(0)
+        self.refused_setup(d, "recovery ack-delay: reset before the "
+                           "acknowledgement")
+        q.close()
+        # A reset while suspended (acknowledged), and an empty value: not.
+        for props in (",x-fault-recovery=features",
+                      ",suspend-never-ack=on,x-fault-recovery="):
+            q, d = self.rng(",suspend=on" + props)
+            d.init(feats, queues=[0])
+            d.set_status(RUNNING | SUSPEND)
+            d.set_status(0)
+            d.init(feats, queues=[0], reset=False)
+            d.rng_request()
+            d.kick(0)
+            self.check(d.wait_used(0, 1), f"recovery{props}: set up again "
+                       "and works after the reset")
+            self.eq(q.stderr(), "", f"recovery{props}: nothing on stderr")
+            q.close()
+
     def t_pci_vanish(self):
         """x-fault-vanish: at the SUSPEND write or at the resume, the
         device is gone as after a surprise removal: its virtio registers
@@ -3447,7 +3551,7 @@ class Tests:
                  self.t_pci_refused_writes, self.t_pci_bus_master,
                  self.t_pci_ioeventfd, self.t_pci_bad_cap,
                  self.t_pci_vanish, self.t_pci_vanish_notify,
-                 self.t_pci_vanish_inert,
+                 self.t_pci_vanish_inert, self.t_fault_recovery,
                  self.t_9p_pci, self.t_vhost_user_fs,
                  self.t_vhost_user_vsock]
         unknown = set(only) - {t.__name__[2:] for t in tests}
