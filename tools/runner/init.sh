@@ -60,9 +60,11 @@ kmemleak_check() {
 
 # Device accounting: for each device on our transport, where it sits
 # (the base of its virtio-mmio slot, or the PCI address of the root port
-# it is behind) and the module's sysfs counters, as
-# "vs-runner: vdev virtioN key=mmio:feb00e00 dialect=spec suspends=3 ...".
-# The runner compares them with what QEMU counted for the same device.
+# it is behind), the module's sysfs counters and state, and its disk if
+# it is one, as "vs-runner: vdev virtioN key=mmio:feb00e00 dialect=spec
+# suspends=3 ... state=running disk=vda".  The runner compares them with
+# what QEMU counted for the same device, and lets block I/O fail on the
+# disk of a device the scenario breaks on purpose.
 vdev_report() {
 	for d in /sys/bus/virtio/devices/virtio*; do
 		[ -d "$d/suspend" ] || continue
@@ -84,9 +86,11 @@ vdev_report() {
 			;;
 		esac
 		line="vdev ${d##*/} key=$key"
-		for f in dialect suspends resumes fallbacks timeouts needs_reset; do
+		for f in dialect suspends resumes fallbacks timeouts needs_reset state; do
 			line="$line $f=$(cat "$d/suspend/$f" 2>/dev/null)"
 		done
+		disk=$(ls "$d/block" 2>/dev/null | head -n 1)
+		[ -z "$disk" ] || line="$line disk=$disk"
 		echo "vs-runner: $line"
 	done
 	# The runner reads QEMU's counters now: the kmemleak scans that

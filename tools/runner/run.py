@@ -73,6 +73,11 @@ KERNEL_PROBLEMS = re.compile(
     # virtio_ring's BAD_RING(): a used buffer the ring does not know (the
     # queue is then broken).
     r":id \d+ (?:is not a head!|out of range)")
+# A block I/O error names its disk ("I/O error, dev vdb, sector ...",
+# "Buffer I/O error on dev vdb, logical block ..."): a kernel problem,
+# except on the disk of a device the scenario breaks on purpose, where
+# it is what the tests wait for (see broken_disks()).
+IO_ERROR_DISK = re.compile(r"\bI/O error,? (?:on )?dev (\w+),")
 # A "Call Trace:" this many lines after a reported line belongs to it.
 CALL_TRACE_SPAN = 60
 # Past this many, kernel lines are counted, not listed one by one.
@@ -104,6 +109,12 @@ QEMU_STDERR_HARMLESS = [
 QEMU_FAULT_INJECTED = re.compile(
     r"^[\w.-]+: virtio-suspend: \S+: (suspend|resume) failed "
     r"\(fault injected by the (suspend|resume)-fail property\)$")
+# A device made to refuse its set-up after the driver reset it out of a
+# SUSPEND request (x-fault-recovery=features) says so once.
+QEMU_RECOVERY_INJECTED = re.compile(
+    r"^[\w.-]+: warning: virtio-suspend: .*: the driver reset the device while "
+    r"its SUSPEND request was pending: it refuses FEATURES_OK from now on "
+    r"\(fault injected by the x-fault-recovery property\)$")
 # A device made to vanish (x-fault-vanish=suspend|resume|notify:N) says
 # so once.
 QEMU_VANISH_INJECTED = re.compile(
@@ -235,12 +246,13 @@ DEVICE_KINDS = ("blk", "rng", "net", "console", "gpu", "scsi", "input", "balloon
                 "vsock")
 # What a device's cycles must have been, as QEMU counted them (see
 # accounting_problems()).
-EXPECT_PATHS = ("suspend", "reset", "fault")
+EXPECT_PATHS = ("suspend", "reset", "fault", "broken")
 DEVICE_KEYS = {
     "kind": (lambda v: v in DEVICE_KINDS, "one of " + ", ".join(DEVICE_KINDS)),
     "size_mib": (lambda v: _is_int(v) and v > 0, "a positive integer"),
     "image": (lambda v: isinstance(v, str), "a path (string)"),
     "props": (_scalar_table, "a table of QEMU properties"),
+    "drive": (_scalar_table, "a table of QEMU -drive options"),
     "bus": (lambda v: v in ("mmio", "pci"), '"mmio" or "pci"'),
     "expect_path": (lambda v: v in EXPECT_PATHS, " or ".join(f'"{p}"' for p in EXPECT_PATHS)),
 }
@@ -302,6 +314,9 @@ def scenario_errors(sc):
             check(dev, DEVICE_KEYS, f"devices[{i}]: ")
             if "kind" not in dev:
                 errors.append(f"devices[{i}]: missing key 'kind'")
+            elif "drive" in dev and dev["kind"] not in ("blk", "scsi"):
+                errors.append(f"devices[{i}]: drive is for disks (blk, scsi), not "
+                              f"{dev['kind']}")
     if sc.get("expect") == "timeout" and not sc.get("tests"):
         errors.append('expect = "timeout" needs the test that hangs in tests')
     if "expect_violation" in sc and sc.get("expect") != "violation":
@@ -718,7 +733,8 @@ def device_args(devices, rundir, bus="mmio"):
             if "image" not in dev:
                 with open(img, "wb") as f:
                     f.truncate(int(dev.get("size_mib", 16)) << 20)
-            args += ["-drive", f"if=none,id={kind}{n},format=raw,file={img}"]
+            drive = "".join(f",{k}={v}" for k, v in dev.get("drive", {}).items())
+            args += ["-drive", f"if=none,id={kind}{n},format=raw,file={img}{drive}"]
             if kind == "blk":
                 args += virtio("virtio-blk-device", f",drive=blk{n}{props}")
             else:
@@ -973,6 +989,20 @@ def read_device_stats(sc, sock_path):
     return stats
 
 
+def broken_disks(run):
+    """The disks on which block I/O may fail: those of the devices the
+    scenario declares broken (expect_path = "broken") that the guest
+    reported broken (init.sh's vdev line: state=broken, disk=vdX), read
+    at its "accounting" marker.  Without device accounting, none."""
+    disks = set()
+    for entry in run.device_stats or []:
+        guest = run.guest_devices.get(entry["key"]) if entry["key"] else None
+        if entry["device"].get("expect_path") == "broken" and guest \
+                and guest.get("state") == "broken" and guest.get("disk"):
+            disks.add(guest["disk"])
+    return disks
+
+
 class GuestOutput:
     """Parses the console as it streams: TAP per test binary, the
     runner markers of init.sh, kernel problems.  Records what it saw in
@@ -995,6 +1025,9 @@ class GuestOutput:
         self.kernel_lines = 0
         self.leak_first = None
         self.done_at = None
+        # Block I/O errors, (disk, line): judged by finish(), once the
+        # guest has said which disks are broken.
+        self.io_errors = []
         # Called at init.sh's "accounting" marker: returns QEMU's device
         # counters (read_device_stats()), None without device accounting.
         self.read_device_stats = None
@@ -1015,7 +1048,10 @@ class GuestOutput:
             self.kmemleak_line(text[len("vs-kmemleak: "):])
             return
         m = KERNEL_PROBLEMS.search(text)
-        if m:
+        disk = IO_ERROR_DISK.search(text) if m else None
+        if disk:
+            self.io_errors.append((disk.group(1), text.strip()))
+        elif m:
             # A stack trace right after a reported line is part of it.
             if not (m.group(0) == "Call Trace:" and self.last_problem is not None
                     and self.lineno - self.last_problem <= CALL_TRACE_SPAN):
@@ -1139,6 +1175,10 @@ class GuestOutput:
 
     def finish(self):
         run = self.run
+        broken = broken_disks(run)
+        for disk, text in self.io_errors:
+            if disk not in broken:
+                self.kernel_problem(text)
         if run.leaks:
             self.problem("kmemleak", f"{run.leaks} unreferenced object"
                          f"{'s' if run.leaks > 1 else ''} (first: "
@@ -1338,6 +1378,8 @@ def qemu_stderr_problems(sc, path):
                 if k in ("suspend-fail", "resume-fail") and str(v) in ("on", "true")}
     vanish = {str(dev["props"]["x-fault-vanish"]) for dev in sc.get("devices", [])
               if dev.get("props", {}).get("x-fault-vanish")}
+    recovery = any(dev.get("props", {}).get("x-fault-recovery")
+                   for dev in sc.get("devices", []))
     problems = []
     for line in text.splitlines():
         line = line.strip()
@@ -1348,6 +1390,8 @@ def qemu_stderr_problems(sc, path):
             continue
         m = QEMU_VANISH_INJECTED.match(line)
         if m and (m.group(1) or f"notify:{m.group(2)}") in vanish:
+            continue
+        if recovery and QEMU_RECOVERY_INJECTED.match(line):
             continue
         problems.append(Problem("qemu-stderr", line))
     return problems
@@ -1420,7 +1464,9 @@ def accounting_problems(sc, run):
     abandoned request; "reset": no SUSPEND request, at least one reset
     after set-up (the reset-based path); "fault": at least one request
     that failed or was abandoned (and a fallback counted by the
-    module)."""
+    module); "broken": the same as "fault", the module left the device
+    broken, and the device saw no queue notification while its status
+    had no DRIVER_OK (a device its driver could not set up again)."""
     if run.device_stats is None:
         return [Problem("accounting", "QEMU's device counters were not read "
                                       "(no \"vs-runner: accounting\" from the guest)")]
@@ -1478,13 +1524,24 @@ def accounting_problems(sc, run):
             if not resets:
                 bad(entry, "declared on the reset path, the device was never reset after "
                            "DRIVER_OK")
-        elif expect == "fault":
+        elif expect in ("fault", "broken"):
+            what = "faulty" if expect == "fault" else "broken"
             if not failed:
-                bad(entry, "declared faulty, no suspend or resume failed or was abandoned "
+                bad(entry, f"declared {what}, no suspend or resume failed or was abandoned "
                            f"({requests} requests, {acks} acknowledged)")
             if guest and not guest.get("fallbacks", 0):
-                bad(entry, f"declared faulty, the module ({guest['name']}) counted no "
+                bad(entry, f"declared {what}, the module ({guest['name']}) counted no "
                            "fallback")
+        if expect == "broken":
+            if not guest:
+                bad(entry, "declared broken, but no device of our transport at "
+                           f"{entry['key']} in the guest")
+            elif guest.get("state") != "broken":
+                bad(entry, f"declared broken, the module ({guest['name']}) left it "
+                           f"{guest.get('state', 'in no state')}")
+            if st["notifies-before-driver-ok"]:
+                bad(entry, f"declared broken, the device got {st['notifies-before-driver-ok']} "
+                           "queue notifications while its status had no DRIVER_OK")
     return problems
 
 

@@ -232,6 +232,14 @@ class QemuStderr(unittest.TestCase):
         other_queue = scenario(devices=[{"kind": "net", "props": {"x-fault-vanish": "notify:1"}}])
         self.assertEqual(self.problems(line, with_prop), [])
         self.assertEqual(len(self.problems(line, other_queue)), 1)
+
+    def test_recovery_fault_harmless_only_where_set(self):
+        line = ("qemu-system-x86_64: warning: virtio-suspend: virtio-blk id vblk0 at "
+                "virtio-mmio@00000000feb02e00: the driver reset the device while its "
+                "SUSPEND request was pending: it refuses FEATURES_OK from now on (fault "
+                "injected by the x-fault-recovery property)\n")
+        with_prop = scenario(devices=[{"kind": "blk", "props": {"x-fault-recovery": "features"}}])
+        self.assertEqual(self.problems(line, with_prop), [])
         self.assertEqual(len(self.problems(line, scenario())), 1)
 
     def test_stderr_problem_fails_verdict(self):
@@ -314,7 +322,8 @@ def stats(**kw):
              "resume-requests", "resumes", "resume-failures", "resets-after-driver-ok",
              "inflight-last", "inflight-total", "inflight-max", "suspends-with-inflight",
              "pending-total", "notifications-held", "notifications-released",
-             "config-changes-deferred", "violations", "device-bugs")
+             "config-changes-deferred", "features-refused", "notifies-before-driver-ok",
+             "violations", "device-bugs")
     st = dict.fromkeys(names, 0)
     for k, v in kw.items():
         st[k.replace("_", "-")] = v
@@ -453,6 +462,27 @@ class DeviceAccounting(unittest.TestCase):
         self.assertFails(self.problems(st, self.vdev(suspends=0, resumes=0), expect="fault"),
                          "counted no fallback")
 
+    def test_broken_path(self):
+        st = stats(suspend_requests=1, suspend_aborts=1, resets_after_driver_ok=1,
+                   features_refused=1)
+        broken = self.vdev(suspends=0, resumes=0, fallbacks=1, timeouts=1, state="broken",
+                           disk="vdb")
+        self.assertEqual(self.problems(st, broken, expect="broken"), [])
+        self.assertFails(self.problems(st, broken.replace("state=broken", "state=running"),
+                                       expect="broken"),
+                         "declared broken, the module (virtio0) left it running")
+        self.assertFails(self.problems(st, "", expect="broken"),
+                         "declared broken, but no device of our transport")
+        self.assertFails(self.problems(stats(suspend_requests=1, suspend_acks=1), broken,
+                                       expect="broken"),
+                         "declared broken, no suspend or resume failed")
+        # The driver went on after the refused set-up: it notified a
+        # device that does not run.
+        self.assertFails(self.problems(dict(st, **{"notifies-before-driver-ok": 2}), broken,
+                                       expect="broken"),
+                         "declared broken, the device got 2 queue notifications while its "
+                         "status had no DRIVER_OK")
+
     def test_accounting_problem_fails_verdict(self):
         sc = scenario(qemu="patched")
         r = parse(GOOD, sc, problems=self.problems(stats(suspend_requests=1, suspend_acks=1)))
@@ -480,6 +510,53 @@ class DeviceAccounting(unittest.TestCase):
             {"kind": "blk", "expect_path": "suspend"}])), [])
         self.assertNotEqual(run.scenario_errors(keys_of(devices=[
             {"kind": "blk", "expect_path": "classic"}])), [])
+
+
+class BrokenDiskIoErrors(unittest.TestCase):
+    """Block I/O errors fail a scenario, except on the disk of a device
+    it declares broken that the guest reported broken (broken_disks())."""
+
+    IO_ERRORS = ("[   20.1] I/O error, dev vdb, sector 0 op 0x1:(WRITE) flags 0x8800 "
+                 "phys_seg 1 prio class 2\n"
+                 "[   20.2] Buffer I/O error on dev vdb, logical block 0, async page read")
+
+    def run_with(self, state="broken", expect="broken", disk="vdb", errors=IO_ERRORS):
+        dev = {"kind": "blk", "props": {"suspend": "on"}, "expect_path": expect}
+        sc = scenario(qemu="patched", devices=[dev])
+        r = run.ScenarioRun("t")
+        parser = run.GuestOutput(r, sc["tests"])
+        parser.read_device_stats = lambda: [{
+            "label": "blk0", "id": "vblk0", "device": dev, "key": "mmio:feb00e00",
+            "stats": stats(suspend_requests=1, suspend_aborts=1), "error": None}]
+        vdev = ("vs-runner: vdev virtio0 key=mmio:feb00e00 dialect=spec suspends=0 "
+                f"resumes=0 fallbacks=1 timeouts=1 needs_reset=0 state={state} disk={disk}")
+        console = GOOD.replace("vs-runner: init 6.12.117", "vs-runner: init 6.12.117\n" + errors)
+        console = console.replace("vs-runner: kmemleak scanned",
+                                  vdev + "\nvs-runner: accounting\nvs-runner: kmemleak scanned")
+        for line in console.splitlines():
+            parser.line(line)
+        r.outcome, r.exit_code = "exited", 0
+        parser.finish()
+        return [p for p in r.problems if p.kind == "kernel"]
+
+    def test_io_errors_on_the_broken_disk_pass(self):
+        self.assertEqual(self.run_with(), [])
+
+    def test_io_errors_on_another_disk_fail(self):
+        self.assertEqual(len(self.run_with(disk="vda")), 2)
+
+    def test_io_errors_on_a_disk_the_guest_left_running_fail(self):
+        self.assertEqual(len(self.run_with(state="running")), 2)
+
+    def test_io_errors_on_a_disk_not_declared_broken_fail(self):
+        self.assertEqual(len(self.run_with(expect="fault")), 2)
+
+    def test_io_errors_without_device_accounting_fail(self):
+        r = parse(GOOD + "\n" + self.IO_ERRORS)
+        self.assertEqual(len([p for p in r.problems if p.kind == "kernel"]), 2)
+
+    def test_other_kernel_problems_still_fail(self):
+        self.assertEqual(len(self.run_with(errors="WARNING: CPU: 0 PID: 1 at x")), 1)
 
 
 class QemuLog(unittest.TestCase):
@@ -828,6 +905,17 @@ class ScenarioKeys(unittest.TestCase):
         self.assertEqual(run.default_machine({"devices": [{"kind": "blk"}, {"kind": "blk", "bus": "pci"}]}),
                          "microvm,acpi=on,pcie=on")
         self.assertEqual(run.default_machine({}), "microvm,acpi=on")
+
+    def test_drive_options_go_to_the_disk(self):
+        with tempfile.TemporaryDirectory() as d:
+            args = run.device_args([{"kind": "blk", "size_mib": 1,
+                                     "drive": {"throttling.iops-total": 200}}], Path(d))
+        self.assertIn(f"if=none,id=blk0,format=raw,file={d}/blk0.img,"
+                      "throttling.iops-total=200", args)
+        self.assertEqual(run.scenario_errors(keys_of(devices=[
+            {"kind": "blk", "drive": {"cache": "none"}}])), [])
+        self.assertNotEqual(run.scenario_errors(keys_of(devices=[
+            {"kind": "rng", "drive": {"cache": "none"}}])), [])
 
     def test_a_device_may_choose_its_bus(self):
         with tempfile.TemporaryDirectory() as d:
