@@ -10,9 +10,9 @@ A scenario is a TOML file in tools/scenarios/ (see README.md there): the
 QEMU binary, the devices, the modules to load and the kselftests to run.
 Every guest runs under a hard timeout; verdict() decides whether a guest
 run passed, by the rule README.md states, and a failed scenario's console
-log is kept and its path printed.  Guests run --jobs at a time (3 by
-default: on 2 cores, guests leave CPU idle while they boot, sleep and
-wait for kmemleak), each scenario's output printed whole, in name order;
+log is kept and its path printed.  Guests run --jobs at a time (5 by
+default: on 2 cores, three at a time left a third of the CPU idle, the
+guests waiting on throttled disks, sleep cycles and kmemleak), each scenario's output printed whole, in name order;
 the host-side suites run beside them.  The last
 line of `check` is "N passed, N failed" (", N skipped" when there are
 skips); the exit status is non-zero unless every test ran and passed.
@@ -2001,7 +2001,7 @@ def main():
     ap.add_argument("--selftests", default=str(SELFTEST_BUILD),
                     help="the test binaries (make selftests builds them in %(default)s)")
     ap.add_argument("--scenario", action="append", help="run only this scenario")
-    ap.add_argument("-j", "--jobs", type=int, default=int(os.environ.get("VS_JOBS", 3)),
+    ap.add_argument("-j", "--jobs", type=int, default=int(os.environ.get("VS_JOBS", 5)),
                     help="guests at a time (default %(default)s)")
     ap.add_argument("--accel", default=os.environ.get("VS_ACCEL", "tcg"),
                     help="tcg (default) or kvm (nested KVM hangs on some hosts)")

@@ -263,7 +263,7 @@ TEST_F(rng, bound_instead_of_c_driver)
 TEST_F(rng, every_device_serves_hwrng)
 {
 	unsigned char a[256], b[256];
-	long before, after;
+	long before, after, wait;
 	int i;
 
 	for (i = 0; i < self->n; i++) {
@@ -274,9 +274,20 @@ TEST_F(rng, every_device_serves_hwrng)
 		ASSERT_LT(0, vs_irq_lines(d->vdev, &before)) TH_LOG("no interrupt named %s", d->vdev);
 		ASSERT_EQ(sizeof(a), read_full("/dev/hwrng", a, sizeof(a)));
 		ASSERT_EQ(sizeof(b), read_full("/dev/hwrng", b, sizeof(b)));
-		ASSERT_LT(0, vs_irq_lines(d->vdev, &after));
-		/* 512 bytes are 8 requests of 64: the device answered. */
-		EXPECT_LE(before + 4, after) TH_LOG("%s: %ld -> %ld interrupts", d->vdev, before, after);
+		/*
+		 * 512 bytes are 8 requests of 64, each answered with an
+		 * interrupt; but the reader takes a used buffer as soon as it
+		 * finds it, before the interrupt is handled, and on a loaded
+		 * host one interrupt can stand for several answers (seen: 2 ->
+		 * 3). So: at least one, however late.
+		 */
+		for (wait = 0; wait < 10000; wait += 10) {
+			ASSERT_LT(0, vs_irq_lines(d->vdev, &after));
+			if (after > before)
+				break;
+			usleep(10 * 1000);
+		}
+		EXPECT_LT(before, after) TH_LOG("%s: %ld -> %ld interrupts", d->vdev, before, after);
 		EXPECT_LT(100, distinct(a, sizeof(a)));
 		EXPECT_NE(0, memcmp(a, b, sizeof(a)));
 	}
