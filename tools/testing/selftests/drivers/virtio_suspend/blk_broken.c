@@ -272,19 +272,9 @@ static int count_broken(const struct disk *disks, int n)
 static void kmsg_scan(int fd, struct disk *disks, int n)
 {
 	char rec[8192], *msg, want[128];
-	ssize_t len;
 	int i;
 
-	for (;;) {
-		len = read(fd, rec, sizeof(rec) - 1);
-		if (len < 0 && errno == EPIPE)	/* overwritten before it was read */
-			continue;
-		if (len <= 0)
-			return;
-		rec[len] = '\0';
-		msg = strchr(rec, ';');
-		msg = msg ? msg + 1 : rec;
-		msg[strcspn(msg, "\n")] = '\0';
+	while ((msg = vs_kmsg_next(fd, rec, sizeof(rec)))) {
 		for (i = 0; i < n; i++) {
 			snprintf(want, sizeof(want), " %s: " RECOVERY_FAILED, disks[i].vdev);
 			if (strstr(msg, want)) {

@@ -153,19 +153,9 @@ static int kmsg_lost_state(int fd)
 {
 	char rec[8192], *msg;
 	int found = 0;
-	ssize_t n;
 	size_t i;
 
-	for (;;) {
-		n = read(fd, rec, sizeof(rec) - 1);
-		if (n < 0 && errno == EPIPE)	/* overwritten before it was read */
-			continue;
-		if (n <= 0)
-			return found;
-		rec[n] = '\0';
-		msg = strchr(rec, ';');
-		msg = msg ? msg + 1 : rec;
-		msg[strcspn(msg, "\n")] = '\0';
+	while ((msg = vs_kmsg_next(fd, rec, sizeof(rec)))) {
 		for (i = 0; i < ARRAY_SIZE(lost_state); i++) {
 			if (strstr(msg, lost_state[i])) {
 				printf("# kernel: %s\n", msg);
@@ -174,6 +164,7 @@ static int kmsg_lost_state(int fd)
 			}
 		}
 	}
+	return found;
 }
 
 /*

@@ -240,18 +240,8 @@ static int kmsg_ring_error(int fd, char *bad, size_t len)
 {
 	char rec[2048], *msg;
 	int found = 0;
-	ssize_t n;
 
-	for (;;) {
-		n = read(fd, rec, sizeof(rec) - 1);
-		if (n < 0 && errno == EPIPE)
-			continue;	/* overwritten records: go on */
-		if (n <= 0)
-			break;
-		rec[n] = '\0';
-		msg = strchr(rec, ';');
-		msg = msg ? msg + 1 : rec;
-		msg[strcspn(msg, "\n")] = '\0';
+	while ((msg = vs_kmsg_next(fd, rec, sizeof(rec)))) {
 		if (!found && (strstr(msg, " is not a head!") ||
 			       (strstr(msg, ":id ") && strstr(msg, " out of range")))) {
 			snprintf(bad, len, "%.400s", msg);

@@ -424,6 +424,29 @@ static inline int vs_kmsg_open(void)
 }
 
 /*
+ * The next record of non-blocking kmsg reader @fd, into @rec: its message
+ * text (first line, without the "prio,seq,...;" prefix), or NULL when
+ * there is none yet.  Records overwritten before they were read are
+ * skipped.
+ */
+static inline char *vs_kmsg_next(int fd, char *rec, size_t len)
+{
+	char *msg;
+	ssize_t n;
+
+	do
+		n = read(fd, rec, len - 1);
+	while (n < 0 && errno == EPIPE);
+	if (n <= 0)
+		return NULL;
+	rec[n] = '\0';
+	msg = strchr(rec, ';');
+	msg = msg ? msg + 1 : rec;
+	msg[strcspn(msg, "\n")] = '\0';
+	return msg;
+}
+
+/*
  * Waits up to @timeout_ms for kmsg reader @fd (vs_kmsg_open()) to read a
  * record containing @needle; prints it as a TAP comment.  Returns 0, or
  * -ETIMEDOUT.
@@ -432,22 +455,15 @@ static inline int vs_kmsg_wait(int fd, const char *needle, long timeout_ms)
 {
 	long end = vs_now_ms() + timeout_ms;
 	char rec[8192], *msg;
-	ssize_t n;
 
 	for (;;) {
-		n = read(fd, rec, sizeof(rec) - 1);
-		if (n < 0 && errno == EPIPE)	/* overwritten before it was read */
-			continue;
-		if (n <= 0) {
+		msg = vs_kmsg_next(fd, rec, sizeof(rec));
+		if (!msg) {
 			if (vs_now_ms() > end)
 				return -ETIMEDOUT;
 			usleep(10000);
 			continue;
 		}
-		rec[n] = '\0';
-		msg = strchr(rec, ';');
-		msg = msg ? msg + 1 : rec;
-		msg[strcspn(msg, "\n")] = '\0';
 		if (strstr(msg, needle)) {
 			printf("# kernel: %s\n", msg);
 			return 0;
