@@ -862,6 +862,27 @@ class TimeoutScale(unittest.TestCase):
         self.assertIn("VS_TIMEOUT_SCALE=4", words())
 
 
+class ScenarioInitrd(unittest.TestCase):
+    """Each guest's initramfs is the common one and the archives of
+    exactly the binaries its init runs, the tests and vs_bench."""
+
+    def test_common_part_and_the_scenarios_tests(self):
+        with tempfile.TemporaryDirectory() as d:
+            d = Path(d)
+            (d / "selftests").mkdir()
+            (d / "initramfs.cpio").write_bytes(b"common;")
+            for name in ("alpha", "beta", "gamma", "vs_bench"):
+                (d / "selftests" / f"{name}.cpio").write_bytes(f"{name};".encode())
+            rundir = d / "run"
+            rundir.mkdir()
+            sc = scenario(tests=["gamma", "alpha"])
+            path = run.scenario_initrd(sc, d / "initramfs.cpio", rundir)
+            self.assertEqual(path.read_bytes(), b"common;gamma;alpha;")
+            sc["env"] = {"VS_BENCH": "latency:all:10"}
+            path = run.scenario_initrd(sc, d / "initramfs.cpio", rundir)
+            self.assertEqual(path.read_bytes(), b"common;gamma;alpha;vs_bench;")
+
+
 class ScenarioKeys(unittest.TestCase):
     def test_every_scenario_is_valid(self):
         for p in sorted(run.SCENARIOS.glob("*.toml")):

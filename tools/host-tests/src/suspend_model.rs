@@ -17,6 +17,7 @@
 //! fails in one branch.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::logic::dialect::*;
 use crate::logic::suspend::*;
@@ -25,6 +26,51 @@ use crate::logic::suspend::*;
 const DEPTH: usize = 8;
 /// A short timeout keeps the polls per transition few (0, 10, 30 us).
 const TIMEOUT_US: u64 = 30;
+
+/// rustc's FxHash: the exploration hashes millions of small nodes, and
+/// with std's SipHash the hashing took half its time.
+#[derive(Default)]
+struct FxHasher(u64);
+
+impl FxHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.add(i.into());
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.add(i.into());
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// The exploration's layers: each node reached at a depth, with the
+/// number of sequences that reach it.
+type Layer = HashMap<Node, u128, BuildHasherDefault<FxHasher>>;
 
 /// The device, as the model sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -585,11 +631,12 @@ fn explore(dialect: Option<Dialect>) -> Result<Explored, Violation> {
         machine: Machine::new(dialect, TIMEOUT_US),
         world,
     };
-    let mut layer: HashMap<Node, u128> = HashMap::from([(start, 1)]);
+    let mut layer = Layer::default();
+    layer.insert(start, 1);
     let mut states = 1;
     let mut sequences = 0;
     for depth in 0..DEPTH {
-        let mut next: HashMap<Node, u128> = HashMap::new();
+        let mut next = Layer::default();
         for (node, count) in &layer {
             for input in inputs(&node.world) {
                 let successors = step_input(node, input)
