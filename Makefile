@@ -96,7 +96,7 @@ check: modules selftests qemu fio vhost-user
 # (hence the timeouts stretched by KCSAN_TIMEOUT_SCALE).  The module is
 # rebuilt against that kernel, and again against the usual one by the
 # next make modules/check.
-KCSAN_SCENARIOS := admin-race suspend-stress-debugfs suspend-stress-system rng-rust-pci
+KCSAN_SCENARIOS := admin-race suspend-stress-debugfs suspend-stress-system rng-rust
 KCSAN_TIMEOUT_SCALE ?= 4
 .PHONY: check-kcsan
 check-kcsan:

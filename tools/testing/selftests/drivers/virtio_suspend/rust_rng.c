@@ -229,15 +229,24 @@ FIXTURE_TEARDOWN(rng)
 {
 }
 
-static struct rngdev *pick(struct __test_metadata *_metadata, FIXTURE_DATA(rng) *self,
-			   int suspend)
+/*
+ * Runs @check on every device on the SUSPEND path (@suspend 1) or the
+ * reset-based one (0): one of each on every transport of the guest.
+ */
+static void for_each_on_path(struct __test_metadata *_metadata, FIXTURE_DATA(rng) *self,
+			     int suspend,
+			     void (*check)(struct __test_metadata *, struct rngdev *))
 {
-	int i;
+	int i, n = 0;
 
-	for (i = 0; i < self->n; i++)
-		if (self->dev[i].suspend == suspend)
-			return &self->dev[i];
-	return NULL;
+	for (i = 0; i < self->n; i++) {
+		if (self->dev[i].suspend != suspend)
+			continue;
+		TH_LOG("%s (%s)", self->dev[i].vdev, self->dev[i].name);
+		check(_metadata, &self->dev[i]);
+		n++;
+	}
+	ASSERT_LT(0, n) TH_LOG("no device on the %s path", suspend ? "SUSPEND" : "reset-based");
 }
 
 TEST_F(rng, bound_instead_of_c_driver)
@@ -298,16 +307,14 @@ TEST_F(rng, every_device_serves_hwrng)
  * device is suspended, its period passes (it would have answered), it
  * must hold the answer; after the resume the same request completes.
  */
-TEST_F(rng, suspend_path_request_completes_after_resume)
+static void suspend_path_request(struct __test_metadata *_metadata, struct rngdev *d)
 {
-	struct rngdev *d = pick(_metadata, self, 1);
 	long period = vs_env_long("VS_RNG_PERIOD_MS", 1000);
 	char ctl[PATH_MAX], path[64];
 	struct kmsg_tail k;
 	struct pending p;
 	int attempt;
 
-	ASSERT_NE(NULL, d) TH_LOG("no device on the SUSPEND path");
 	vs_control_path(d->vdev, ctl, sizeof(ctl));
 	ASSERT_EQ(0, kmsg_open(&k));
 	ASSERT_EQ(0, select_source(d->name));
@@ -344,22 +351,25 @@ TEST_F(rng, suspend_path_request_completes_after_resume)
 	EXPECT_TRUE(current_is(d->name));
 }
 
+TEST_F(rng, suspend_path_request_completes_after_resume)
+{
+	for_each_on_path(_metadata, self, 1, suspend_path_request);
+}
+
 /*
  * Reset-based path, debugfs: the driver's freeze deletes the queue with
  * the request outstanding and wakes the waiting read, which goes on with
  * the next source or gets ENODEV (as with the C driver), never hangs;
  * restore finds the queue again and the device serves again.
  */
-TEST_F(rng, classic_path_freeze_restore_rebuild_the_queue)
+static void classic_path_freeze_restore(struct __test_metadata *_metadata, struct rngdev *d)
 {
-	struct rngdev *d = pick(_metadata, self, 0);
 	char ctl[PATH_MAX], path[64];
 	unsigned char buf[128];
 	long before, after;
 	struct kmsg_tail k;
 	struct pending p;
 
-	ASSERT_NE(NULL, d) TH_LOG("no device on the reset-based path");
 	vs_control_path(d->vdev, ctl, sizeof(ctl));
 	ASSERT_EQ(0, kmsg_open(&k));
 	ASSERT_EQ(0, select_source(d->name));
@@ -384,6 +394,11 @@ TEST_F(rng, classic_path_freeze_restore_rebuild_the_queue)
 	ASSERT_EQ(sizeof(buf), read_full("/dev/hwrng", buf, sizeof(buf)));
 	ASSERT_LT(0, vs_irq_lines(d->vdev, &after));
 	EXPECT_LT(before, after) TH_LOG("no interrupt from the rebuilt queue");
+}
+
+TEST_F(rng, classic_path_freeze_restore_rebuild_the_queue)
+{
+	for_each_on_path(_metadata, self, 0, classic_path_freeze_restore);
 }
 
 /*
