@@ -830,7 +830,8 @@ def default_machine(sc):
 # A guest's memory unless its scenario says otherwise.  Every boot
 # initialises, and every kmemleak scan reads, a struct page per 4 KiB:
 # 256 MiB rather than 512 saves about half a second of CPU a guest under
-# TCG, and the largest guest (fio, hibernation images) fits.
+# TCG.  Guests that hibernate ask for 512 (memory_mib): the image is
+# copied in memory, which must be about half free.
 MEMORY_MIB = 256
 
 
@@ -868,17 +869,18 @@ def qemu_command(sc, kdir, initrd, rundir, accel):
         if '"' in word.partition('="')[2].rstrip('"'):
             die(f"{sc['name']}: kernel command line word {word!r} has a stray quote")
     machine = sc.get("machine", default_machine(sc))
+    memory_mib = sc.get("memory_mib", MEMORY_MIB)
     memory = []
     if vhost_user_devices(sc):
         # vhost-user: the backend maps the guest's memory, which must be
         # shared with it.
-        memory = ["-object", f"memory-backend-memfd,id=mem,size={sc.get('memory_mib', MEMORY_MIB)}M,"
+        memory = ["-object", f"memory-backend-memfd,id=mem,size={memory_mib}M,"
                   "share=on"]
         machine += ",memory-backend=mem"
     return [
         qemu_binary(sc.get("qemu", "system")), "-L", "/usr/share/qemu",
         "-M", machine, "-accel", accel, "-cpu", "max",
-        "-m", str(sc.get("memory_mib", MEMORY_MIB)), "-smp", str(sc.get("cpus", 1))] + memory + [
+        "-m", str(memory_mib), "-smp", str(sc.get("cpus", 1))] + memory + [
         "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
         "-serial", "stdio",
         "-qmp", f"unix:{rundir}/qmp.sock,server=on,wait=off",
