@@ -93,25 +93,6 @@ static int transport_of(const char *vdev, char *buf, size_t len)
 	return 0;
 }
 
-/* Field @idx (0-based) of /sys/block/@blk/stat: 6 is sectors written. */
-static long long blk_stat(const char *blk, int idx)
-{
-	char path[PATH_MAX], buf[256], *p = buf, *end;
-	long long v = -1;
-	int i;
-
-	snprintf(path, sizeof(path), "/sys/block/%s/stat", blk);
-	if (vs_read_attr(path, buf, sizeof(buf)))
-		return -1;
-	for (i = 0; i <= idx; i++) {
-		v = strtoll(p, &end, 10);
-		if (end == p)
-			return -1;
-		p = end;
-	}
-	return v;
-}
-
 static void fio_file(const struct disk *d, const char *ext, char *buf, size_t len)
 {
 	snprintf(buf, len, "/tmp/fio-%s.%s", d->name, ext);
@@ -426,7 +407,7 @@ TEST_F_TIMEOUT(broken, failed_recovery_leaves_the_device_broken, 900)
 	for (i = 0; i < self->n; i++) {
 		struct disk *d = &self->disks[i];
 
-		written[i] = blk_stat(d->name, 6);
+		written[i] = vs_blk_stat(d->name, 6);
 		ASSERT_LE(0, written[i]);
 		d->fio = start_fio(d);
 		ASSERT_LT(0, d->fio);
@@ -436,12 +417,12 @@ TEST_F_TIMEOUT(broken, failed_recovery_leaves_the_device_broken, 900)
 	for (i = 0; i < self->n; i++) {
 		struct disk *d = &self->disks[i];
 
-		while (blk_stat(d->name, 6) == written[i] && vs_now_ms() < start + 10000) {
+		while (vs_blk_stat(d->name, 6) == written[i] && vs_now_ms() < start + 10000) {
 			ASSERT_EQ(0, waitpid(d->fio, &d->fio_status, WNOHANG))
 				TH_LOG("fio on %s ended at once", d->name);
 			usleep(10 * 1000);
 		}
-		ASSERT_NE(written[i], blk_stat(d->name, 6)) TH_LOG("fio wrote nothing to %s in 10 s",
+		ASSERT_NE(written[i], vs_blk_stat(d->name, 6)) TH_LOG("fio wrote nothing to %s in 10 s",
 								   d->name);
 	}
 
@@ -533,15 +514,15 @@ TEST_F_TIMEOUT(broken, failed_recovery_leaves_the_device_broken, 900)
 	 */
 	for (i = 0; i < self->n; i++) {
 		struct disk *d = &self->disks[i];
-		long long before = blk_stat(d->name, 6);
+		long long before = vs_blk_stat(d->name, 6);
 
 		if (d->faulty)
 			continue;
 		ASSERT_LT(0, d->fio) TH_LOG("fio on %s ended", d->name);
 		start = vs_now_ms();
-		while (blk_stat(d->name, 6) == before && vs_now_ms() < start + 10000)
+		while (vs_blk_stat(d->name, 6) == before && vs_now_ms() < start + 10000)
 			usleep(10 * 1000);
-		EXPECT_NE(before, blk_stat(d->name, 6))
+		EXPECT_NE(before, vs_blk_stat(d->name, 6))
 			TH_LOG("fio wrote nothing to %s in 10 s after the sleeps", d->name);
 		kill(d->fio, SIGINT);
 		ASSERT_TRUE(fio_wait(d, HANG_S)) TH_LOG("fio on %s did not stop", d->name);

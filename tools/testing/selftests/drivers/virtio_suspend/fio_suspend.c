@@ -60,25 +60,6 @@ static double now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* Field @idx (0-based) of /sys/block/@blk/stat: 6 is sectors written. */
-static long long blk_stat(const char *blk, int idx)
-{
-	char path[PATH_MAX], buf[256], *p = buf, *end;
-	long long v = -1;
-	int i;
-
-	snprintf(path, sizeof(path), "/sys/block/%s/stat", blk);
-	if (vs_read_attr(path, buf, sizeof(buf)))
-		return -1;
-	for (i = 0; i <= idx; i++) {
-		v = strtoll(p, &end, 10);
-		if (end == p)
-			return -1;
-		p = end;
-	}
-	return v;
-}
-
 /*
  * The number after "@key" : in @json from @from on, or -1; *@at is left
  * just past it.
@@ -278,7 +259,7 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 
 	base = vs_suspend_count(self->vdev, counter);
 	ASSERT_LE(0, base) TH_LOG("no suspend/%s", counter);
-	sectors0 = blk_stat(self->blk, 6);
+	sectors0 = vs_blk_stat(self->blk, 6);
 	ASSERT_LE(0, sectors0);
 	unlink(FIO_OUT);
 	start = now_s();
@@ -295,11 +276,11 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 		_exit(127);
 	}
 	/* Cycle only once fio's writes reach the disk. */
-	while (blk_stat(self->blk, 6) == sectors0 && now_s() < start + 10) {
+	while (vs_blk_stat(self->blk, 6) == sectors0 && now_s() < start + 10) {
 		ASSERT_EQ(0, fio_ended(self->pid, &status)) TH_LOG("fio ended at once");
 		usleep(10 * 1000);
 	}
-	prev = blk_stat(self->blk, 6);
+	prev = vs_blk_stat(self->blk, 6);
 	ASSERT_NE(sectors0, prev) TH_LOG("fio wrote nothing in 10 s");
 	/*
 	 * fio's run time counts from its jobs' start, right before their
@@ -335,7 +316,7 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 				       base + cycles, expect_path);
 			base = vs_suspend_count(self->vdev, counter) - cycles;
 		}
-		sectors = blk_stat(self->blk, 6);
+		sectors = vs_blk_stat(self->blk, 6);
 		with_io += sectors != prev;
 		prev = sectors;
 		if (cycles == corrupt_at)

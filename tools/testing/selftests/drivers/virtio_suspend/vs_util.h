@@ -82,6 +82,25 @@ static inline int vs_write_attr(const char *path, const char *val)
 	return n == (ssize_t)strlen(val) ? 0 : -EIO;
 }
 
+/* Field @idx (0-based) of /sys/block/@blk/stat: 6 is sectors written. */
+static inline long long vs_blk_stat(const char *blk, int idx)
+{
+	char path[PATH_MAX], buf[256], *p = buf, *end;
+	long long v = -1;
+	int i;
+
+	snprintf(path, sizeof(path), "/sys/block/%s/stat", blk);
+	if (vs_read_attr(path, buf, sizeof(buf)))
+		return -1;
+	for (i = 0; i <= idx; i++) {
+		v = strtoll(p, &end, 10);
+		if (end == p)
+			return -1;
+		p = end;
+	}
+	return v;
+}
+
 /* Basename of the target of the symlink @path, or -errno. */
 static inline int vs_link_name(const char *path, char *buf, size_t len)
 {
