@@ -17,6 +17,13 @@
  * the driver takes the used one first, then the two as the device uses
  * them again. A wrong ring fails the load with -EIO, the console says
  * what differed.
+ *
+ * The ring uses VIRTIO_RING_F_EVENT_IDX, and the device follows its rule:
+ * the first buffer it uses after the reset, at used index 0, must raise
+ * an interrupt while the driver has not yet taken the one kept from
+ * before. A used_event left where the driver last took a buffer (index
+ * 2 * NUM here) would tell the device to stay silent until its used index
+ * came round to it, and a driver waiting for that interrupt would wait.
  */
 #include <linux/module.h>
 #include <linux/scatterlist.h>
@@ -33,6 +40,11 @@ static int old_buf, done_buf, new_buf, passing_bufs[2 * NUM];
 static bool notify(struct virtqueue *vq)
 {
 	return true;
+}
+
+/* A callback, so that the driver asks for used buffer notifications. */
+static void callback(struct virtqueue *vq)
+{
 }
 
 static int add(struct virtqueue *vq, char *buf, void *token)
@@ -71,6 +83,20 @@ static void use(struct virtqueue *vq, u16 *used_idx, u16 head)
 	vr->used->ring[*used_idx % NUM].len = cpu_to_virtio32(vq->vdev, 16);
 	virtio_wmb(true);
 	vr->used->idx = cpu_to_virtio16(vq->vdev, ++*used_idx);
+}
+
+/*
+ * The device's event-index rule (virtio 1.x, 2.7.10): having moved the
+ * used index from @old to @new, it notifies the driver only if the
+ * used_event the driver published lies in between.
+ */
+static bool device_notifies(struct virtqueue *vq, u16 old, u16 new)
+{
+	const struct vring *vr = virtqueue_get_vring(vq);
+
+	virtio_mb(true);
+	return vring_need_event(virtio16_to_cpu(vq->vdev, vring_used_event(vr)),
+				new, old);
 }
 
 static const char *buf_name(void *token)
@@ -151,12 +177,21 @@ static int run(struct virtqueue *vq, char *buf)
 		return -EIO;
 	}
 
-	/* The device, fresh from its reset, uses from index 0. */
+	/*
+	 * The device, fresh from its reset, uses from index 0, before the
+	 * driver has taken the buffer used before the reset.
+	 */
+	dev_used = 0;
+	use(vq, &dev_used, avail_head(vq, 0));
+	if (!device_notifies(vq, 0, dev_used)) {
+		pr_err("vring_rewind_test: the device's first used buffer after the rewind raises no interrupt: used_event %u, expected 0\n",
+		       virtio16_to_cpu(vq->vdev,
+				       vring_used_event(virtqueue_get_vring(vq))));
+		return -EIO;
+	}
 	err = expect_buf(vq, &done_buf, "the buffer used before the reset");
 	if (err)
 		return err;
-	dev_used = 0;
-	use(vq, &dev_used, avail_head(vq, 0));
 	use(vq, &dev_used, avail_head(vq, 1));
 	err = expect_buf(vq, &old_buf, "the old buffer, used after the reset");
 	if (!err)
@@ -179,11 +214,15 @@ static int __init vring_rewind_test_init(void)
 		err = -ENOMEM;
 		goto free;
 	}
-	/* No feature: split ring, no DMA API, no indirect descriptors. */
+	/*
+	 * Event indexes only: split ring, no DMA API (no VIRTIO_F_ACCESS_PLATFORM),
+	 * no indirect descriptors.
+	 */
+	vdev->features = BIT_ULL(VIRTIO_RING_F_EVENT_IDX);
 	INIT_LIST_HEAD(&vdev->vqs);
 	spin_lock_init(&vdev->vqs_list_lock);
 	vq = vring_create_virtqueue(0, NUM, SMP_CACHE_BYTES, vdev, true, false,
-				    false, notify, NULL, "vring_rewind_test");
+				    false, notify, callback, "vring_rewind_test");
 	if (!vq) {
 		err = -ENOMEM;
 		goto free;
