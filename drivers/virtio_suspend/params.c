@@ -34,7 +34,7 @@ MODULE_PARM_DESC(dialect,
 static unsigned int stop_feature_bit;
 module_param(stop_feature_bit, uint, 0444);
 MODULE_PARM_DESC(stop_feature_bit,
-		 "feature bit of the stop dialect, 44 to 63, required with dialect=stop (the draft's 41 is VIRTIO_F_ADMIN_VQ in the merged spec)");
+		 "feature bit of the stop dialect, 44 to 49, required with dialect=stop (the draft's 41 is VIRTIO_F_ADMIN_VQ in the merged spec)");
 
 static unsigned int suspend_timeout_ms = 1000;
 module_param(suspend_timeout_ms, uint, 0444);

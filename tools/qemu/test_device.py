@@ -414,7 +414,9 @@ class Device:
 ECAM_BASE, PCI_MMIO_BASE = 0xe0000000, 0xc0000000
 PCI_COMMAND, PCI_STATUS_REG, PCI_CAP_PTR = 0x04, 0x06, 0x34
 CMD_MEMORY, CMD_MASTER = 0x2, 0x4
-CAP_ID_PM, CAP_ID_VNDR, CAP_ID_MSIX = 0x01, 0x09, 0x11
+CAP_ID_PM, CAP_ID_VNDR, CAP_ID_EXP, CAP_ID_MSIX = 0x01, 0x09, 0x10, 0x11
+# PCI Express capability: slot control, power indicator and controller off
+EXP_SLTCTL, SLTCTL_PIC_OFF, SLTCTL_PCC_OFF = 0x18, 0x0300, 0x0400
 PCI_STATUS_INTERRUPT = 0x08
 PM_CTRL, PM_NO_SOFT_RESET = 4, 0x8
 D0, D3HOT = 0, 3
@@ -702,12 +704,12 @@ class Tests:
                  (",suspend=on,suspend-dialect=spec", [F_SUSPEND]),
                  (",suspend=on,suspend-dialect=v5", [F_SUSPEND_V5]),
                  (STOP_PROPS, [F_STOP]),
-                 (",suspend=on,suspend-dialect=stop,suspend-feature-bit=50",
-                  [50])]
+                 (",suspend=on,suspend-dialect=stop,suspend-feature-bit=49",
+                  [49])]
         for props, want in cases:
             q, d = self.rng(props)
             feats = d.offered()
-            got = [b for b in (F_ADMIN_VQ, F_SUSPEND_V5, F_SUSPEND, F_STOP, 50)
+            got = [b for b in (F_ADMIN_VQ, F_SUSPEND_V5, F_SUSPEND, F_STOP, 49)
                    if feats & (1 << b)]
             self.eq(got, want, f"virtio-rng-device{props or ' (default)'} "
                     f"offers suspend feature bits {want}")
@@ -725,10 +727,19 @@ class Tests:
              "means nothing"),
             (",suspend=on,suspend-feature-bit=45", "only applies"),
             (STOP_PROPS + ",resume-fail=on", "has no resume"),
-            (",suspend=on,suspend-dialect=stop,suspend-feature-bit=32",
-             "already offered"),
+            # Only the bits the specification reserves for future
+            # extensions: not the transport's (24 to 41), not the device
+            # type's (0 to 23, 50 and up: virtio-net's DEVICE_STATS is 50)
             (",suspend=on,suspend-dialect=stop,suspend-feature-bit=7",
-             "between 24 and 63"),
+             "between 44 and 49"),
+            (",suspend=on,suspend-dialect=stop,suspend-feature-bit=24",
+             "between 44 and 49"),
+            (",suspend=on,suspend-dialect=stop,suspend-feature-bit=32",
+             "between 44 and 49"),
+            (",suspend=on,suspend-dialect=stop,suspend-feature-bit=50",
+             "between 44 and 49"),
+            (",suspend=on,suspend-dialect=stop,suspend-feature-bit=63",
+             "between 44 and 49"),
             (",suspend=on,suspend-ack-delay-ms=4000000", "at most"),
             (",x-fault-notify-at-resume=on",
              "x-fault-notify-at-resume needs suspend=on"),
@@ -782,6 +793,53 @@ class Tests:
                            ("vhost-vsock-device", ",guest-cid=3")):
             self.realize_refuses(dev, [(props + ",suspend=on",
                                         msg.format(dev))], extra=chardev)
+
+    def t_unaudited_refused(self):
+        """suspend=on only where the device model was audited for it."""
+        msg = "suspend=on is not supported by {}: its asynchronous paths"
+        # virtio-pmem: its flush completes from a thread pool, and its
+        # queue handler takes the resume's empty queue for an error
+        self.realize_refuses(
+            "virtio-pmem-pci",
+            [(",memdev=m0,suspend=on", msg.format("virtio-pmem"))],
+            extra=["-L", "/usr/share/seabios", "-m", "64,slots=2,maxmem=1G",
+                   "-object", "memory-backend-ram,id=m0,size=4M"],
+            machine="q35")
+        self.realize_refuses(
+            "virtio-crypto-device",
+            [(",cryptodev=c0,suspend=on", msg.format("virtio-crypto"))],
+            extra=["-object", "cryptodev-backend-builtin,id=c0"])
+        # and without suspend=on it realizes
+        q = self.start(["-object", "cryptodev-backend-builtin,id=c0",
+                        "-device", "virtio-crypto-device,cryptodev=c0"])
+        self.check(find_devices(q), "virtio-crypto-device realizes",
+                   q.stderr())
+        q.close()
+
+    def t_iothread_refused(self):
+        """The suspend runs in the main loop: no iothread (dataplane)."""
+        # virtio-pci: its ioeventfds work under qtest, as an iothread needs
+        machine = "microvm,acpi=on,pcie=on"
+        args = ["-object", "iothread,id=io0",
+                "-drive", "if=none,id=d0,file=null-co://,format=raw"]
+        msg = "suspend=on is not supported with iothread=: {}'s suspend"
+        for dev, props in (("virtio-blk", ",drive=d0"), ("virtio-scsi", "")):
+            self.realize_refuses(
+                dev + "-pci", [(props + ",iothread=io0,suspend=on",
+                                msg.format(dev + "-device"))],
+                extra=args, machine=machine)
+            # suspend=on without an iothread, and an iothread without it
+            for more in (",suspend=on", ",iothread=io0"):
+                q = self.start(args + ["-device", dev + "-pci" + props + more],
+                               qmp=True, machine=machine)
+                try:
+                    status = q.qmp_cmd("query-status")
+                except (QemuError, OSError) as e:
+                    status = e
+                self.check(isinstance(status, dict),
+                           f"{dev}-pci{props}{more} realizes",
+                           f"{status}; stderr: {q.stderr()}")
+                q.close()
 
     def t_spec_cycle(self):
         q, d = self.rng(",suspend=on", qmp=True)
@@ -2924,6 +2982,56 @@ class Tests:
         d.set_status(RUNNING)
         return q, d
 
+    def t_pci_unplug_suspending(self):
+        """A virtio-blk-pci unplugged while its suspend waits for the
+        requests in flight: the unplug completes them (the block layer's
+        drain) after the device's suspend state is gone, and QEMU goes
+        on."""
+        img = self.blk_image()
+        q = self.start([
+            "-drive", f"if=none,id=blk0,format=raw,file={img},"
+            "throttling.iops-total=1",
+            "-device", "pcie-root-port,id=rp0,bus=pcie.0,addr=0x2,chassis=1",
+            "-device", "virtio-blk-pci,id=dev0,bus=rp0,drive=blk0,"
+            "disable-legacy=on,num-queues=1,suspend=on"],
+            qmp=True, machine="microvm,acpi=on,pcie=on")
+        d = PciDevice(q)
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        d.blk_read()
+        d.kick(0)
+        q.clock_step_ms(2000)
+        self.check(d.wait_used(0, 1), "unplug: first request served")
+        d.blk_read()
+        d.blk_read()
+        d.kick(0)
+        self.eq(d.used_idx(0), 1, "unplug: two requests throttled")
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(q.qom_get(self.VDEV, "suspend-state"), "suspending",
+                "unplug: suspending, requests in flight")
+        # What the guest's pciehp does after device_del's attention
+        # button: power indicator and power controller off
+        port = PciDevice.PORT
+        pos = q.readb(port + PCI_CAP_PTR)
+        while pos and q.readb(port + pos) != CAP_ID_EXP:
+            pos = q.readb(port + pos + 1)
+        self.check(pos, "unplug: the root port has a PCI Express capability")
+        q.qmp_cmd("device_del", id="dev0")
+        ctl = q.readw(port + pos + EXP_SLTCTL)
+        q.writew(port + pos + EXP_SLTCTL,
+                 ctl | SLTCTL_PIC_OFF | SLTCTL_PCC_OFF)
+        q.clock_step_ms(2000)
+        try:
+            devs = q.qmp_cmd("qom-list", path="/machine/peripheral")
+            alive = True
+        except (QemuError, OSError, ValueError) as e:
+            devs, alive = [], e
+        self.check(alive is True, "unplug: QEMU survives the unplug",
+                   f"{alive}; stderr: {q.stderr()}")
+        self.check(not any(p["name"] == "dev0" for p in devs),
+                   "unplug: the device is gone", devs)
+        self.check("device bug" not in q.log(),
+                   "unplug: no device bug line", q.log())
+
     def msix_on(self, d):
         q = d.q
         pos = d.cfg_r(PCI_CAP_PTR, 1)
@@ -3532,6 +3640,7 @@ class Tests:
     def main(self, only=()):
         tests = [self.t_features, self.t_realize_errors,
                  self.t_stop_feature_bit, self.t_vhost_refused,
+                 self.t_unaudited_refused, self.t_iothread_refused,
                  self.t_spec_cycle,
                  self.t_delays, self.t_never_ack, self.t_suspend_fail,
                  self.t_resume_fail, self.t_not_negotiated,
@@ -3552,6 +3661,7 @@ class Tests:
                  self.t_pci_ioeventfd, self.t_pci_bad_cap,
                  self.t_pci_vanish, self.t_pci_vanish_notify,
                  self.t_pci_vanish_inert, self.t_fault_recovery,
+                 self.t_pci_unplug_suspending,
                  self.t_9p_pci, self.t_vhost_user_fs,
                  self.t_vhost_user_vsock]
         unknown = set(only) - {t.__name__[2:] for t in tests}

@@ -111,10 +111,11 @@ impl Dialect {
     }
 }
 
-/// The feature bits the STOP draft may be offered through: none the merged
-/// spec defines (transport bits up to 41, VIRTIO_F_ADMIN_VQ) and neither of
-/// the other dialects' (42, 43).
-pub(crate) const STOP_FEATURE_BITS: core::ops::RangeInclusive<u32> = 44..=63;
+/// The feature bits the STOP draft may be offered through: those the virtio
+/// specification reserves for future extensions (42 to 49; 0 to 23 and 50
+/// and up belong to the device type, 24 to 41 to the transport, 41 being
+/// VIRTIO_F_ADMIN_VQ), less the other dialects' (42, 43).
+pub(crate) const STOP_FEATURE_BITS: core::ops::RangeInclusive<u32> = 44..=49;
 
 /// Whether the device gave up: it wants a reset, or reset itself.
 pub(crate) const fn device_broken(status: u8) -> bool {
