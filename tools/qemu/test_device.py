@@ -2823,6 +2823,71 @@ class Tests:
         self.pci_works(d, "delayed resume: after the reset", 1)
         self.no_violation(q, "bus master, delayed resume")
 
+    def t_pci_bus_master_inflight(self):
+        """Bus mastering cleared while a suspend waits for requests in
+        flight: they complete meanwhile, their used elements wait (no DMA
+        with bus mastering off, none while suspended) and are written,
+        with their interrupt, when the device resumes with bus mastering
+        on again."""
+        img = self.blk_image()
+        q = self.start([
+            "-drive", f"if=none,id=blk0,format=raw,file={img},"
+            "throttling.iops-total=1",
+            "-device", "pcie-root-port,id=rp0,bus=pcie.0,addr=0x2,chassis=1",
+            "-device", "virtio-blk-pci,id=dev0,bus=rp0,drive=blk0,"
+            "disable-legacy=on,num-queues=1,suspend=on"],
+            qmp=True, machine="microvm,acpi=on,pcie=on")
+        d = PciDevice(q)
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        d.blk_read()
+        d.kick(0)
+        q.clock_step_ms(2000)
+        self.check(d.wait_used(0, 1), "bm-inflight: first request served")
+        d.ack_isr()
+        reqs = [d.blk_read(), d.blk_read()]
+        d.kick(0)
+        self.eq(d.used_idx(0), 1, "bm-inflight: two requests throttled")
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(q.qom_get(self.VDEV, "suspend-state"), "suspending",
+                "bm-inflight: suspending, requests in flight")
+        d.set_command(CMD_MEMORY)
+        for _ in range(40):             # the I/O itself takes real time
+            q.clock_step_ms(100)
+            if self.poll_status(d, RUNNING, 0.3) != RUNNING:
+                break
+        self.eq(d.status, self.SUSPENDED,
+                "bm-inflight: acknowledged once the requests completed")
+        self.eq(d.used_idx(0), 1,
+                "bm-inflight: no used ring write with bus mastering off")
+        d.set_command(CMD_MEMORY | CMD_MASTER)
+        self.eq(d.used_idx(0), 1, "bm-inflight: none while suspended")
+        d.set_status(RUNNING)
+        self.eq(d.status, RUNNING, "bm-inflight: resumed")
+        self.check(d.wait_used(0, 3, timeout=2.0),
+                   "bm-inflight: both requests used at the resume",
+                   f"used index {d.used_idx(0)}")
+        self.check(d.isr() & 1, "bm-inflight: with their interrupt")
+        for r in reqs:
+            status, data = d.blk_result(r)
+            self.check(status == 0 and data == b"VSUSPEND-SECTOR0",
+                       "bm-inflight: request data", f"{status} {data!r}")
+        d.ack_isr()
+        d.blk_read()
+        d.kick(0)
+        q.clock_step_ms(2000)
+        self.check(d.wait_used(0, 4), "bm-inflight: a request after the "
+                   "resume served")
+        # nothing counted in flight any more: the next suspend is
+        # acknowledged at once
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, self.SUSPENDED, "bm-inflight: next suspend "
+                "acknowledged at once")
+        d.set_status(RUNNING)
+        self.eq(d.status, RUNNING, "bm-inflight: and resumed")
+        self.no_violation(q, "bm-inflight")
+        self.check("device bug" not in q.log(),
+                   "bm-inflight: no device bug line", q.log())
+
     def t_pci_ioeventfd(self):
         """virtio-pci assigns ioeventfds without KVM too: the notify write
         only signals the eventfd (no memory_region_ops_write trace for the
@@ -3658,6 +3723,7 @@ class Tests:
                  self.t_9p_detector, self.t_9p_migrate, self.t_pci_cycle,
                  self.t_pci_no_soft_reset, self.t_pci_soft_reset,
                  self.t_pci_refused_writes, self.t_pci_bus_master,
+                 self.t_pci_bus_master_inflight,
                  self.t_pci_ioeventfd, self.t_pci_bad_cap,
                  self.t_pci_vanish, self.t_pci_vanish_notify,
                  self.t_pci_vanish_inert, self.t_fault_recovery,
