@@ -162,6 +162,12 @@ class Qemu:
     def write(self, addr, data):
         self.cmd(f"write {addr:#x} {len(data)} 0x{data.hex()}")
 
+    def outl(self, port, val):
+        self.cmd(f"outl {port:#x} {val:#x}")
+
+    def outw(self, port, val):
+        self.cmd(f"outw {port:#x} {val:#x}")
+
     def read(self, addr, size):
         return bytes.fromhex(self.cmd(f"read {addr:#x} {size}")[2:])
 
@@ -431,6 +437,14 @@ C_Q_SELECT, C_Q_SIZE, C_Q_MSIX, C_Q_ENABLE, C_Q_NOFF = \
     0x16, 0x18, 0x1a, 0x1c, 0x1e
 C_Q_DESC, C_Q_DRIVER, C_Q_DEVICE, C_Q_RESET = 0x20, 0x28, 0x30, 0x3a
 NO_VECTOR = 0xffff
+
+# q35 under qtest, where no firmware runs: the MCH's PCIEXBAR puts ECAM
+# where microvm has it; the ICH9 LPC bridge's ACPI registers at PM_BASE
+Q35_PCIEXBAR, Q35_LPC = 0x60, (0, 0x1f)
+ICH9_PMBASE, ICH9_ACPI_CTRL, ICH9_ACPI_EN = 0x40, 0x44, 0x80
+PM_BASE, PM1_CNT, SLP_TYP_S3, SLP_EN = 0x600, 0x04, 1 << 10, 1 << 13
+# PCI Express capability of a function: device control, Initiate FLR
+EXP_DEVCTL, DEVCTL_BCR_FLR = 0x08, 0x8000
 
 
 def ecam(bus, dev, fn=0):
@@ -2606,7 +2620,7 @@ class Tests:
 
     def t_pci_no_soft_reset(self):
         """x-pcie-pm-no-soft-reset=on: the device keeps its state from
-        D3hot to D0, and a system reset in D3hot leaves it alone."""
+        D3hot to D0."""
         q, d, _ = self.pci_running(",x-pcie-pm-no-soft-reset=on")
         self.eq(d.pmcsr, PM_NO_SOFT_RESET | D0, "nsr: PMCSR D0, No_Soft_Reset")
         d.set_status(RUNNING | SUSPEND)
@@ -2628,22 +2642,7 @@ class Tests:
         d.set_power(D0)
         self.eq(d.status, RUNNING, "nsr: running device kept from D3hot")
         self.pci_works(d, "nsr: running device after D3hot", 3)
-        # a system reset while in D3hot (as the wakeup from S3 does)
-        d.set_status(RUNNING | SUSPEND)
-        d.set_power(D3HOT)
-        q.qmp_cmd("system_reset")
-        end = time.monotonic() + 5      # done by the main loop, soon
-        while q.readl(d.PORT + 0x18) and time.monotonic() < end:
-            time.sleep(0.01)
-        d.map()         # the bus reset cleared the port and the BARs
-        self.eq(d.pmcsr, PM_NO_SOFT_RESET | D3HOT,
-                "nsr: system reset in D3hot: still D3hot")
-        self.eq(d.status, self.SUSPENDED,
-                "nsr: system reset in D3hot: still suspended")
-        d.set_power(D0)
-        d.set_status(RUNNING)
-        self.eq(d.status, RUNNING, "nsr: resumed after the system reset")
-        self.pci_works(d, "nsr: after the system reset", 4)
+        # (the wake-up from S3, system_reset and FLR: t_pci_s3_wakeup)
         self.no_violation(q, "nsr")
 
     def t_pci_soft_reset(self):
@@ -2675,6 +2674,16 @@ class Tests:
         d.map()
         self.eq(d.status, 0, "soft-reset: running device reset too")
         self.no_violation(q, "soft-reset")
+        # but not one whose driver did not negotiate SUSPEND: QEMU's
+        # behaviour for every other driver is unchanged
+        d.init(1 << F_VERSION_1, queues=[0], reset=False)
+        self.pci_works(d, "soft-reset: no SUSPEND negotiated", 1)
+        d.set_power(D3HOT)
+        d.set_power(D0)
+        self.eq(d.pmcsr, D0, "soft-reset: no SUSPEND negotiated: D0")
+        self.eq(d.status, RUNNING, "soft-reset: no SUSPEND negotiated: "
+                "state kept from D3hot to D0")
+        self.pci_works(d, "soft-reset: no SUSPEND negotiated, after D0", 2)
 
     def refused_writes(self, d, feats):
         """Each write the device must refuse while suspended: (name,
@@ -2707,6 +2716,106 @@ class Tests:
             ("queue_reset", lambda: d.cw(C_Q_RESET, 1),
              lambda: d.cr(C_Q_ENABLE) == 1),
         ]
+
+    def q35_pci(self, props=""):
+        """virtio-rng-pci (modern, suspend=on) behind a pcie-root-port
+        at 00:02.0 on q35, ECAM and the ACPI registers enabled as firmware
+        would: q35 is the machine with S3."""
+        q = self.start(["-L", "/usr/share/seabios",
+                        "-device", "pcie-root-port,id=rp0,bus=pcie.0,"
+                        "addr=0x2,chassis=1",
+                        "-device", "virtio-rng-pci,id=dev0,bus=rp0,"
+                        "disable-legacy=on,suspend=on" + props],
+                       qmp=True, machine="q35")
+        self.q35_firmware(q)
+        d = PciDevice(q)
+        feats = d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+        self.pci_works(d, "q35: request served before sleep", 1)
+        return q, d, feats
+
+    @staticmethod
+    def q35_firmware(q):
+        """What firmware sets up, and must again after a machine reset
+        (the wake-up from S3 is one): PCIEXBAR through the legacy
+        configuration ports (ECAM, 256 MiB at ECAM_BASE), then the LPC
+        bridge's ACPI registers at PM_BASE."""
+        q.outl(0xcf8, 0x80000000 | Q35_PCIEXBAR)
+        q.outl(0xcfc, ECAM_BASE | 1)
+        lpc = ecam(*Q35_LPC)
+        q.writel(lpc + ICH9_PMBASE, PM_BASE)
+        q.writeb(lpc + ICH9_ACPI_CTRL, ICH9_ACPI_EN)
+
+    def s3_cycle(self, q, d):
+        """The guest enters S3, the host wakes it (QMP system_wakeup):
+        the machine's wake-up reset; then ECAM and the port again."""
+        q.outw(PM_BASE + PM1_CNT, SLP_TYP_S3 | SLP_EN)
+        end = time.monotonic() + 5      # done by the main loop, soon
+        while (q.qmp_cmd("query-status")["status"] != "suspended" and
+               time.monotonic() < end):
+            time.sleep(0.01)
+        self.eq(q.qmp_cmd("query-status")["status"], "suspended",
+                "s3: the machine sleeps")
+        q.qmp_cmd("system_wakeup")
+        while (q.qmp_cmd("query-status")["status"] != "running" and
+               time.monotonic() < end):
+            time.sleep(0.01)
+        self.q35_firmware(q)
+        d.map()         # the reset cleared the port and the BARs
+
+    def t_pci_s3_wakeup(self):
+        """x86's wake-up from S3 resets the machine: a function that is
+        suspended, or in D3hot with No_Soft_Reset, keeps its state through
+        it; any other reset resets it."""
+        # suspended, D0, no No_Soft_Reset (the module keeps such a
+        # device in D0 while it is suspended)
+        q, d, _ = self.q35_pci()
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, self.SUSPENDED, "s3 suspended: suspended")
+        self.s3_cycle(q, d)
+        self.eq(d.status, self.SUSPENDED, "s3 suspended: still suspended "
+                "after the wake-up")
+        d.set_status(RUNNING)
+        self.eq(d.status, RUNNING, "s3 suspended: resumed")
+        self.pci_works(d, "s3 suspended: after the resume", 2)
+        # running, D0: reset as before
+        self.s3_cycle(q, d)
+        self.eq(d.status, 0, "s3 running: reset by the wake-up")
+        self.no_violation(q, "s3")
+        q.close()
+
+        # No_Soft_Reset and D3hot, running: kept (QEMU 9.1's rule) ...
+        q, d, _ = self.q35_pci(",x-pcie-pm-no-soft-reset=on")
+        d.set_power(D3HOT)
+        self.s3_cycle(q, d)
+        self.eq(d.pmcsr, PM_NO_SOFT_RESET | D3HOT, "s3 nsr: still D3hot")
+        d.set_power(D0)
+        self.eq(d.status, RUNNING, "s3 nsr: running device kept")
+        self.pci_works(d, "s3 nsr: after the wake-up", 2)
+        # ... but a system reset resets it, suspended in D3hot or not
+        d.set_status(RUNNING | SUSPEND)
+        d.set_power(D3HOT)
+        q.qmp_cmd("system_reset")
+        end = time.monotonic() + 5      # done by the main loop, soon
+        while q.readl(d.PORT + 0x18) and time.monotonic() < end:
+            time.sleep(0.01)
+        self.q35_firmware(q)
+        d.map()
+        self.eq(d.status, 0, "nsr: system reset in D3hot resets the device")
+        self.eq(d.pmcsr, PM_NO_SOFT_RESET | D0, "nsr: system reset: D0")
+        # ... and so does an FLR
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0], reset=False)
+        d.set_status(RUNNING | SUSPEND)
+        d.set_power(D3HOT)
+        pos = d.cfg_r(PCI_CAP_PTR, 1)
+        while pos and d.cfg_r(pos, 1) != CAP_ID_EXP:
+            pos = d.cfg_r(pos + 1, 1)
+        self.check(pos, "nsr: the function has a PCI Express capability")
+        d.cfg_w(pos + EXP_DEVCTL,
+                d.cfg_r(pos + EXP_DEVCTL, 2) | DEVCTL_BCR_FLR, 2)
+        d.map()
+        self.eq(d.status, 0, "nsr: FLR in D3hot resets the device")
+        self.eq(d.pmcsr, PM_NO_SOFT_RESET | D0, "nsr: FLR: D0")
+        self.no_violation(q, "s3 nsr")
 
     def t_pci_refused_writes(self):
         q, d, feats = self.pci_running()
@@ -3722,6 +3831,7 @@ class Tests:
                  self.t_scsi_inflight, self.t_9p, self.t_9p_resuming,
                  self.t_9p_detector, self.t_9p_migrate, self.t_pci_cycle,
                  self.t_pci_no_soft_reset, self.t_pci_soft_reset,
+                 self.t_pci_s3_wakeup,
                  self.t_pci_refused_writes, self.t_pci_bus_master,
                  self.t_pci_bus_master_inflight,
                  self.t_pci_ioeventfd, self.t_pci_bad_cap,
