@@ -105,6 +105,14 @@ check-kcsan:
 		$(foreach s,$(or $(SCENARIO),$(KCSAN_SCENARIOS)),--scenario $(s)) \
 		--timeout-scale $(KCSAN_TIMEOUT_SCALE) --kdir "$$(bash tools/kernel/build.sh --kdir)"
 
+# Real system sleep at length: the scenarios with check = false that
+# make check runs shorter (s3-real: 4 sleeps there, 12 here).
+SLEEP_SCENARIOS := s3-real-long
+.PHONY: check-sleep
+check-sleep: modules selftests qemu fio vhost-user
+	@python3 tools/runner/run.py check \
+		$(foreach s,$(or $(SCENARIO),$(SLEEP_SCENARIOS)),--scenario $(s)) --kdir $(KDIR)
+
 demo: modules selftests qemu fio vhost-user
 	@python3 tools/runner/run.py demo --kdir $(KDIR)
 

@@ -2734,20 +2734,28 @@ class Tests:
         return q, d, feats
 
     @staticmethod
-    def q35_firmware(q):
-        """What firmware sets up, and must again after a machine reset
-        (the wake-up from S3 is one): PCIEXBAR through the legacy
-        configuration ports (ECAM, 256 MiB at ECAM_BASE), then the LPC
-        bridge's ACPI registers at PM_BASE."""
+    def q35_ecam(q):
+        """PCIEXBAR through the legacy configuration ports: ECAM, 256
+        MiB at ECAM_BASE, as firmware sets it up at boot and (done right)
+        at the resume from S3."""
         q.outl(0xcf8, 0x80000000 | Q35_PCIEXBAR)
         q.outl(0xcfc, ECAM_BASE | 1)
+
+    def q35_firmware(self, q):
+        """What firmware sets up at boot: ECAM, then the LPC bridge's
+        ACPI registers at PM_BASE, which SeaBIOS 1.16's resume from S3
+        fails to restore (it writes them through the ECAM window it has
+        just disabled)."""
+        self.q35_ecam(q)
         lpc = ecam(*Q35_LPC)
         q.writel(lpc + ICH9_PMBASE, PM_BASE)
         q.writeb(lpc + ICH9_ACPI_CTRL, ICH9_ACPI_EN)
 
     def s3_cycle(self, q, d):
         """The guest enters S3, the host wakes it (QMP system_wakeup):
-        the machine's wake-up reset; then ECAM and the port again."""
+        the machine's wake-up reset, through which the LPC bridge keeps
+        its ACPI registers (patch 34); then ECAM as firmware restores it,
+        the port and the BARs as the guest's PCI core does."""
         q.outw(PM_BASE + PM1_CNT, SLP_TYP_S3 | SLP_EN)
         end = time.monotonic() + 5      # done by the main loop, soon
         while (q.qmp_cmd("query-status")["status"] != "suspended" and
@@ -2759,7 +2767,11 @@ class Tests:
         while (q.qmp_cmd("query-status")["status"] != "running" and
                time.monotonic() < end):
             time.sleep(0.01)
-        self.q35_firmware(q)
+        self.q35_ecam(q)
+        self.eq(q.readl(ecam(*Q35_LPC) + ICH9_PMBASE) & ~1, PM_BASE,
+                "s3: the ACPI registers still at PM_BASE")
+        self.eq(q.readb(ecam(*Q35_LPC) + ICH9_ACPI_CTRL) & ICH9_ACPI_EN,
+                ICH9_ACPI_EN, "s3: the ACPI registers still enabled")
         d.map()         # the reset cleared the port and the BARs
 
     def t_pci_s3_wakeup(self):
@@ -2796,9 +2808,10 @@ class Tests:
         d.set_power(D3HOT)
         q.qmp_cmd("system_reset")
         end = time.monotonic() + 5      # done by the main loop, soon
-        while q.readl(d.PORT + 0x18) and time.monotonic() < end:
+        while (q.readw(ecam(0, 0)) == 0x8086 and      # ECAM goes too
+               time.monotonic() < end):
             time.sleep(0.01)
-        self.q35_firmware(q)
+        self.q35_firmware(q)            # a reboot runs the firmware
         d.map()
         self.eq(d.status, 0, "nsr: system reset in D3hot resets the device")
         self.eq(d.pmcsr, PM_NO_SOFT_RESET | D0, "nsr: system reset: D0")

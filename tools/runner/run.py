@@ -174,7 +174,7 @@ class Result:
 class Problem:
     """Something seen in a guest run that fails it (see verdict())."""
     kind: str  # kernel, tap, guest, kmemleak, violation, qemu-log, qemu-stderr, backend, resets,
-    # tests, qmp, accounting
+    # tests, qmp, accounting, s3
     text: str
 
     def __str__(self):
@@ -218,6 +218,11 @@ class ScenarioRun:
     # read).
     guest_devices: dict = field(default_factory=dict)
     device_stats: list = None
+    # Times the runner found QEMU suspended (S3) and woke the guest
+    # (scenarios with s3_wakeups), and the real sleeps the guest reported
+    # ("vs-sleep: <state>" lines: VS_PM_TEST=none).
+    s3_wakeups: int = 0
+    sleeps: list = field(default_factory=list)
 
 
 def die(msg):
@@ -255,6 +260,9 @@ DEVICE_KEYS = {
     "drive": (_scalar_table, "a table of QEMU -drive options"),
     "bus": (lambda v: v in ("mmio", "pci"), '"mmio" or "pci"'),
     "expect_path": (lambda v: v in EXPECT_PATHS, " or ".join(f'"{p}"' for p in EXPECT_PATHS)),
+    # Resets after DRIVER_OK that come before the guest's set-up: SeaBIOS
+    # (q35) drives virtio disks at boot, the kernel's probe resets them.
+    "firmware_resets": (lambda v: _is_int(v) and v >= 0, "an integer, at least 0"),
 }
 
 
@@ -287,6 +295,11 @@ SCENARIO_KEYS = {
     "check": (lambda v: isinstance(v, bool), "true or false"),
     "no_reset_after_setup": (lambda v: isinstance(v, bool), "true or false"),
     "device_accounting": (lambda v: isinstance(v, bool), "true or false"),
+    "s3_wakeups": (lambda v: _is_int(v) and v >= 1, "an integer, at least 1"),
+    # QEMU log lines that are not the scenario's to fail on: regular
+    # expressions matched against the whole line, each with its reason
+    # in a comment next to it (the firmware's, for example).
+    "qemu_log_allow": (_str_list, "a list of regular expressions (strings)"),
 }
 REQUIRED_KEYS = ("description", "tests")
 
@@ -1101,6 +1114,9 @@ class GuestOutput:
         if text.startswith("vs-bench: "):
             self.run.bench.append(text[len("vs-bench: "):])
             return
+        if text.startswith("vs-sleep: "):
+            self.run.sleeps.append(text[len("vs-sleep: "):].strip())
+            return
         if self.run.current is None:
             return
         self.tap_line(text)
@@ -1291,6 +1307,40 @@ def stream_console(proc, deadline, log, parser, echo):
     return "exited"
 
 
+class S3Waker(threading.Thread):
+    """The host's side of a real S3: while the guest runs, asks QEMU its
+    run state every POLL s and, each time it is "suspended" (the guest
+    wrote its sleep type to PM1_CNT), wakes it with QMP system_wakeup, as
+    `virsh dompmwakeup` does.  `wakeups` counts them; `errors` keeps what
+    went wrong with QMP.  One QMP connection a command: the runner's other
+    QMP users (device accounting) get theirs in between."""
+
+    POLL = 0.2
+
+    def __init__(self, sock, echo):
+        super().__init__(daemon=True)
+        self.sock, self.echo = sock, echo
+        self.wakeups = 0
+        self.errors = []
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.wait(self.POLL):
+            if not self.sock.exists():
+                continue
+            reply = qmp_command(self.sock, '{"execute": "query-status"}')
+            if '"status": "suspended"' not in reply:
+                continue
+            woke = qmp_command(self.sock, '{"execute": "system_wakeup"}')
+            if '"return"' in woke:
+                self.wakeups += 1
+                if self.echo:
+                    self.echo(f"runner: S3 {self.wakeups}: QEMU suspended, "
+                              "system_wakeup sent")
+            elif len(self.errors) < 5:
+                self.errors.append(woke)
+
+
 def boot_guest(sc, kdir, initrd, rundir, accel, echo):
     """Runs one guest to its end; returns (run, parser)."""
     run = ScenarioRun(sc["name"], log=rundir / "console.log")
@@ -1311,12 +1361,21 @@ def boot_guest(sc, kdir, initrd, rundir, accel, echo):
         except BaseException:
             stop_backends(backends)
             raise
+        waker = S3Waker(rundir / "qmp.sock", echo) if "s3_wakeups" in sc else None
+        if waker:
+            waker.start()
         try:
             run.outcome = stream_console(proc, start + scenario_timeout(sc),
                                          log, parser, echo)
             if run.outcome == "exited" and not reap(proc, run, EXIT_GRACE):
                 run.outcome = "no-exit"
         finally:
+            if waker:
+                waker.stop.set()
+                waker.join()
+                run.s3_wakeups = waker.wakeups
+                run.problems += [Problem("s3", f"QMP system_wakeup failed: {e}")
+                                 for e in waker.errors]
             if proc.returncode is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 reap(proc, run, None)
@@ -1381,26 +1440,48 @@ def run_guest(sc, kdir, initrd, rundir, accel, echo=None):
                 ("assert_failures", "assertion failures"))))
     run.timed_out = run.outcome == "timeout"
     qemu_log = rundir / "qemu.log"
-    run.problems += qemu_log_problems(qemu_log)
+    run.problems += qemu_log_problems(qemu_log, sc.get("qemu_log_allow", []))
     run.problems += qemu_stderr_problems(sc, rundir / "qemu.stderr")
     run.problems += backend_problems(sc, rundir)
     if sc.get("no_reset_after_setup"):
         run.problems += check_resets(sc, qemu_log)
+    if "s3_wakeups" in sc:
+        run.problems += s3_problems(sc, run)
     if device_accounting(sc) and run.done:
         run.problems += accounting_problems(sc, run)
         run.notes += inflight_notes(run)
     return run
 
 
-def qemu_log_problems(path):
-    """Every line of QEMU's log but our trace events: a driver violation
-    (kind "violation"), another guest error of the suspend path or any
-    other guest error (kind "qemu-log")."""
+def s3_problems(sc, run):
+    """The guest's count of its real S3 sleeps against QEMU's: a guest
+    whose sleep request reaches no register returns at once and its
+    kernel counts a success all the same; only QEMU's run state shows
+    that the machine slept."""
+    problems = []
+    mem = run.sleeps.count("mem")
+    if run.s3_wakeups != mem:
+        problems.append(Problem("s3", f"the guest reported {mem} real sleeps (vs-sleep: mem), "
+                                      f"QEMU was suspended and woken {run.s3_wakeups} times"))
+    if mem < sc["s3_wakeups"]:
+        problems.append(Problem("s3", f"{mem} real sleeps, the scenario declares s3_wakeups = "
+                                      f"{sc['s3_wakeups']} at least"))
+    return problems
+
+
+def qemu_log_problems(path, allow=()):
+    """Every line of QEMU's log but our trace events and the lines a
+    regular expression of allow matches whole: a driver violation (kind
+    "violation", never allowed), another guest error of the suspend path
+    or any other guest error (kind "qemu-log")."""
     text = path.read_text(errors="replace") if path.exists() else ""
+    allowed = [re.compile(a) for a in allow]
     problems = []
     for line in text.splitlines():
         line = line.strip()
         if not line or QEMU_TRACE.match(line):
+            continue
+        if not line.startswith(QEMU_VIOLATION) and any(a.fullmatch(line) for a in allowed):
             continue
         if line.startswith(QEMU_VIOLATION):
             problems.append(Problem("violation", line))
@@ -1524,7 +1605,11 @@ def accounting_problems(sc, run):
         guest = run.guest_devices.get(entry["key"]) if entry["key"] else None
         expect = entry["device"].get("expect_path")
         acks, requests = st["suspend-acks"], st["suspend-requests"]
-        resets = st["resets-after-driver-ok"]
+        firmware_resets = entry["device"].get("firmware_resets", 0)
+        resets = st["resets-after-driver-ok"] - firmware_resets
+        if resets < 0:
+            bad(entry, f"declared {firmware_resets} resets by the firmware, the device saw "
+                       f"{st['resets-after-driver-ok']} resets after DRIVER_OK in all")
         failed = st["suspend-failures"] + st["suspend-aborts"] + st["resume-failures"]
         if guest and guest.get("dialect", "none") != "none":
             name = guest["name"]

@@ -423,6 +423,24 @@ class DeviceAccounting(unittest.TestCase):
         self.assertFails(self.problems(st, expect="suspend"),
                          "declared on the SUSPEND path, the device was reset 1 times")
 
+    def test_firmware_resets_are_not_the_modules(self):
+        dev = {"kind": "blk", "props": {"suspend": "on"}, "expect_path": "suspend",
+               "firmware_resets": 1}
+        sc = scenario(qemu="patched", devices=[dev])
+        console = GOOD.replace("vs-runner: kmemleak scanned",
+                               self.vdev() + "\nvs-runner: kmemleak scanned")
+
+        def problems(resets):
+            r = parse(console, sc)
+            r.device_stats = [{"label": "blk0", "id": "vblk0", "device": dev,
+                               "key": "mmio:feb00e00", "error": None,
+                               "stats": dict(CLEAN, **{"resets-after-driver-ok": resets})}]
+            return run.accounting_problems(sc, r)
+        self.assertEqual(problems(1), [])
+        self.assertFails(problems(2), "declared on the SUSPEND path, the device was reset "
+                                      "1 times")
+        self.assertFails(problems(0), "declared 1 resets by the firmware, the device saw 0")
+
     def test_fallback_while_declared_suspend_path_fails(self):
         self.assertFails(self.problems(CLEAN, self.vdev(fallbacks=1), expect="suspend"),
                          "counted 1 fallbacks")
@@ -583,6 +601,18 @@ class QemuLog(unittest.TestCase):
             with self.subTest(line=key):
                 r = parse(GOOD, problems=self.problems(line + "\n"))
                 self.assertFalse(passed(scenario(), r))
+
+    def test_allowed_lines_are_not_problems_but_violations_are(self):
+        allow = [r"Invalid write at addr 0xB0[0-9A-F]{6}, size \d, region '\(null\)', "
+                 r"reason: rejected"]
+        seabios = "Invalid write at addr 0xB00F8040, size 4, region '(null)', reason: rejected"
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d) / "qemu.log"
+            p.write_text(seabios + "\n" + self.LINES["violation"] + "\n"
+                         + seabios.replace("0xB0", "0xC0") + "\n")
+            problems = run.qemu_log_problems(p, allow)
+        self.assertEqual([pr.kind for pr in problems], ["violation", "qemu-log"])
+        self.assertIn("0xC00F8040", problems[1].text)
 
     def test_trace_lines_are_not_problems(self):
         text = "virtio_set_status vdev 0x5603 val 0\n123@1700000000.000001:virtio_set_status vdev 0x1 val 15\n"
@@ -881,6 +911,44 @@ class ScenarioInitrd(unittest.TestCase):
             sc["env"] = {"VS_BENCH": "latency:all:10"}
             path = run.scenario_initrd(sc, d / "initramfs.cpio", rundir)
             self.assertEqual(path.read_bytes(), b"common;gamma;alpha;vs_bench;")
+
+
+class RealSleep(unittest.TestCase):
+    """s3_problems(): the real sleeps the guest reported against the times
+    the runner found QEMU suspended and woke it."""
+
+    def run_with(self, sleeps, wakeups):
+        r = parse(GOOD.replace("vs-runner: done",
+                               "vs-sleep: mem\n" * sleeps + "vs-runner: done"))
+        r.s3_wakeups = wakeups
+        return r
+
+    def test_sleep_lines_parsed(self):
+        r = self.run_with(3, 0)
+        self.assertEqual(r.sleeps, ["mem"] * 3)
+        self.assertEqual(r.problems, [])
+
+    def test_every_sleep_seen_by_qemu_passes(self):
+        self.assertEqual(run.s3_problems({"s3_wakeups": 3}, self.run_with(3, 3)), [])
+
+    def test_sleep_qemu_never_saw_fails(self):
+        # The guest's sleep request reached no register: it came back at
+        # once, its kernel counting a success (q35 after the first S3
+        # without QEMU patch 0034).
+        problems = run.s3_problems({"s3_wakeups": 3}, self.run_with(21, 1))
+        self.assertTrue(any("the guest reported 21 real sleeps" in str(p) and
+                            "woken 1 times" in str(p) for p in problems), problems)
+
+    def test_fewer_sleeps_than_declared_fails(self):
+        problems = run.s3_problems({"s3_wakeups": 4}, self.run_with(3, 3))
+        self.assertTrue(any("3 real sleeps, the scenario declares s3_wakeups = 4" in str(p)
+                            for p in problems), problems)
+
+    def test_scenario_key_checked(self):
+        for bad in (0, "4", True):
+            with self.subTest(s3_wakeups=bad):
+                self.assertNotEqual(run.scenario_errors(keys_of(s3_wakeups=bad)), [])
+        self.assertEqual(run.scenario_errors(keys_of(s3_wakeups=4)), [])
 
 
 class ScenarioKeys(unittest.TestCase):

@@ -23,8 +23,11 @@
  *   VS_FIO_RUNTIME       fio's run time in seconds (default 30)
  *   VS_FIO_MARGIN        seconds before fio's end when cycling stops
  *                        (default 3)
- *   VS_FIO_SLEEP_EVERY   every Nth cycle is an s2idle cycle (default 0:
+ *   VS_FIO_SLEEP_EVERY   every Nth cycle is a system sleep (default 0:
  *                        debugfs cycles only)
+ *   VS_SLEEP_STATE       that sleep: "freeze" (s2idle, the default) or
+ *                        "mem" (with VS_PM_TEST=none and
+ *                        mem_sleep_default=deep, real S3 on q35)
  *   VS_FIO_REGION_MIB    each job's region (default 8); VS_FIO_JOBS (4)
  *   VS_FIO_ENGINE        fio's ioengine (default psync: one synchronous
  *                        write per job, which the freezer waits for
@@ -222,6 +225,8 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 	long runtime = vs_env_long("VS_FIO_RUNTIME", 30);
 	long margin = vs_env_long("VS_FIO_MARGIN", 3);
 	long sleep_every = vs_env_long("VS_FIO_SLEEP_EVERY", 0);
+	/* "freeze" (s2idle) or "mem" (the deep state: S3 on q35) */
+	const char *sleep_state = vs_env_str("VS_SLEEP_STATE", "freeze");
 	long region = vs_env_long("VS_FIO_REGION_MIB", 8);
 	long jobs = vs_env_long("VS_FIO_JOBS", 4);
 	long corrupt_at = vs_env_long("VS_FIO_CORRUPT_AT", -1);
@@ -295,7 +300,7 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 		int ret;
 
 		if (sleep_cycle) {
-			ret = vs_sleep_cycle("freeze");
+			ret = vs_sleep_cycle(sleep_state);
 		} else if (hold_ms > 0) {
 			ret = vs_write_attr(ctl, "suspend");
 			usleep(hold_ms * 1000);
@@ -304,7 +309,7 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 		} else {
 			ret = vs_write_attr(ctl, "cycle");
 		}
-		ASSERT_EQ(0, ret) TH_LOG("%s cycle %ld: %s", sleep_cycle ? "s2idle" : "debugfs",
+		ASSERT_EQ(0, ret) TH_LOG("%s cycle %ld: %s", sleep_cycle ? sleep_state : "debugfs",
 					 cycles, strerror(-ret));
 		cycles++;
 		sleeps += sleep_cycle;
@@ -330,8 +335,8 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 
 	ASSERT_EQ(self->pid, waitpid(self->pid, &status, 0));
 	self->pid = -1;
-	TH_LOG("%ld cycles under fio (%ld s2idle, %ld debugfs) in %.1f s, %ld with writes "
-	       "completed since the previous one", cycles, sleeps, cycles - sleeps,
+	TH_LOG("%ld cycles under fio (%ld %s, %ld debugfs) in %.1f s, %ld with writes "
+	       "completed since the previous one", cycles, sleeps, sleep_state, cycles - sleeps,
 	       stop_at - start, with_io);
 	EXPECT_EQ(0, bad) TH_LOG("%ld of %ld cycles did not take the %s path", bad, cycles,
 				 expect_path);
