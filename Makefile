@@ -106,7 +106,7 @@ check-kcsan:
 		--timeout-scale $(KCSAN_TIMEOUT_SCALE) --kdir "$$(bash tools/kernel/build.sh --kdir)"
 
 # Real system sleep at length: the scenarios with check = false that
-# make check runs shorter (s3-real: 4 sleeps there, 12 here).
+# make check runs shorter (s3-real: at least 2 sleeps there, 12 here).
 SLEEP_SCENARIOS := s3-real-long
 .PHONY: check-sleep
 check-sleep: modules selftests qemu fio vhost-user

@@ -1379,6 +1379,75 @@ class Tests:
                    "stop/cont: request data", f"{status} {data!r}")
         self.no_violation(q, "stop/cont")
 
+    def t_pci_stop_cont(self):
+        """QMP stop and cont with a virtio-pci device suspended, its
+        ioeventfds in use (virtio-pci assigns them under qtest too): cont
+        restarts them and QEMU signals each queue's eventfd itself, to
+        catch the kicks of the stop; on a suspended device that is no
+        notification of the driver's, and nothing is processed until the
+        resume."""
+        q, d, _ = self.pci_running()
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, self.SUSPENDED, "pci stop/cont: suspended")
+        q.qmp_cmd("stop")
+        q.qmp_cmd("cont")
+        time.sleep(0.2)                 # the main loop reads the eventfds
+        self.eq(d.status, self.SUSPENDED, "pci stop/cont: still suspended")
+        self.eq(d.used_idx(0), 1, "pci stop/cont: used ring untouched")
+        self.no_violation(q, "pci stop/cont")
+        # a kick of the driver's while suspended is still one
+        d.rng_request()
+        d.kick(0)
+        time.sleep(0.2)
+        kicks = [v for v in q.violations()
+                 if "queue 0 notified while suspended" in v]
+        self.eq(len(kicks), 1, "pci stop/cont: the driver's own kick "
+                "reported, once")
+        d.set_status(RUNNING)
+        self.eq(d.status, RUNNING, "pci stop/cont: resumed")
+        self.check(d.wait_used(0, 2), "pci stop/cont: the request made "
+                   "available while suspended served after the resume")
+        self.pci_works(d, "pci stop/cont: after the resume", 3)
+
+    def t_pci_migrate(self):
+        """A suspended virtio-pci device migrated with its ioeventfds in
+        use: the destination starts them when it runs, which signals each
+        queue's eventfd; no notification of the driver's, nothing
+        processed until the resume, which serves what was made available
+        before the migration."""
+        q, d, _ = self.pci_running()
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, self.SUSPENDED, "pci migrate: suspended")
+        d.rng_request()                 # made available, not notified
+        state = os.path.join(self.tmp, "pci-migrate")
+        q.qmp_cmd("migrate", uri=f"exec:cat > {state}")
+        r = self.wait_qmp(q, "query-migrate",
+                          lambda r: r.get("status") in ("completed",
+                                                        "failed"))
+        self.eq(r.get("status"), "completed", "pci migrate: saved")
+        args = q.proc.args[q.proc.args.index("-device"):]
+        args = [a for a in args if not a.startswith("unix:")
+                and a != "-qmp"]
+        q.close()
+        q2 = self.start(args + ["-incoming", "defer"], qmp=True,
+                        machine="microvm,acpi=on,pcie=on")
+        q2.qmp_cmd("migrate-incoming", uri=f"exec:cat {state}")
+        r = self.wait_qmp(q2, "query-status",
+                          lambda r: r.get("status") != "inmigrate")
+        self.eq(r.get("status"), "running", "pci migrate: destination runs")
+        time.sleep(0.2)                 # the main loop reads the eventfds
+        d2 = PciDevice.__new__(PciDevice)
+        d2.__dict__.update(d.__dict__)
+        d2.q = q2
+        self.eq(d2.status, self.SUSPENDED, "pci migrate: still suspended")
+        self.eq(d2.used_idx(0), 1, "pci migrate: used ring untouched")
+        self.no_violation(q2, "pci migrate: destination")
+        d2.set_status(RUNNING)
+        self.eq(d2.status, RUNNING, "pci migrate: resumed")
+        self.check(d2.wait_used(0, 2), "pci migrate: the request made "
+                   "available before the migration served at the resume")
+        self.pci_works(d2, "pci migrate: after the resume", 3)
+
     def migrate(self, q, args, dev_id, what):
         """Migrate q through a file to a new QEMU with args: returns the
         new QEMU and its device."""
@@ -3835,7 +3904,9 @@ class Tests:
                  self.t_reset_suspended, self.t_v5, self.t_stop,
                  self.t_stop_restart, self.t_needs_reset_kept, self.t_blk,
                  self.t_other_devices, self.t_model_status,
-                 self.t_stop_cont, self.t_migrate, self.t_migrate_delay,
+                 self.t_stop_cont, self.t_pci_stop_cont,
+                 self.t_pci_migrate, self.t_migrate,
+                 self.t_migrate_delay,
                  self.t_no_ring_read, self.t_blk_async_ack,
                  self.t_blk_notify_at_resume,
                  self.t_suspend_stats,
