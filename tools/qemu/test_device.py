@@ -2108,16 +2108,29 @@ class Tests:
         self.device_bugs(q, "rng-fifo")
         self.no_violation(q, "rng-fifo")
 
+    def migration_refused(self, q, what):
+        """A migration of q fails and the source goes on running."""
+        state = os.path.join(self.tmp, f"refused{len(self.live)}")
+        q.qmp_cmd("migrate", uri=f"exec:cat > {state}")
+        r = self.wait_qmp(q, "query-migrate",
+                          lambda r: r.get("status") in ("completed",
+                                                        "failed"))
+        self.eq(r.get("status"), "failed", f"{what}: migration refused")
+        self.eq(self.wait_qmp(q, "query-status",
+                              lambda r: r.get("status") == "running")
+                .get("status"), "running", f"{what}: the source goes on")
+
     def t_serial_ctrl(self):
         """A port opened while virtio-serial is suspended: the control
-        message waits for the resume instead of being lost."""
+        message waits for the resume instead of being lost, and the device
+        refuses to migrate meanwhile (the message is not in the stream)."""
         sock = os.path.join(self.tmp, "port1.sock")
         q, d = self.device(["-device", "virtio-serial-device,id=dev0,"
                             "suspend=on,max_ports=2",
                             "-chardev", f"socket,id=c1,path={sock},"
                             "server=on,wait=off",
                             "-device", "virtserialport,chardev=c1,nr=1"],
-                           dev_id=3)
+                           dev_id=3, qmp=True)
         feats = d.init(1 << F_VERSION_1 | 1 << F_SUSPEND | 1 << 1,
                        queues=[0, 1, 2, 3, 4, 5])
         self.check(feats & 2, "serial: MULTIPORT negotiated")
@@ -2136,6 +2149,9 @@ class Tests:
         self.eq(d.used_idx(2), used0, "serial: no control message while "
                 "suspended")
         self.device_bugs(q, "serial")
+        self.migration_refused(q, "serial: a control message held")
+        self.eq(d.status, ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND,
+                "serial: still suspended after the refused migration")
         d.set_status(RUNNING)
         self.eq(d.status, RUNNING, "serial: resumed")
         ok = d.wait_used(2, used0 + 1, timeout=2)
@@ -2152,6 +2168,40 @@ class Tests:
                        f"id {pid} event {event} value {value}")
         c.close()
         self.no_violation(q, "serial control")
+
+    def t_input_held(self):
+        """Key events while virtio-input is suspended are held for the
+        resume, and the device refuses to migrate meanwhile (they are not
+        in the stream)."""
+        q, d = self.device(["-device", "virtio-keyboard-device,id=dev0,"
+                            "suspend=on"], dev_id=18, qmp=True)
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0, 1])
+        base = d.queues[0]["buf"]
+        for i in range(4):
+            d.add_buffer(0, [(base + 0x100 * i, 8, True)])
+        d.kick(0)
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND,
+                "input: suspended")
+        q.qmp_cmd("input-send-event", events=[
+            {"type": "key", "data": {"down": True,
+                                     "key": {"type": "qcode", "data": "a"}}}])
+        self.eq(d.used_idx(0), 0, "input: no event while suspended")
+        self.migration_refused(q, "input: events held")
+        d.set_status(RUNNING)
+        self.eq(d.status, RUNNING, "input: resumed")
+        self.check(d.wait_used(0, 2, timeout=2), "input: the key and its "
+                   "SYN reach the driver after the resume",
+                   f"used index {d.used_idx(0)}")
+        # nothing held any more: the device migrates again
+        state = os.path.join(self.tmp, "input-migrate")
+        q.qmp_cmd("migrate", uri=f"exec:cat > {state}")
+        r = self.wait_qmp(q, "query-migrate",
+                          lambda r: r.get("status") in ("completed",
+                                                        "failed"))
+        self.eq(r.get("status"), "completed", "input: migrates once the "
+                "events were delivered")
+        self.no_violation(q, "input")
 
     def t_gpu(self):
         """virtio-gpu 2D: a command kicked right before SUSPEND is
@@ -3911,7 +3961,7 @@ class Tests:
                  self.t_blk_notify_at_resume,
                  self.t_suspend_stats,
                  self.t_balloon_stats, self.t_rng_entropy_while_suspended,
-                 self.t_serial_ctrl, self.t_gpu,
+                 self.t_serial_ctrl, self.t_input_held, self.t_gpu,
                  self.t_scsi_inflight, self.t_9p, self.t_9p_resuming,
                  self.t_9p_detector, self.t_9p_migrate, self.t_pci_cycle,
                  self.t_pci_no_soft_reset, self.t_pci_soft_reset,
