@@ -1419,12 +1419,8 @@ class Tests:
         d.set_status(RUNNING | SUSPEND)
         self.eq(d.status, self.SUSPENDED, "pci migrate: suspended")
         d.rng_request()                 # made available, not notified
-        state = os.path.join(self.tmp, "pci-migrate")
-        q.qmp_cmd("migrate", uri=f"exec:cat > {state}")
-        r = self.wait_qmp(q, "query-migrate",
-                          lambda r: r.get("status") in ("completed",
-                                                        "failed"))
-        self.eq(r.get("status"), "completed", "pci migrate: saved")
+        status, state = self.migrate_out(q)
+        self.eq(status, "completed", "pci migrate: saved")
         args = q.proc.args[q.proc.args.index("-device"):]
         args = [a for a in args if not a.startswith("unix:")
                 and a != "-qmp"]
@@ -1448,15 +1444,21 @@ class Tests:
                    "available before the migration served at the resume")
         self.pci_works(d2, "pci migrate: after the resume", 3)
 
-    def migrate(self, q, args, dev_id, what):
-        """Migrate q through a file to a new QEMU with args: returns the
-        new QEMU and its device."""
+    def migrate_out(self, q):
+        """Migrate q into a file: returns (the migration's end status,
+        "completed" or "failed", the file)."""
         state = os.path.join(self.tmp, f"migrate{len(self.live)}")
         q.qmp_cmd("migrate", uri=f"exec:cat > {state}")
         r = self.wait_qmp(q, "query-migrate",
                           lambda r: r.get("status") in ("completed",
                                                         "failed"))
-        self.eq(r.get("status"), "completed", f"{what}: migration saved")
+        return r.get("status"), state
+
+    def migrate(self, q, args, dev_id, what):
+        """Migrate q through a file to a new QEMU with args: returns the
+        new QEMU and its device."""
+        status, state = self.migrate_out(q)
+        self.eq(status, "completed", f"{what}: migration saved")
         q.close()
         q2 = self.start(args + ["-incoming", "defer"], qmp=True)
         q2.qmp_cmd("migrate-incoming", uri=f"exec:cat {state}")
@@ -2110,12 +2112,8 @@ class Tests:
 
     def migration_refused(self, q, what):
         """A migration of q fails and the source goes on running."""
-        state = os.path.join(self.tmp, f"refused{len(self.live)}")
-        q.qmp_cmd("migrate", uri=f"exec:cat > {state}")
-        r = self.wait_qmp(q, "query-migrate",
-                          lambda r: r.get("status") in ("completed",
-                                                        "failed"))
-        self.eq(r.get("status"), "failed", f"{what}: migration refused")
+        self.eq(self.migrate_out(q)[0], "failed",
+                f"{what}: migration refused")
         self.eq(self.wait_qmp(q, "query-status",
                               lambda r: r.get("status") == "running")
                 .get("status"), "running", f"{what}: the source goes on")
@@ -2194,13 +2192,8 @@ class Tests:
                    "SYN reach the driver after the resume",
                    f"used index {d.used_idx(0)}")
         # nothing held any more: the device migrates again
-        state = os.path.join(self.tmp, "input-migrate")
-        q.qmp_cmd("migrate", uri=f"exec:cat > {state}")
-        r = self.wait_qmp(q, "query-migrate",
-                          lambda r: r.get("status") in ("completed",
-                                                        "failed"))
-        self.eq(r.get("status"), "completed", "input: migrates once the "
-                "events were delivered")
+        self.eq(self.migrate_out(q)[0], "completed", "input: migrates "
+                "once the events were delivered")
         self.no_violation(q, "input")
 
     def t_gpu(self):
@@ -3064,12 +3057,10 @@ class Tests:
         self.pci_works(d, "delayed resume: after the reset", 1)
         self.no_violation(q, "bus master, delayed resume")
 
-    def t_pci_bus_master_inflight(self):
-        """Bus mastering cleared while a suspend waits for requests in
-        flight: they complete meanwhile, their used elements wait (no DMA
-        with bus mastering off, none while suspended) and are written,
-        with their interrupt, when the device resumes with bus mastering
-        on again."""
+    def pci_blk_throttled(self, what):
+        """virtio-blk-pci behind the root port on a throttled drive (one
+        request a second, on qtest's clock), set up with SUSPEND, one read
+        served: returns (q, d, reqs) with two more reads in flight."""
         img = self.blk_image()
         q = self.start([
             "-drive", f"if=none,id=blk0,format=raw,file={img},"
@@ -3083,11 +3074,20 @@ class Tests:
         d.blk_read()
         d.kick(0)
         q.clock_step_ms(2000)
-        self.check(d.wait_used(0, 1), "bm-inflight: first request served")
+        self.check(d.wait_used(0, 1), f"{what}: first request served")
         d.ack_isr()
         reqs = [d.blk_read(), d.blk_read()]
         d.kick(0)
-        self.eq(d.used_idx(0), 1, "bm-inflight: two requests throttled")
+        self.eq(d.used_idx(0), 1, f"{what}: two requests throttled")
+        return q, d, reqs
+
+    def t_pci_bus_master_inflight(self):
+        """Bus mastering cleared while a suspend waits for requests in
+        flight: they complete meanwhile, their used elements wait (no DMA
+        with bus mastering off, none while suspended) and are written,
+        with their interrupt, when the device resumes with bus mastering
+        on again."""
+        q, d, reqs = self.pci_blk_throttled("bm-inflight")
         d.set_status(RUNNING | SUSPEND)
         self.eq(q.qom_get(self.VDEV, "suspend-state"), "suspending",
                 "bm-inflight: suspending, requests in flight")
@@ -3293,24 +3293,7 @@ class Tests:
         requests in flight: the unplug completes them (the block layer's
         drain) after the device's suspend state is gone, and QEMU goes
         on."""
-        img = self.blk_image()
-        q = self.start([
-            "-drive", f"if=none,id=blk0,format=raw,file={img},"
-            "throttling.iops-total=1",
-            "-device", "pcie-root-port,id=rp0,bus=pcie.0,addr=0x2,chassis=1",
-            "-device", "virtio-blk-pci,id=dev0,bus=rp0,drive=blk0,"
-            "disable-legacy=on,num-queues=1,suspend=on"],
-            qmp=True, machine="microvm,acpi=on,pcie=on")
-        d = PciDevice(q)
-        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
-        d.blk_read()
-        d.kick(0)
-        q.clock_step_ms(2000)
-        self.check(d.wait_used(0, 1), "unplug: first request served")
-        d.blk_read()
-        d.blk_read()
-        d.kick(0)
-        self.eq(d.used_idx(0), 1, "unplug: two requests throttled")
+        q, d, _ = self.pci_blk_throttled("unplug")
         d.set_status(RUNNING | SUSPEND)
         self.eq(q.qom_get(self.VDEV, "suspend-state"), "suspending",
                 "unplug: suspending, requests in flight")
@@ -3717,12 +3700,8 @@ class Tests:
         self.pci_works(d, "vanish migrate: before", 1)
         d.set_status(RUNNING | SUSPEND)
         self.eq(d.status, 0xff, "vanish migrate: vanished on the source")
-        state = os.path.join(self.tmp, f"migrate{len(self.live)}")
-        q.qmp_cmd("migrate", uri=f"exec:cat > {state}")
-        r = self.wait_qmp(q, "query-migrate",
-                          lambda r: r.get("status") in ("completed",
-                                                        "failed"))
-        self.eq(r.get("status"), "completed", "vanish migrate: saved")
+        status, state = self.migrate_out(q)
+        self.eq(status, "completed", "vanish migrate: saved")
         q.close()
         q2 = self.start(args + ["-incoming", "defer"], qmp=True,
                         machine=machine)
