@@ -2019,6 +2019,42 @@ class Tests:
         self.no_violation(q, "vhost-user-fs")
         self.backend_errors("vhost-user-fs")
 
+    def t_vhost_user_fs_backend_gone(self):
+        """vhost-user-fs whose backend is gone: the stop at the SUSPEND
+        request (or the start at the resume) cannot reach it, and the
+        device answers with DEVICE_NEEDS_RESET, as the spec wants of a
+        device that cannot suspend (or resume), instead of reporting
+        itself suspended (or running) with a dead backend."""
+        for at in ("suspend", "resume"):
+            what = f"vhost-user-fs, backend gone before the {at}"
+            sock = self.virtiofsd()
+            proc = self.backends[-1][0]
+            q, d = self.device(
+                ["-object", "memory-backend-memfd,id=mem,size=64M,share=on",
+                 "-chardev", f"socket,id=vfs0,path={sock}",
+                 "-device", "vhost-user-fs-device,id=dev0,chardev=vfs0,"
+                 "tag=vsfs,suspend=on"], dev_id=FS_ID, qmp=True,
+                machine="microvm,acpi=on,memory-backend=mem")
+            d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0, 1])
+            self.eq(self.fuse_call(d, FUSE_INIT, 1, 0,
+                                   struct.pack("<IIII", 7, 31, 0, 0),
+                                   f"{what}: FUSE_INIT"), 0,
+                    f"{what}: FUSE_INIT answered (the backend started)")
+            if at == "resume":
+                d.set_status(RUNNING | SUSPEND)
+                self.eq(d.status, self.SUSPENDED, f"{what}: suspended")
+            proc.kill()
+            proc.wait()
+            time.sleep(0.2)             # QEMU sees the socket close
+            d.set_status(RUNNING | SUSPEND if at == "suspend" else RUNNING)
+            status = d.status
+            self.check(status & NEEDS_RESET, f"{what}: DEVICE_NEEDS_RESET",
+                       f"status {status:#x}")
+            self.check(status & SUSPEND == 0 and status & DRIVER_OK,
+                       f"{what}: neither suspended nor running without it",
+                       f"status {status:#x}")
+            q.close()
+
     def t_balloon_stats(self):
         """The balloon's statistics timer does not return the stats buffer
         while suspended."""
@@ -3952,6 +3988,7 @@ class Tests:
                  self.t_pci_vanish_inert, self.t_fault_recovery,
                  self.t_pci_unplug_suspending,
                  self.t_9p_pci, self.t_vhost_user_fs,
+                 self.t_vhost_user_fs_backend_gone,
                  self.t_vhost_user_vsock]
         unknown = set(only) - {t.__name__[2:] for t in tests}
         if unknown:
