@@ -2055,6 +2055,38 @@ class Tests:
                        f"status {status:#x}")
             q.close()
 
+    def t_vhost_user_fs_used_moved(self):
+        """A vhost backend that goes on using a ring after its stop
+        (GET_VRING_BASE) leaves QEMU a stale position: a restart from it
+        would pop avail entries the backend completed.  The used index
+        moved while suspended (written here by the test, as such a
+        backend writes it) fails the resume with DEVICE_NEEDS_RESET and a
+        device bug line, instead of going on."""
+        sock = self.virtiofsd()
+        q, d = self.device(
+            ["-object", "memory-backend-memfd,id=mem,size=64M,share=on",
+             "-chardev", f"socket,id=vfs0,path={sock}",
+             "-device", "vhost-user-fs-device,id=dev0,chardev=vfs0,tag=vsfs,"
+             "suspend=on"], dev_id=FS_ID, qmp=True,
+            machine="microvm,acpi=on,memory-backend=mem")
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0, 1])
+        self.eq(self.fuse_call(d, FUSE_INIT, 1, 0,
+                               struct.pack("<IIII", 7, 31, 0, 0),
+                               "vhost-user-fs used moved: FUSE_INIT"), 0,
+                "vhost-user-fs used moved: FUSE_INIT answered")
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, self.SUSPENDED, "vhost-user-fs used moved: "
+                "suspended")
+        used = d.queues[FS_REQUESTS]["used"]
+        q.writew(used + 2, (d.used_idx(FS_REQUESTS) + 1) & 0xffff)
+        d.set_status(RUNNING)
+        # as resume-fail: DEVICE_NEEDS_RESET instead of DRIVER_OK
+        self.eq(d.status, self.SUSPENDED | NEEDS_RESET,
+                "vhost-user-fs used moved: the resume fails with "
+                "DEVICE_NEEDS_RESET")
+        self.check("used index moved from" in q.log(),
+                   "vhost-user-fs used moved: a device bug line", q.log())
+
     def t_balloon_stats(self):
         """The balloon's statistics timer does not return the stats buffer
         while suspended."""
@@ -3989,6 +4021,7 @@ class Tests:
                  self.t_pci_unplug_suspending,
                  self.t_9p_pci, self.t_vhost_user_fs,
                  self.t_vhost_user_fs_backend_gone,
+                 self.t_vhost_user_fs_used_moved,
                  self.t_vhost_user_vsock]
         unknown = set(only) - {t.__name__[2:] for t in tests}
         if unknown:
