@@ -21,14 +21,12 @@ import json
 import os
 import select
 import shutil
-import signal
 import socket
 import struct
 import subprocess
 import sys
 import tempfile
 import termios
-import threading
 import time
 
 # virtio-mmio registers (modern layout)
@@ -2057,55 +2055,6 @@ class Tests:
                        f"status {status:#x}")
             q.close()
 
-    def t_vhost_user_fs_kick_left(self):
-        """A kick still pending in a vhost backend's kick eventfd at the
-        SUSPEND write is the backend's to read: QEMU's drain of pending
-        kicks must not take it, or the backend never sees it.  The backend
-        is stopped (SIGSTOP) across the kick and the SUSPEND write, so the
-        kick is still pending then.  The driver's kicks on a vhost ring
-        reach the eventfd without QEMU processing them (trace event
-        virtio_queue_notify): one processed by QEMU is one taken from the
-        backend."""
-        sock = self.virtiofsd()
-        proc = self.backends[-1][0]
-        q, d = self.device(
-            ["-object", "memory-backend-memfd,id=mem,size=64M,share=on",
-             "-chardev", f"socket,id=vfs0,path={sock}",
-             "-device", "vhost-user-fs-device,id=dev0,chardev=vfs0,tag=vsfs,"
-             "suspend=on", "-trace", "virtio_queue_notify"], dev_id=FS_ID,
-            qmp=True, machine="microvm,acpi=on,memory-backend=mem")
-        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0, 1])
-        what = "vhost-user-fs kick left to the backend"
-        self.eq(self.fuse_call(d, FUSE_INIT, 1, 0,
-                               struct.pack("<IIII", 7, 31, 0, 0),
-                               f"{what}: FUSE_INIT"), 0,
-                f"{what}: FUSE_INIT answered")
-        used = d.used_idx(FS_REQUESTS)
-        reply = d.fuse_request(FUSE_GETATTR, 20, FUSE_ROOT,
-                               struct.pack("<IIQ", 0, 0, 0))
-        proc.send_signal(signal.SIGSTOP)
-        try:
-            time.sleep(0.3)             # stopped before the kick
-            d.kick(FS_REQUESTS)
-            # The SUSPEND write waits for the stopped backend's answer to
-            # GET_VRING_BASE: let it go on meanwhile.
-            timer = threading.Timer(0.5, proc.send_signal, [signal.SIGCONT])
-            timer.start()
-            d.set_status(RUNNING | SUSPEND)
-            timer.join()
-        finally:
-            proc.send_signal(signal.SIGCONT)
-        self.eq(d.status, self.SUSPENDED, f"{what}: suspended")
-        time.sleep(0.3)                 # the log is written
-        self.eq(q.log().count("virtio_queue_notify"), 0,
-                f"{what}: QEMU processed no notification of the backend's "
-                "rings")
-        d.set_status(RUNNING)
-        self.check(d.wait_used(FS_REQUESTS, (used + 1) & 0xffff),
-                   f"{what}: the request is answered",
-                   f"used index {d.used_idx(FS_REQUESTS)}")
-        self.eq(d.fuse_reply(reply), (0, 20), f"{what}: its reply")
-
     def t_vhost_user_fs_used_moved(self):
         """A vhost backend that goes on using a ring after its stop
         (GET_VRING_BASE) leaves QEMU a stale position: a restart from it
@@ -4073,7 +4022,6 @@ class Tests:
                  self.t_9p_pci, self.t_vhost_user_fs,
                  self.t_vhost_user_fs_backend_gone,
                  self.t_vhost_user_fs_used_moved,
-                 self.t_vhost_user_fs_kick_left,
                  self.t_vhost_user_vsock]
         unknown = set(only) - {t.__name__[2:] for t in tests}
         if unknown:
