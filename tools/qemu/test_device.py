@@ -2019,6 +2019,25 @@ class Tests:
         self.no_violation(q, "vhost-user-fs")
         self.backend_errors("vhost-user-fs")
 
+    def vhost_user_fs_started(self, what):
+        """A vhost-user-fs device over a fresh virtiofsd, set up with
+        SUSPEND and FUSE_INIT answered: returns (q, d, the backend's
+        process)."""
+        sock = self.virtiofsd()
+        proc = self.backends[-1][0]
+        q, d = self.device(
+            ["-object", "memory-backend-memfd,id=mem,size=64M,share=on",
+             "-chardev", f"socket,id=vfs0,path={sock}",
+             "-device", "vhost-user-fs-device,id=dev0,chardev=vfs0,tag=vsfs,"
+             "suspend=on"], dev_id=FS_ID, qmp=True,
+            machine="microvm,acpi=on,memory-backend=mem")
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0, 1])
+        self.eq(self.fuse_call(d, FUSE_INIT, 1, 0,
+                               struct.pack("<IIII", 7, 31, 0, 0),
+                               f"{what}: FUSE_INIT"), 0,
+                f"{what}: FUSE_INIT answered (the backend started)")
+        return q, d, proc
+
     def t_vhost_user_fs_backend_gone(self):
         """vhost-user-fs whose backend is gone: the stop at the SUSPEND
         request (or the start at the resume) cannot reach it, and the
@@ -2027,19 +2046,7 @@ class Tests:
         itself suspended (or running) with a dead backend."""
         for at in ("suspend", "resume"):
             what = f"vhost-user-fs, backend gone before the {at}"
-            sock = self.virtiofsd()
-            proc = self.backends[-1][0]
-            q, d = self.device(
-                ["-object", "memory-backend-memfd,id=mem,size=64M,share=on",
-                 "-chardev", f"socket,id=vfs0,path={sock}",
-                 "-device", "vhost-user-fs-device,id=dev0,chardev=vfs0,"
-                 "tag=vsfs,suspend=on"], dev_id=FS_ID, qmp=True,
-                machine="microvm,acpi=on,memory-backend=mem")
-            d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0, 1])
-            self.eq(self.fuse_call(d, FUSE_INIT, 1, 0,
-                                   struct.pack("<IIII", 7, 31, 0, 0),
-                                   f"{what}: FUSE_INIT"), 0,
-                    f"{what}: FUSE_INIT answered (the backend started)")
+            q, d, proc = self.vhost_user_fs_started(what)
             if at == "resume":
                 d.set_status(RUNNING | SUSPEND)
                 self.eq(d.status, self.SUSPENDED, f"{what}: suspended")
@@ -2062,18 +2069,7 @@ class Tests:
         moved while suspended (written here by the test, as such a
         backend writes it) fails the resume with DEVICE_NEEDS_RESET and a
         device bug line, instead of going on."""
-        sock = self.virtiofsd()
-        q, d = self.device(
-            ["-object", "memory-backend-memfd,id=mem,size=64M,share=on",
-             "-chardev", f"socket,id=vfs0,path={sock}",
-             "-device", "vhost-user-fs-device,id=dev0,chardev=vfs0,tag=vsfs,"
-             "suspend=on"], dev_id=FS_ID, qmp=True,
-            machine="microvm,acpi=on,memory-backend=mem")
-        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0, 1])
-        self.eq(self.fuse_call(d, FUSE_INIT, 1, 0,
-                               struct.pack("<IIII", 7, 31, 0, 0),
-                               "vhost-user-fs used moved: FUSE_INIT"), 0,
-                "vhost-user-fs used moved: FUSE_INIT answered")
+        q, d, _ = self.vhost_user_fs_started("vhost-user-fs used moved")
         d.set_status(RUNNING | SUSPEND)
         self.eq(d.status, self.SUSPENDED, "vhost-user-fs used moved: "
                 "suspended")
