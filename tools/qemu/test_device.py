@@ -1963,23 +1963,9 @@ class Tests:
         after the resume, never while suspended), resume starts them
         where they stopped; the suspend feature bit is QEMU's, the
         backend is not told of it (it would refuse it and disconnect)."""
-        sock = self.virtiofsd()
         path = "/machine/peripheral/dev0"
-        q, d = self.device(
-            ["-object", "memory-backend-memfd,id=mem,size=64M,share=on",
-             "-chardev", f"socket,id=vfs0,path={sock}",
-             "-device", "vhost-user-fs-device,id=dev0,chardev=vfs0,tag=vsfs,"
-             "suspend=on"], dev_id=FS_ID, qmp=True,
-            machine="microvm,acpi=on,memory-backend=mem")
-        feats = d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0, 1])
-        self.check(feats & (1 << F_SUSPEND), "vhost-user-fs: bit 43 offered "
-                   "and negotiated")
-        self.eq(d.status, RUNNING, "vhost-user-fs: running")
+        q, d, _ = self.vhost_user_fs_started("vhost-user-fs")
         getattr_in = struct.pack("<IIQ", 0, 0, 0)
-        self.eq(self.fuse_call(d, FUSE_INIT, 1, 0,
-                               struct.pack("<IIII", 7, 31, 0, 0),
-                               "vhost-user-fs: FUSE_INIT"), 0,
-                "vhost-user-fs: FUSE_INIT answered (the backend started)")
         self.eq(self.fuse_call(d, FUSE_GETATTR, 2, FUSE_ROOT, getattr_in,
                                "vhost-user-fs: GETATTR"), 0,
                 "vhost-user-fs: GETATTR of the root")
@@ -2021,8 +2007,8 @@ class Tests:
 
     def vhost_user_fs_started(self, what):
         """A vhost-user-fs device over a fresh virtiofsd, set up with
-        SUSPEND and FUSE_INIT answered: returns (q, d, the backend's
-        process)."""
+        SUSPEND (bit 43 offered and negotiated) and FUSE_INIT answered:
+        returns (q, d, the backend's process)."""
         sock = self.virtiofsd()
         proc = self.backends[-1][0]
         q, d = self.device(
@@ -2031,7 +2017,10 @@ class Tests:
              "-device", "vhost-user-fs-device,id=dev0,chardev=vfs0,tag=vsfs,"
              "suspend=on"], dev_id=FS_ID, qmp=True,
             machine="microvm,acpi=on,memory-backend=mem")
-        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0, 1])
+        feats = d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0, 1])
+        self.check(feats & (1 << F_SUSPEND), f"{what}: bit 43 offered and "
+                   "negotiated")
+        self.eq(d.status, RUNNING, f"{what}: running")
         self.eq(self.fuse_call(d, FUSE_INIT, 1, 0,
                                struct.pack("<IIII", 7, 31, 0, 0),
                                f"{what}: FUSE_INIT"), 0,
