@@ -111,6 +111,36 @@ static int find_virtio(unsigned int id, char *name, size_t len)
 }
 
 /*
+ * The disk's device node, into @path: "/dev/vda" at boot, but a disk
+ * bound again while the old one is still open (the I/O worker's open
+ * file) gets the next index, "/dev/vdb", and keeps it.  0, or -ENODEV
+ * while the disk is away.
+ */
+static int disk_path(char *path, size_t len)
+{
+	char name[64], dir_path[PATH_MAX];
+	struct dirent *de;
+	DIR *dir;
+	int ret = -ENODEV;
+
+	if (find_virtio(2, name, sizeof(name)))
+		return -ENODEV;
+	snprintf(dir_path, sizeof(dir_path), "/sys/bus/virtio/devices/%s/block", name);
+	dir = opendir(dir_path);
+	if (!dir)
+		return -ENODEV;
+	while ((de = readdir(dir))) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, len, "/dev/%.32s", de->d_name);
+		ret = access(path, F_OK) ? -ENODEV : 0;
+		break;
+	}
+	closedir(dir);
+	return ret;
+}
+
+/*
  * Whether the race is over: a worker failed, or the time is up and every
  * worker has succeeded at least once.  The workers are processes sharing
  * @st: each counter has one writer, read here by all.
@@ -256,10 +286,14 @@ static void sleep_round(struct race_stats *st)
 static void io_round(struct race_stats *st, unsigned long round, uint8_t *out, uint8_t *in)
 {
 	off_t off = (off_t)(round % BLK_SLOTS) * BLK_BYTES;
+	char path[PATH_MAX];
 	unsigned int i;
-	int fd;
+	int fd = -1;
 
-	fd = open("/dev/vda", O_RDWR | O_DIRECT);
+	if (disk_path(path, sizeof(path)))
+		errno = ENODEV;
+	else
+		fd = open(path, O_RDWR | O_DIRECT);
 	if (fd < 0) {
 		st->io_errno = errno;
 		st->io_unavailable++;
@@ -346,14 +380,15 @@ static void run_worker(enum worker w, struct race_stats *st, time_t end)
 static void describe_disk(const char *name, int bind_ret)
 {
 	char path[PATH_MAX], drv[64] = "none", state[32] = "?", held[32] = "?";
+	char disk[PATH_MAX] = "no disk";
 
 	snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s/driver", name);
 	vs_link_name(path, drv, sizeof(drv));
 	vs_suspend_attr(name, "state", state, sizeof(state));
 	vs_suspend_attr(name, "held_by", held, sizeof(held));
-	printf("# %s: driver %s, state %s, held by %s, bind: %s, /dev/vda %s\n", name, drv,
-	       state, held, bind_ret ? strerror(-bind_ret) : "ok",
-	       access("/dev/vda", F_OK) ? "absent" : "present");
+	disk_path(disk, sizeof(disk));
+	printf("# %s: driver %s, state %s, held by %s, bind: %s, disk: %s\n", name, drv,
+	       state, held, bind_ret ? strerror(-bind_ret) : "ok", disk);
 }
 
 /*
@@ -368,7 +403,7 @@ static void describe_disk(const char *name, int bind_ret)
 
 static int restore_setup(void)
 {
-	char name[64], driver[PATH_MAX];
+	char name[64], driver[PATH_MAX], disk[PATH_MAX];
 	int waited, bind_ret = 0;
 
 	if (!module_loaded(module_name()) && load())
@@ -378,7 +413,7 @@ static int restore_setup(void)
 			return -ENODEV;
 		usleep(50 * 1000);
 	}
-	for (waited = 0; access("/dev/vda", F_OK); waited += 50) {
+	for (waited = 0; disk_path(disk, sizeof(disk)); waited += 50) {
 		if (waited >= RESTORE_WAIT_MS) {
 			describe_disk(name, bind_ret);
 			return -ETIMEDOUT;
@@ -434,6 +469,31 @@ TEST_F_TIMEOUT(admin, open_control_file_pins_module, 300)
 	ASSERT_EQ(0, unload());
 	ASSERT_EQ(0, load());
 	ASSERT_EQ(0, restore_setup());
+}
+
+/*
+ * A disk unbound and bound again while its old node is still open (as
+ * the I/O worker can leave it) comes back as the next vd index: the
+ * setup and the I/O find it by its virtio device, not as /dev/vda.
+ */
+TEST_F_TIMEOUT(admin, rebound_while_open, 300)
+{
+	char name[64], path[PATH_MAX], again[PATH_MAX];
+	struct race_stats st = {};
+	int fd;
+
+	ASSERT_EQ(0, restore_setup());
+	ASSERT_EQ(0, find_virtio(2, name, sizeof(name)));
+	ASSERT_EQ(0, disk_path(path, sizeof(path)));
+	fd = open(path, O_RDONLY);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, vs_write_attr("/sys/bus/virtio/drivers/virtio_blk/unbind", name));
+	ASSERT_EQ(0, vs_write_attr("/sys/bus/virtio/drivers/virtio_blk/bind", name));
+	close(fd);
+	ASSERT_EQ(0, restore_setup());
+	ASSERT_EQ(0, disk_path(again, sizeof(again)));
+	TH_LOG("%s while open, then %s", path, again);
+	ASSERT_EQ(0, verify_blocks(&st, 8));
 }
 
 TEST_F_TIMEOUT(admin, admin_interfaces_race, 600)
