@@ -106,8 +106,8 @@ check-kcsan:
 		--timeout-scale $(KCSAN_TIMEOUT_SCALE) --kdir "$$(bash tools/kernel/build.sh --kdir)"
 
 # Real system sleep at length: the scenarios with check = false that
-# make check runs shorter (s3-real: at least 2 sleeps there, 12 here).
-SLEEP_SCENARIOS := s3-real-long
+# make check runs shorter (sleep-real: at least 2 sleeps of each kind there, 12 here).
+SLEEP_SCENARIOS := sleep-real-long sleep-real-devices
 .PHONY: check-sleep
 check-sleep: modules selftests qemu fio vhost-user
 	@python3 tools/runner/run.py check \

@@ -223,6 +223,9 @@ class ScenarioRun:
     # ("vs-sleep: <state>" lines: VS_PM_TEST=none).
     s3_wakeups: int = 0
     sleeps: list = field(default_factory=list)
+    # Power button presses the runner sent while the guest was entering
+    # or in a real s2idle (scenarios with s2idle_wakeups).
+    button_presses: int = 0
 
 
 def die(msg):
@@ -296,6 +299,7 @@ SCENARIO_KEYS = {
     "no_reset_after_setup": (lambda v: isinstance(v, bool), "true or false"),
     "device_accounting": (lambda v: isinstance(v, bool), "true or false"),
     "s3_wakeups": (lambda v: _is_int(v) and v >= 1, "an integer, at least 1"),
+    "s2idle_wakeups": (lambda v: _is_int(v) and v >= 1, "an integer, at least 1"),
     # QEMU log lines that are not the scenario's to fail on: regular
     # expressions matched against the whole line, each with its reason
     # in a comment next to it (the firmware's, for example).
@@ -1080,6 +1084,11 @@ class GuestOutput:
         # Called at init.sh's "accounting" marker: returns QEMU's device
         # counters (read_device_stats()), None without device accounting.
         self.read_device_stats = None
+        # Set from a guest's "vs-sleep-enter: freeze" (it is about to
+        # enter a real s2idle) to its next "vs-sleep: " line (or
+        # "vs-sleep-failed: ", a sleep refused): while set, the
+        # PowerButtonWaker presses.
+        self.entering_s2idle = threading.Event()
 
     def problem(self, kind, text):
         self.run.problems.append(Problem(kind, text))
@@ -1114,7 +1123,14 @@ class GuestOutput:
         if text.startswith("vs-bench: "):
             self.run.bench.append(text[len("vs-bench: "):])
             return
+        if text.startswith("vs-sleep-enter: freeze"):
+            self.entering_s2idle.set()
+            return
+        if text.startswith("vs-sleep-failed: "):
+            self.entering_s2idle.clear()
+            return
         if text.startswith("vs-sleep: "):
+            self.entering_s2idle.clear()
             self.run.sleeps.append(text[len("vs-sleep: "):].strip())
             return
         if self.run.current is None:
@@ -1341,6 +1357,51 @@ class S3Waker(threading.Thread):
                 self.errors.append(woke)
 
 
+class PowerButtonWaker(threading.Thread):
+    """The host's side of a real s2idle: QEMU's run state does not change
+    (the vCPUs idle), so the guest says when it goes to sleep
+    ("vs-sleep-enter: freeze", GuestOutput.entering_s2idle) and, until it
+    reports the sleep done, this presses the ACPI power button (QMP
+    system_powerdown) every PRESS_EVERY s: the SCI is a wake-up interrupt
+    in s2idle.  A press before the guest idles is an ordinary key press
+    (nothing in the guest acts on KEY_POWER), the next one wakes it.
+    `presses` counts them; `errors` keeps what went wrong with QMP."""
+
+    PRESS_EVERY = 1.0
+
+    def __init__(self, sock, entering, echo):
+        super().__init__(daemon=True)
+        self.sock, self.entering, self.echo = sock, entering, echo
+        self.presses = 0
+        self.errors = []
+        self.stop = threading.Event()
+
+    def run(self):
+        while not self.stop.is_set():
+            if not self.entering.wait(S3Waker.POLL) or self.stop.wait(self.PRESS_EVERY):
+                continue
+            if not self.entering.is_set():
+                continue
+            reply = qmp_command(self.sock, '{"execute": "system_powerdown"}')
+            if '"return"' in reply:
+                self.presses += 1
+                if self.echo:
+                    self.echo(f"runner: power button press {self.presses}")
+            elif len(self.errors) < 5:
+                self.errors.append(reply)
+
+
+def sleep_wakers(sc, rundir, parser, echo):
+    """The threads that wake a guest from the real sleeps its scenario
+    declares."""
+    wakers = []
+    if "s3_wakeups" in sc:
+        wakers.append(S3Waker(rundir / "qmp.sock", echo))
+    if "s2idle_wakeups" in sc:
+        wakers.append(PowerButtonWaker(rundir / "qmp.sock", parser.entering_s2idle, echo))
+    return wakers
+
+
 def boot_guest(sc, kdir, initrd, rundir, accel, echo):
     """Runs one guest to its end; returns (run, parser)."""
     run = ScenarioRun(sc["name"], log=rundir / "console.log")
@@ -1361,8 +1422,8 @@ def boot_guest(sc, kdir, initrd, rundir, accel, echo):
         except BaseException:
             stop_backends(backends)
             raise
-        waker = S3Waker(rundir / "qmp.sock", echo) if "s3_wakeups" in sc else None
-        if waker:
+        wakers = sleep_wakers(sc, rundir, parser, echo)
+        for waker in wakers:
             waker.start()
         try:
             run.outcome = stream_console(proc, start + scenario_timeout(sc),
@@ -1370,11 +1431,16 @@ def boot_guest(sc, kdir, initrd, rundir, accel, echo):
             if run.outcome == "exited" and not reap(proc, run, EXIT_GRACE):
                 run.outcome = "no-exit"
         finally:
-            if waker:
+            for waker in wakers:
                 waker.stop.set()
                 waker.join()
-                run.s3_wakeups = waker.wakeups
-                run.problems += [Problem("s3", f"QMP system_wakeup failed: {e}")
+                if isinstance(waker, S3Waker):
+                    run.s3_wakeups = waker.wakeups
+                    what = "system_wakeup"
+                else:
+                    run.button_presses = waker.presses
+                    what = "system_powerdown"
+                run.problems += [Problem("sleep", f"QMP {what} failed: {e}")
                                  for e in waker.errors]
             if proc.returncode is None:
                 os.killpg(proc.pid, signal.SIGKILL)
@@ -1447,6 +1513,8 @@ def run_guest(sc, kdir, initrd, rundir, accel, echo=None):
         run.problems += check_resets(sc, qemu_log)
     if "s3_wakeups" in sc:
         run.problems += s3_problems(sc, run)
+    if "s2idle_wakeups" in sc:
+        run.problems += s2idle_problems(sc, run)
     if device_accounting(sc) and run.done:
         run.problems += accounting_problems(sc, run)
         run.notes += inflight_notes(run)
@@ -1466,6 +1534,22 @@ def s3_problems(sc, run):
     if mem < sc["s3_wakeups"]:
         problems.append(Problem("s3", f"{mem} real sleeps, the scenario declares s3_wakeups = "
                                       f"{sc['s3_wakeups']} at least"))
+    return problems
+
+
+def s2idle_problems(sc, run):
+    """The guest's real s2idle sleeps against the runner's presses: the
+    guest counts one only when a wake-up interrupt ended it, and every
+    one needs at least one press (QEMU has no run state to show it)."""
+    problems = []
+    freeze = run.sleeps.count("freeze")
+    if run.button_presses < freeze:
+        problems.append(Problem("s2idle", f"the guest reported {freeze} real s2idle sleeps "
+                                          f"(vs-sleep: freeze), the runner pressed the power "
+                                          f"button {run.button_presses} times"))
+    if freeze < sc["s2idle_wakeups"]:
+        problems.append(Problem("s2idle", f"{freeze} real s2idle sleeps, the scenario declares "
+                                          f"s2idle_wakeups = {sc['s2idle_wakeups']} at least"))
     return problems
 
 

@@ -951,6 +951,58 @@ class RealSleep(unittest.TestCase):
         self.assertEqual(run.scenario_errors(keys_of(s3_wakeups=4)), [])
 
 
+class RealS2idle(unittest.TestCase):
+    """s2idle_problems() and the parser's entering_s2idle, which starts
+    and stops the runner's power button presses."""
+
+    def run_with(self, sleeps, presses):
+        r = parse(GOOD.replace("vs-runner: done",
+                               "vs-sleep-enter: freeze\nvs-sleep: freeze\n" * sleeps
+                               + "vs-runner: done"))
+        r.button_presses = presses
+        return r
+
+    def test_presses_only_while_entering(self):
+        r = run.ScenarioRun("x", log=None)
+        p = run.GuestOutput(r, [])
+        self.assertFalse(p.entering_s2idle.is_set())
+        p.line("vs-sleep-enter: freeze")
+        self.assertTrue(p.entering_s2idle.is_set())
+        p.line("vs-sleep: freeze")
+        self.assertFalse(p.entering_s2idle.is_set())
+        self.assertEqual(r.sleeps, ["freeze"])
+        # A refused sleep stops the presses too, and is no sleep.
+        p.line("vs-sleep-enter: freeze")
+        p.line("vs-sleep-failed: freeze")
+        self.assertFalse(p.entering_s2idle.is_set())
+        self.assertEqual(r.sleeps, ["freeze"])
+
+    def test_every_sleep_pressed_passes(self):
+        self.assertEqual(run.s2idle_problems({"s2idle_wakeups": 3}, self.run_with(3, 5)), [])
+
+    def test_sleep_without_press_fails(self):
+        # Something else woke the guest (or it never idled): not the
+        # sleep the scenario is about.
+        problems = run.s2idle_problems({"s2idle_wakeups": 3}, self.run_with(3, 2))
+        self.assertTrue(any("3 real s2idle sleeps" in str(p) and "2 times" in str(p)
+                            for p in problems), problems)
+
+    def test_fewer_sleeps_than_declared_fails(self):
+        problems = run.s2idle_problems({"s2idle_wakeups": 4}, self.run_with(3, 3))
+        self.assertTrue(any("s2idle_wakeups = 4" in str(p) for p in problems), problems)
+
+    def test_mem_sleeps_do_not_count(self):
+        r = self.run_with(0, 0)
+        r.sleeps = ["mem"] * 4
+        self.assertNotEqual(run.s2idle_problems({"s2idle_wakeups": 1}, r), [])
+
+    def test_scenario_key_checked(self):
+        for bad in (0, "4", True):
+            with self.subTest(s2idle_wakeups=bad):
+                self.assertNotEqual(run.scenario_errors(keys_of(s2idle_wakeups=bad)), [])
+        self.assertEqual(run.scenario_errors(keys_of(s2idle_wakeups=4)), [])
+
+
 class ScenarioKeys(unittest.TestCase):
     def test_every_scenario_is_valid(self):
         for p in sorted(run.SCENARIOS.glob("*.toml")):

@@ -134,7 +134,7 @@ TEST_F(balloon, inflated_balloon_kept_across_s2idle)
 	now = wait_total(inflated, self->wait_ms);
 	ASSERT_GE(4096, labs(now - inflated)) TH_LOG("MemTotal %ld KiB, want %ld", now, inflated);
 	for (r = 0; r < cycles; r++) {
-		ASSERT_EQ(0, vs_sleep_cycle("freeze")) TH_LOG("cycle %ld", r);
+		ASSERT_EQ(0, vs_sleep_cycle(vs_sleep_state(r))) TH_LOG("cycle %ld", r);
 		expect_path(_metadata, self->dev);
 		now = wait_total(inflated, self->wait_ms);
 		EXPECT_GE(4096, labs(now - inflated))

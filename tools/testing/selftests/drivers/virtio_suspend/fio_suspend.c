@@ -19,7 +19,10 @@
  * the last cycle.
  *
  * Environment:
- *   VS_BLK_DEV           default /dev/vda
+ *   VS_BLK_DEV           default /dev/vda; several disks in fio's syntax
+ *                        (/dev/vda:/dev/vdb): each job writes its region
+ *                        of each, split; the path checks and the
+ *                        corruption control are the first disk's
  *   VS_FIO_RUNTIME       fio's run time in seconds (default 30)
  *   VS_FIO_MARGIN        seconds before fio's end when cycling stops
  *                        (default 3)
@@ -27,7 +30,8 @@
  *                        debugfs cycles only)
  *   VS_SLEEP_STATE       that sleep: "freeze" (s2idle, the default) or
  *                        "mem" (with VS_PM_TEST=none and
- *                        mem_sleep_default=deep, real S3 on q35)
+ *                        mem_sleep_default=deep, real S3 on q35), or
+ *                        several in turn (vs_sleep_state())
  *   VS_FIO_REGION_MIB    each job's region (default 8); VS_FIO_JOBS (4)
  *   VS_FIO_ENGINE        fio's ioengine (default psync: one synchronous
  *                        write per job, which the freezer waits for
@@ -172,11 +176,15 @@ static int took_expected_path(const char *vdev, const char *counter, long want,
 }
 
 /* The negative control: junk over every job's region, behind fio's back. */
-static int corrupt(const char *dev, long bytes)
+static int corrupt(const char *blk, long bytes)
 {
+	char dev[64];
 	long done;
 	char *buf;
-	int fd = open(dev, O_WRONLY | O_DIRECT);
+	int fd;
+
+	snprintf(dev, sizeof(dev), "/dev/%s", blk);
+	fd = open(dev, O_WRONLY | O_DIRECT);
 
 	if (fd < 0 || posix_memalign((void **)&buf, 4096, 1 << 20))
 		return -1;
@@ -197,12 +205,18 @@ FIXTURE(fio) {
 FIXTURE_SETUP(fio)
 {
 	const char *dev = vs_env_str("VS_BLK_DEV", "/dev/vda");
-	const char *base = strrchr(dev, '/');
+	const char *base;
+	size_t len;
 
 	self->pid = -1;
+	/* The first disk's name: "vda" of "/dev/vda:/dev/vdb" */
+	len = strcspn(dev, ":");
+	base = memrchr(dev, '/', len);
 	base = base ? base + 1 : dev;
-	ASSERT_GT(sizeof(self->blk), strlen(base));
-	strcpy(self->blk, base);
+	len -= base - dev;
+	ASSERT_GT(sizeof(self->blk), len);
+	memcpy(self->blk, base, len);
+	self->blk[len] = '\0';
 	/* A virtio-blk disk, or a SCSI disk on a virtio-scsi controller. */
 	ASSERT_EQ(0, vs_blk_virtio_device(self->blk, self->vdev, sizeof(self->vdev)))
 		TH_LOG("%s: no virtio device above it in sysfs", self->blk);
@@ -225,8 +239,8 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 	long runtime = vs_env_long("VS_FIO_RUNTIME", 30);
 	long margin = vs_env_long("VS_FIO_MARGIN", 3);
 	long sleep_every = vs_env_long("VS_FIO_SLEEP_EVERY", 0);
-	/* "freeze" (s2idle) or "mem" (the deep state: S3 on q35) */
-	const char *sleep_state = vs_env_str("VS_SLEEP_STATE", "freeze");
+	/* "freeze" (s2idle), "mem" (the deep state: S3 on q35), or both */
+	const char *sleep_states = vs_env_str("VS_SLEEP_STATE", "freeze");
 	long region = vs_env_long("VS_FIO_REGION_MIB", 8);
 	long jobs = vs_env_long("VS_FIO_JOBS", 4);
 	long corrupt_at = vs_env_long("VS_FIO_CORRUPT_AT", -1);
@@ -297,6 +311,7 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 
 	while (now_s() < stop_at) {
 		int sleep_cycle = sleep_every > 0 && (cycles + 1) % sleep_every == 0;
+		const char *sleep_state = vs_sleep_state(sleeps);
 		int ret;
 
 		if (sleep_cycle) {
@@ -325,7 +340,7 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 		with_io += sectors != prev;
 		prev = sectors;
 		if (cycles == corrupt_at)
-			ASSERT_EQ(0, corrupt(dev, jobs * region << 20));
+			ASSERT_EQ(0, corrupt(self->blk, jobs * region << 20));
 		ASSERT_EQ(0, fio_ended(self->pid, &status))
 			TH_LOG("fio ended after %ld cycles, %.1f s into its %ld s run",
 			       cycles, now_s() - start, runtime);
@@ -335,8 +350,8 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 
 	ASSERT_EQ(self->pid, waitpid(self->pid, &status, 0));
 	self->pid = -1;
-	TH_LOG("%ld cycles under fio (%ld %s, %ld debugfs) in %.1f s, %ld with writes "
-	       "completed since the previous one", cycles, sleeps, sleep_state, cycles - sleeps,
+	TH_LOG("%ld cycles under fio (%ld sleeps, %s, and %ld debugfs) in %.1f s, %ld with writes "
+	       "completed since the previous one", cycles, sleeps, sleep_states, cycles - sleeps,
 	       stop_at - start, with_io);
 	EXPECT_EQ(0, bad) TH_LOG("%ld of %ld cycles did not take the %s path", bad, cycles,
 				 expect_path);

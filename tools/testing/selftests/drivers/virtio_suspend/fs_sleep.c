@@ -434,7 +434,7 @@ TEST_F_TIMEOUT(fs, sessions_live_through_sleep, 900)
 		for (i = 0; i < self->nsus; i++)
 			marks[i] = __atomic_load_n(&progress->done[i], __ATOMIC_RELAXED);
 		if (r < sleeps) {
-			ret = vs_sleep_cycle("freeze");
+			ret = vs_sleep_cycle(vs_sleep_state(r));
 		} else {
 			for (ret = 0, i = 0; i < self->nsus && !ret; i++) {
 				vs_control_path(self->sus[i].vdev, ctl, sizeof(ctl));

@@ -230,7 +230,7 @@ TEST_F_TIMEOUT(gpu, commands_in_flight_across_sleep, 600)
 		for (c = 0; c < self->n; c++)
 			marks[c] = __atomic_load_n(&self->cards[c].w.done, __ATOMIC_ACQUIRE);
 		wait_round_trips(self, marks);
-		ret = i < sleeps ? vs_sleep_cycle("freeze") : debugfs_cycle(self);
+		ret = i < sleeps ? vs_sleep_cycle(vs_sleep_state(i)) : debugfs_cycle(self);
 	}
 	for (c = 0; c < self->n; c++) {
 		struct card *card = &self->cards[c];

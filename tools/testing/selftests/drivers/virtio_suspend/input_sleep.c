@@ -138,7 +138,8 @@ TEST_F_TIMEOUT(kbd, keys_reach_evdev_after_every_cycle, 600)
 	ASSERT_LE(0, suspends);
 	press_and_check(_metadata, self->fd, "before any cycle");
 	for (i = 0; i < sleeps + debugfs; i++) {
-		int ret = i < sleeps ? vs_sleep_cycle("freeze") : vs_write_attr(self->ctl, "cycle");
+		int ret = i < sleeps ? vs_sleep_cycle(vs_sleep_state(i)) :
+				     vs_write_attr(self->ctl, "cycle");
 
 		ASSERT_EQ(0, ret) TH_LOG("cycle %ld: %s", i, strerror(-ret));
 		snprintf(when, sizeof(when), "after cycle %ld", i);

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -395,15 +396,18 @@ static inline int vs_irq_lines(const char *name, long *count)
  * "devices" (the default) stops after the suspend callbacks, "platform"
  * after the late and noirq ones too (where the PCI core saves config
  * space and picks a power state), "none" really sleeps (something must
- * wake the guest: the runner's s3_wakeups) and prints "vs-sleep: <state>"
- * for the runner; hibernation always runs in "devices".  A suspend must also be counted by the PM
- * core as a successful one: a write that returned without a completed
+ * wake the guest: the runner's s3_wakeups, or for s2idle its power button
+ * presses, s2idle_wakeups, which "vs-sleep-enter: freeze" starts) and
+ * prints "vs-sleep: <state>" for the runner; hibernation always runs in
+ * "devices".  A suspend must also be counted by the PM core as a
+ * successful one: a write that returned without a completed
  * cycle is -EIO.
  */
 static inline int vs_sleep_cycle(const char *state)
 {
 	const char *stat = "/sys/power/suspend_stats/success";
 	const char *mode = strcmp(state, "disk") ? vs_env_str("VS_PM_TEST", "devices") : "devices";
+	int real_s2idle = !strcmp(mode, "none") && !strcmp(state, "freeze");
 	long before = -1, after;
 	int ret;
 
@@ -415,7 +419,22 @@ static inline int vs_sleep_cycle(const char *state)
 		if (before < 0)
 			return -ENOENT;
 	}
+	if (real_s2idle) {
+		/*
+		 * The runner presses the power button from now on until the
+		 * guest is back: the line must be out of the UART before the
+		 * console suspends.
+		 */
+		printf("vs-sleep-enter: %s\n", state);
+		fflush(stdout);
+		tcdrain(STDOUT_FILENO);
+	}
 	ret = vs_write_attr("/sys/power/state", state);
+	if (ret && real_s2idle) {
+		/* The runner's presses stop. */
+		printf("vs-sleep-failed: %s\n", state);
+		fflush(stdout);
+	}
 	if (ret || before < 0)
 		return ret;
 	after = vs_read_long(stat);
@@ -424,12 +443,45 @@ static inline int vs_sleep_cycle(const char *state)
 			state, before, after);
 		return -EIO;
 	}
+	/*
+	 * A real s2idle ends only by a wake-up interrupt (the ACPI SCI of the
+	 * power button): none recorded, and the guest never really idled.
+	 */
+	if (real_s2idle && vs_read_long("/sys/power/pm_wakeup_irq") <= 0) {
+		fprintf(stderr, "# %s: no wake-up interrupt recorded\n", state);
+		return -EIO;
+	}
 	/* The runner compares the real sleeps with what QEMU saw of them. */
 	if (!strcmp(mode, "none")) {
 		printf("vs-sleep: %s\n", state);
 		fflush(stdout);
 	}
 	return 0;
+}
+
+/*
+ * The state of a test's @n-th system sleep (from 0): VS_SLEEP_STATE names
+ * one ("freeze", the default, or "mem") or several, comma-separated,
+ * taken in turn ("mem,freeze": real S3 and s2idle alternating).
+ */
+static inline const char *vs_sleep_state(long n)
+{
+	static char state[16];
+	const char *states = vs_env_str("VS_SLEEP_STATE", "freeze");
+	long count = 1, i;
+	const char *p;
+	size_t len;
+
+	for (p = states; (p = strchr(p, ',')); p++)
+		count++;
+	for (p = states, i = n % count; i > 0; i--)
+		p = strchr(p, ',') + 1;
+	len = strcspn(p, ",");
+	if (len == 0 || len >= sizeof(state))
+		return "";	/* refused by /sys/power/state: the cycle fails */
+	memcpy(state, p, len);
+	state[len] = '\0';
+	return state;
 }
 
 /*
