@@ -16,6 +16,7 @@ Python 3 standard library only.  Prints one "ok"/"not ok" line per check
 and ends with "N passed, N failed"; exits non-zero if anything failed.
 """
 
+import ctypes
 import fcntl
 import json
 import os
@@ -86,6 +87,47 @@ def p9_str(text):
 
 class QemuError(Exception):
     pass
+
+
+# The virtiofsd thread that answers vhost-user requests: rust-vmm's
+# vhost-user-backend names it after the backend, "virtiofsd-backend", cut
+# to the 15 characters of a comm
+VIRTIOFSD_REQUEST_THREAD = "virtiofsd-backe"
+
+
+class ThreadStopped:
+    """One thread of process pid, the one named name (its comm), stopped
+    for the with block: ptrace-seized and interrupted, the process's other
+    threads running on (SIGSTOP would stop them all)."""
+
+    PTRACE_DETACH, PTRACE_SEIZE, PTRACE_INTERRUPT = 17, 0x4206, 0x4207
+    WALL = 0x40000000
+
+    def __init__(self, pid, name):
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long,
+                                     ctypes.c_void_p, ctypes.c_void_p]
+        tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")
+                if open(f"/proc/{pid}/task/{t}/comm").read().strip() == name]
+        if len(tids) != 1:
+            names = [open(f"/proc/{pid}/task/{t}/comm").read().strip()
+                     for t in os.listdir(f"/proc/{pid}/task")]
+            raise QemuError(f"process {pid}: {len(tids)} threads named {name} "
+                            f"(its threads: {', '.join(names)})")
+        self.tid = tids[0]
+
+    def ptrace(self, request):
+        if self.libc.ptrace(request, self.tid, None, None) != 0:
+            raise OSError(ctypes.get_errno(), f"ptrace {request:#x}, thread {self.tid}")
+
+    def __enter__(self):
+        self.ptrace(self.PTRACE_SEIZE)
+        self.ptrace(self.PTRACE_INTERRUPT)
+        os.waitpid(self.tid, self.WALL)
+        return self
+
+    def __exit__(self, *exc):
+        self.ptrace(self.PTRACE_DETACH)
 
 
 class Qemu:
@@ -2005,17 +2047,18 @@ class Tests:
         self.no_violation(q, "vhost-user-fs")
         self.backend_errors("vhost-user-fs")
 
-    def vhost_user_fs_started(self, what):
+    def vhost_user_fs_started(self, what, extra=()):
         """A vhost-user-fs device over a fresh virtiofsd, set up with
-        SUSPEND (bit 43 offered and negotiated) and FUSE_INIT answered:
-        returns (q, d, the backend's process)."""
+        SUSPEND (bit 43 offered and negotiated) and FUSE_INIT answered;
+        extra: more QEMU arguments.  Returns (q, d, the backend's
+        process)."""
         sock = self.virtiofsd()
         proc = self.backends[-1][0]
         q, d = self.device(
             ["-object", "memory-backend-memfd,id=mem,size=64M,share=on",
              "-chardev", f"socket,id=vfs0,path={sock}",
              "-device", "vhost-user-fs-device,id=dev0,chardev=vfs0,tag=vsfs,"
-             "suspend=on"], dev_id=FS_ID, qmp=True,
+             "suspend=on", *extra], dev_id=FS_ID, qmp=True,
             machine="microvm,acpi=on,memory-backend=mem")
         feats = d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0, 1])
         self.check(feats & (1 << F_SUSPEND), f"{what}: bit 43 offered and "
@@ -2050,6 +2093,70 @@ class Tests:
                        f"{what}: neither suspended nor running without it",
                        f"status {status:#x}")
             q.close()
+
+    def t_vhost_user_fs_backend_hung(self):
+        """vhost-user-fs whose backend does not answer the stop
+        (GET_VRING_BASE): the SUSPEND write waits for the reply under the
+        global lock, so without a bound the whole of QEMU, QMP included,
+        waits as long as the backend does.  The backend's thread that
+        answers vhost-user requests is stopped (ptrace) across the
+        SUSPEND write: after x-suspend-vhost-reply-ms QEMU gives up on the
+        backend, the device answers with DEVICE_NEEDS_RESET and QEMU goes
+        on."""
+        what = "vhost-user-fs, backend not answering the stop"
+        q, d, proc = self.vhost_user_fs_started(
+            what, ["-global", "vhost-user-fs-device.x-suspend-vhost-reply-ms=300"])
+        with ThreadStopped(proc.pid, VIRTIOFSD_REQUEST_THREAD):
+            start = time.monotonic()
+            d.set_status(RUNNING | SUSPEND)
+            status = d.status
+            self.check(status & NEEDS_RESET, f"{what}: DEVICE_NEEDS_RESET",
+                       f"status {status:#x}")
+            self.check(status & SUSPEND == 0 and status & DRIVER_OK,
+                       f"{what}: neither suspended nor running without it",
+                       f"status {status:#x}")
+            self.eq(q.qmp_cmd("query-status")["status"], "running",
+                    f"{what}: QMP answers")
+            waited = time.monotonic() - start
+        self.check("no reply in 300 ms while the device suspends" in q.stderr(),
+                   f"{what}: QEMU says why", q.stderr())
+        print(f"# {what}: the SUSPEND write returned in {waited:.1f} s")
+        q.close()
+
+    def t_vhost_user_fs_kick_left(self):
+        """A kick still in a vhost backend's kick eventfd at the SUSPEND
+        write came before the request.  The backend owns the eventfd:
+        QEMU's drain of pending kicks must leave it alone (a kick it reads
+        is lost to the backend).  If the backend has not read it when its
+        rings stop (GET_VRING_BASE unregisters the eventfd from its
+        loop), the stop's notifier clean-up finds it: a kick from before
+        the request, not a violation, and the resume, which kicks every
+        ring again, brings it to the backend.  The backend's vring worker
+        thread is stopped (ptrace) across the kick and the SUSPEND write,
+        its other threads answer the stop; QEMU's virtio_queue_notify
+        trace shows what QEMU processed itself."""
+        what = "vhost-user-fs, kick left in the eventfd"
+        q, d, proc = self.vhost_user_fs_started(
+            what, ["-trace", "virtio_queue_notify"])
+        used = d.used_idx(FS_REQUESTS)
+        reply = d.fuse_request(FUSE_GETATTR, 20, FUSE_ROOT,
+                               struct.pack("<IIQ", 0, 0, 0))
+        with ThreadStopped(proc.pid, "vring_worker"):
+            d.kick(FS_REQUESTS)
+            d.set_status(RUNNING | SUSPEND)
+            self.eq(d.status, self.SUSPENDED, f"{what}: suspended")
+        time.sleep(0.3)                 # the log is written
+        log = q.log()
+        self.eq(log.count("virtio_queue_notify"), 0,
+                f"{what}: QEMU processed no notification of the backend's "
+                "rings")
+        self.check("notified while" not in log,
+                   f"{what}: no violation reported", log)
+        d.set_status(RUNNING)
+        self.check(d.wait_used(FS_REQUESTS, (used + 1) & 0xffff),
+                   f"{what}: the request is answered after the resume",
+                   f"used index {d.used_idx(FS_REQUESTS)}")
+        self.eq(d.fuse_reply(reply), (0, 20), f"{what}: its reply")
 
     def t_vhost_user_fs_used_moved(self):
         """A vhost backend that goes on using a ring after its stop
@@ -4007,6 +4114,8 @@ class Tests:
                  self.t_9p_pci, self.t_vhost_user_fs,
                  self.t_vhost_user_fs_backend_gone,
                  self.t_vhost_user_fs_used_moved,
+                 self.t_vhost_user_fs_kick_left,
+                 self.t_vhost_user_fs_backend_hung,
                  self.t_vhost_user_vsock]
         unknown = set(only) - {t.__name__[2:] for t in tests}
         if unknown:
