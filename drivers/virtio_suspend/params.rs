@@ -77,21 +77,18 @@ impl SuspendParams {
             "auto" => true,
             "off" => false,
             other => {
-                pr_err!("virtio_suspend: suspend={other}: expected auto or off\n");
+                pr_err!("suspend={other}: expected auto or off\n");
                 return Err(EINVAL);
             }
         };
         let Some(dialect) = Dialect::parse(text(dialect)) else {
-            pr_err!(
-                "virtio_suspend: dialect={}: expected spec, v5 or stop\n",
-                text(dialect)
-            );
+            pr_err!("dialect={}: expected spec, v5 or stop\n", text(dialect));
             return Err(EINVAL);
         };
         match (dialect, stop_feature_bit) {
             (Dialect::Stop, bit) if !STOP_FEATURE_BITS.contains(&bit) => {
                 pr_err!(
-                    "virtio_suspend: dialect=stop needs stop_feature_bit={}..{} (given {bit}): the draft's bit 41 is VIRTIO_F_ADMIN_VQ in the merged spec\n",
+                    "dialect=stop needs stop_feature_bit={}..{} (given {bit}): the draft's bit 41 is VIRTIO_F_ADMIN_VQ in the merged spec\n",
                     STOP_FEATURE_BITS.start(),
                     STOP_FEATURE_BITS.end()
                 );
@@ -99,7 +96,7 @@ impl SuspendParams {
             }
             (Dialect::Spec | Dialect::V5, bit) if bit != 0 => {
                 pr_err!(
-                    "virtio_suspend: stop_feature_bit={bit} applies to dialect=stop only, not {}\n",
+                    "stop_feature_bit={bit} applies to dialect=stop only, not {}\n",
                     dialect.name()
                 );
                 return Err(EINVAL);
@@ -108,7 +105,7 @@ impl SuspendParams {
         }
         if !TIMEOUT_MS_RANGE.contains(&timeout_ms) {
             pr_err!(
-                "virtio_suspend: suspend_timeout_ms={timeout_ms}: expected {} to {}\n",
+                "suspend_timeout_ms={timeout_ms}: expected {} to {}\n",
                 TIMEOUT_MS_RANGE.start(),
                 TIMEOUT_MS_RANGE.end()
             );

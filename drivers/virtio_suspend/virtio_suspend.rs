@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! virtio_suspend: a virtio-mmio transport in Rust.
+//! virtio_suspend: virtio transports (virtio-mmio, virtio-pci) in Rust.
 //!
 //! Finds virtio-mmio devices (ACPI `LNRO0005`, devicetree `virtio,mmio`,
-//! or the `device=` parameter) and registers each with the virtio core,
-//! so that the stock virtio drivers bind to them. See
+//! or the `device=` parameter) and modern virtio-pci functions, and
+//! registers each with the virtio core, so that the stock virtio drivers
+//! bind to them, with device SUSPEND for system sleep. See
 //! `Documentation/virtio-suspend.rst`.
 
 #[macro_use]
@@ -28,7 +29,7 @@ module! {
     type: VirtioSuspendModule,
     name: "virtio_suspend",
     author: "virtio-suspend developers",
-    description: "virtio-mmio transport with device SUSPEND for system sleep",
+    description: "virtio-mmio and virtio-pci transports with device SUSPEND for system sleep",
     license: "GPL",
 }
 
@@ -51,7 +52,7 @@ fn parse_cmdline_devices() -> Result<KVec<CmdlineDevice>> {
     for entry in params::devices() {
         let text = entry.to_str().map_err(|_| EINVAL)?;
         let parsed = cmdline::parse(text).map_err(|e| {
-            pr_err!("virtio_suspend: device={text}: {e}\n");
+            pr_err!("device={text}: {e}\n");
             EINVAL
         })?;
         devices.push(parsed, GFP_KERNEL)?;
@@ -76,7 +77,7 @@ impl kernel::Module for VirtioSuspendModule {
             for (n, d) in wanted.iter().enumerate() {
                 let id = d.id.map_or(n as i32, |id| id as i32);
                 pr_info!(
-                    "virtio_suspend: registering {}.{id} at {:#x}-{:#x}, IRQ {}\n",
+                    "registering {}.{id} at {:#x}-{:#x}, IRQ {}\n",
                     DRIVER_NAME,
                     d.base,
                     d.base + (d.size - 1),

@@ -55,18 +55,18 @@ impl Device {
     }
 
     pub(crate) fn subsystem_vendor_id(&self) -> u16 {
-        // SAFETY: As for `vendor_id`.
+        // SAFETY: As for `device_id`.
         unsafe { (*self.as_raw()).subsystem_vendor }
     }
 
     pub(crate) fn subsystem_device_id(&self) -> u16 {
-        // SAFETY: As for `vendor_id`.
+        // SAFETY: As for `device_id`.
         unsafe { (*self.as_raw()).subsystem_device }
     }
 
     /// Offset of the power management capability, 0 if none.
     pub(crate) fn pm_cap(&self) -> u8 {
-        // SAFETY: As for `vendor_id`.
+        // SAFETY: As for `device_id`.
         unsafe { (*self.as_raw()).pm_cap }
     }
 

@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The monotonic clock and sleeping, which 6.12's kernel crate does not
-//! wrap (later kernels have `kernel::time::Ktime` and `fsleep`).
+//! Microseconds on the monotonic clock (6.12's `kernel::time::Ktime`),
+//! and sleeping, which 6.12's kernel crate does not wrap (later kernels
+//! have `fsleep`).
 
-use kernel::bindings;
+use kernel::{bindings, time::Ktime};
 
-/// Microseconds on the monotonic clock.
+/// Microseconds on the monotonic clock (counted from boot: never negative).
 pub(crate) fn now_us() -> u64 {
-    // SAFETY: callable in any context.
-    (unsafe { bindings::ktime_get() } / 1000) as u64
+    (Ktime::ktime_get().to_ns() / 1000) as u64
 }
 
 /// Sleeps `us` microseconds on a high-resolution timer with no slack

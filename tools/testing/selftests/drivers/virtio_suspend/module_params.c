@@ -67,6 +67,9 @@ TEST(invalid_values_refuse_the_load)
 		klogctl(5 /* SYSLOG_ACTION_CLEAR */, NULL, 0);
 		EXPECT_EQ(-EINVAL, vs_load_module(mod, cases[i].params)) TH_LOG("%s", cases[i].params);
 		EXPECT_TRUE(kmsg_has(cases[i].message)) TH_LOG("no message for %s", cases[i].params);
+		/* pr_fmt's prefix, once: not again in the message. */
+		EXPECT_FALSE(kmsg_has("virtio_suspend: virtio_suspend:"))
+			TH_LOG("%s: the module's name twice", cases[i].params);
 		EXPECT_FALSE(module_loaded(mod)) TH_LOG("%s stayed loaded", cases[i].params);
 		EXPECT_EQ(0, vs_virtio_devices()) TH_LOG("%s: a device was registered",
 							 cases[i].params);
