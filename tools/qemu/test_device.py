@@ -183,6 +183,25 @@ class Qemu:
                 raise QemuError(f"qtest: {text!r} -> {line!r}")
             return line[2:].strip()
 
+    def cmds_around(self, first, action, second):
+        """Sends qtest command first, runs action() while QEMU works on
+        it, sends second, then waits for both answers: QEMU's next pass of
+        its main loop finds what action() did and the second command
+        together."""
+        self.proc.stdin.write(first.encode() + b"\n")
+        self.proc.stdin.flush()
+        action()
+        self.proc.stdin.write(second.encode() + b"\n")
+        self.proc.stdin.flush()
+        for text in (first, second):
+            while True:
+                line = self._line()
+                if line.startswith("IRQ"):
+                    continue
+                if not line.startswith("OK"):
+                    raise QemuError(f"qtest: {text!r} -> {line!r}")
+                break
+
     def readl(self, addr):
         return int(self.cmd(f"readl {addr:#x}"), 16)
 
@@ -2327,6 +2346,105 @@ class Tests:
         c.close()
         self.no_violation(q, "serial control")
 
+    def serial_port_open(self, d):
+        """The driver's side of opening port 1 of a MULTIPORT
+        virtio-serial (control queues 2 and 3; the receive queue's
+        buffers are there for the device's answers): DEVICE_READY, then
+        PORT_READY and PORT_OPEN for port 1."""
+        buf = d.queues[3]["buf"]
+        for i, (event, value) in enumerate(((0, 1), (3, 1), (6, 1))):
+            port = 0 if event == 0 else 1
+            d.q.write(buf + 0x40 * i, struct.pack("<IHH", port, event, value))
+            d.add_buffer(3, [(buf + 0x40 * i, 8, False)])
+            d.kick(3)
+            self.check(d.wait_used(3, i + 1, timeout=2),
+                       f"serial: control message {event} taken")
+
+    def serial_rx_race(self, sock):
+        """A MULTIPORT virtio-serial with port 1 open on both sides and a
+        receive buffer left, suspended with bytes ("held") sent in the same
+        pass of QEMU's main loop as the SUSPEND write (both sent while
+        QEMU is busy with a long qtest command).  Returns (q, d, the host
+        side's socket, the buffer's address)."""
+        q, d = self.device(["-device", "virtio-serial-device,id=dev0,"
+                            "suspend=on,max_ports=2",
+                            "-chardev", f"socket,id=c1,path={sock},"
+                            "server=on,wait=off",
+                            "-device", "virtserialport,chardev=c1,nr=1"],
+                           dev_id=3, qmp=True)
+        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND | 1 << 1,
+               queues=[0, 1, 2, 3, 4, 5])
+        ctrl = d.queues[2]["buf"]
+        for i in range(QSIZE - 1):
+            d.add_buffer(2, [(ctrl + 0x40 * i, 0x40, True)])
+        d.kick(2)
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect(sock)
+        self.serial_port_open(d)
+        rx = d.queues[4]["buf"]
+        d.add_buffer(4, [(rx, 0x100, True)])
+        d.kick(4)
+        c.send(b"x")
+        self.check(d.wait_used(4, 1, timeout=2), "serial: a byte reaches "
+                   "the open port before the test")
+        for i in (1, 2):
+            d.add_buffer(4, [(rx + 0x100 * i, 0x100, True)])
+        d.kick(4)
+        time.sleep(0.2)             # QEMU polls the chardev again
+        # 16 MiB of guest memory no queue uses: QEMU is busy long enough
+        q.cmds_around("memset 0x2000000 0x1000000 0", lambda: c.send(b"held"),
+                      f"writel {d.base + STATUS:#x} {RUNNING | SUSPEND:#x}")
+        self.eq(d.status, ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND,
+                "serial rx: suspended")
+        self.eq(d.used_idx(4), 1, "serial rx: no byte used while suspended")
+        return q, d, c, rx
+
+    def t_serial_rx_held(self):
+        """Bytes the host sends to a port while virtio-serial suspends.  A
+        chardev asks whether the guest can take bytes in the main loop's
+        prepare phase and reads them in its dispatch phase; the SUSPEND
+        write can come in between, and the bytes then read were dropped.
+        The device holds them for the resume and refuses to migrate
+        meanwhile.  Whether the chardev reads them before or after the
+        SUSPEND write is the main loop's choice: tried until it did
+        (a migration refused shows it; a few tries at most here), the
+        bytes must reach the guest after the resume either way."""
+        sock = os.path.join(self.tmp, "port1rx.sock")
+        for attempt in range(8):
+            q, d, c, rx = self.serial_rx_race(sock)
+            status, _ = self.migrate_out(q)
+            if status == "completed":
+                # Not read before the SUSPEND write: nothing was held.
+                c.close()
+                q.close()
+                continue
+            self.check("port 1: 4 bytes held while the device is suspended "
+                       "cannot be migrated" in q.stderr(),
+                       "serial rx: migration refused, the bytes held",
+                       q.stderr())
+            self.eq(self.wait_qmp(q, "query-status",
+                                  lambda r: r.get("status") == "running")
+                    .get("status"), "running", "serial rx: the source goes on")
+            self.device_bugs(q, "serial rx")
+            d.set_status(RUNNING)
+            ok = d.wait_used(4, 2, timeout=2)
+            self.check(ok, "serial rx: the bytes read across the SUSPEND "
+                       "write reach the guest after the resume",
+                       f"used index {d.used_idx(4)}")
+            if ok:
+                self.eq(q.read(rx + 0x100, 4), b"held",
+                        "serial rx: in order, whole")
+            c.send(b"more")
+            self.check(d.wait_used(4, 3, timeout=2), "serial rx: the port "
+                       "takes bytes again once the held ones are out",
+                       f"used index {d.used_idx(4)}")
+            c.close()
+            self.no_violation(q, "serial rx")
+            print(f"# serial rx: bytes held at try {attempt + 1}")
+            return
+        self.check(False, "serial rx: the chardev read bytes across the "
+                   "SUSPEND write in one of 8 tries (nothing was held)")
+
     def t_input_held(self):
         """Key events while virtio-input is suspended are held for the
         resume, and the device refuses to migrate meanwhile (they are not
@@ -4100,7 +4218,8 @@ class Tests:
                  self.t_blk_notify_at_resume,
                  self.t_suspend_stats,
                  self.t_balloon_stats, self.t_rng_entropy_while_suspended,
-                 self.t_serial_ctrl, self.t_input_held, self.t_gpu,
+                 self.t_serial_ctrl, self.t_serial_rx_held,
+                 self.t_input_held, self.t_gpu,
                  self.t_scsi_inflight, self.t_9p, self.t_9p_resuming,
                  self.t_9p_detector, self.t_9p_migrate, self.t_pci_cycle,
                  self.t_pci_no_soft_reset, self.t_pci_soft_reset,
