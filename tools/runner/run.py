@@ -23,6 +23,7 @@ import concurrent.futures
 import ctypes
 import difflib
 import fcntl
+import hashlib
 import io
 import json
 import mmap
@@ -1882,14 +1883,24 @@ def scenario_passed(results):
     return bool(results) and all(r.status == "pass" for r in results)
 
 
+def host_tests_target(top=TOP):
+    """cargo's target directory for the host tests of checkout top: in
+    the cache (the module's Kbuild "clean" deletes every *.o below the
+    checkout, cargo's included), one per checkout.  cargo records the
+    files the tests include from outside their package (drivers/,
+    samples/) by absolute path, so a target directory shared by two
+    checkouts judges one's sources by the other's mtimes: after a make
+    check in another checkout, a mutation of logic/ here went unbuilt and
+    survived."""
+    return CACHE / "host-tests" / hashlib.sha256(str(top).encode()).hexdigest()[:16]
+
+
 def host_tests():
     """cargo test of the pure-logic crate, as results."""
     crate = TOP / "tools" / "host-tests"
     if not (crate / "Cargo.toml").exists():
         return []
-    # The target directory lives in the cache: the module's Kbuild "clean"
-    # deletes every *.o below the checkout, cargo's included.
-    env = dict(os.environ, CARGO_TARGET_DIR=str(CACHE / "host-tests-target"))
+    env = dict(os.environ, CARGO_TARGET_DIR=str(host_tests_target()))
     proc = subprocess.run(["cargo", "test", "--color", "never"], cwd=crate, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     results = []
