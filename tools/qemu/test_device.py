@@ -172,9 +172,12 @@ class Qemu:
         line, self.buf = self.buf.split(b"\n", 1)
         return line.decode()
 
-    def cmd(self, text):
+    def _send(self, text):
         self.proc.stdin.write(text.encode() + b"\n")
         self.proc.stdin.flush()
+
+    def _answer(self, text):
+        """The answer to qtest command text, interrupts passed over."""
         while True:
             line = self._line()
             if line.startswith("IRQ"):
@@ -183,24 +186,20 @@ class Qemu:
                 raise QemuError(f"qtest: {text!r} -> {line!r}")
             return line[2:].strip()
 
+    def cmd(self, text):
+        self._send(text)
+        return self._answer(text)
+
     def cmds_around(self, first, action, second):
         """Sends qtest command first, runs action() while QEMU works on
         it, sends second, then waits for both answers: QEMU's next pass of
         its main loop finds what action() did and the second command
         together."""
-        self.proc.stdin.write(first.encode() + b"\n")
-        self.proc.stdin.flush()
+        self._send(first)
         action()
-        self.proc.stdin.write(second.encode() + b"\n")
-        self.proc.stdin.flush()
-        for text in (first, second):
-            while True:
-                line = self._line()
-                if line.startswith("IRQ"):
-                    continue
-                if not line.startswith("OK"):
-                    raise QemuError(f"qtest: {text!r} -> {line!r}")
-                break
+        self._send(second)
+        self._answer(first)
+        self._answer(second)
 
     def readl(self, addr):
         return int(self.cmd(f"readl {addr:#x}"), 16)
@@ -2089,6 +2088,17 @@ class Tests:
                 f"{what}: FUSE_INIT answered (the backend started)")
         return q, d, proc
 
+    def needs_reset(self, d, what):
+        """The device answered a suspend or resume it could not do with
+        DEVICE_NEEDS_RESET, as the spec wants, not with the status it
+        was asked for."""
+        status = d.status
+        self.check(status & NEEDS_RESET, f"{what}: DEVICE_NEEDS_RESET",
+                   f"status {status:#x}")
+        self.check(status & SUSPEND == 0 and status & DRIVER_OK,
+                   f"{what}: neither suspended nor running without it",
+                   f"status {status:#x}")
+
     def t_vhost_user_fs_backend_gone(self):
         """vhost-user-fs whose backend is gone: the stop at the SUSPEND
         request (or the start at the resume) cannot reach it, and the
@@ -2105,12 +2115,7 @@ class Tests:
             proc.wait()
             time.sleep(0.2)             # QEMU sees the socket close
             d.set_status(RUNNING | SUSPEND if at == "suspend" else RUNNING)
-            status = d.status
-            self.check(status & NEEDS_RESET, f"{what}: DEVICE_NEEDS_RESET",
-                       f"status {status:#x}")
-            self.check(status & SUSPEND == 0 and status & DRIVER_OK,
-                       f"{what}: neither suspended nor running without it",
-                       f"status {status:#x}")
+            self.needs_reset(d, what)
             q.close()
 
     def t_vhost_user_fs_backend_hung(self):
@@ -2128,12 +2133,7 @@ class Tests:
         with ThreadStopped(proc.pid, VIRTIOFSD_REQUEST_THREAD):
             start = time.monotonic()
             d.set_status(RUNNING | SUSPEND)
-            status = d.status
-            self.check(status & NEEDS_RESET, f"{what}: DEVICE_NEEDS_RESET",
-                       f"status {status:#x}")
-            self.check(status & SUSPEND == 0 and status & DRIVER_OK,
-                       f"{what}: neither suspended nor running without it",
-                       f"status {status:#x}")
+            self.needs_reset(d, what)
             self.eq(q.qmp_cmd("query-status")["status"], "running",
                     f"{what}: QMP answers")
             waited = time.monotonic() - start
@@ -2297,11 +2297,10 @@ class Tests:
                               lambda r: r.get("status") == "running")
                 .get("status"), "running", f"{what}: the source goes on")
 
-    def t_serial_ctrl(self):
-        """A port opened while virtio-serial is suspended: the control
-        message waits for the resume instead of being lost, and the device
-        refuses to migrate meanwhile (the message is not in the stream)."""
-        sock = os.path.join(self.tmp, "port1.sock")
+    def serial_two_ports(self, sock):
+        """A virtio-serial with SUSPEND and port 1 on a chardev listening
+        on sock, set up with MULTIPORT (queues 0-5): returns (q, d, the
+        features negotiated)."""
         q, d = self.device(["-device", "virtio-serial-device,id=dev0,"
                             "suspend=on,max_ports=2",
                             "-chardev", f"socket,id=c1,path={sock},"
@@ -2310,6 +2309,14 @@ class Tests:
                            dev_id=3, qmp=True)
         feats = d.init(1 << F_VERSION_1 | 1 << F_SUSPEND | 1 << 1,
                        queues=[0, 1, 2, 3, 4, 5])
+        return q, d, feats
+
+    def t_serial_ctrl(self):
+        """A port opened while virtio-serial is suspended: the control
+        message waits for the resume instead of being lost, and the device
+        refuses to migrate meanwhile (the message is not in the stream)."""
+        sock = os.path.join(self.tmp, "port1.sock")
+        q, d, feats = self.serial_two_ports(sock)
         self.check(feats & 2, "serial: MULTIPORT negotiated")
         base = d.queues[2]["buf"]
         for i in range(2):
@@ -2366,14 +2373,7 @@ class Tests:
         pass of QEMU's main loop as the SUSPEND write (both sent while
         QEMU is busy with a long qtest command).  Returns (q, d, the host
         side's socket, the buffer's address)."""
-        q, d = self.device(["-device", "virtio-serial-device,id=dev0,"
-                            "suspend=on,max_ports=2",
-                            "-chardev", f"socket,id=c1,path={sock},"
-                            "server=on,wait=off",
-                            "-device", "virtserialport,chardev=c1,nr=1"],
-                           dev_id=3, qmp=True)
-        d.init(1 << F_VERSION_1 | 1 << F_SUSPEND | 1 << 1,
-               queues=[0, 1, 2, 3, 4, 5])
+        q, d, _ = self.serial_two_ports(sock)
         ctrl = d.queues[2]["buf"]
         for i in range(QSIZE - 1):
             d.add_buffer(2, [(ctrl + 0x40 * i, 0x40, True)])
