@@ -1479,8 +1479,22 @@ class Tests:
         d.set_status(RUNNING | SUSPEND)
         self.eq(d.status, self.SUSPENDED, "pci migrate: suspended")
         d.rng_request()                 # made available, not notified
+        q2, d2 = self.pci_migrate_to(q, d, "pci migrate")
+        self.eq(d2.status, self.SUSPENDED, "pci migrate: still suspended")
+        self.eq(d2.used_idx(0), 1, "pci migrate: used ring untouched")
+        self.no_violation(q2, "pci migrate: destination")
+        d2.set_status(RUNNING)
+        self.eq(d2.status, RUNNING, "pci migrate: resumed")
+        self.check(d2.wait_used(0, 2), "pci migrate: the request made "
+                   "available before the migration served at the resume")
+        self.pci_works(d2, "pci migrate: after the resume", 3)
+
+    def pci_migrate_to(self, q, d, what):
+        """Migrates q (from pci()) through a file to a new QEMU with the
+        same devices, which runs once it has loaded the state; q is
+        closed.  Returns the new QEMU and d as seen there."""
         status, state = self.migrate_out(q)
-        self.eq(status, "completed", "pci migrate: saved")
+        self.eq(status, "completed", f"{what}: saved")
         args = q.proc.args[q.proc.args.index("-device"):]
         args = [a for a in args if not a.startswith("unix:")
                 and a != "-qmp"]
@@ -1490,19 +1504,56 @@ class Tests:
         q2.qmp_cmd("migrate-incoming", uri=f"exec:cat {state}")
         r = self.wait_qmp(q2, "query-status",
                           lambda r: r.get("status") != "inmigrate")
-        self.eq(r.get("status"), "running", "pci migrate: destination runs")
+        self.eq(r.get("status"), "running", f"{what}: destination runs")
         time.sleep(0.2)                 # the main loop reads the eventfds
         d2 = PciDevice.__new__(PciDevice)
         d2.__dict__.update(d.__dict__)
         d2.q = q2
-        self.eq(d2.status, self.SUSPENDED, "pci migrate: still suspended")
-        self.eq(d2.used_idx(0), 1, "pci migrate: used ring untouched")
-        self.no_violation(q2, "pci migrate: destination")
-        d2.set_status(RUNNING)
-        self.eq(d2.status, RUNNING, "pci migrate: resumed")
-        self.check(d2.wait_used(0, 2), "pci migrate: the request made "
-                   "available before the migration served at the resume")
-        self.pci_works(d2, "pci migrate: after the resume", 3)
+        return q2, d2
+
+    def t_pci_types_stop_cont_migrate(self):
+        """Every device type that offers SUSPEND and needs no vhost-user
+        backend, on virtio-pci with its ioeventfds in use: suspended, it
+        stays suspended through QMP stop and cont and through a migration
+        (both start the ioeventfds again, which signals them), with no
+        notification of the driver's reported, and resumes on the
+        destination."""
+        img = os.path.join(self.tmp, "pci-types.img")
+        with open(img, "wb") as f:
+            f.truncate(1 << 20)
+        share = os.path.join(self.tmp, "pci-types-9p")
+        os.makedirs(share, exist_ok=True)
+        types = [
+            ("virtio-blk-pci", ",drive=d0",
+             ["-drive", f"if=none,id=d0,file={img},format=raw"]),
+            ("virtio-net-pci", ",romfile=", []),
+            ("virtio-scsi-pci", "", []),
+            ("virtio-serial-pci", "", []),
+            ("virtio-keyboard-pci", "", []),
+            ("virtio-balloon-pci", "", []),
+            ("virtio-gpu-pci", "", []),
+            ("virtio-9p-pci", ",fsdev=f0,mount_tag=t",
+             ["-fsdev", f"local,id=f0,path={share},security_model=none"]),
+        ]
+        for device, props, args in types:
+            what = f"{device} suspended"
+            q, d = self.pci(props, args, device=device,
+                            vectors=None if "balloon" in device else 2)
+            d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
+            d.set_status(RUNNING | SUSPEND)
+            self.eq(self.poll_status(d, RUNNING), self.SUSPENDED, what)
+            q.qmp_cmd("stop")
+            q.qmp_cmd("cont")
+            time.sleep(0.2)             # the main loop reads the eventfds
+            self.eq(d.status, self.SUSPENDED, f"{what}: after stop and cont")
+            self.no_violation(q, f"{what}: stop and cont")
+            q2, d2 = self.pci_migrate_to(q, d, f"{what}: migration")
+            self.eq(d2.status, self.SUSPENDED, f"{what}: on the destination")
+            self.no_violation(q2, f"{what}: migration")
+            d2.set_status(RUNNING)
+            self.eq(self.poll_status(d2, self.SUSPENDED), RUNNING,
+                    f"{what}: resumed on the destination")
+            q2.close()
 
     def migrate_out(self, q):
         """Migrate q into a file: returns (the migration's end status,
@@ -2956,13 +3007,15 @@ class Tests:
     VDEV = "/machine/peripheral/dev0/virtio-backend"
     SUSPENDED = ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND     # 0x1b
 
-    def pci(self, props="", args=(), device="virtio-rng-pci", **kw):
+    def pci(self, props="", args=(), device="virtio-rng-pci", vectors=2, **kw):
         """virtio-rng-pci (or device: modern only, suspend=on, two MSI-X
-        vectors) behind a pcie-root-port on microvm,pcie=on, QMP on."""
+        vectors, or none: the device's own number, virtio-balloon-pci has
+        no property) behind a pcie-root-port on microvm,pcie=on, QMP on."""
+        vecs = f",vectors={vectors}" if vectors is not None else ""
         q = self.start(["-device", "pcie-root-port,id=rp0,bus=pcie.0,"
                         "addr=0x2,chassis=1",
                         "-device", f"{device},id=dev0,bus=rp0,"
-                        "disable-legacy=on,vectors=2,suspend=on" + props]
+                        f"disable-legacy=on{vecs},suspend=on" + props]
                        + list(args), qmp=True,
                        machine="microvm,acpi=on,pcie=on")
         return q, PciDevice(q, **kw)
@@ -4212,7 +4265,8 @@ class Tests:
                  self.t_stop_restart, self.t_needs_reset_kept, self.t_blk,
                  self.t_other_devices, self.t_model_status,
                  self.t_stop_cont, self.t_pci_stop_cont,
-                 self.t_pci_migrate, self.t_migrate,
+                 self.t_pci_migrate, self.t_pci_types_stop_cont_migrate,
+                 self.t_migrate,
                  self.t_migrate_delay,
                  self.t_no_ring_read, self.t_blk_async_ack,
                  self.t_blk_notify_at_resume,
