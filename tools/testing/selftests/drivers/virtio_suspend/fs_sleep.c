@@ -30,11 +30,13 @@
  *     driver's freeze fails with EOPNOTSUPP); every mount, this one too,
  *     still works after the refusal. The refusal leaves nothing behind:
  *     the device's suspend/state reads "running", a second system
- *     suspend is refused the same way (a device taken for frozen would
- *     let it through, and the resume would reset the device under its
- *     driver), so is a debugfs suspend of the device, after which a
- *     debugfs resume finds nothing to resume (EINVAL); the mount answers
- *     a write and a read after each, within VS_FS_ANSWER_MS. The device
+ *     suspend (one device at a time, see refusal_forgotten()) is refused
+ *     the same way (a device taken for frozen would let it through, and
+ *     the resume would reset the device under its driver), and every
+ *     mount on the SUSPEND path answers after it, so is a debugfs
+ *     suspend of the device, after which a debugfs resume finds nothing
+ *     to resume (EINVAL); the mount answers a write and a read after
+ *     each, within VS_FS_ANSWER_MS. The device
  *     is then unmounted and unbound from its driver, so that the system
  *     can sleep for the cycles.
  *   9p: its file is written before the cycles, and after them one read
@@ -253,17 +255,41 @@ static int bounded_roundtrip(const struct fsmount *m, long at, long ms)
 	return WIFEXITED(status) ? -WEXITSTATUS(status) : -EINTR;
 }
 
+/* Waits at most @ms for every worker to complete a record past @marks. */
+static int all_progressed(int n, const long *marks, long ms)
+{
+	long end = vs_now_ms() + ms;
+	int i;
+
+	for (i = 0; i < n; i++)
+		while (__atomic_load_n(&progress->done[i], __ATOMIC_RELAXED) == marks[i])
+			if (vs_now_ms() > end)
+				return i;
+			else
+				usleep(5 * 1000);
+	return -1;
+}
+
 /*
  * After a system suspend that @m's driver refused: the refusal left
  * nothing behind (see the top of the file), and the mount answers.
  * Each refused system suspend is counted in *@refusals.
+ *
+ * The second refusal is made with asynchronous suspend off: the PM core
+ * then suspends devices one at a time, in reverse order of registration,
+ * so every device registered after @m's (here the virtio-pci functions
+ * and the ports above them) has been suspended when @m's driver refuses,
+ * and is resumed on the error path; with asynchronous suspend that is
+ * left to timing. The @nsus mounts in @sus on the SUSPEND path must
+ * answer after it, and their workers go on.
  */
 static void refusal_forgotten(struct __test_metadata *_metadata, struct fsmount *m,
-			      long *refusals)
+			      struct fsmount *sus, int nsus, long *refusals)
 {
 	long answer_ms = vs_env_long("VS_FS_ANSWER_MS", 10000);
 	char ctl[PATH_MAX], state[32];
-	int ret;
+	long marks[MAX_MOUNTS];
+	int i, ret, late;
 
 	/* From here on the held file is used in children only. */
 	close(m->held);
@@ -272,11 +298,21 @@ static void refusal_forgotten(struct __test_metadata *_metadata, struct fsmount 
 	EXPECT_STREQ("running", state)
 		TH_LOG("%s (%s): state after the refused system suspend", m->tag, m->vdev);
 
+	for (i = 0; i < nsus; i++)
+		marks[i] = __atomic_load_n(&progress->done[i], __ATOMIC_RELAXED);
+	ASSERT_EQ(0, vs_write_attr("/sys/power/pm_async", "0"));
 	ret = vs_sleep_cycle("freeze");
 	(*refusals)++;
+	ASSERT_EQ(0, vs_write_attr("/sys/power/pm_async", "1"));
 	EXPECT_EQ(-EOPNOTSUPP, ret)
-		TH_LOG("%s (%s): a second system suspend: %s", m->tag, m->vdev,
-		       ret ? strerror(-ret) : "went through");
+		TH_LOG("%s (%s): a second system suspend, one device at a time: %s", m->tag,
+		       m->vdev, ret ? strerror(-ret) : "went through");
+	for (i = 0; i < nsus; i++)
+		EXPECT_EQ(0, held_roundtrip(sus[i].held, 1))
+			TH_LOG("%s: the held file after the second refused suspend", sus[i].tag);
+	late = all_progressed(nsus, marks, 10000);
+	ASSERT_EQ(-1, late) TH_LOG("%s: no record completed after the second refused suspend",
+				   sus[late].tag);
 	ASSERT_EQ(0, vs_suspend_attr(m->vdev, "state", state, sizeof(state)));
 	EXPECT_STREQ("running", state)
 		TH_LOG("%s (%s): state after the second system suspend", m->tag, m->vdev);
@@ -301,21 +337,6 @@ static void refusal_forgotten(struct __test_metadata *_metadata, struct fsmount 
 	ASSERT_EQ(0, ret)
 		TH_LOG("%s: the held file after the refused debugfs suspend: %s", m->tag,
 		       strerror(-ret));
-}
-
-/* Waits at most @ms for every worker to complete a record past @marks. */
-static int all_progressed(int n, const long *marks, long ms)
-{
-	long end = vs_now_ms() + ms;
-	int i;
-
-	for (i = 0; i < n; i++)
-		while (__atomic_load_n(&progress->done[i], __ATOMIC_RELAXED) == marks[i])
-			if (vs_now_ms() > end)
-				return i;
-			else
-				usleep(5 * 1000);
-	return -1;
 }
 
 /* Unmounts @m and unbinds its device from virtio_fs: 0 or -errno. */
@@ -425,7 +446,7 @@ TEST_F_TIMEOUT(fs, sessions_live_through_sleep, 900)
 		late = all_progressed(self->nsus, marks, 10000);
 		ASSERT_EQ(-1, late) TH_LOG("%s: no record completed after the refused suspend",
 					   self->sus[late].tag);
-		refusal_forgotten(_metadata, m, &refusals);
+		refusal_forgotten(_metadata, m, self->sus, self->nsus, &refusals);
 		ret = virtiofs_release(m);
 		ASSERT_EQ(0, ret) TH_LOG("%s: unmount and unbind: %s", m->tag, strerror(-ret));
 	}
