@@ -1555,6 +1555,53 @@ class Tests:
                     f"{what}: resumed on the destination")
             q2.close()
 
+    def t_pci_vhost_user_stop_cont(self):
+        """The device types with a vhost-user backend (virtio-fs with
+        virtiofsd, vsock with vhost-device-vsock) on virtio-pci with
+        ioeventfds, whose kick eventfds the backend owns: suspended, each
+        stays suspended through QMP stop and cont (which stop and start
+        vhost devices and QEMU's notifiers), with no notification of the
+        driver's reported, resumes, and its backend takes requests again
+        (virtio-fs: a FUSE request answered).  Neither can migrate in
+        QEMU 7.2 (both are unmigratable: their state is the backend's)."""
+        mem = ["-object", "memory-backend-memfd,id=mem,size=64M,share=on"]
+        machine = "microvm,acpi=on,pcie=on,memory-backend=mem"
+        for device in ("vhost-user-fs-pci", "vhost-user-vsock-pci"):
+            what = f"{device} suspended"
+            if device == "vhost-user-fs-pci":
+                sock, props, queues = self.virtiofsd(), ",tag=vsfs", [0, 1]
+            else:
+                sock, props, queues = self.vhost_device_vsock(), "", [0, 1, 2]
+            q, d = self.pci(",chardev=c0" + props,
+                            mem + ["-chardev", f"socket,id=c0,path={sock}"],
+                            device=device, machine=machine)
+            d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=queues)
+            self.eq(d.status, RUNNING, f"{device}: running")
+            if device == "vhost-user-fs-pci":
+                self.eq(self.fuse_call(d, FUSE_INIT, 1, 0,
+                                       struct.pack("<IIII", 7, 31, 0, 0),
+                                       f"{what}: FUSE_INIT"), 0,
+                        f"{device}: FUSE_INIT answered")
+            d.set_status(RUNNING | SUSPEND)
+            self.eq(self.poll_status(d, RUNNING), self.SUSPENDED, what)
+            q.qmp_cmd("stop")
+            q.qmp_cmd("cont")
+            time.sleep(0.2)             # the main loop reads the eventfds
+            self.eq(d.status, self.SUSPENDED, f"{what}: after stop and cont")
+            self.no_violation(q, f"{what}: stop and cont")
+            d.set_status(RUNNING)
+            self.eq(self.poll_status(d, self.SUSPENDED), RUNNING,
+                    f"{what}: resumed")
+            if device == "vhost-user-fs-pci":
+                self.eq(self.fuse_call(d, FUSE_GETATTR, 2, FUSE_ROOT,
+                                       struct.pack("<IIQ", 0, 0, 0),
+                                       f"{what}: FUSE_GETATTR"), 0,
+                        f"{what}: a request answered after the resume")
+            self.device_bugs(q, device)
+            self.no_violation(q, device)
+            q.close()
+        self.backend_errors("vhost-user on virtio-pci")
+
     def migrate_out(self, q):
         """Migrate q into a file: returns (the migration's end status,
         "completed" or "failed", the file)."""
@@ -2191,6 +2238,33 @@ class Tests:
         self.check("no reply in 300 ms while the device suspends" in q.stderr(),
                    f"{what}: QEMU says why", q.stderr())
         print(f"# {what}: the SUSPEND write returned in {waited:.1f} s")
+        q.close()
+
+    def t_vhost_user_fs_resume_hung(self):
+        """vhost-user-fs whose backend does not answer the start of the
+        resume: the resume's status write starts the backend's rings
+        again and asks it whether it answers (GET_FEATURES), under the
+        global lock, so without a bound the whole of QEMU waits as long
+        as the backend does.  The suspend goes through; the backend's
+        thread that answers vhost-user requests is stopped (ptrace)
+        across the resume's write: after x-suspend-vhost-reply-ms QEMU
+        gives up on the backend, the device answers with
+        DEVICE_NEEDS_RESET and QEMU goes on."""
+        what = "vhost-user-fs, backend not answering the resume"
+        q, d, proc = self.vhost_user_fs_started(
+            what, ["-global", "vhost-user-fs-device.x-suspend-vhost-reply-ms=300"])
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(d.status, self.SUSPENDED, f"{what}: suspended")
+        with ThreadStopped(proc.pid, VIRTIOFSD_REQUEST_THREAD):
+            start = time.monotonic()
+            d.set_status(RUNNING)
+            self.needs_reset(d, what)
+            self.eq(q.qmp_cmd("query-status")["status"], "running",
+                    f"{what}: QMP answers")
+            waited = time.monotonic() - start
+        self.check("no reply in 300 ms while the device suspends or resumes"
+                   in q.stderr(), f"{what}: QEMU says why", q.stderr())
+        print(f"# {what}: the resume's write returned in {waited:.1f} s")
         q.close()
 
     def t_vhost_user_fs_kick_left(self):
@@ -3007,17 +3081,20 @@ class Tests:
     VDEV = "/machine/peripheral/dev0/virtio-backend"
     SUSPENDED = ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND     # 0x1b
 
-    def pci(self, props="", args=(), device="virtio-rng-pci", vectors=2, **kw):
+    def pci(self, props="", args=(), device="virtio-rng-pci", vectors=2,
+            machine="microvm,acpi=on,pcie=on", **kw):
         """virtio-rng-pci (or device: modern only, suspend=on, two MSI-X
         vectors, or none: the device's own number, virtio-balloon-pci has
-        no property) behind a pcie-root-port on microvm,pcie=on, QMP on."""
+        no property) behind a pcie-root-port on machine (microvm,pcie=on),
+        QMP on.  The vhost-user devices are modern only by type (no
+        disable-legacy)."""
         vecs = f",vectors={vectors}" if vectors is not None else ""
+        legacy = "" if device.startswith("vhost-user-") else "disable-legacy=on,"
         q = self.start(["-device", "pcie-root-port,id=rp0,bus=pcie.0,"
                         "addr=0x2,chassis=1",
                         "-device", f"{device},id=dev0,bus=rp0,"
-                        f"disable-legacy=on{vecs},suspend=on" + props]
-                       + list(args), qmp=True,
-                       machine="microvm,acpi=on,pcie=on")
+                        f"{legacy}suspend=on{vecs}" + props]
+                       + list(args), qmp=True, machine=machine)
         return q, PciDevice(q, **kw)
 
     def pci_running(self, props="", args=()):
@@ -4289,6 +4366,8 @@ class Tests:
                  self.t_vhost_user_fs_used_moved,
                  self.t_vhost_user_fs_kick_left,
                  self.t_vhost_user_fs_backend_hung,
+                 self.t_vhost_user_fs_resume_hung,
+                 self.t_pci_vhost_user_stop_cont,
                  self.t_vhost_user_vsock]
         unknown = set(only) - {t.__name__[2:] for t in tests}
         if unknown:
