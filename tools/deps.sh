@@ -10,7 +10,7 @@ APT_PACKAGES=(
 	qemu-system-x86 xz-utils lz4 gcc make libc6-dev python3 git kmod
 	dpkg-dev meson ninja-build pkg-config libglib2.0-dev libpixman-1-dev
 	libfdt-dev libslirp-dev zlib1g-dev libcap-ng-dev gnuplot-nox
-	libseccomp-dev
+	libseccomp-dev patch
 )
 RUST_PACKAGES=(rustc-web rust-web-src libstd-rust-web-dev rust-web-clippy
 	       rustfmt-web)
