@@ -1511,6 +1511,18 @@ class Tests:
         d2.q = q2
         return q2, d2
 
+    def suspended_through_stop_cont(self, q, d, what):
+        """Suspends d, then QMP stop and cont, which start the device's
+        ioeventfds again (signalling them): d stays suspended, with no
+        notification of the driver's reported."""
+        d.set_status(RUNNING | SUSPEND)
+        self.eq(self.poll_status(d, RUNNING), self.SUSPENDED, what)
+        q.qmp_cmd("stop")
+        q.qmp_cmd("cont")
+        time.sleep(0.2)             # the main loop reads the eventfds
+        self.eq(d.status, self.SUSPENDED, f"{what}: after stop and cont")
+        self.no_violation(q, f"{what}: stop and cont")
+
     def t_pci_types_stop_cont_migrate(self):
         """Every device type that offers SUSPEND and needs no vhost-user
         backend, on virtio-pci with its ioeventfds in use: suspended, it
@@ -1540,13 +1552,7 @@ class Tests:
             q, d = self.pci(props, args, device=device,
                             vectors=None if "balloon" in device else 2)
             d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0])
-            d.set_status(RUNNING | SUSPEND)
-            self.eq(self.poll_status(d, RUNNING), self.SUSPENDED, what)
-            q.qmp_cmd("stop")
-            q.qmp_cmd("cont")
-            time.sleep(0.2)             # the main loop reads the eventfds
-            self.eq(d.status, self.SUSPENDED, f"{what}: after stop and cont")
-            self.no_violation(q, f"{what}: stop and cont")
+            self.suspended_through_stop_cont(q, d, what)
             q2, d2 = self.pci_migrate_to(q, d, f"{what}: migration")
             self.eq(d2.status, self.SUSPENDED, f"{what}: on the destination")
             self.no_violation(q2, f"{what}: migration")
@@ -1582,13 +1588,7 @@ class Tests:
                                        struct.pack("<IIII", 7, 31, 0, 0),
                                        f"{what}: FUSE_INIT"), 0,
                         f"{device}: FUSE_INIT answered")
-            d.set_status(RUNNING | SUSPEND)
-            self.eq(self.poll_status(d, RUNNING), self.SUSPENDED, what)
-            q.qmp_cmd("stop")
-            q.qmp_cmd("cont")
-            time.sleep(0.2)             # the main loop reads the eventfds
-            self.eq(d.status, self.SUSPENDED, f"{what}: after stop and cont")
-            self.no_violation(q, f"{what}: stop and cont")
+            self.suspended_through_stop_cont(q, d, what)
             d.set_status(RUNNING)
             self.eq(self.poll_status(d, self.SUSPENDED), RUNNING,
                     f"{what}: resumed")
