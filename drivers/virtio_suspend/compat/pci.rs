@@ -22,6 +22,7 @@ use kernel::{
 };
 
 use super::device_id::{IdTable, RawDeviceId};
+use super::driver::{self, RegistrationOps};
 use super::io::IoMem;
 use super::pm::{self, PmOps, SleepCallbacks};
 
@@ -313,7 +314,8 @@ pub(crate) trait Driver: SleepCallbacks {
     fn suspend_noirq(pdev: &Device, data: <Self::Data as ForeignOwnable>::Borrowed<'_>) -> Result;
 }
 
-struct Adapter<T: Driver>(PhantomData<T>);
+/// The PCI bus's half of a [`Registration`].
+pub(crate) struct Adapter<T: Driver>(PhantomData<T>);
 
 impl<T: Driver> Adapter<T> {
     /// # Safety
@@ -328,10 +330,8 @@ impl<T: Driver> Adapter<T> {
             // SAFETY: the driver core probes with a live device.
             let dev = unsafe { Device::from_raw(pdev) };
             let data = T::probe(dev)?;
-            // SAFETY: `pdev` is live; the data is taken back in `remove`.
-            unsafe {
-                bindings::dev_set_drvdata(&raw mut (*pdev).dev, data.into_foreign().cast_mut())
-            };
+            // SAFETY: `pdev` is being probed; `remove` takes the data back.
+            unsafe { driver::set_drvdata(&raw mut (*pdev).dev, data) };
             Ok(0)
         })
     }
@@ -342,9 +342,8 @@ impl<T: Driver> Adapter<T> {
     /// on.
     unsafe extern "C" fn remove(pdev: *mut bindings::pci_dev) {
         // SAFETY: the driver core removes a live device that `probe`
-        // succeeded on, so its driver data came from `into_foreign`.
-        let data =
-            unsafe { T::Data::from_foreign(bindings::dev_get_drvdata(&raw mut (*pdev).dev)) };
+        // succeeded on, once, after its PM callbacks.
+        let data = unsafe { driver::take_drvdata::<T::Data>(&raw mut (*pdev).dev) };
         // SAFETY: As above.
         T::remove(unsafe { Device::from_raw(pdev) }, data);
     }
@@ -370,49 +369,37 @@ impl<T: Driver> Adapter<T> {
     };
 }
 
-/// A registered PCI driver; unregistered (unbinding every device) when
-/// dropped.
-///
-/// # Invariants
-///
-/// `drv` is registered with the driver core and pinned in memory.
-pub(crate) struct Registration<T: Driver> {
-    drv: Pin<KBox<Opaque<bindings::pci_driver>>>,
-    _driver: PhantomData<T>,
-}
+// SAFETY: `register` registers with `__pci_register_driver`, which
+// `pci_unregister_driver` undoes; the name, ID table and PM operations
+// are `'static`.
+unsafe impl<T: Driver> RegistrationOps for Adapter<T> {
+    type RegType = bindings::pci_driver;
 
-// SAFETY: the registration only hands the C struct to the driver core,
-// which may be called from any thread.
-unsafe impl<T: Driver> Send for Registration<T> {}
-// SAFETY: `&Registration` exposes nothing.
-unsafe impl<T: Driver> Sync for Registration<T> {}
-
-impl<T: Driver> Registration<T> {
-    pub(crate) fn register(module: &'static ThisModule) -> Result<Self> {
+    fn driver() -> bindings::pci_driver {
         // SAFETY: all-zero is a valid, empty `pci_driver`.
         let mut raw: bindings::pci_driver = unsafe { core::mem::zeroed() };
         raw.name = T::NAME.as_char_ptr();
         raw.id_table = T::ID_TABLE.as_ptr();
-        raw.probe = Some(Adapter::<T>::probe);
-        raw.remove = Some(Adapter::<T>::remove);
-        raw.driver.pm = &Adapter::<T>::PM_OPS;
-        let drv = KBox::pin(Opaque::new(raw), GFP_KERNEL)?;
-        // SAFETY: `drv` is pinned and outlives the registration, which is
-        // undone in `drop`; the tables and ops it points to are `'static`.
+        raw.probe = Some(Self::probe);
+        raw.remove = Some(Self::remove);
+        raw.driver.pm = &Self::PM_OPS;
+        raw
+    }
+
+    unsafe fn register(reg: *mut bindings::pci_driver, module: &'static ThisModule) -> Result {
+        // SAFETY: `reg` stays pinned until `unregister` (guaranteed by
+        // the caller).
         to_result(unsafe {
-            bindings::__pci_register_driver(drv.get(), module.as_ptr(), T::NAME.as_char_ptr())
-        })?;
-        // INVARIANT: registered just above; pinned by `KBox::pin`.
-        Ok(Self {
-            drv,
-            _driver: PhantomData,
+            bindings::__pci_register_driver(reg, module.as_ptr(), T::NAME.as_char_ptr())
         })
+    }
+
+    unsafe fn unregister(reg: *mut bindings::pci_driver) {
+        // SAFETY: registered by `register` (guaranteed by the caller).
+        unsafe { bindings::pci_unregister_driver(reg) };
     }
 }
 
-impl<T: Driver> Drop for Registration<T> {
-    fn drop(&mut self) {
-        // SAFETY: registered (type invariant).
-        unsafe { bindings::pci_unregister_driver(self.drv.get()) };
-    }
-}
+/// A registered PCI driver; unregistered (unbinding every device) when
+/// dropped.
+pub(crate) type Registration<T> = driver::Registration<Adapter<T>>;

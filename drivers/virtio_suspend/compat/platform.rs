@@ -10,6 +10,7 @@ use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use super::device_id::{IdTable, RawDeviceId};
+use super::driver::{self, RegistrationOps};
 use super::pm::{PmOps, SleepCallbacks};
 
 use kernel::{
@@ -17,7 +18,7 @@ use kernel::{
     error::{from_err_ptr, from_result, to_result},
     ffi::{c_int, c_void},
     prelude::*,
-    types::{ForeignOwnable, Opaque},
+    types::Opaque,
     ThisModule,
 };
 
@@ -183,7 +184,8 @@ pub(crate) const fn of_compatible(compatible: &str) -> bindings::of_device_id {
     entry
 }
 
-struct Adapter<T: Driver>(PhantomData<T>);
+/// The platform bus's half of a [`Registration`].
+pub(crate) struct Adapter<T: Driver>(PhantomData<T>);
 
 impl<T: Driver> Adapter<T> {
     /// # Safety
@@ -195,10 +197,8 @@ impl<T: Driver> Adapter<T> {
             // SAFETY: the driver core probes with a live device.
             let dev = unsafe { Device::from_raw(pdev) };
             let data = T::probe(dev)?;
-            // SAFETY: `pdev` is live; the data is taken back in `remove`.
-            unsafe {
-                bindings::dev_set_drvdata(&raw mut (*pdev).dev, data.into_foreign().cast_mut())
-            };
+            // SAFETY: `pdev` is being probed; `remove` takes the data back.
+            unsafe { driver::set_drvdata(&raw mut (*pdev).dev, data) };
             Ok(0)
         })
     }
@@ -208,9 +208,8 @@ impl<T: Driver> Adapter<T> {
     /// Only for the driver core: `pdev` must be a device `probe` succeeded on.
     unsafe extern "C" fn remove(pdev: *mut bindings::platform_device) {
         // SAFETY: the driver core removes a live device that `probe`
-        // succeeded on, so its driver data came from `into_foreign`.
-        let data =
-            unsafe { T::Data::from_foreign(bindings::dev_get_drvdata(&raw mut (*pdev).dev)) };
+        // succeeded on, once, after its PM callbacks.
+        let data = unsafe { driver::take_drvdata::<T::Data>(&raw mut (*pdev).dev) };
         // SAFETY: As above.
         T::remove(unsafe { Device::from_raw(pdev) }, data);
     }
@@ -218,51 +217,39 @@ impl<T: Driver> Adapter<T> {
     const PM_OPS: bindings::dev_pm_ops = PmOps::<T>::OPS;
 }
 
-/// A registered platform driver; unregistered (unbinding every device)
-/// when dropped.
-///
-/// # Invariants
-///
-/// `drv` is registered with the driver core and pinned in memory.
-pub(crate) struct Registration<T: Driver> {
-    drv: Pin<KBox<Opaque<bindings::platform_driver>>>,
-    _driver: PhantomData<T>,
-}
+// SAFETY: `register` registers with `__platform_driver_register`, which
+// `platform_driver_unregister` undoes; the name, match tables and PM
+// operations are `'static`.
+unsafe impl<T: Driver> RegistrationOps for Adapter<T> {
+    type RegType = bindings::platform_driver;
 
-// SAFETY: the registration only hands the C struct to the driver core,
-// which may be called from any thread.
-unsafe impl<T: Driver> Send for Registration<T> {}
-// SAFETY: `&Registration` exposes nothing.
-unsafe impl<T: Driver> Sync for Registration<T> {}
-
-impl<T: Driver> Registration<T> {
-    pub(crate) fn register(module: &'static ThisModule) -> Result<Self> {
+    fn driver() -> bindings::platform_driver {
         // SAFETY: all-zero is a valid, empty `platform_driver`.
         let mut raw: bindings::platform_driver = unsafe { core::mem::zeroed() };
-        raw.probe = Some(Adapter::<T>::probe);
-        raw.__bindgen_anon_1.remove = Some(Adapter::<T>::remove);
+        raw.probe = Some(Self::probe);
+        raw.__bindgen_anon_1.remove = Some(Self::remove);
         raw.driver.name = T::NAME.as_char_ptr();
         raw.driver.acpi_match_table = T::ACPI_IDS.as_ptr();
         raw.driver.of_match_table = T::OF_IDS.as_ptr();
-        raw.driver.pm = &Adapter::<T>::PM_OPS;
-        let drv = KBox::pin(Opaque::new(raw), GFP_KERNEL)?;
-        // SAFETY: `drv` is pinned and outlives the registration, which is
-        // undone in `drop`; the tables and ops it points to are `'static`.
-        to_result(unsafe { bindings::__platform_driver_register(drv.get(), module.as_ptr()) })?;
-        // INVARIANT: registered just above; pinned by `KBox::pin`.
-        Ok(Self {
-            drv,
-            _driver: PhantomData,
-        })
+        raw.driver.pm = &Self::PM_OPS;
+        raw
+    }
+
+    unsafe fn register(reg: *mut bindings::platform_driver, module: &'static ThisModule) -> Result {
+        // SAFETY: `reg` stays pinned until `unregister` (guaranteed by
+        // the caller).
+        to_result(unsafe { bindings::__platform_driver_register(reg, module.as_ptr()) })
+    }
+
+    unsafe fn unregister(reg: *mut bindings::platform_driver) {
+        // SAFETY: registered by `register` (guaranteed by the caller).
+        unsafe { bindings::platform_driver_unregister(reg) };
     }
 }
 
-impl<T: Driver> Drop for Registration<T> {
-    fn drop(&mut self) {
-        // SAFETY: registered (type invariant).
-        unsafe { bindings::platform_driver_unregister(self.drv.get()) };
-    }
-}
+/// A registered platform driver; unregistered (unbinding every device)
+/// when dropped.
+pub(crate) type Registration<T> = driver::Registration<Adapter<T>>;
 
 /// Platform devices the module creates itself, under one root device
 /// named after the module; all unregistered when dropped.
