@@ -14,11 +14,11 @@ use super::regs::MmioRegs;
 use crate::compat::irq::{self, IrqReturn};
 use crate::compat::platform;
 use crate::logic::mmio::{
-    check_queue_size, feature_words, has_feature, QueueSizeError, Reg, F_NOTIFICATION_DATA,
-    INT_CONFIG, INT_VRING, QUEUE_SIZE_MAX, VRING_ALIGN,
+    feature_words, has_feature, Reg, F_NOTIFICATION_DATA, INT_CONFIG, INT_VRING, VRING_ALIGN,
 };
 use crate::params::SuspendParams;
 use crate::suspend::{Engine, SuspendTransport};
+use crate::transport::{create_queues, queue_size, Queue};
 use crate::virtio::{self, Negotiation, ResetWait, Transport, Vring, VringConfig};
 
 /// One virtio-mmio device and the virtio device registered for it.
@@ -92,32 +92,24 @@ impl MmioDevice {
         }
     }
 
-    fn setup_queue(&self, index: u32, info: &bindings::virtqueue_info) -> Result<MmioQueue> {
-        self.regs.write(Reg::QueueSel, index);
-        if self.regs.read(Reg::QueueReady) != 0 {
-            dev_err!(self.dev(), "queue {index} is already active before setup\n");
-            return Err(ENOENT);
-        }
-        let num = check_queue_size(self.regs.read(Reg::QueueNumMax)).map_err(|e| match e {
-            QueueSizeError::Unavailable => {
-                dev_err!(self.dev(), "the driver asks for queue {index}, which the device does not have\n");
-                ENOENT
+    fn setup_queue(&self, index: u16, info: &bindings::virtqueue_info) -> Result<MmioQueue> {
+        let num_max = {
+            let index = u32::from(index);
+            self.regs.write(Reg::QueueSel, index);
+            if self.regs.read(Reg::QueueReady) != 0 {
+                dev_err!(self.dev(), "queue {index} is already active before setup\n");
+                return Err(ENOENT);
             }
-            QueueSizeError::TooLarge(n) => {
-                dev_err!(
-                    self.dev(),
-                    "queue {index}: device offers {n} entries, more than a ring can hold ({QUEUE_SIZE_MAX})\n"
-                );
-                EINVAL
-            }
-        })?;
+            self.regs.read(Reg::QueueNumMax)
+        };
+        let num = queue_size(self.dev(), index, num_max)?;
         let notify = if has_feature(self.vdev.features(), F_NOTIFICATION_DATA) {
             notify_with_data
         } else {
             notify
         };
         let cfg = VringConfig {
-            index,
+            index: index.into(),
             num,
             align: VRING_ALIGN,
             ctx: info.ctx,
@@ -131,7 +123,7 @@ impl MmioDevice {
         vring.set_num_max(num);
         let queue = MmioQueue {
             regs: self.regs.clone(),
-            index,
+            index: index.into(),
             vring,
         };
         queue.activate();
@@ -144,6 +136,12 @@ struct MmioQueue {
     regs: MmioRegs,
     index: u32,
     vring: Vring,
+}
+
+impl Queue for MmioQueue {
+    fn vring(&self) -> &Vring {
+        &self.vring
+    }
 }
 
 impl MmioQueue {
@@ -303,18 +301,7 @@ unsafe impl Transport for MmioDevice {
         vqs: &mut [*mut bindings::virtqueue],
         infos: &[bindings::virtqueue_info],
     ) -> Result {
-        let mut queues = KVec::with_capacity(infos.len(), GFP_KERNEL)?;
-        let mut index = 0;
-        for (slot, info) in vqs.iter_mut().zip(infos) {
-            *slot = core::ptr::null_mut();
-            if info.name.is_null() {
-                continue;
-            }
-            let queue = self.setup_queue(index, info)?;
-            *slot = queue.vring.as_ptr();
-            queues.push(queue, GFP_KERNEL)?;
-            index += 1;
-        }
+        let queues = create_queues(vqs, infos, |index, info| self.setup_queue(index, info))?;
         let name = CString::try_from_fmt(fmt!("{}", self.vdev.name()))?;
         let data = QueueIrq {
             device: NonNull::from(self),

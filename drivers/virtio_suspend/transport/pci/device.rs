@@ -18,13 +18,13 @@ use kernel::{
 use crate::compat::io::IoMem;
 use crate::compat::irq::{self, IrqReturn};
 use crate::compat::pci;
-use crate::logic::mmio::QUEUE_SIZE_MAX;
-use crate::logic::mmio::{check_queue_size, has_feature, QueueSizeError, F_NOTIFICATION_DATA};
+use crate::logic::mmio::{has_feature, F_NOTIFICATION_DATA};
 use crate::logic::pci::{
     common, irq_plans, notify_offset, IrqPlan, COMMON_CFG_MIN, ISR_CONFIG, ISR_QUEUE, NO_VECTOR,
 };
 use crate::params::SuspendParams;
 use crate::suspend::{Engine, SuspendTransport};
+use crate::transport::{create_queues, queue_size, Queue};
 use crate::virtio::{self, Negotiation, ResetWait, Transport, Vring, VringConfig};
 
 /// The common configuration every modern device has: accesses inside it
@@ -83,6 +83,12 @@ struct PciQueue {
     vring: Vring,
     /// Where the queue is notified; `vring`'s `priv` points here.
     notify: IoMem<2>,
+}
+
+impl Queue for PciQueue {
+    fn vring(&self) -> &Vring {
+        &self.vring
+    }
 }
 
 impl PciQueue {
@@ -263,19 +269,7 @@ impl PciDevice {
             return Err(ENOENT);
         }
         let size = u32::from(common.read16::<{ common::QUEUE_SIZE }>());
-        let num = check_queue_size(size).map_err(|e| match e {
-            QueueSizeError::Unavailable => {
-                dev_err!(self.dev(), "queue {index} is not available (size 0)\n");
-                ENOENT
-            }
-            QueueSizeError::TooLarge(n) => {
-                dev_err!(
-                    self.dev(),
-                    "queue {index}: device offers {n} entries, more than a ring can hold ({QUEUE_SIZE_MAX})\n"
-                );
-                EINVAL
-            }
-        })?;
+        let num = queue_size(self.dev(), index, size)?;
         let with_data = has_feature(self.vdev.features(), F_NOTIFICATION_DATA);
         let notify_off = common.read16::<{ common::QUEUE_NOTIFY_OFF }>();
         let notify_len = self.regions.notify.maxsize() as u64;
@@ -509,18 +503,7 @@ unsafe impl Transport for PciDevice {
         vqs: &mut [*mut bindings::virtqueue],
         infos: &[bindings::virtqueue_info],
     ) -> Result {
-        let mut queues = KVec::with_capacity(infos.len(), GFP_KERNEL)?;
-        let mut index = 0u16;
-        for (slot, info) in vqs.iter_mut().zip(infos) {
-            *slot = core::ptr::null_mut();
-            if info.name.is_null() {
-                continue;
-            }
-            let queue = self.setup_queue(index, info)?;
-            *slot = queue.vring.as_ptr();
-            queues.push(queue, GFP_KERNEL)?;
-            index += 1;
-        }
+        let mut queues = create_queues(vqs, infos, |index, info| self.setup_queue(index, info))?;
         // The queues do not move from here: `priv` may point into them.
         for queue in queues.iter_mut() {
             let PciQueue { vring, notify, .. } = queue;
