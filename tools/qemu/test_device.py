@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import termios
+import threading
 import time
 
 # virtio-mmio registers (modern layout)
@@ -128,6 +129,72 @@ class ThreadStopped:
 
     def __exit__(self, *exc):
         self.ptrace(self.PTRACE_DETACH)
+
+
+class StubVhostUserBackend:
+    """A vhost-user backend in this process that processes no ring: it
+    answers the requests that need a reply (its features: VERSION_1 and
+    protocol features, of which only CONFIGURE_MEM_SLOTS, so no
+    REPLY_ACK; 32 memory slots; each ring's base) and takes the others,
+    until, once a ring was stopped (GET_VRING_BASE), a request in
+    hang_after_stop arrives: that one it never answers.  For what a real
+    backend cannot be made to do on cue."""
+
+    GET_FEATURES, GET_VRING_BASE = 1, 11
+    GET_PROTOCOL_FEATURES, GET_MAX_MEM_SLOTS = 15, 36
+    F_PROTOCOL_FEATURES, PROTOCOL_F_CONFIGURE_MEM_SLOTS = 30, 15
+    REPLY, VERSION = 0x4, 0x1
+
+    def __init__(self, path, hang_after_stop=()):
+        self.hang_after_stop = set(hang_after_stop)
+        self.requests, self.hung = [], None
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(path)
+        self.listener.listen(1)
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        conn, _ = self.listener.accept()
+        stopped = False
+        with conn:
+            while True:
+                try:
+                    msg, fds, _, _ = socket.recv_fds(conn, 12, 8)
+                except OSError:
+                    return
+                for fd in fds:
+                    os.close(fd)
+                if len(msg) < 12:
+                    return
+                req, _, size = struct.unpack("<III", msg)
+                body = b""
+                while len(body) < size:
+                    part, fds, _, _ = socket.recv_fds(conn, size - len(body), 8)
+                    for fd in fds:
+                        os.close(fd)
+                    if not part:
+                        return
+                    body += part
+                self.requests.append(req)
+                if stopped and req in self.hang_after_stop:
+                    self.hung = req
+                    conn.recv(1)        # until QEMU gives up on us
+                    return
+                if req == self.GET_FEATURES:
+                    reply = struct.pack("<Q", 1 << F_VERSION_1 |
+                                        1 << self.F_PROTOCOL_FEATURES)
+                elif req == self.GET_PROTOCOL_FEATURES:
+                    reply = struct.pack("<Q", 1 << self.PROTOCOL_F_CONFIGURE_MEM_SLOTS)
+                elif req == self.GET_MAX_MEM_SLOTS:
+                    reply = struct.pack("<Q", 32)
+                elif req == self.GET_VRING_BASE:
+                    stopped = True
+                    reply = struct.pack("<II", struct.unpack_from("<I", body)[0], 0)
+                else:
+                    continue
+                conn.sendall(struct.pack("<III", req, self.VERSION | self.REPLY,
+                                         len(reply)) + reply)
 
 
 class Qemu:
@@ -2249,10 +2316,12 @@ class Tests:
         thread that answers vhost-user requests is stopped (ptrace)
         across the resume's write: after x-suspend-vhost-reply-ms QEMU
         gives up on the backend, the device answers with
-        DEVICE_NEEDS_RESET and QEMU goes on."""
+        DEVICE_NEEDS_RESET and QEMU goes on.  The bound, 4400 ms, is past
+        what 32 bits hold in nanoseconds: QEMU waits that long, not what
+        is left after a wrap (105 ms)."""
         what = "vhost-user-fs, backend not answering the resume"
         q, d, proc = self.vhost_user_fs_started(
-            what, ["-global", "vhost-user-fs-device.x-suspend-vhost-reply-ms=300"])
+            what, ["-global", "vhost-user-fs-device.x-suspend-vhost-reply-ms=4400"])
         d.set_status(RUNNING | SUSPEND)
         self.eq(d.status, self.SUSPENDED, f"{what}: suspended")
         with ThreadStopped(proc.pid, VIRTIOFSD_REQUEST_THREAD):
@@ -2262,9 +2331,46 @@ class Tests:
             self.eq(q.qmp_cmd("query-status")["status"], "running",
                     f"{what}: QMP answers")
             waited = time.monotonic() - start
-        self.check("no reply in 300 ms while the device suspends or resumes"
+        self.check(waited >= 4.3, f"{what}: QEMU waited the bound",
+                   f"{waited:.2f} s")
+        self.check("no reply in 4400 ms while the device suspends or resumes"
                    in q.stderr(), f"{what}: QEMU says why", q.stderr())
         print(f"# {what}: the resume's write returned in {waited:.1f} s")
+        q.close()
+
+    def t_vhost_user_fs_probe_hung(self):
+        """vhost-user-fs whose backend answers the stop (GET_VRING_BASE on
+        every ring) and then not the GET_FEATURES by which the device asks
+        whether it still answers: that probe runs after the stop has
+        detached the vhost device from the virtio device, and must be
+        bounded too (x-suspend-vhost-reply-ms), or the whole of QEMU waits
+        in the SUSPEND write.  A stub backend hangs on cue."""
+        what = "vhost-user-fs, backend not answering after the stop"
+        sock = os.path.join(self.tmp, "stub-fs.sock")
+        stub = StubVhostUserBackend(sock, hang_after_stop={
+            StubVhostUserBackend.GET_FEATURES})
+        q, d = self.device(
+            ["-object", "memory-backend-memfd,id=mem,size=64M,share=on",
+             "-chardev", f"socket,id=vfs0,path={sock}",
+             "-device", "vhost-user-fs-device,id=dev0,chardev=vfs0,tag=vsfs,"
+             "suspend=on,x-suspend-vhost-reply-ms=300"], dev_id=FS_ID, qmp=True,
+            machine="microvm,acpi=on,memory-backend=mem")
+        feats = d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0, 1])
+        self.check(feats & (1 << F_SUSPEND), f"{what}: bit 43 offered and "
+                   "negotiated")
+        self.eq(d.status, RUNNING, f"{what}: running")
+        start = time.monotonic()
+        d.set_status(RUNNING | SUSPEND)
+        self.check(stub.hung == StubVhostUserBackend.GET_FEATURES,
+                   f"{what}: the backend answered the stop, not the probe",
+                   f"requests {stub.requests}")
+        self.needs_reset(d, what)
+        self.eq(q.qmp_cmd("query-status")["status"], "running",
+                f"{what}: QMP answers")
+        waited = time.monotonic() - start
+        self.check("no reply in 300 ms while the device suspends" in q.stderr(),
+                   f"{what}: QEMU says why", q.stderr())
+        print(f"# {what}: the SUSPEND write returned in {waited:.1f} s")
         q.close()
 
     def t_vhost_user_fs_kick_left(self):
@@ -4367,6 +4473,7 @@ class Tests:
                  self.t_vhost_user_fs_kick_left,
                  self.t_vhost_user_fs_backend_hung,
                  self.t_vhost_user_fs_resume_hung,
+                 self.t_vhost_user_fs_probe_hung,
                  self.t_pci_vhost_user_stop_cont,
                  self.t_vhost_user_vsock]
         unknown = set(only) - {t.__name__[2:] for t in tests}

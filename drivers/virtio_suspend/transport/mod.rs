@@ -44,10 +44,7 @@ pub(crate) unsafe fn lookup<'a>(
 fn queue_size(dev: &device::Device, index: u16, offered: u32) -> Result<u32> {
     check_queue_size(offered).map_err(|e| match e {
         QueueSizeError::Unavailable => {
-            dev_err!(
-                dev,
-                "the driver asks for queue {index}, which the device does not have (size 0)\n"
-            );
+            dev_err!(dev, "queue {index} is not available (size 0)\n");
             ENOENT
         }
         QueueSizeError::TooLarge(n) => {
