@@ -13,8 +13,8 @@
 #
 # A backend with a directory patches/NAME here is built from its published
 # .crate with those patches applied in order (patch -p1), unpacked in
-# <name>-<key>/src, by cargo install --locked --path; the key covers the
-# patches.  The .crate is the file cargo install would download: taken
+# <name>-<key>/src, by cargo install --locked --path, once the crate's
+# tests of our patches (patch_tests) pass; the key covers the patches.  The .crate is the file cargo install would download: taken
 # from cargo's download cache ($CARGO_HOME/registry/cache), or, when it is
 # not there yet, put there by cargo fetch of a throw-away manifest that
 # depends on it (that also fetches the newest compatible dependencies,
@@ -28,6 +28,7 @@ here=$VS_TOP/tools/vhost-user
 root=$VS_CACHE/vhost-user
 
 name=${1:-}
+patch_tests=()
 case "$name" in
 virtiofsd)
 	version=1.14.0
@@ -38,6 +39,10 @@ vhost-device-vsock)
 	version=0.3.0
 	# patch: our patches (patches/vhost-device-vsock/).
 	deps=(gcc patch)
+	# The crate's tests of our patches: the backend is installed only
+	# if they pass (the crate's other tests need vsock_loopback).
+	patch_tests=(vhu_vsock_thread::tests::test_vsock_thread_tx_used
+		vhu_vsock_thread::tests::test_vsock_thread_stopped_ring)
 	;;
 *)
 	vs_die "usage: build.sh virtiofsd|vhost-device-vsock"
@@ -128,6 +133,14 @@ EOF
 	tar -xzf "$crate" -C "$bdir" || vs_die "cannot unpack $crate"
 	mv "$bdir/$name-$version" "$bdir/src"
 	vs_apply_patches "$patches" "$bdir/src" "$name $version"
+	if [ ${#patch_tests[@]} -gt 0 ]; then
+		vs_log "testing the patches: ${patch_tests[*]}"
+		(cd "$bdir/src" && CARGO_TARGET_DIR=$target cargo test -q --locked -- \
+			--exact "${patch_tests[@]}") >>"$log" 2>&1 || {
+			tail -n 30 "$log"
+			vs_die "$name $version: the tests of our patches fail (log: $log)"
+		}
+	fi
 	crate_args=(--path "$bdir/src")
 else
 	crate_args=("$name" --version "=$version")
