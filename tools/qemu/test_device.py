@@ -2283,6 +2283,20 @@ class Tests:
             self.needs_reset(d, what)
             q.close()
 
+    def backend_given_up(self, q, d, what, start, ms, write):
+        """After a status write (at time start) that QEMU could not
+        complete with a vhost-user backend not answering within ms: the
+        device answers with DEVICE_NEEDS_RESET, QMP answers, and QEMU said
+        why.  Returns how long the write took."""
+        self.needs_reset(d, what)
+        self.eq(q.qmp_cmd("query-status")["status"], "running",
+                f"{what}: QMP answers")
+        waited = time.monotonic() - start
+        self.check(f"no reply in {ms} ms while the device suspends or resumes"
+                   in q.stderr(), f"{what}: QEMU says why", q.stderr())
+        print(f"# {what}: the {write} returned in {waited:.1f} s")
+        return waited
+
     def t_vhost_user_fs_backend_hung(self):
         """vhost-user-fs whose backend does not answer the stop
         (GET_VRING_BASE): the SUSPEND write waits for the reply under the
@@ -2298,13 +2312,7 @@ class Tests:
         with ThreadStopped(proc.pid, VIRTIOFSD_REQUEST_THREAD):
             start = time.monotonic()
             d.set_status(RUNNING | SUSPEND)
-            self.needs_reset(d, what)
-            self.eq(q.qmp_cmd("query-status")["status"], "running",
-                    f"{what}: QMP answers")
-            waited = time.monotonic() - start
-        self.check("no reply in 300 ms while the device suspends" in q.stderr(),
-                   f"{what}: QEMU says why", q.stderr())
-        print(f"# {what}: the SUSPEND write returned in {waited:.1f} s")
+            self.backend_given_up(q, d, what, start, 300, "SUSPEND write")
         q.close()
 
     def t_vhost_user_fs_resume_hung(self):
@@ -2327,15 +2335,10 @@ class Tests:
         with ThreadStopped(proc.pid, VIRTIOFSD_REQUEST_THREAD):
             start = time.monotonic()
             d.set_status(RUNNING)
-            self.needs_reset(d, what)
-            self.eq(q.qmp_cmd("query-status")["status"], "running",
-                    f"{what}: QMP answers")
-            waited = time.monotonic() - start
+            waited = self.backend_given_up(q, d, what, start, 4400,
+                                           "resume's write")
         self.check(waited >= 4.3, f"{what}: QEMU waited the bound",
                    f"{waited:.2f} s")
-        self.check("no reply in 4400 ms while the device suspends or resumes"
-                   in q.stderr(), f"{what}: QEMU says why", q.stderr())
-        print(f"# {what}: the resume's write returned in {waited:.1f} s")
         q.close()
 
     def t_vhost_user_fs_probe_hung(self):
@@ -2364,13 +2367,7 @@ class Tests:
         self.check(stub.hung == StubVhostUserBackend.GET_FEATURES,
                    f"{what}: the backend answered the stop, not the probe",
                    f"requests {stub.requests}")
-        self.needs_reset(d, what)
-        self.eq(q.qmp_cmd("query-status")["status"], "running",
-                f"{what}: QMP answers")
-        waited = time.monotonic() - start
-        self.check("no reply in 300 ms while the device suspends" in q.stderr(),
-                   f"{what}: QEMU says why", q.stderr())
-        print(f"# {what}: the SUSPEND write returned in {waited:.1f} s")
+        self.backend_given_up(q, d, what, start, 300, "SUSPEND write")
         q.close()
 
     def t_vhost_user_fs_kick_left(self):
