@@ -270,6 +270,32 @@ static int all_progressed(int n, const long *marks, long ms)
 	return -1;
 }
 
+/* Where each of the @n workers is now, for all_progressed(). */
+static void progress_marks(int n, long *marks)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		marks[i] = __atomic_load_n(&progress->done[i], __ATOMIC_RELAXED);
+}
+
+/*
+ * After a refused system suspend (@what): each of the @nsus mounts in
+ * @sus answers at its held file, and each worker completed a record
+ * since @marks.
+ */
+static void sus_mounts_go_on(struct __test_metadata *_metadata, struct fsmount *sus,
+			     int nsus, const long *marks, const char *what)
+{
+	int i, late;
+
+	for (i = 0; i < nsus; i++)
+		EXPECT_EQ(0, held_roundtrip(sus[i].held, 1))
+			TH_LOG("%s: the held file after %s", sus[i].tag, what);
+	late = all_progressed(nsus, marks, 10000);
+	ASSERT_EQ(-1, late) TH_LOG("%s: no record completed after %s", sus[late].tag, what);
+}
+
 /*
  * After a system suspend that @m's driver refused: the refusal left
  * nothing behind (see the top of the file), and the mount answers.
@@ -289,7 +315,7 @@ static void refusal_forgotten(struct __test_metadata *_metadata, struct fsmount 
 	long answer_ms = vs_env_long("VS_FS_ANSWER_MS", 10000);
 	char ctl[PATH_MAX], state[32];
 	long marks[MAX_MOUNTS];
-	int i, ret, late;
+	int ret;
 
 	/* From here on the held file is used in children only. */
 	close(m->held);
@@ -298,8 +324,7 @@ static void refusal_forgotten(struct __test_metadata *_metadata, struct fsmount 
 	EXPECT_STREQ("running", state)
 		TH_LOG("%s (%s): state after the refused system suspend", m->tag, m->vdev);
 
-	for (i = 0; i < nsus; i++)
-		marks[i] = __atomic_load_n(&progress->done[i], __ATOMIC_RELAXED);
+	progress_marks(nsus, marks);
 	ASSERT_EQ(0, vs_write_attr("/sys/power/pm_async", "0"));
 	ret = vs_sleep_cycle("freeze");
 	(*refusals)++;
@@ -307,12 +332,7 @@ static void refusal_forgotten(struct __test_metadata *_metadata, struct fsmount 
 	EXPECT_EQ(-EOPNOTSUPP, ret)
 		TH_LOG("%s (%s): a second system suspend, one device at a time: %s", m->tag,
 		       m->vdev, ret ? strerror(-ret) : "went through");
-	for (i = 0; i < nsus; i++)
-		EXPECT_EQ(0, held_roundtrip(sus[i].held, 1))
-			TH_LOG("%s: the held file after the second refused suspend", sus[i].tag);
-	late = all_progressed(nsus, marks, 10000);
-	ASSERT_EQ(-1, late) TH_LOG("%s: no record completed after the second refused suspend",
-				   sus[late].tag);
+	sus_mounts_go_on(_metadata, sus, nsus, marks, "the second refused suspend");
 	ASSERT_EQ(0, vs_suspend_attr(m->vdev, "state", state, sizeof(state)));
 	EXPECT_STREQ("running", state)
 		TH_LOG("%s (%s): state after the second system suspend", m->tag, m->vdev);
@@ -427,33 +447,25 @@ TEST_F_TIMEOUT(fs, sessions_live_through_sleep, 900)
 	/* virtio-fs on the reset-based path: the system cannot sleep. */
 	for (i = 0; i < self->nclassic; i++) {
 		struct fsmount *m = &self->classic[i];
-		int j;
 
 		if (is_9p(m))
 			continue;
-		for (j = 0; j < self->nsus; j++)
-			marks[j] = __atomic_load_n(&progress->done[j], __ATOMIC_RELAXED);
+		progress_marks(self->nsus, marks);
 		ret = vs_sleep_cycle("freeze");
 		refusals++;
 		TH_LOG("%s %s (%s), reset-based path: system suspend %s (%s)", m->type, m->tag,
 		       m->vdev, ret ? "refused" : "went through", ret ? strerror(-ret) : "");
 		EXPECT_EQ(-EOPNOTSUPP, ret);
-		for (j = 0; j < self->nsus; j++)
-			EXPECT_EQ(0, held_roundtrip(self->sus[j].held, 1))
-				TH_LOG("%s: the held file after the refused suspend", self->sus[j].tag);
 		EXPECT_EQ(0, held_roundtrip(m->held, 1))
 			TH_LOG("%s: the held file after the refused suspend", m->tag);
-		late = all_progressed(self->nsus, marks, 10000);
-		ASSERT_EQ(-1, late) TH_LOG("%s: no record completed after the refused suspend",
-					   self->sus[late].tag);
+		sus_mounts_go_on(_metadata, self->sus, self->nsus, marks, "the refused suspend");
 		refusal_forgotten(_metadata, m, self->sus, self->nsus, &refusals);
 		ret = virtiofs_release(m);
 		ASSERT_EQ(0, ret) TH_LOG("%s: unmount and unbind: %s", m->tag, strerror(-ret));
 	}
 
 	for (r = 0; r < sleeps + debugfs; r++) {
-		for (i = 0; i < self->nsus; i++)
-			marks[i] = __atomic_load_n(&progress->done[i], __ATOMIC_RELAXED);
+		progress_marks(self->nsus, marks);
 		if (r < sleeps) {
 			ret = vs_sleep_cycle(vs_sleep_state(r));
 		} else {
