@@ -40,9 +40,9 @@ struct VirtioSuspendModule {
     _driver: platform::Registration<MmioDriver>,
     _pci_driver: pci::Registration<PciDriver>,
     // After the driver: every device is unbound, nothing left to watch.
-    _unbind_watch: Pin<KBox<unbind_watch::UnbindWatch>>,
+    _unbind_watch: virtio::UnbindNotifierOpen<unbind_watch::ResumeBeforeUnbind>,
     _cmdline_devices: Option<platform::ModuleDevices>,
-    _debugfs: control::Root,
+    _debugfs: compat::debugfs::StaticDirGuard,
 }
 
 /// Parses every `device=` entry, so a typo refuses the load with a
@@ -65,8 +65,8 @@ impl kernel::Module for VirtioSuspendModule {
         // Refuse a bad parameter at load, not at the first probe.
         params::SuspendParams::get()?;
         let wanted = parse_cmdline_devices()?;
-        let debugfs = control::Root::create();
-        let unbind_watch = unbind_watch::UnbindWatch::new()?;
+        let debugfs = control::create_root();
+        let unbind_watch = unbind_watch::open();
         let driver = platform::Registration::register(module)?;
         let pci_driver = pci::Registration::register(module)?;
         let cmdline_devices = if wanted.is_empty() {

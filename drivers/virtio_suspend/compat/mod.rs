@@ -2,10 +2,11 @@
 
 //! Stand-ins for kernel APIs that 6.12's kernel crate does not wrap and
 //! later kernels do (`kernel::driver`, `kernel::platform`, `kernel::pci`, `kernel::io`, `kernel::irq`, device printing,
-//! `Device::as_raw`, `kernel::time`), shaped like upstream's so that a
+//! `Device::as_raw`, `kernel::time`, `kernel::debugfs`), shaped like upstream's so that a
 //! port to a newer kernel is mostly deleting this folder; and the locks
 //! the PM and driver cores hold, which no kernel wraps yet.
 
+pub(crate) mod debugfs;
 pub(crate) mod device;
 pub(crate) mod device_id;
 pub(crate) mod driver;

@@ -6,7 +6,7 @@
 
 use kernel::prelude::*;
 
-use super::{control::ControlFile, unbind_watch, SuspendTransport};
+use super::{control, unbind_watch, SuspendTransport};
 use crate::compat::pm::SleepCallbacks;
 use crate::virtio::Registration;
 
@@ -14,7 +14,7 @@ use crate::virtio::Registration;
 /// removes the file, resumes the device if it was left suspended, and
 /// unregisters it.
 pub(crate) struct Bound<T: SuspendTransport> {
-    control: Option<ControlFile>,
+    control: Option<control::ControlFile>,
     registration: Registration<T>,
 }
 
@@ -28,15 +28,15 @@ impl<T: SuspendTransport + 'static> Bound<T> {
                 e.to_errno()
             );
         }
-        // SAFETY: `drop` removes the file before `registration`
-        // unregisters the device.
-        let control = unsafe { ControlFile::create(vdev) };
-        if control.is_none() {
-            dev_warn!(
-                vdev.as_dev(),
-                "no debugfs control file (is debugfs enabled?)\n"
-            );
-        }
+        let control = control::create_file(registration.device())
+            .inspect_err(|e| {
+                dev_warn!(
+                    vdev.as_dev(),
+                    "no debugfs control file (error {}; is debugfs enabled?)\n",
+                    e.to_errno()
+                );
+            })
+            .ok();
         Self {
             control,
             registration,

@@ -240,10 +240,7 @@ impl dyn SuspendTransport + '_ {
             Step::Rewind => self.rewind_queues().map_or_else(failed, |()| Outcome::Done),
             Step::ReplayInterrupts => {
                 let _ = self.for_each_vring(&mut |vring| {
-                    // SAFETY: the machine replays only between the reset
-                    // and the set-up of a recovery: the device raises
-                    // nothing, so no handler runs the callback meanwhile.
-                    unsafe { vring.replay_interrupt() };
+                    vring.replay_interrupt();
                     Ok(())
                 });
                 Outcome::Done

@@ -6,37 +6,20 @@
 pub(crate) mod mmio;
 pub(crate) mod pci;
 
-use core::ptr;
-
 use kernel::{bindings, device, prelude::*};
 
 use crate::logic::mmio::{check_queue_size, QueueSizeError, QUEUE_SIZE_MAX};
 use crate::suspend::SuspendTransport;
-use crate::virtio::{Transport, Vring};
+use crate::virtio::{self, Vring};
 
 /// The transport device behind `vdev`, if one of our transports
-/// registered it: the config operations table of each is a static, so its
-/// address says whose a device is.
-///
-/// # Safety
-///
-/// `vdev` must be a virtio device that stays registered for `'a`.
-pub(crate) unsafe fn lookup<'a>(
-    vdev: *mut bindings::virtio_device,
-) -> Option<&'a dyn SuspendTransport> {
-    // SAFETY: `vdev` is live (caller); `config` is set before it was
-    // registered and never changed after.
-    let ops = unsafe { (*vdev).config };
-    if ptr::eq(ops, mmio::CONFIG_OPS.as_raw()) {
-        // SAFETY: the mmio transport's table is only given to the virtio
-        // devices of `MmioDevice`s, and `vdev` is registered for `'a`.
-        return Some(unsafe { mmio::MmioDevice::from_vdev(vdev) });
+/// registered it.
+pub(crate) fn lookup(vdev: &virtio::Device) -> Option<&dyn SuspendTransport> {
+    if let Some(device) = vdev.transport::<mmio::MmioDevice>() {
+        return Some(device);
     }
-    if ptr::eq(ops, pci::CONFIG_OPS.as_raw()) {
-        // SAFETY: As for mmio.
-        return Some(unsafe { pci::PciDevice::from_vdev(vdev) });
-    }
-    None
+    vdev.transport::<pci::PciDevice>()
+        .map(|device| device as &dyn SuspendTransport)
 }
 
 /// The size of a ring for queue `index`, whose device offers `offered`

@@ -25,7 +25,14 @@ use super::{Device, Negotiation, ResetWait};
 /// [`Transport::virtio`] must return the virtio device embedded in
 /// `self`, and [`Transport::from_vdev`] must map that device back to
 /// `self`: the ops table and the device's release rely on it.
-pub(crate) unsafe trait Transport: Sync {
+/// [`Transport::config_ops`] must return a static, given to no other type's
+/// devices: [`Device::transport`] relies on it.
+pub(crate) unsafe trait Transport: Sync + 'static {
+    /// The config operations of this transport's devices, a static.
+    fn config_ops() -> &'static ConfigOps<Self>
+    where
+        Self: Sized;
+
     /// The transport device that embeds `vdev`.
     ///
     /// # Safety
@@ -276,22 +283,24 @@ impl<T: Transport> Adapter<T> {
 }
 
 /// The `virtio_config_ops` of transport `T`, to keep in a static of the
-/// transport: its address tells the transport's devices apart from
-/// others' (see `transport::lookup`), which a constant's would not (a
-/// constant may have a copy at every use).
+/// transport ([`Transport::config_ops`]): its address tells the
+/// transport's devices apart from others' (see [`Device::transport`]),
+/// which a constant's would not (a constant may have a copy at every use).
 #[repr(transparent)]
-pub(crate) struct ConfigOps(bindings::virtio_config_ops);
+pub(crate) struct ConfigOps<T>(bindings::virtio_config_ops, PhantomData<T>);
 
 // SAFETY: never written after initialization; the kernel only reads it,
 // from any thread, and it holds nothing but function pointers.
-unsafe impl Sync for ConfigOps {}
+unsafe impl<T> Sync for ConfigOps<T> {}
 
-impl ConfigOps {
-    pub(crate) const fn new<T: Transport>() -> Self {
-        Self(Adapter::<T>::OPS)
+impl<T: Transport> ConfigOps<T> {
+    pub(crate) const fn new() -> Self {
+        Self(Adapter::<T>::OPS, PhantomData)
     }
+}
 
-    pub(crate) fn as_raw(&'static self) -> *const bindings::virtio_config_ops {
+impl<T> ConfigOps<T> {
+    pub(super) fn as_raw(&'static self) -> *const bindings::virtio_config_ops {
         &self.0
     }
 }

@@ -7,7 +7,7 @@ use core::ptr::NonNull;
 
 use kernel::{bindings, container_of, device, error::to_result, prelude::*, types::Opaque};
 
-use super::{ConfigOps, Transport};
+use super::{AttributeGroups, Transport};
 use crate::compat::time::sleep_us;
 
 /// How long a reset may take to show status 0.
@@ -43,6 +43,26 @@ impl Device {
     pub(crate) fn as_dev(&self) -> &device::Device {
         // SAFETY: `dev` is embedded in a live virtio device.
         unsafe { device::Device::as_ref(&raw mut (*self.as_raw()).dev) }
+    }
+
+    /// The bus the device is on once registered, the virtio bus (NULL
+    /// before).
+    pub(super) fn bus(&self) -> *const bindings::bus_type {
+        // SAFETY: a live device; the driver core sets `bus` before the
+        // device is added and never changes it after.
+        unsafe { (*self.as_raw()).dev.bus }
+    }
+
+    /// The transport device of type `T` that embeds this device, if it is
+    /// one: whether its config operations are `T`'s says.
+    pub(crate) fn transport<T: Transport>(&self) -> Option<&T> {
+        // SAFETY: a live device; `config` is set before it is registered
+        // and never changed after.
+        let ops = unsafe { (*self.as_raw()).config };
+        // SAFETY: `T::config_ops()` is a static that only `Registration<T>`
+        // gives to devices, each the `virtio()` of a `T`, which lives as
+        // long as its device (it is freed by the device's release).
+        core::ptr::eq(ops, T::config_ops().as_raw()).then(|| unsafe { T::from_vdev(self.as_raw()) })
     }
 
     /// Its name, `virtioN`, once registered (empty before).
@@ -130,6 +150,39 @@ impl Device {
     }
 }
 
+/// A counted reference to a registered virtio device: it keeps the
+/// device, and the transport device that embeds it, allocated (not
+/// registered: the release of the last reference frees them).
+///
+/// # Invariants
+///
+/// `0` is a registered (or once registered) device, whose reference
+/// count this value holds one of.
+pub(crate) struct DeviceRef(NonNull<Device>);
+
+// SAFETY: a `Device` is `Send + Sync`, and its count may be dropped from
+// any thread (`put_device`; the release of our transports frees memory
+// only).
+unsafe impl Send for DeviceRef {}
+// SAFETY: As for `Send`.
+unsafe impl Sync for DeviceRef {}
+
+impl core::ops::Deref for DeviceRef {
+    type Target = Device;
+
+    fn deref(&self) -> &Device {
+        // SAFETY: the reference this holds keeps the device (invariant).
+        unsafe { self.0.as_ref() }
+    }
+}
+
+impl Drop for DeviceRef {
+    fn drop(&mut self) {
+        // SAFETY: gives back the reference this holds (type invariant).
+        unsafe { bindings::put_device(&raw mut (*self.as_raw()).dev) };
+    }
+}
+
 /// Feature negotiation in progress: what `finalize_features` may do that
 /// nothing else may (the virtio core reads and writes the features then,
 /// and only then).
@@ -208,34 +261,28 @@ unsafe extern "C" fn release<T: Transport>(dev: *mut bindings::device) {
 
 impl<T: Transport> Registration<T> {
     /// Registers the virtio device of `dev` under `parent`, as device `id`
-    /// with config operations `ops` and sysfs `groups`. From here the
+    /// with the config operations of `T` and sysfs `groups`. From here the
     /// virtio device's reference count owns `dev`: it is freed when the
-    /// last reference goes, after [`Registration`] is dropped.
-    ///
-    /// # Safety
-    ///
-    /// `ops` must be `ConfigOps::new::<T>()`; `parent` must outlive the
-    /// virtio device (it does: the driver core keeps a parent until its
-    /// children are released); `groups` must be static.
-    pub(crate) unsafe fn register(
+    /// last reference goes, after [`Registration`] is dropped. The driver
+    /// core keeps `parent` until its children are released.
+    pub(crate) fn register<const N: usize>(
         dev: Pin<KBox<T>>,
         parent: &device::Device,
         id: DeviceId,
-        ops: &'static ConfigOps,
-        groups: *mut *const bindings::attribute_group,
+        groups: &'static AttributeGroups<N>,
     ) -> Result<Self> {
         // It is never moved: `release` drops it where `pin_init` put it.
         // SAFETY: `release` rebuilds the pinned box and drops it in place.
         let dev = KBox::into_raw(unsafe { Pin::into_inner_unchecked(dev) });
         // SAFETY: `dev` is valid and not yet shared with anyone.
         let vdev = unsafe { (*dev).virtio().as_raw() };
-        // SAFETY: As above; the caller guarantees `parent`, `ops` and
-        // `groups`.
+        // SAFETY: As above; `parent` is counted by the device once it is
+        // added; the operations and groups are static.
         unsafe {
             (*vdev).dev.parent = crate::compat::device::as_raw(parent);
             (*vdev).dev.release = Some(release::<T>);
-            (*vdev).dev.groups = groups;
-            (*vdev).config = ops.as_raw();
+            (*vdev).dev.groups = groups.as_raw();
+            (*vdev).config = T::config_ops().as_raw();
             (*vdev).id.device = id.device;
             (*vdev).id.vendor = id.vendor;
         }
@@ -252,6 +299,16 @@ impl<T: Transport> Registration<T> {
             // SAFETY: from `KBox::into_raw`.
             dev: unsafe { NonNull::new_unchecked(dev) },
         })
+    }
+
+    /// A counted reference to the registered virtio device.
+    pub(crate) fn device(&self) -> DeviceRef {
+        let vdev = self.get().virtio();
+        // SAFETY: a registered device (type invariant), so its count is
+        // initialized and held by the virtio core until `drop`.
+        unsafe { bindings::get_device(&raw mut (*vdev.as_raw()).dev) };
+        // INVARIANT: counted just above.
+        DeviceRef(NonNull::from(vdev))
     }
 
     /// The transport device.

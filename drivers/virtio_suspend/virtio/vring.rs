@@ -7,29 +7,39 @@ use core::ptr::NonNull;
 
 use kernel::{
     bindings,
-    ffi::{c_char, c_void},
+    ffi::{c_char, c_int, c_void},
     prelude::*,
+    types::Opaque,
 };
 
 extern "C" {
-    /// `vring_replay.c`: `vring_interrupt()` with interrupts and bottom
-    /// halves disabled.
-    fn virtio_suspend_vring_replay(vq: *mut c_void);
+    fn virtio_suspend_vring_lock_init(lock: *mut bindings::spinlock_t);
+    fn virtio_suspend_vring_interrupt(
+        irq: c_int,
+        vq: *mut c_void,
+        lock: *mut bindings::spinlock_t,
+    ) -> bool;
+    fn virtio_suspend_vring_replay(vq: *mut c_void, lock: *mut bindings::spinlock_t);
 }
 
 /// A virtqueue created by `vring_create_virtqueue`, deleted on drop.
 ///
 /// # Invariants
 ///
-/// `0` is a live virtqueue owned by this value.
-pub(crate) struct Vring(NonNull<bindings::virtqueue>);
+/// `vq` is a live virtqueue owned by this value; `interrupts` is an
+/// initialized spinlock that every `vring_interrupt()` of `vq` runs under
+/// (`vring_replay.c`).
+pub(crate) struct Vring {
+    vq: NonNull<bindings::virtqueue>,
+    interrupts: Pin<KBox<Opaque<bindings::spinlock_t>>>,
+}
 
 // SAFETY: virtqueue operations used here may run on any CPU.
 unsafe impl Send for Vring {}
 // SAFETY: the operations on `&Vring` take the ring's own locks or are
 // made for concurrent callers (hold, release, notify, rewind); the
-// callback runs from one interrupt handler at a time, and the one other
-// caller of it, `replay_interrupt`, is unsafe for that reason.
+// driver's callback runs under `interrupts`, so on one CPU at a time
+// whether an interrupt or a replay runs it.
 unsafe impl Sync for Vring {}
 
 /// What a queue needs from its creator, besides its size.
@@ -55,6 +65,9 @@ impl Vring {
         vdev: *mut bindings::virtio_device,
         cfg: &VringConfig,
     ) -> Result<Self> {
+        let interrupts = KBox::pin(Opaque::uninit(), GFP_KERNEL)?;
+        // SAFETY: a new spinlock, pinned, initialized before any use.
+        unsafe { virtio_suspend_vring_lock_init(interrupts.get()) };
         // SAFETY: guaranteed by the caller. `weak_barriers` because the
         // device is another CPU (a VMM thread), as the C virtio-mmio and
         // virtio-pci transports assume; `may_reduce_num` lets the ring
@@ -73,12 +86,14 @@ impl Vring {
                 cfg.name,
             )
         };
-        // INVARIANT: a non-NULL result is a new queue we now own.
-        NonNull::new(vq).map(Self).ok_or(ENOMEM)
+        // INVARIANT: a non-NULL result is a new queue we now own; the lock
+        // is initialized above.
+        let vq = NonNull::new(vq).ok_or(ENOMEM)?;
+        Ok(Self { vq, interrupts })
     }
 
     pub(crate) fn as_ptr(&self) -> *mut bindings::virtqueue {
-        self.0.as_ptr()
+        self.vq.as_ptr()
     }
 
     /// Entries in the ring (may be fewer than requested).
@@ -116,10 +131,13 @@ impl Vring {
     /// Processes used buffers: runs the driver's callback if there are
     /// any. Safe in hard-IRQ context. Returns whether there was work.
     pub(crate) fn interrupt(&self, irq: u32) -> bool {
-        // SAFETY: live queue (type invariant).
+        // SAFETY: live queue and its initialized lock (type invariant).
         unsafe {
-            bindings::vring_interrupt(irq as _, self.as_ptr().cast())
-                == bindings::irqreturn_IRQ_HANDLED
+            virtio_suspend_vring_interrupt(
+                irq as c_int,
+                self.as_ptr().cast(),
+                self.interrupts.get(),
+            )
         }
     }
 }
@@ -178,19 +196,15 @@ impl Vring {
 
     /// Runs the driver's callback if the ring has used buffers it has not
     /// taken, as an interrupt would. For process context: a device reset
-    /// drops the interrupt it had pending.
-    ///
-    /// # Safety
-    ///
-    /// No interrupt handler may run [`Vring::interrupt`] for this queue
-    /// meanwhile (the device is reset and not yet set up again): stock
-    /// drivers' callbacks rely on genirq never running them on two CPUs
-    /// at once (virtio_rng's takes used buffers without a lock).
-    pub(crate) unsafe fn replay_interrupt(&self) {
-        // SAFETY: live queue (type invariant); the glue disables
-        // interrupts and bottom halves around `vring_interrupt`, which
-        // ignores its irq number; the caller keeps the handler out.
-        unsafe { virtio_suspend_vring_replay(self.as_ptr().cast()) };
+    /// drops the interrupt it had pending. Serialized with
+    /// [`Vring::interrupt`]: stock drivers' callbacks rely on never running
+    /// on two CPUs at once (virtio_rng's takes used buffers without a
+    /// lock).
+    pub(crate) fn replay_interrupt(&self) {
+        // SAFETY: live queue and its initialized lock (type invariant); the
+        // glue disables bottom halves and, with the lock, interrupts
+        // around `vring_interrupt`, which ignores its irq number.
+        unsafe { virtio_suspend_vring_replay(self.as_ptr().cast(), self.interrupts.get()) };
     }
 
     /// Notifies the device of the queue's available buffers.

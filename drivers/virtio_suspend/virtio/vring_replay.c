@@ -1,27 +1,45 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * Runs a queue's interrupt handling from process context, as a hard
+ * A queue's interrupt handling, serialized by a lock of the queue's
+ * transport, from its interrupt handler and from process context.
+ *
+ * Drivers' callbacks rely on genirq never running them on two CPUs at
+ * once (virtio_rng's takes used buffers without a lock); a replay from
+ * process context, which a device reset makes necessary (the reset drops
+ * the interrupt the device had pending), would break that if it raced
+ * the handler, so both take the lock. The replay also runs as a hard
  * interrupt would: drivers' callbacks take their locks without disabling
  * interrupts and schedule NAPI, whose softirq must then run. The
- * local_irq_save() and local_bh_disable() of this are macros, which the
- * Rust side cannot call.
+ * spinlock, irq and bh calls are macros, which the Rust side cannot call.
  */
 #include <linux/bottom_half.h>
 #include <linux/interrupt.h>
-#include <linux/irqflags.h>
+#include <linux/spinlock.h>
 #include <linux/virtio.h>
 #include <linux/virtio_ring.h>
 
 #include "vring_replay.h"
 
-void virtio_suspend_vring_replay(void *vq)
+void virtio_suspend_vring_lock_init(spinlock_t *lock)
+{
+	spin_lock_init(lock);
+}
+
+bool virtio_suspend_vring_interrupt(int irq, void *vq, spinlock_t *lock)
 {
 	unsigned long flags;
+	irqreturn_t ret;
 
+	spin_lock_irqsave(lock, flags);
+	ret = vring_interrupt(irq, vq);
+	spin_unlock_irqrestore(lock, flags);
+	return ret == IRQ_HANDLED;
+}
+
+void virtio_suspend_vring_replay(void *vq, spinlock_t *lock)
+{
 	local_bh_disable();
-	local_irq_save(flags);
-	vring_interrupt(0, vq);
-	local_irq_restore(flags);
+	virtio_suspend_vring_interrupt(0, vq, lock);
 	/* Runs the softirqs the callback raised. */
 	local_bh_enable();
 }

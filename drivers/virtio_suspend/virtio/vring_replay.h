@@ -1,9 +1,21 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* vring_interrupt() outside an interrupt, for virtio.rs (which declares the same). */
+/* vring_interrupt() under a lock of the queue's, for vring.rs (which declares the same). */
 #ifndef VIRTIO_SUSPEND_VRING_REPLAY_H
 #define VIRTIO_SUSPEND_VRING_REPLAY_H
 
-/* @vq: a struct virtqueue, untyped as vring_interrupt() takes it. */
-void virtio_suspend_vring_replay(void *vq);
+#include <linux/spinlock_types.h>
+#include <linux/types.h>
+
+/* @lock: the queue's, initialized once before any other use. */
+void virtio_suspend_vring_lock_init(spinlock_t *lock);
+
+/*
+ * @vq: a struct virtqueue, untyped as vring_interrupt() takes it.
+ * Returns whether there was work (IRQ_HANDLED).
+ */
+bool virtio_suspend_vring_interrupt(int irq, void *vq, spinlock_t *lock);
+
+/* As an interrupt would, from process context. */
+void virtio_suspend_vring_replay(void *vq, spinlock_t *lock);
 
 #endif /* VIRTIO_SUSPEND_VRING_REPLAY_H */

@@ -245,6 +245,10 @@ unsafe extern "C" fn notify_with_data(vq: *mut bindings::virtqueue) -> bool {
 
 // SAFETY: `virtio` returns the `vdev` field, which `from_vdev` maps back.
 unsafe impl Transport for MmioDevice {
+    fn config_ops() -> &'static virtio::ConfigOps<Self> {
+        &super::CONFIG_OPS
+    }
+
     unsafe fn from_vdev<'a>(vdev: *mut bindings::virtio_device) -> &'a Self {
         let vdev = vdev.cast::<virtio::Device>();
         // SAFETY: the caller guarantees `vdev` is the `vdev` field of a

@@ -26,7 +26,7 @@ pub(crate) struct MmioDriver;
 pub(crate) const DRIVER_NAME: &CStr = c_str!("virtio-suspend-mmio");
 
 /// The config operations of this transport's virtio devices.
-pub(crate) static CONFIG_OPS: ConfigOps = ConfigOps::new::<MmioDevice>();
+static CONFIG_OPS: ConfigOps<MmioDevice> = ConfigOps::new();
 
 /// Why `identify` refused a device, as the error probe returns; logs a
 /// line a user can act on (nothing for an empty slot).
@@ -98,11 +98,7 @@ impl platform::Driver for MmioDriver {
             device: id.device_id,
             vendor: id.vendor_id,
         };
-        // SAFETY: `CONFIG_OPS` is this transport's; the parent outlives its
-        // child; the sysfs groups are static.
-        let registration = unsafe {
-            Registration::register(device, dev, id, &CONFIG_OPS, suspend::sysfs::groups())
-        }?;
+        let registration = Registration::register(device, dev, id, &suspend::sysfs::GROUPS)?;
         Ok(KBox::new(Bound::new(registration), GFP_KERNEL)?)
     }
 

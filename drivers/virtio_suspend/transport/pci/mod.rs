@@ -36,7 +36,7 @@ pub(crate) struct PciDriver;
 pub(crate) const DRIVER_NAME: &CStr = c_str!("virtio-suspend-pci");
 
 /// The config operations of this transport's virtio devices.
-pub(crate) static CONFIG_OPS: ConfigOps = ConfigOps::new::<PciDevice>();
+static CONFIG_OPS: ConfigOps<PciDevice> = ConfigOps::new();
 
 /// PMCSR, in the PM capability, and its No_Soft_Reset bit.
 const PCI_PM_CTRL: u16 = 4;
@@ -160,11 +160,7 @@ impl pci::Driver for PciDriver {
             device: virtio_id,
             vendor: u32::from(pdev.subsystem_vendor_id()),
         };
-        // SAFETY: `CONFIG_OPS` is this transport's; the parent outlives its
-        // child; the sysfs groups are static.
-        let registration = unsafe {
-            Registration::register(device, dev, id, &CONFIG_OPS, suspend::sysfs::groups())
-        }?;
+        let registration = Registration::register(device, dev, id, &suspend::sysfs::GROUPS)?;
         Ok(KBox::new(Bound::new(registration), GFP_KERNEL)?)
     }
 
