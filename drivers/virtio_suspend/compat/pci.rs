@@ -71,6 +71,14 @@ impl Device {
         unsafe { (*self.as_raw()).pm_cap }
     }
 
+    /// Whether the device keeps its state through D3hot: the No_Soft_Reset
+    /// bit of its PM capability's PMCSR (false without the capability).
+    pub(crate) fn no_soft_reset(&self) -> bool {
+        let pm = u16::from(self.pm_cap());
+        let pmcsr = pm + bindings::PCI_PM_CTRL as u16;
+        pm != 0 && self.read_config_u16(pmcsr) & bindings::PCI_PM_CTRL_NO_SOFT_RESET as u16 != 0
+    }
+
     /// Enables the device (memory and I/O decoding) until the driver is
     /// unbound (`pcim_enable_device`).
     pub(crate) fn enable_device(&self) -> Result {
@@ -285,6 +293,9 @@ impl Drop for DeviceRef {
 // SAFETY: `pci_match_id` stops at the first entry whose `vendor`,
 // `subvendor` and `class_mask` are all zero.
 unsafe impl RawDeviceId for bindings::pci_device_id {}
+
+/// An entry of a PCI driver's ID table (upstream: `kernel::pci::DeviceId`).
+pub(crate) type DeviceId = bindings::pci_device_id;
 
 /// A match entry for every device of `vendor`.
 pub(crate) const fn vendor_id(vendor: u16) -> bindings::pci_device_id {

@@ -11,12 +11,13 @@ use core::ptr::NonNull;
 
 use super::device_id::{IdTable, RawDeviceId};
 use super::driver::{self, RegistrationOps};
+use super::io::IoMem;
 use super::pm::{PmOps, SleepCallbacks};
 
 use kernel::{
     bindings, device,
     error::{from_err_ptr, from_result, to_result},
-    ffi::{c_int, c_void},
+    ffi::c_int,
     prelude::*,
     types::Opaque,
     ThisModule,
@@ -55,10 +56,11 @@ impl Device {
         Ok(irq as u32)
     }
 
-    /// Claims and maps memory resource `index`, returning its address and
-    /// length. The mapping is released when the driver is unbound from
-    /// this device (device-managed).
-    pub(crate) fn map_mmio(&self, index: u32) -> Result<(NonNull<c_void>, usize)> {
+    /// Claims and maps memory resource `index`, whole. The mapping is
+    /// released when the driver is unbound from this device
+    /// (device-managed): use it only from callbacks that run while the
+    /// driver is bound (probe to remove).
+    pub(crate) fn map_mmio(&self, index: u32) -> Result<IoMem> {
         // SAFETY: `as_raw` is a live platform device.
         let res = unsafe {
             bindings::platform_get_resource(self.as_raw(), bindings::IORESOURCE_MEM, index)
@@ -72,7 +74,12 @@ impl Device {
         let base = from_err_ptr(unsafe {
             bindings::devm_platform_ioremap_resource(self.as_raw(), index)
         })?;
-        Ok((NonNull::new(base).ok_or(ENOMEM)?, len))
+        let base = NonNull::new(base).ok_or(ENOMEM)?;
+        // SAFETY: mapped above for `len` bytes until the driver is unbound;
+        // the caller uses it only while it is bound (see above). `ioread`
+        // and `iowrite` take an `ioremap`ped address as well as a
+        // `pci_iomap` cookie.
+        unsafe { IoMem::new(base.cast(), len) }
     }
 
     /// Sets the streaming and coherent DMA masks to `bits` bits.
@@ -155,6 +162,13 @@ unsafe impl RawDeviceId for bindings::acpi_device_id {}
 // SAFETY: `of_match_node` stops at the first entry whose `name`, `type`
 // and `compatible` are all empty.
 unsafe impl RawDeviceId for bindings::of_device_id {}
+
+/// An entry of a driver's ACPI ID table (upstream: `kernel::acpi::DeviceId`).
+pub(crate) type AcpiDeviceId = bindings::acpi_device_id;
+
+/// An entry of a driver's devicetree ID table (upstream:
+/// `kernel::of::DeviceId`).
+pub(crate) type OfDeviceId = bindings::of_device_id;
 
 /// An ACPI ID table entry; `id` must be shorter than 16 bytes.
 pub(crate) const fn acpi_id(id: &str) -> bindings::acpi_device_id {

@@ -148,6 +148,9 @@ pub(crate) enum ConfigAccessError {
     BadLength(usize),
     /// The access runs past the end of the MMIO window.
     OutOfWindow { offset: usize, len: usize },
+    /// Not aligned to its width (to 4 bytes for 8, read as two words), as
+    /// the spec has drivers access configuration fields.
+    Misaligned { offset: usize, len: usize },
 }
 
 /// Checks a driver's configuration-space access against the window the
@@ -163,9 +166,13 @@ pub(crate) fn config_access(
     }
     let start = CONFIG_OFFSET.checked_add(offset);
     match start.and_then(|s| s.checked_add(len)) {
-        Some(end) if end <= window => Ok(CONFIG_OFFSET + offset),
-        _ => Err(ConfigAccessError::OutOfWindow { offset, len }),
+        Some(end) if end <= window => {}
+        _ => return Err(ConfigAccessError::OutOfWindow { offset, len }),
     }
+    if offset % len.min(4) != 0 {
+        return Err(ConfigAccessError::Misaligned { offset, len });
+    }
+    Ok(CONFIG_OFFSET + offset)
 }
 
 /// The high and low halves of a 64-bit feature word, as the select
@@ -184,6 +191,9 @@ impl core::fmt::Display for ConfigAccessError {
                 f,
                 "{len}-byte access at offset {offset:#x} runs past the MMIO window"
             ),
+            ConfigAccessError::Misaligned { offset, len } => {
+                write!(f, "{len}-byte access at offset {offset:#x} is not aligned")
+            }
         }
     }
 }

@@ -6,11 +6,11 @@
 pub(crate) mod mmio;
 pub(crate) mod pci;
 
-use kernel::{bindings, device, prelude::*};
+use kernel::{device, prelude::*};
 
 use crate::logic::mmio::{check_queue_size, QueueSizeError, QUEUE_SIZE_MAX};
 use crate::suspend::SuspendTransport;
-use crate::virtio::{self, Vring};
+use crate::virtio;
 
 /// The transport device behind `vdev`, if one of our transports
 /// registered it.
@@ -38,32 +38,4 @@ fn queue_size(dev: &device::Device, index: u16, offered: u32) -> Result<u32> {
             EINVAL
         }
     })
-}
-
-/// A queue a transport set up, with its ring.
-trait Queue {
-    fn vring(&self) -> &Vring;
-}
-
-/// Sets up, with `setup`, a queue for each entry of `infos` that has a
-/// name, numbered from 0 in order, and stores its ring in `vqs` (NULL for
-/// an entry without a name), as `find_vqs` must: the queues, in order.
-fn create_queues<Q: Queue>(
-    vqs: &mut [*mut bindings::virtqueue],
-    infos: &[bindings::virtqueue_info],
-    mut setup: impl FnMut(u16, &bindings::virtqueue_info) -> Result<Q>,
-) -> Result<KVec<Q>> {
-    let mut queues = KVec::with_capacity(infos.len(), GFP_KERNEL)?;
-    let mut index = 0u16;
-    for (slot, info) in vqs.iter_mut().zip(infos) {
-        *slot = core::ptr::null_mut();
-        if info.name.is_null() {
-            continue;
-        }
-        let queue = setup(index, info)?;
-        *slot = queue.vring().as_ptr();
-        queues.push(queue, GFP_KERNEL)?;
-        index += 1;
-    }
-    Ok(queues)
 }

@@ -12,23 +12,20 @@ use kernel::{
     prelude::*,
 };
 
-use super::{Device, Negotiation, ResetWait};
+use super::{Device, Negotiation, QueueSetup, ResetWait};
 
-/// A virtio transport: the operations behind `struct virtio_config_ops`.
-///
-/// The virtio core calls these for one device at a time from process
-/// context (probe, remove, config access, system sleep), except where a
-/// method says otherwise.
+/// A transport device that embeds a virtio device, and the static config
+/// operations of its type: implemented by [`embed_virtio_device!`].
 ///
 /// # Safety
 ///
-/// [`Transport::virtio`] must return the virtio device embedded in
-/// `self`, and [`Transport::from_vdev`] must map that device back to
+/// [`EmbedsDevice::virtio`] must return the virtio device embedded in
+/// `self`, and [`EmbedsDevice::from_vdev`] must map that device back to
 /// `self`: the ops table and the device's release rely on it.
-/// [`Transport::config_ops`] must return a static, given to no other type's
-/// devices: [`Device::transport`] relies on it.
-pub(crate) unsafe trait Transport: Sync + 'static {
-    /// The config operations of this transport's devices, a static.
+/// [`EmbedsDevice::config_ops`] must return a static, the same each time:
+/// [`Device::transport`] relies on it.
+pub(crate) unsafe trait EmbedsDevice: Sync + 'static {
+    /// The config operations of this transport's devices.
     fn config_ops() -> &'static ConfigOps<Self>
     where
         Self: Sized;
@@ -44,7 +41,41 @@ pub(crate) unsafe trait Transport: Sync + 'static {
 
     /// The virtio device this transport registered.
     fn virtio(&self) -> &Device;
+}
 
+/// Implements [`EmbedsDevice`] for transport device `$ty`, which embeds
+/// its virtio device in field `$field` (and implements [`Transport`]).
+macro_rules! embed_virtio_device {
+    ($ty:ty, $field:ident) => {
+        // SAFETY: `virtio` returns field `$field`, which `from_vdev` maps
+        // back; `config_ops` returns a static of this impl.
+        unsafe impl $crate::virtio::EmbedsDevice for $ty {
+            fn config_ops() -> &'static $crate::virtio::ConfigOps<Self> {
+                static OPS: $crate::virtio::ConfigOps<$ty> = $crate::virtio::ConfigOps::new();
+                &OPS
+            }
+
+            unsafe fn from_vdev<'a>(vdev: *mut ::kernel::bindings::virtio_device) -> &'a Self {
+                let vdev = vdev.cast::<$crate::virtio::Device>();
+                // SAFETY: the caller guarantees `vdev` is the `$field` of a
+                // live `$ty`.
+                unsafe { &*::kernel::container_of!(vdev, $ty, $field) }
+            }
+
+            fn virtio(&self) -> &$crate::virtio::Device {
+                &self.$field
+            }
+        }
+    };
+}
+pub(crate) use embed_virtio_device;
+
+/// A virtio transport: the operations behind `struct virtio_config_ops`.
+///
+/// The virtio core calls these for one device at a time from process
+/// context (probe, remove, config access, system sleep), except where a
+/// method says otherwise.
+pub(crate) trait Transport: EmbedsDevice {
     /// Reads device configuration space at `offset` into `buf` (1, 2, 4
     /// or 8 bytes).
     fn get(&self, offset: usize, buf: &mut [u8]);
@@ -56,13 +87,8 @@ pub(crate) unsafe trait Transport: Sync + 'static {
     /// Resets the device and waits until the reset is complete; says how
     /// the wait ended.
     fn reset(&self) -> ResetWait;
-    /// Creates the virtqueues `infos` describes, storing each in `vqs`
-    /// (NULL for an entry without a name).
-    fn find_vqs(
-        &self,
-        vqs: &mut [*mut bindings::virtqueue],
-        infos: &[bindings::virtqueue_info],
-    ) -> Result;
+    /// Creates the virtqueues the driver asks for (`setup`).
+    fn find_vqs(&self, setup: QueueSetup<'_>) -> Result;
     fn del_vqs(&self);
     /// Waits for running virtqueue callbacks to finish.
     fn synchronize_cbs(&self);
@@ -187,7 +213,9 @@ impl<T: Transport> Adapter<T> {
                 core::slice::from_raw_parts(infos, nvqs as usize),
             )
         };
-        from_result(|| dev.find_vqs(vqs, infos).map(|()| 0))
+        // SAFETY: the core's `find_vqs` of `dev`, with its arrays.
+        let setup = unsafe { QueueSetup::new(dev.virtio(), vqs, infos) };
+        from_result(|| dev.find_vqs(setup).map(|()| 0))
     }
 
     /// # Safety
@@ -283,7 +311,7 @@ impl<T: Transport> Adapter<T> {
 }
 
 /// The `virtio_config_ops` of transport `T`, to keep in a static of the
-/// transport ([`Transport::config_ops`]): its address tells the
+/// transport ([`EmbedsDevice::config_ops`]): its address tells the
 /// transport's devices apart from others' (see [`Device::transport`]),
 /// which a constant's would not (a constant may have a copy at every use).
 #[repr(transparent)]

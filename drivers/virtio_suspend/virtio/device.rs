@@ -7,7 +7,7 @@ use core::ptr::NonNull;
 
 use kernel::{bindings, container_of, device, error::to_result, prelude::*, types::Opaque};
 
-use super::{AttributeGroups, Transport};
+use super::{AttributeGroups, EmbedsDevice, Transport};
 use crate::compat::time::sleep_us;
 
 /// How long a reset may take to show status 0.
@@ -55,7 +55,7 @@ impl Device {
 
     /// The transport device of type `T` that embeds this device, if it is
     /// one: whether its config operations are `T`'s says.
-    pub(crate) fn transport<T: Transport>(&self) -> Option<&T> {
+    pub(crate) fn transport<T: EmbedsDevice>(&self) -> Option<&T> {
         // SAFETY: a live device; `config` is set before it is registered
         // and never changed after.
         let ops = unsafe { (*self.as_raw()).config };
@@ -176,10 +176,74 @@ impl core::ops::Deref for DeviceRef {
     }
 }
 
+impl Clone for DeviceRef {
+    fn clone(&self) -> Self {
+        // SAFETY: counted (type invariant), so registered once.
+        unsafe { Self::new(self) }
+    }
+}
+
 impl Drop for DeviceRef {
     fn drop(&mut self) {
         // SAFETY: gives back the reference this holds (type invariant).
         unsafe { bindings::put_device(&raw mut (*self.as_raw()).dev) };
+    }
+}
+
+impl DeviceRef {
+    /// A reference to `vdev`.
+    ///
+    /// # Safety
+    ///
+    /// `vdev` must be registered (its count initialized).
+    pub(super) unsafe fn new(vdev: &Device) -> Self {
+        // SAFETY: a registered device (guaranteed by the caller).
+        unsafe { bindings::get_device(&raw mut (*vdev.as_raw()).dev) };
+        // INVARIANT: counted just above.
+        Self(NonNull::from(vdev))
+    }
+}
+
+/// A counted reference to a registered virtio device known to be
+/// embedded in a `T`: it keeps the `T` allocated.
+///
+/// # Invariants
+///
+/// `vdev.transport::<T>()` is `Some`.
+pub(crate) struct TransportRef<T: EmbedsDevice> {
+    vdev: DeviceRef,
+    _transport: core::marker::PhantomData<&'static T>,
+}
+
+impl<T: EmbedsDevice> TransportRef<T> {
+    /// `vdev` as the `T` that embeds it, if it is one.
+    pub(crate) fn new(vdev: DeviceRef) -> Option<Self> {
+        vdev.transport::<T>()?;
+        // INVARIANT: checked just above.
+        Some(Self {
+            vdev,
+            _transport: core::marker::PhantomData,
+        })
+    }
+}
+
+impl<T: EmbedsDevice> Clone for TransportRef<T> {
+    fn clone(&self) -> Self {
+        // INVARIANT: the same device.
+        Self {
+            vdev: self.vdev.clone(),
+            _transport: core::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: EmbedsDevice> core::ops::Deref for TransportRef<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: embedded in a `T` (type invariant), which the count held
+        // keeps.
+        unsafe { T::from_vdev(self.vdev.as_raw()) }
     }
 }
 
@@ -303,12 +367,8 @@ impl<T: Transport> Registration<T> {
 
     /// A counted reference to the registered virtio device.
     pub(crate) fn device(&self) -> DeviceRef {
-        let vdev = self.get().virtio();
-        // SAFETY: a registered device (type invariant), so its count is
-        // initialized and held by the virtio core until `drop`.
-        unsafe { bindings::get_device(&raw mut (*vdev.as_raw()).dev) };
-        // INVARIANT: counted just above.
-        DeviceRef(NonNull::from(vdev))
+        // SAFETY: registered (type invariant).
+        unsafe { DeviceRef::new(self.get().virtio()) }
     }
 
     /// The transport device.

@@ -15,7 +15,9 @@ mod unbind;
 mod vring;
 
 pub(crate) use attributes::{Attribute, AttributeGroup, AttributeGroups, AttributeList, Show};
-pub(crate) use config_ops::{ConfigOps, Transport};
-pub(crate) use device::{Device, DeviceId, DeviceRef, Negotiation, Registration, ResetWait};
+pub(crate) use config_ops::{embed_virtio_device, ConfigOps, EmbedsDevice, Transport};
+pub(crate) use device::{
+    Device, DeviceId, DeviceRef, Negotiation, Registration, ResetWait, TransportRef,
+};
 pub(crate) use unbind::{UnbindHandler, UnbindNotifier, UnbindNotifierOpen};
-pub(crate) use vring::{hold_sync, Vring, VringConfig};
+pub(crate) use vring::{hold_sync, NewQueue, Notification, Notifier, Queue, QueueSetup, Vring};

@@ -3,14 +3,19 @@
 //! The virtqueues of `virtio_ring`, as a transport creates, activates and,
 //! for SUSPEND, holds and releases them.
 
+use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use kernel::{
     bindings,
-    ffi::{c_char, c_int, c_void},
+    ffi::{c_int, c_void},
+    fmt,
     prelude::*,
+    str::CString,
     types::Opaque,
 };
+
+use super::{Device, DeviceRef};
 
 extern "C" {
     fn virtio_suspend_vring_lock_init(lock: *mut bindings::spinlock_t);
@@ -22,19 +27,94 @@ extern "C" {
     fn virtio_suspend_vring_replay(vq: *mut c_void, lock: *mut bindings::spinlock_t);
 }
 
+/// Where a queue's notifications go: the transport's part of a queue,
+/// owned by it.
+pub(crate) trait Notifier: Send + Sync + 'static {
+    /// Tells the device that queue `n` has new buffers. Any context.
+    fn notify(&self, n: &Notification<'_>);
+}
+
+/// A notification `virtio_ring` asks for.
+pub(crate) struct Notification<'a> {
+    vq: NonNull<bindings::virtqueue>,
+    _queue: PhantomData<&'a Vring>,
+}
+
+impl Notification<'_> {
+    /// The queue's index.
+    pub(crate) fn index(&self) -> u16 {
+        // SAFETY: a live queue (`notify` is called for live queues only);
+        // `index` is set when it is created.
+        unsafe { (*self.vq.as_ptr()).index as u16 }
+    }
+
+    /// The notification data of `VIRTIO_F_NOTIFICATION_DATA`: the index
+    /// and where the driver is in the ring.
+    pub(crate) fn data(&self) -> u32 {
+        // SAFETY: a live queue, being notified by `virtio_ring`, which
+        // calls this from `virtqueue_notify()` as the C transports do.
+        unsafe { bindings::vring_notification_data(self.vq.as_ptr()) }
+    }
+}
+
+/// `virtio_ring`'s notify callback for queues whose notifier is an `N`.
+///
+/// # Safety
+///
+/// Only for `virtio_ring`: `vq` is a live queue that
+/// [`NewQueue::create_vring`] made with a notifier of type `N`, whose
+/// `priv` points to it.
+unsafe extern "C" fn notify<N: Notifier>(vq: *mut bindings::virtqueue) -> bool {
+    // SAFETY: `vq` is live and not NULL (see above).
+    let vq = unsafe { NonNull::new_unchecked(vq) };
+    // SAFETY: `priv` points to the `N` the `Vring` owns, which it drops
+    // only after deleting the queue.
+    let notifier = unsafe { &*(*vq.as_ptr()).priv_.cast::<N>() };
+    notifier.notify(&Notification {
+        vq,
+        _queue: PhantomData,
+    });
+    true
+}
+
+/// A notifier, type-erased: boxed, dropped with its queue.
+struct OwnedNotifier {
+    ptr: NonNull<c_void>,
+    drop: unsafe fn(NonNull<c_void>),
+}
+
+/// # Safety
+///
+/// `ptr` came from `KBox::<N>::into_raw` and is not used afterwards.
+unsafe fn drop_notifier<N>(ptr: NonNull<c_void>) {
+    // SAFETY: guaranteed by the caller.
+    drop(unsafe { KBox::from_raw(ptr.as_ptr().cast::<N>()) });
+}
+
+impl Drop for OwnedNotifier {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` and `drop` were made together by `NewQueue::create_vring`.
+        unsafe { (self.drop)(self.ptr) };
+    }
+}
+
 /// A virtqueue created by `vring_create_virtqueue`, deleted on drop.
 ///
 /// # Invariants
 ///
-/// `vq` is a live virtqueue owned by this value; `interrupts` is an
+/// `vq` is a live virtqueue owned by this value, whose `priv` is
+/// `notifier`'s pointer and whose name is `name`; `interrupts` is an
 /// initialized spinlock that every `vring_interrupt()` of `vq` runs under
 /// (`vring_replay.c`).
 pub(crate) struct Vring {
     vq: NonNull<bindings::virtqueue>,
     interrupts: Pin<KBox<Opaque<bindings::spinlock_t>>>,
+    _notifier: OwnedNotifier,
+    _name: CString,
 }
 
-// SAFETY: virtqueue operations used here may run on any CPU.
+// SAFETY: virtqueue operations used here may run on any CPU; the notifier
+// is `Send + Sync`.
 unsafe impl Send for Vring {}
 // SAFETY: the operations on `&Vring` take the ring's own locks or are
 // made for concurrent callers (hold, release, notify, rewind); the
@@ -42,56 +122,139 @@ unsafe impl Send for Vring {}
 // whether an interrupt or a replay runs it.
 unsafe impl Sync for Vring {}
 
-/// What a queue needs from its creator, besides its size.
-pub(crate) struct VringConfig {
-    pub(crate) index: u32,
-    pub(crate) num: u32,
-    pub(crate) align: u32,
-    pub(crate) ctx: bool,
-    pub(crate) notify: unsafe extern "C" fn(*mut bindings::virtqueue) -> bool,
-    pub(crate) callback: bindings::vq_callback_t,
-    pub(crate) name: *const c_char,
+/// A queue a transport set up, with its ring.
+pub(crate) trait Queue {
+    fn vring(&self) -> &Vring;
 }
 
-impl Vring {
-    /// Creates a split or packed ring, as the negotiated features say.
-    ///
+/// `find_vqs` of a registered device, whose features are final: what
+/// the virtio core asks for, and the right to create rings for it.
+pub(crate) struct QueueSetup<'a> {
+    vdev: &'a Device,
+    vqs: &'a mut [*mut bindings::virtqueue],
+    infos: &'a [bindings::virtqueue_info],
+}
+
+impl<'a> QueueSetup<'a> {
     /// # Safety
     ///
-    /// `vdev` must be a registered virtio device whose features are
-    /// final; `cfg.name` must live as long as the queue; `cfg.notify` must
-    /// be safe to call for this queue from any context.
-    pub(crate) unsafe fn create(
-        vdev: *mut bindings::virtio_device,
-        cfg: &VringConfig,
-    ) -> Result<Self> {
+    /// Only inside the core's call of `find_vqs` for `vdev`, with its
+    /// arrays.
+    pub(super) unsafe fn new(
+        vdev: &'a Device,
+        vqs: &'a mut [*mut bindings::virtqueue],
+        infos: &'a [bindings::virtqueue_info],
+    ) -> Self {
+        Self { vdev, vqs, infos }
+    }
+
+    /// A counted reference to the device, for interrupt handlers.
+    pub(crate) fn device(&self) -> DeviceRef {
+        // SAFETY: `find_vqs` is called for registered devices only.
+        unsafe { DeviceRef::new(self.vdev) }
+    }
+
+    /// Sets up, with `setup`, a queue for each queue the driver asks for
+    /// (an entry with a name), numbered from 0 in order, and gives the
+    /// core its ring (NULL for an entry without a name), as `find_vqs`
+    /// must: the queues, in order.
+    pub(crate) fn create<Q: Queue>(
+        self,
+        mut setup: impl FnMut(NewQueue<'_>) -> Result<Q>,
+    ) -> Result<KVec<Q>> {
+        let mut queues = KVec::with_capacity(self.infos.len(), GFP_KERNEL)?;
+        let mut index = 0u16;
+        for (slot, info) in self.vqs.iter_mut().zip(self.infos) {
+            *slot = core::ptr::null_mut();
+            if info.name.is_null() {
+                continue;
+            }
+            let queue = setup(NewQueue {
+                vdev: self.vdev,
+                index,
+                info,
+            })?;
+            *slot = queue.vring().as_ptr();
+            queues.push(queue, GFP_KERNEL)?;
+            index += 1;
+        }
+        Ok(queues)
+    }
+}
+
+/// One queue the driver asks `find_vqs` for.
+pub(crate) struct NewQueue<'a> {
+    vdev: &'a Device,
+    index: u16,
+    info: &'a bindings::virtqueue_info,
+}
+
+impl NewQueue<'_> {
+    /// The queue's index on the device.
+    pub(crate) fn index(&self) -> u16 {
+        self.index
+    }
+
+    /// Creates the queue's ring, split or packed as the negotiated
+    /// features say, of `num` entries (fewer under memory pressure) at
+    /// most, aligned to `align`; `notifier` takes its notifications.
+    pub(crate) fn create_vring<N: Notifier>(
+        &self,
+        num: u32,
+        align: u32,
+        notifier: N,
+    ) -> Result<Vring> {
+        // SAFETY: the driver's name is a C string, live during `find_vqs`.
+        let name = unsafe { CStr::from_char_ptr(self.info.name) };
+        let name = CString::try_from_fmt(fmt!("{name}"))?;
         let interrupts = KBox::pin(Opaque::uninit(), GFP_KERNEL)?;
         // SAFETY: a new spinlock, pinned, initialized before any use.
         unsafe { virtio_suspend_vring_lock_init(interrupts.get()) };
-        // SAFETY: guaranteed by the caller. `weak_barriers` because the
-        // device is another CPU (a VMM thread), as the C virtio-mmio and
+        let notifier = KBox::into_raw(KBox::new(notifier, GFP_KERNEL)?);
+        let notifier = OwnedNotifier {
+            // SAFETY: `KBox::into_raw` is not NULL.
+            ptr: unsafe { NonNull::new_unchecked(notifier.cast()) },
+            drop: drop_notifier::<N>,
+        };
+        // SAFETY: `vdev` is registered and its features are final
+        // (`find_vqs`); the name lives in the `Vring`, as long as the
+        // queue; `notify::<N>` is safe once `priv` is set, below, before
+        // the queue is given to anyone. `weak_barriers` because the device
+        // is another CPU (a VMM thread), as the C virtio-mmio and
         // virtio-pci transports assume; `may_reduce_num` lets the ring
         // shrink under memory pressure, as they allow.
         let vq = unsafe {
             bindings::vring_create_virtqueue(
-                cfg.index,
-                cfg.num,
-                cfg.align,
-                vdev,
+                self.index.into(),
+                num,
+                align,
+                self.vdev.as_raw(),
                 true,
                 true,
-                cfg.ctx,
-                Some(cfg.notify),
-                cfg.callback,
-                cfg.name,
+                self.info.ctx,
+                Some(notify::<N>),
+                self.info.callback,
+                name.as_char_ptr(),
             )
         };
-        // INVARIANT: a non-NULL result is a new queue we now own; the lock
-        // is initialized above.
         let vq = NonNull::new(vq).ok_or(ENOMEM)?;
-        Ok(Self { vq, interrupts })
+        // SAFETY: a new queue that nobody else knows of yet.
+        unsafe {
+            (*vq.as_ptr()).priv_ = notifier.ptr.as_ptr();
+            (*vq.as_ptr()).num_max = num;
+        }
+        // INVARIANT: a new queue we now own, `priv` and name set above, the
+        // lock initialized.
+        Ok(Vring {
+            vq,
+            interrupts,
+            _notifier: notifier,
+            _name: name,
+        })
     }
+}
 
+impl Vring {
     pub(crate) fn as_ptr(&self) -> *mut bindings::virtqueue {
         self.vq.as_ptr()
     }
@@ -100,19 +263,6 @@ impl Vring {
     pub(crate) fn size(&self) -> u32 {
         // SAFETY: live queue (type invariant).
         unsafe { bindings::virtqueue_get_vring_size(self.as_ptr()) }
-    }
-
-    /// Records the largest size the device supports, for later resizes.
-    pub(crate) fn set_num_max(&mut self, num: u32) {
-        // SAFETY: live queue that we own exclusively (`&mut self`).
-        unsafe { (*self.as_ptr()).num_max = num };
-    }
-
-    /// Sets the queue's `priv`, which virtio_ring leaves to the transport
-    /// (its notify function reads it).
-    pub(crate) fn set_priv(&mut self, data: *const c_void) {
-        // SAFETY: live queue that we own exclusively (`&mut self`).
-        unsafe { (*self.as_ptr()).priv_ = data.cast_mut() };
     }
 
     /// Bus addresses of the descriptor, driver (avail) and device (used)
@@ -169,8 +319,7 @@ impl Vring {
 
     /// The name the driver gave the queue.
     pub(crate) fn name(&self) -> &CStr {
-        // SAFETY: live queue (type invariant); its creator keeps the name
-        // alive as long as the queue (`Vring::create`'s contract).
+        // SAFETY: live queue (type invariant); its name is `_name`.
         unsafe { CStr::from_char_ptr((*self.as_ptr()).name) }
     }
 

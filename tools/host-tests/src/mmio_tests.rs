@@ -109,6 +109,26 @@ fn config_access_inside_window() {
 }
 
 #[test]
+fn config_access_misaligned_is_refused() {
+    assert_eq!(
+        config_access(0x200, 2, 4),
+        Err(ConfigAccessError::Misaligned { offset: 2, len: 4 })
+    );
+    assert_eq!(
+        config_access(0x200, 1, 2),
+        Err(ConfigAccessError::Misaligned { offset: 1, len: 2 })
+    );
+    assert_eq!(
+        config_access(0x200, 0x6, 8),
+        Err(ConfigAccessError::Misaligned { offset: 6, len: 8 })
+    );
+    // A 64-bit field is read as two 32-bit words: 4-byte alignment is
+    // enough.
+    assert_eq!(config_access(0x200, 0x4, 8), Ok(0x104));
+    assert_eq!(config_access(0x200, 0x3, 1), Ok(0x103));
+}
+
+#[test]
 fn config_access_past_window_is_refused() {
     assert_eq!(
         config_access(0x200, 0xfd, 4),

@@ -3,12 +3,7 @@
 //! One virtio-mmio device: its registers, queues and interrupt, as the
 //! virtio core and the SUSPEND engine drive them.
 
-use core::ptr::NonNull;
-
-use kernel::{
-    bindings, container_of, device, ffi::c_char, fmt, new_mutex, prelude::*, str::CString,
-    sync::Mutex,
-};
+use kernel::{device, ffi::c_char, fmt, new_mutex, prelude::*, str::CString, sync::Mutex};
 
 use super::regs::MmioRegs;
 use crate::compat::irq::{self, IrqReturn};
@@ -18,8 +13,11 @@ use crate::logic::mmio::{
 };
 use crate::params::SuspendParams;
 use crate::suspend::{Engine, SuspendTransport};
-use crate::transport::{create_queues, queue_size, Queue};
-use crate::virtio::{self, Negotiation, ResetWait, Transport, Vring, VringConfig};
+use crate::transport::queue_size;
+use crate::virtio::{
+    self, Negotiation, NewQueue, Notification, Notifier, Queue, QueueSetup, ResetWait, Transport,
+    TransportRef, Vring,
+};
 
 /// One virtio-mmio device and the virtio device registered for it.
 ///
@@ -33,13 +31,17 @@ use crate::virtio::{self, Negotiation, ResetWait, Transport, Vring, VringConfig}
 /// - the platform device stays allocated: `pdev` holds a reference to it
 ///   (its name is what `bus_name` returns);
 /// - `regs` (a device-managed mapping, unmapped after remove returns) is
-///   used only by the config operations, the interrupt handler, the sysfs
-///   attributes, the debugfs file and the sleep callbacks, and all of them
-///   have ended when remove returns: `suspend::Bound` removes the debugfs
+///   used only by the config operations, the interrupt handler, the queues'
+///   notifiers, the sysfs attributes, the debugfs file and the sleep
+///   callbacks, and all of them have ended when remove returns: `suspend::Bound` removes the debugfs
 ///   file (waiting for writers), then `unregister_virtio_device()` removes
 ///   the sysfs files (waiting for readers) and unbinds the virtio driver,
 ///   whose remove frees the queues and their interrupt (`del_vqs`); PM
 ///   callbacks never run concurrently with remove.
+///
+/// The interrupt handler's data holds a counted reference to `vdev` while
+/// the queues are set up: `del_vqs`, which every driver's remove calls,
+/// drops it.
 #[pin_data]
 pub(crate) struct MmioDevice {
     vdev: virtio::Device,
@@ -92,7 +94,8 @@ impl MmioDevice {
         }
     }
 
-    fn setup_queue(&self, index: u16, info: &bindings::virtqueue_info) -> Result<MmioQueue> {
+    fn setup_queue(&self, new: NewQueue<'_>) -> Result<MmioQueue> {
+        let index = new.index();
         let num_max = {
             let index = u32::from(index);
             self.regs.write(Reg::QueueSel, index);
@@ -103,31 +106,34 @@ impl MmioDevice {
             self.regs.read(Reg::QueueNumMax)
         };
         let num = queue_size(self.dev(), index, num_max)?;
-        let notify = if has_feature(self.vdev.features(), F_NOTIFICATION_DATA) {
-            notify_with_data
-        } else {
-            notify
+        let notifier = MmioNotifier {
+            regs: self.regs.clone(),
+            with_data: has_feature(self.vdev.features(), F_NOTIFICATION_DATA),
         };
-        let cfg = VringConfig {
-            index: index.into(),
-            num,
-            align: VRING_ALIGN,
-            ctx: info.ctx,
-            notify,
-            callback: info.callback,
-            name: info.name,
-        };
-        // SAFETY: `vdev` is registered with final features; the driver's
-        // queue name lives until `del_vqs`; `notify` writes a register.
-        let mut vring = unsafe { Vring::create(self.vdev.as_raw(), &cfg) }?;
-        vring.set_num_max(num);
         let queue = MmioQueue {
             regs: self.regs.clone(),
             index: index.into(),
-            vring,
+            vring: new.create_vring(num, VRING_ALIGN, notifier)?,
         };
         queue.activate();
         Ok(queue)
+    }
+}
+
+/// Where the queues' notifications go: the `QueueNotify` register.
+struct MmioNotifier {
+    regs: MmioRegs,
+    with_data: bool,
+}
+
+impl Notifier for MmioNotifier {
+    fn notify(&self, n: &Notification<'_>) {
+        let value = if self.with_data {
+            n.data()
+        } else {
+            n.index().into()
+        };
+        self.regs.write(Reg::QueueNotify, value);
     }
 }
 
@@ -184,20 +190,13 @@ impl Drop for MmioQueue {
 
 /// What the interrupt handler needs: the device, and the queues it serves.
 struct QueueIrq {
-    device: NonNull<MmioDevice>,
+    device: TransportRef<MmioDevice>,
     queues: KVec<MmioQueue>,
 }
 
-// SAFETY: `virtio_config_changed` and `vring_interrupt` may be called from
-// any CPU, concurrently; `device` outlives the registration that owns this.
-unsafe impl Sync for QueueIrq {}
-// SAFETY: As for `Sync`.
-unsafe impl Send for QueueIrq {}
-
 impl irq::Handler for QueueIrq {
     fn handle(&self, irq: u32) -> IrqReturn {
-        // SAFETY: the `MmioDevice` owns this registration, so it is live.
-        let device = unsafe { self.device.as_ref() };
+        let device = &*self.device;
         let status = device.regs.read(Reg::InterruptStatus);
         device.regs.write(Reg::InterruptAck, status);
         let mut ret = IrqReturn::None;
@@ -216,50 +215,9 @@ impl irq::Handler for QueueIrq {
     }
 }
 
-/// # Safety
-///
-/// `vq` must be a live virtqueue of an `MmioDevice` (virtio_ring calls
-/// this only for queues this transport created).
-unsafe extern "C" fn notify(vq: *mut bindings::virtqueue) -> bool {
-    // SAFETY: virtio_ring notifies for live queues of devices of this
-    // transport.
-    let (device, index) = unsafe { (MmioDevice::from_vdev((*vq).vdev), (*vq).index) };
-    device.regs.write(Reg::QueueNotify, index);
-    true
-}
+virtio::embed_virtio_device!(MmioDevice, vdev);
 
-/// # Safety
-///
-/// As for [`notify`].
-unsafe extern "C" fn notify_with_data(vq: *mut bindings::virtqueue) -> bool {
-    // SAFETY: As for `notify`.
-    let (device, data) = unsafe {
-        (
-            MmioDevice::from_vdev((*vq).vdev),
-            bindings::vring_notification_data(vq),
-        )
-    };
-    device.regs.write(Reg::QueueNotify, data);
-    true
-}
-
-// SAFETY: `virtio` returns the `vdev` field, which `from_vdev` maps back.
-unsafe impl Transport for MmioDevice {
-    fn config_ops() -> &'static virtio::ConfigOps<Self> {
-        &super::CONFIG_OPS
-    }
-
-    unsafe fn from_vdev<'a>(vdev: *mut bindings::virtio_device) -> &'a Self {
-        let vdev = vdev.cast::<virtio::Device>();
-        // SAFETY: the caller guarantees `vdev` is the `vdev` field of a
-        // live `MmioDevice`.
-        unsafe { &*container_of!(vdev, MmioDevice, vdev) }
-    }
-
-    fn virtio(&self) -> &virtio::Device {
-        &self.vdev
-    }
-
+impl Transport for MmioDevice {
     fn get(&self, offset: usize, buf: &mut [u8]) {
         if let Err(e) = self.regs.config_read(offset, buf) {
             dev_err!(self.dev(), "config read refused: {e}\n");
@@ -300,17 +258,11 @@ unsafe impl Transport for MmioDevice {
         wait
     }
 
-    fn find_vqs(
-        &self,
-        vqs: &mut [*mut bindings::virtqueue],
-        infos: &[bindings::virtqueue_info],
-    ) -> Result {
-        let queues = create_queues(vqs, infos, |index, info| self.setup_queue(index, info))?;
+    fn find_vqs(&self, setup: QueueSetup<'_>) -> Result {
+        let device = TransportRef::new(setup.device()).ok_or(EINVAL)?;
+        let queues = setup.create(|new| self.setup_queue(new))?;
         let name = CString::try_from_fmt(fmt!("{}", self.vdev.name()))?;
-        let data = QueueIrq {
-            device: NonNull::from(self),
-            queues,
-        };
+        let data = QueueIrq { device, queues };
         let registration = irq::Registration::request_shared(self.irq, name, data)?;
         if self.queues.lock().replace(registration).is_some() {
             dev_warn!(

@@ -7,14 +7,14 @@
 mod device;
 mod regs;
 
-use kernel::{bindings, c_str, device::Device, prelude::*};
+use kernel::{c_str, device::Device, prelude::*};
 
 use crate::compat::device_id::{IdArray, IdTable};
 use crate::compat::platform;
 use crate::logic::mmio::{identify, IdentityError, WindowTooSmall, CONFIG_OFFSET, MAGIC};
 use crate::params::SuspendParams;
 use crate::suspend::{self, Bound, SuspendDriver};
-use crate::virtio::{ConfigOps, DeviceId, Registration};
+use crate::virtio::{DeviceId, Registration};
 
 pub(crate) use device::MmioDevice;
 use regs::MmioRegs;
@@ -24,9 +24,6 @@ pub(crate) struct MmioDriver;
 
 /// Name of the driver, and of the platform devices `device=` creates.
 pub(crate) const DRIVER_NAME: &CStr = c_str!("virtio-suspend-mmio");
-
-/// The config operations of this transport's virtio devices.
-static CONFIG_OPS: ConfigOps<MmioDevice> = ConfigOps::new();
 
 /// Why `identify` refused a device, as the error probe returns; logs a
 /// line a user can act on (nothing for an empty slot).
@@ -52,9 +49,9 @@ fn refuse(dev: &Device, e: IdentityError) -> Error {
 }
 
 // What QEMU's microvm and Linux's DT bindings call a virtio-mmio slot.
-static MMIO_ACPI_IDS: IdArray<bindings::acpi_device_id, 1> =
+static MMIO_ACPI_IDS: IdArray<platform::AcpiDeviceId, 1> =
     IdArray::new([platform::acpi_id("LNRO0005")]);
-static MMIO_OF_IDS: IdArray<bindings::of_device_id, 1> =
+static MMIO_OF_IDS: IdArray<platform::OfDeviceId, 1> =
     IdArray::new([platform::of_compatible("virtio,mmio")]);
 
 impl SuspendDriver for MmioDriver {
@@ -63,19 +60,16 @@ impl SuspendDriver for MmioDriver {
 
 impl platform::Driver for MmioDriver {
     const NAME: &'static CStr = DRIVER_NAME;
-    const ACPI_IDS: &'static dyn IdTable<bindings::acpi_device_id> = &MMIO_ACPI_IDS;
-    const OF_IDS: &'static dyn IdTable<bindings::of_device_id> = &MMIO_OF_IDS;
+    const ACPI_IDS: &'static dyn IdTable<platform::AcpiDeviceId> = &MMIO_ACPI_IDS;
+    const OF_IDS: &'static dyn IdTable<platform::OfDeviceId> = &MMIO_OF_IDS;
 
     fn probe(pdev: &platform::Device) -> Result<KBox<Bound<MmioDevice>>> {
         let dev = pdev.as_dev();
         let params = SuspendParams::get()?;
-        let (base, len) = pdev.map_mmio(0).inspect_err(|e| {
+        let window = pdev.map_mmio(0).inspect_err(|e| {
             dev_err!(dev, "cannot map the MMIO window: error {}\n", e.to_errno());
         })?;
-        // SAFETY: the mapping is device-managed and lives while the driver
-        // is bound; `MmioDevice` only uses it from callbacks that run while
-        // bound (probe to remove).
-        let regs = unsafe { MmioRegs::new(base, len) }.map_err(|WindowTooSmall(n)| {
+        let regs = MmioRegs::new(window).map_err(|WindowTooSmall(n)| {
             dev_err!(
                 dev,
                 "MMIO window of {n} bytes cannot hold the {CONFIG_OFFSET:#x}-byte register block\n"

@@ -4,10 +4,8 @@
 //! notifications and interrupt vectors, as the virtio core and the
 //! SUSPEND engine drive them.
 
-use core::ptr::NonNull;
-
 use kernel::{
-    bindings, container_of, device,
+    device,
     ffi::c_char,
     fmt, new_mutex,
     prelude::*,
@@ -24,8 +22,11 @@ use crate::logic::pci::{
 };
 use crate::params::SuspendParams;
 use crate::suspend::{Engine, SuspendTransport};
-use crate::transport::{create_queues, queue_size, Queue};
-use crate::virtio::{self, Negotiation, ResetWait, Transport, Vring, VringConfig};
+use crate::transport::queue_size;
+use crate::virtio::{
+    self, Negotiation, NewQueue, Notification, Notifier, Queue, QueueSetup, ResetWait, Transport,
+    TransportRef, Vring,
+};
 
 /// The common configuration every modern device has: accesses inside it
 /// are checked at compile time.
@@ -81,7 +82,7 @@ pub(crate) struct PciDevice {
 struct PciQueue {
     index: u16,
     vring: Vring,
-    /// Where the queue is notified; `vring`'s `priv` points here.
+    /// Where the queue is notified.
     notify: IoMem<2>,
 }
 
@@ -133,16 +134,10 @@ enum Role {
 
 /// The data of one vector's handler.
 struct VectorHandler {
-    device: NonNull<PciDevice>,
+    device: TransportRef<PciDevice>,
     queues: Arc<KVec<PciQueue>>,
     role: Role,
 }
-
-// SAFETY: `virtio_config_changed` and `vring_interrupt` may be called from
-// any CPU, concurrently; `device` outlives the registration that owns this.
-unsafe impl Sync for VectorHandler {}
-// SAFETY: As for `Sync`.
-unsafe impl Send for VectorHandler {}
 
 impl VectorHandler {
     fn queues_interrupt(&self, irq: u32) -> IrqReturn {
@@ -158,8 +153,7 @@ impl VectorHandler {
 
 impl irq::Handler for VectorHandler {
     fn handle(&self, irq: u32) -> IrqReturn {
-        // SAFETY: the `PciDevice` owns this registration, so it is live.
-        let device = unsafe { self.device.as_ref() };
+        let device = &*self.device;
         match self.role {
             Role::Config => {
                 device.engine.config_changed(&device.vdev);
@@ -251,7 +245,8 @@ impl PciDevice {
         }
     }
 
-    fn setup_queue(&self, index: u16, info: &bindings::virtqueue_info) -> Result<PciQueue> {
+    fn setup_queue(&self, new: NewQueue<'_>) -> Result<PciQueue> {
+        let index = new.index();
         let common = self.common();
         if index >= common.read16::<{ common::NUM_QUEUES }>() {
             dev_err!(
@@ -285,28 +280,13 @@ impl PciDevice {
         })?;
         let width = if with_data { 4 } else { 2 };
         let notify = self.regions.notify.subregion::<2>(offset as usize, width)?;
-        let cfg = VringConfig {
-            index: index.into(),
-            num,
-            align: VRING_ALIGN,
-            ctx: info.ctx,
-            notify: if with_data {
-                notify_with_data
-            } else {
-                notify_index
-            },
-            callback: info.callback,
-            name: info.name,
+        let notifier = PciNotifier {
+            notify: notify.clone(),
+            with_data,
         };
-        // SAFETY: `vdev` is registered with final features; the driver's
-        // queue name lives until `del_vqs`; the notify functions are safe
-        // for this queue once its `priv` is set, which `find_vqs` does
-        // before the driver can use the queue.
-        let mut vring = unsafe { Vring::create(self.vdev.as_raw(), &cfg) }?;
-        vring.set_num_max(num);
         Ok(PciQueue {
             index,
-            vring,
+            vring: new.create_vring(num, VRING_ALIGN, notifier)?,
             notify,
         })
     }
@@ -315,6 +295,7 @@ impl PciDevice {
     /// the device, and requests a handler for each.
     fn route_interrupts(
         &self,
+        device: &TransportRef<PciDevice>,
         plan: IrqPlan,
         queues: &Arc<KVec<PciQueue>>,
     ) -> Result<ActiveQueues> {
@@ -351,7 +332,7 @@ impl PciDevice {
                 Role::Intx => CString::try_from_fmt(fmt!("{}", self.vdev.name()))?,
             };
             let handler = VectorHandler {
-                device: NonNull::from(self),
+                device: device.clone(),
                 queues: queues.clone(),
                 role,
             };
@@ -378,52 +359,28 @@ impl PciDevice {
     }
 }
 
-/// # Safety
-///
-/// `vq` must be a live virtqueue of a `PciDevice` whose `priv` points to
-/// its notification region (virtio_ring calls this only for queues this
-/// transport created, and `find_vqs` sets `priv` before any use).
-unsafe extern "C" fn notify_index(vq: *mut bindings::virtqueue) -> bool {
-    // SAFETY: see above; the region lives as long as the queue.
-    let (notify, index) = unsafe { (&*(*vq).priv_.cast::<IoMem<2>>(), (*vq).index) };
-    notify.write16::<0>(index as u16);
-    true
+/// Where a queue's notifications go: its notification address, written
+/// the queue's index, or with `VIRTIO_F_NOTIFICATION_DATA` the
+/// notification data (the region is 4 bytes then).
+struct PciNotifier {
+    notify: IoMem<2>,
+    with_data: bool,
 }
 
-/// # Safety
-///
-/// As for [`notify_index`], on a region of 4 bytes (`setup_queue` maps
-/// that much with notification data).
-unsafe extern "C" fn notify_with_data(vq: *mut bindings::virtqueue) -> bool {
-    // SAFETY: As for `notify_index`.
-    let (notify, data) = unsafe {
-        (
-            &*(*vq).priv_.cast::<IoMem<2>>(),
-            bindings::vring_notification_data(vq),
-        )
-    };
-    // Cannot fail: the region is 4 bytes.
-    let _ = notify.try_write32(0, data);
-    true
+impl Notifier for PciNotifier {
+    fn notify(&self, n: &Notification<'_>) {
+        if self.with_data {
+            // Cannot fail: the region is 4 bytes (`setup_queue`).
+            let _ = self.notify.try_write32(0, n.data());
+        } else {
+            self.notify.write16::<0>(n.index());
+        }
+    }
 }
 
-// SAFETY: `virtio` returns the `vdev` field, which `from_vdev` maps back.
-unsafe impl Transport for PciDevice {
-    fn config_ops() -> &'static virtio::ConfigOps<Self> {
-        &super::CONFIG_OPS
-    }
+virtio::embed_virtio_device!(PciDevice, vdev);
 
-    unsafe fn from_vdev<'a>(vdev: *mut bindings::virtio_device) -> &'a Self {
-        let vdev = vdev.cast::<virtio::Device>();
-        // SAFETY: the caller guarantees `vdev` is the `vdev` field of a
-        // live `PciDevice`.
-        unsafe { &*container_of!(vdev, PciDevice, vdev) }
-    }
-
-    fn virtio(&self) -> &virtio::Device {
-        &self.vdev
-    }
-
+impl Transport for PciDevice {
     fn get(&self, offset: usize, buf: &mut [u8]) {
         let Some(cfg) = self.regions.device.as_ref() else {
             dev_err!(
@@ -502,22 +459,14 @@ unsafe impl Transport for PciDevice {
         wait
     }
 
-    fn find_vqs(
-        &self,
-        vqs: &mut [*mut bindings::virtqueue],
-        infos: &[bindings::virtqueue_info],
-    ) -> Result {
-        let mut queues = create_queues(vqs, infos, |index, info| self.setup_queue(index, info))?;
-        // The queues do not move from here: `priv` may point into them.
-        for queue in queues.iter_mut() {
-            let PciQueue { vring, notify, .. } = queue;
-            vring.set_priv(core::ptr::from_ref(notify).cast());
-        }
+    fn find_vqs(&self, setup: QueueSetup<'_>) -> Result {
+        let device = TransportRef::new(setup.device()).ok_or(EINVAL)?;
+        let queues = setup.create(|new| self.setup_queue(new))?;
         let queues = Arc::new(queues, GFP_KERNEL)?;
         let msix = self.pdev.msix_vector_count();
         let mut active = None;
         for plan in irq_plans(msix, queues.len()) {
-            match self.route_interrupts(plan, &queues) {
+            match self.route_interrupts(&device, plan, &queues) {
                 Ok(a) => {
                     active = Some(a);
                     break;

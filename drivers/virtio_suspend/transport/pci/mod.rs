@@ -14,7 +14,7 @@
 
 mod device;
 
-use kernel::{bindings, c_str, device::Device, prelude::*};
+use kernel::{c_str, device::Device, prelude::*};
 
 use crate::compat::device_id::{IdArray, IdTable};
 use crate::compat::io::IoMem;
@@ -25,7 +25,7 @@ use crate::logic::pci::{
 };
 use crate::params::SuspendParams;
 use crate::suspend::{self, Bound, SuspendDriver};
-use crate::virtio::{ConfigOps, DeviceId, Registration};
+use crate::virtio::{DeviceId, Registration};
 
 pub(crate) use device::PciDevice;
 use device::{Regions, COMMON_SIZE};
@@ -35,16 +35,9 @@ pub(crate) struct PciDriver;
 
 pub(crate) const DRIVER_NAME: &CStr = c_str!("virtio-suspend-pci");
 
-/// The config operations of this transport's virtio devices.
-static CONFIG_OPS: ConfigOps<PciDevice> = ConfigOps::new();
-
-/// PMCSR, in the PM capability, and its No_Soft_Reset bit.
-const PCI_PM_CTRL: u16 = 4;
-const PCI_PM_CTRL_NO_SOFT_RESET: u16 = bindings::PCI_PM_CTRL_NO_SOFT_RESET as u16;
-
 // Every device of the virtio vendor; probe sorts out the others (the
 // vendor also has non-virtio devices, such as ivshmem).
-static PCI_IDS: IdArray<bindings::pci_device_id, 1> = IdArray::new([pci::vendor_id(VENDOR_ID)]);
+static PCI_IDS: IdArray<pci::DeviceId, 1> = IdArray::new([pci::vendor_id(VENDOR_ID)]);
 
 /// The BARs' lengths and types, as the capability parser checks them.
 fn bars(pdev: &pci::Device) -> [Bar; NUM_BARS] {
@@ -129,7 +122,7 @@ impl SuspendDriver for PciDriver {
 
 impl pci::Driver for PciDriver {
     const NAME: &'static CStr = DRIVER_NAME;
-    const ID_TABLE: &'static dyn IdTable<bindings::pci_device_id> = &PCI_IDS;
+    const ID_TABLE: &'static dyn IdTable<pci::DeviceId> = &PCI_IDS;
 
     fn probe(pdev: &pci::Device) -> Result<KBox<Bound<PciDevice>>> {
         let dev = pdev.as_dev();
@@ -148,9 +141,7 @@ impl pci::Driver for PciDriver {
             );
         }
         pdev.set_master();
-        let pm = u16::from(pdev.pm_cap());
-        let no_soft_reset =
-            pm != 0 && pdev.read_config_u16(pm + PCI_PM_CTRL) & PCI_PM_CTRL_NO_SOFT_RESET != 0;
+        let no_soft_reset = pdev.no_soft_reset();
         let device = KBox::pin_init(
             PciDevice::new(pdev.get_ref(), regions, no_soft_reset, params),
             GFP_KERNEL,
