@@ -65,8 +65,8 @@ impl kernel::Module for VirtioSuspendModule {
         // Refuse a bad parameter at load, not at the first probe.
         params::SuspendParams::get()?;
         let wanted = parse_cmdline_devices()?;
-        let debugfs = control::create_root();
-        let unbind_watch = unbind_watch::open();
+        let debugfs = control::create_root()?;
+        let unbind_watch = unbind_watch::open()?;
         let driver = platform::Registration::register(module)?;
         let pci_driver = pci::Registration::register(module)?;
         let cmdline_devices = if wanted.is_empty() {

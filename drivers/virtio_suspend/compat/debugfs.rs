@@ -46,17 +46,26 @@ impl StaticDir {
 
     /// Creates the directory; it is removed when the guard is dropped.
     /// Without debugfs the directory is an error, and so is every file
-    /// created in it.
-    pub(crate) fn create(&'static self) -> StaticDirGuard {
+    /// created in it. `EBUSY` if it exists already.
+    pub(crate) fn create(&'static self) -> Result<StaticDirGuard> {
+        if !self.dentry.load(Ordering::SeqCst).is_null() {
+            return Err(EBUSY);
+        }
         // SAFETY: a static name, no parent: a top-level directory.
         let dir = unsafe { bindings::debugfs_create_dir(self.name.as_char_ptr(), ptr::null_mut()) };
         // INVARIANT: no file yet, and none can be created in a directory
-        // not yet stored.
-        let old = self.dentry.swap(dir, Ordering::SeqCst);
-        if !old.is_null() {
-            pr_warn!("debugfs directory {} created twice\n", self.name);
+        // not yet stored. A concurrent `create` loses here and removes
+        // its own.
+        if self
+            .dentry
+            .compare_exchange(ptr::null_mut(), dir, Ordering::SeqCst, Ordering::SeqCst)
+            .is_err()
+        {
+            // SAFETY: just created, not shared.
+            unsafe { bindings::debugfs_remove(dir) };
+            return Err(EBUSY);
         }
-        StaticDirGuard(self)
+        Ok(StaticDirGuard(self))
     }
 
     /// Creates a write-only file `name` (mode 0200) in the directory,
@@ -132,13 +141,15 @@ impl Drop for StaticDirGuard {
 /// first, so that the one `FOPS` can call it.
 #[repr(C)]
 struct Entry<T> {
-    write: fn(*const Entry<()>, &[u8]) -> Result,
+    write: unsafe fn(*const Entry<()>, &[u8]) -> Result,
     data: T,
 }
 
-fn write_entry<T: Write>(entry: *const Entry<()>, text: &[u8]) -> Result {
-    // SAFETY: `entry` is the `Entry<T>` that `write_only_file::<T>` stored
-    // this function in; its file is open, so it is live.
+/// # Safety
+///
+/// `entry` must point to a live `Entry<T>`.
+unsafe fn write_entry<T: Write>(entry: *const Entry<()>, text: &[u8]) -> Result {
+    // SAFETY: guaranteed by the caller.
     let entry = unsafe { &*entry.cast::<Entry<T>>() };
     entry.data.write(text)
 }
@@ -212,9 +223,10 @@ unsafe extern "C" fn write(
             .read_slice(text)?;
         // SAFETY: see the function's safety section.
         let entry = unsafe { (*(*file).f_inode).i_private.cast::<Entry<()>>() };
-        // SAFETY: `write` is the first field of every `Entry` (`repr(C)`).
-        let write_fn = unsafe { (*entry).write };
-        write_fn(entry, text)?;
+        // SAFETY: `write` is the first field of every `Entry` (`repr(C)`),
+        // `write_entry::<T>` of the `Entry<T>` it is in, which is live
+        // (see the function's safety section).
+        unsafe { ((*entry).write)(entry, text) }?;
         Ok(len as isize)
     };
     run().unwrap_or_else(|e| e.to_errno() as isize)

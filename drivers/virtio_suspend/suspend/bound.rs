@@ -13,6 +13,11 @@ use crate::virtio::Registration;
 /// A registered transport device with its control file; dropping it
 /// removes the file, resumes the device if it was left suspended, and
 /// unregisters it.
+///
+/// # Invariants
+///
+/// `control` is removed before `registration` unregisters the device: a
+/// write to it uses the transport's mappings, which go at unbind.
 pub(crate) struct Bound<T: SuspendTransport> {
     control: Option<control::ControlFile>,
     registration: Registration<T>,
@@ -28,7 +33,7 @@ impl<T: SuspendTransport + 'static> Bound<T> {
                 e.to_errno()
             );
         }
-        let control = control::create_file(registration.device())
+        let control = control::create_file(&registration)
             .inspect_err(|e| {
                 dev_warn!(
                     vdev.as_dev(),

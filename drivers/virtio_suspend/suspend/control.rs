@@ -7,11 +7,12 @@
 //! while the device is suspended it breaks the SUSPEND rules on purpose,
 //! to test a device's detection of that.
 
-use kernel::{c_str, fmt, prelude::*, str::CString};
+use kernel::{c_str, prelude::*, str::CString};
 
+use super::SuspendTransport;
 use crate::compat::debugfs::{self, StaticDir, StaticDirGuard};
 use crate::transport;
-use crate::virtio::DeviceRef;
+use crate::virtio::{DeviceRef, Registration};
 
 /// What a write to the control file asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,7 +40,7 @@ static ROOT: StaticDir = StaticDir::new(c_str!("virtio_suspend"));
 
 /// Creates the module's debugfs directory; removed when the guard is
 /// dropped.
-pub(crate) fn create_root() -> StaticDirGuard {
+pub(crate) fn create_root() -> Result<StaticDirGuard> {
     ROOT.create()
 }
 
@@ -57,8 +58,15 @@ impl debugfs::Write for Control {
 /// drop, after which no write to it is running or can start.
 pub(crate) type ControlFile = debugfs::File<Control>;
 
-/// Creates the control file of `vdev`, a device of one of our transports.
-pub(crate) fn create_file(vdev: DeviceRef) -> Result<ControlFile> {
-    let name = CString::try_from_fmt(fmt!("{}", vdev.name()))?;
+/// Creates the control file of the device `registration` registered.
+///
+/// The file keeps the device allocated, not bound: its owner removes it
+/// before the device is unregistered ([`super::Bound`]), since what a
+/// write does uses the transport's mappings, which go at unbind.
+pub(super) fn create_file<T: SuspendTransport>(
+    registration: &Registration<T>,
+) -> Result<ControlFile> {
+    let vdev = registration.device();
+    let name = CString::try_from(vdev.name())?;
     ROOT.write_only_file(&name, Control(vdev))
 }

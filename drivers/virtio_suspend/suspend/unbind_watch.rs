@@ -30,7 +30,7 @@ static WATCH: UnbindNotifier<ResumeBeforeUnbind> = UnbindNotifier::new();
 
 /// Opens the watch: [`watch`] works from now until the guard is dropped.
 /// No device may be probed before.
-pub(crate) fn open() -> UnbindNotifierOpen<ResumeBeforeUnbind> {
+pub(crate) fn open() -> Result<UnbindNotifierOpen<ResumeBeforeUnbind>> {
     WATCH.open()
 }
 

@@ -51,8 +51,8 @@ pub(crate) struct AttributeGroups<const N: usize> {
 
 // SAFETY: the tables are only built in constant initializers and never
 // written after; the kernel only reads them, from any thread; the
-// pointers in them point to other tables of this kind, which are
-// `'static` (the constructors take `&'static`).
+// pointers in them point to static C strings, functions, or other tables
+// of this kind, which are `'static` (the constructors take `&'static`).
 unsafe impl Sync for Attribute {}
 // SAFETY: As for `Attribute`.
 unsafe impl<const N: usize> Sync for AttributeList<N> {}

@@ -161,8 +161,9 @@ impl Device {
 pub(crate) struct DeviceRef(NonNull<Device>);
 
 // SAFETY: a `Device` is `Send + Sync`, and its count may be dropped from
-// any thread (`put_device`; the release of our transports frees memory
-// only).
+// any thread that may sleep: the last `put_device` runs `release::<T>`,
+// which drops the `T` (freeing memory, putting the references it holds,
+// the parent's among them).
 unsafe impl Send for DeviceRef {}
 // SAFETY: As for `Send`.
 unsafe impl Sync for DeviceRef {}
@@ -315,11 +316,14 @@ unsafe impl<T: Transport> Sync for Registration<T> {}
 unsafe extern "C" fn release<T: Transport>(dev: *mut bindings::device) {
     // SAFETY: `dev` is embedded in the virtio device of a `T` that
     // `register` leaked from a pinned `KBox`; this is the last reference,
-    // so nobody uses the `T` any more.
+    // so nobody uses the `T` any more. The parent's reference is the one
+    // `register` took.
     unsafe {
+        let parent = (*dev).parent;
         let vdev = container_of!(dev, bindings::virtio_device, dev).cast_mut();
         let this = core::ptr::from_ref(T::from_vdev(vdev)).cast_mut();
         drop(KBox::from_raw(this));
+        bindings::put_device(parent);
     }
 }
 
@@ -327,8 +331,9 @@ impl<T: Transport> Registration<T> {
     /// Registers the virtio device of `dev` under `parent`, as device `id`
     /// with the config operations of `T` and sysfs `groups`. From here the
     /// virtio device's reference count owns `dev`: it is freed when the
-    /// last reference goes, after [`Registration`] is dropped. The driver
-    /// core keeps `parent` until its children are released.
+    /// last reference goes, after [`Registration`] is dropped. It keeps a
+    /// reference to `parent` until then (the driver core's goes at
+    /// unregistration).
     pub(crate) fn register<const N: usize>(
         dev: Pin<KBox<T>>,
         parent: &device::Device,
@@ -340,10 +345,10 @@ impl<T: Transport> Registration<T> {
         let dev = KBox::into_raw(unsafe { Pin::into_inner_unchecked(dev) });
         // SAFETY: `dev` is valid and not yet shared with anyone.
         let vdev = unsafe { (*dev).virtio().as_raw() };
-        // SAFETY: As above; `parent` is counted by the device once it is
-        // added; the operations and groups are static.
+        // SAFETY: As above; `parent` is live, and counted from here until
+        // `release`; the operations and groups are static.
         unsafe {
-            (*vdev).dev.parent = crate::compat::device::as_raw(parent);
+            (*vdev).dev.parent = bindings::get_device(crate::compat::device::as_raw(parent));
             (*vdev).dev.release = Some(release::<T>);
             (*vdev).dev.groups = groups.as_raw();
             (*vdev).config = T::config_ops().as_raw();

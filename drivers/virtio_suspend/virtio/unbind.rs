@@ -70,21 +70,19 @@ impl<H: UnbindHandler> UnbindNotifier<H> {
     }
 
     /// Opens the notifier: [`UnbindNotifier::watch`] puts it on the bus
-    /// from now until the guard is dropped.
-    pub(crate) fn open(&'static self) -> UnbindNotifierOpen<H> {
-        // A second guard would take it off the bus under the first.
-        if self
-            .state
+    /// from now until the guard is dropped. `EBUSY` if it is open already
+    /// (a second guard would take it off the bus under the first).
+    pub(crate) fn open(&'static self) -> Result<UnbindNotifierOpen<H>> {
+        self.state
             .compare_exchange(CLOSED, OPEN, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            pr_warn!("unbind notifier opened twice\n");
-        }
-        UnbindNotifierOpen(self)
+            .map_err(|_| EBUSY)?;
+        Ok(UnbindNotifierOpen(self))
     }
 
     /// Puts the notifier on the bus `vdev` is on, the virtio bus, unless
-    /// it is there already (or a concurrent call is putting it there).
+    /// it is there already or a concurrent call is putting it there (the
+    /// notifier may then miss an unbind of `vdev` until that call is
+    /// done: none can happen before the probe of `vdev` returns).
     /// `ENODEV` if the notifier is not open.
     pub(crate) fn watch(&'static self, vdev: &Device) -> Result {
         match self

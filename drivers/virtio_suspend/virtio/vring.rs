@@ -25,6 +25,7 @@ extern "C" {
         lock: *mut bindings::spinlock_t,
     ) -> bool;
     fn virtio_suspend_vring_replay(vq: *mut c_void, lock: *mut bindings::spinlock_t);
+    fn virtio_suspend_vring_sync(lock: *mut bindings::spinlock_t);
 }
 
 /// Where a queue's notifications go: the transport's part of a queue,
@@ -354,6 +355,14 @@ impl Vring {
         // glue disables bottom halves and, with the lock, interrupts
         // around `vring_interrupt`, which ignores its irq number.
         unsafe { virtio_suspend_vring_replay(self.as_ptr().cast(), self.interrupts.get()) };
+    }
+
+    /// Waits until no interrupt handling or replay of the queue runs (one
+    /// that starts later sees what the caller did before). Process
+    /// context, for `synchronize_cbs`.
+    pub(crate) fn sync_interrupts(&self) {
+        // SAFETY: the queue's initialized lock (type invariant).
+        unsafe { virtio_suspend_vring_sync(self.interrupts.get()) };
     }
 
     /// Notifies the device of the queue's available buffers.

@@ -20,9 +20,10 @@
 
 #include "vring_replay.h"
 
-void virtio_suspend_vring_lock_init(spinlock_t *lock)
+/* The parameter's name is the lock's name for lockdep. */
+void virtio_suspend_vring_lock_init(spinlock_t *vring_interrupts)
 {
-	spin_lock_init(lock);
+	spin_lock_init(vring_interrupts);
 }
 
 bool virtio_suspend_vring_interrupt(int irq, void *vq, spinlock_t *lock)
@@ -42,4 +43,10 @@ void virtio_suspend_vring_replay(void *vq, spinlock_t *lock)
 	virtio_suspend_vring_interrupt(0, vq, lock);
 	/* Runs the softirqs the callback raised. */
 	local_bh_enable();
+}
+
+void virtio_suspend_vring_sync(spinlock_t *lock)
+{
+	spin_lock_irq(lock);
+	spin_unlock_irq(lock);
 }

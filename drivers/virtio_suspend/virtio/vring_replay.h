@@ -6,8 +6,8 @@
 #include <linux/spinlock_types.h>
 #include <linux/types.h>
 
-/* @lock: the queue's, initialized once before any other use. */
-void virtio_suspend_vring_lock_init(spinlock_t *lock);
+/* @vring_interrupts: the queue's lock, initialized once before any other use. */
+void virtio_suspend_vring_lock_init(spinlock_t *vring_interrupts);
 
 /*
  * @vq: a struct virtqueue, untyped as vring_interrupt() takes it.
@@ -17,5 +17,8 @@ bool virtio_suspend_vring_interrupt(int irq, void *vq, spinlock_t *lock);
 
 /* As an interrupt would, from process context. */
 void virtio_suspend_vring_replay(void *vq, spinlock_t *lock);
+
+/* Waits for a handling of the queue's interrupt that runs under @lock. */
+void virtio_suspend_vring_sync(spinlock_t *lock);
 
 #endif /* VIRTIO_SUSPEND_VRING_REPLAY_H */

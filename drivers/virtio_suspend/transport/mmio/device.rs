@@ -284,6 +284,8 @@ impl Transport for MmioDevice {
 
     fn synchronize_cbs(&self) {
         irq::synchronize(self.irq);
+        // And a replay of the engine's.
+        self.with_queues(|list| list.iter().for_each(|q| q.vring.sync_interrupts()));
     }
 
     fn get_features(&self) -> u64 {

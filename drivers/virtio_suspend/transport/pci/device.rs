@@ -519,6 +519,8 @@ impl Transport for PciDevice {
 
     fn synchronize_cbs(&self) {
         self.synchronize_vectors();
+        // And a replay of the engine's.
+        self.with_queues(|list, _| list.iter().for_each(|q| q.vring.sync_interrupts()));
     }
 
     fn get_features(&self) -> u64 {

@@ -3,12 +3,14 @@
  * Reset-based fallback cycles of virtio-rng devices while /dev/hwrng is
  * read on every CPU.
  *
- * A device that does not acknowledge SUSPEND is reset, set up again on
- * the same queues, and its queues are released and notified; then each
- * queue's callback runs once from process context, for the interrupts the
- * reset dropped (abandon_suspend() in suspend/engine.rs, vring_replay.c).
- * By then the device runs, and its real interrupt can run the same
- * callback on another CPU. virtio_rng's callback takes its buffer with
+ * A device that does not acknowledge SUSPEND is reset; each queue's
+ * callback runs once from process context, for the interrupts the reset
+ * dropped (the machine's ReplayInterrupts step in logic/suspend.rs,
+ * vring_replay.c); then the device is set up again on the same queues,
+ * and its queues are released and notified. The module once replayed
+ * after the set-up, when the device runs and its real interrupt can run
+ * the same callback on another CPU; the replay now also takes the lock
+ * the interrupt path takes. virtio_rng's callback takes its buffer with
  * virtqueue_get_buf() and no lock, as the interrupt core never runs one
  * handler on two CPUs at once: overlapping, the two take the same buffer
  * twice ("input:id N is not a head!", the queue marked broken) or corrupt
