@@ -20,16 +20,61 @@ use crate::logic::dialect::{Dialect, S_ACKNOWLEDGE, S_DRIVER, S_FEATURES_OK, S_R
 use crate::logic::mmio::F_VERSION_1;
 use crate::logic::suspend::{Event, Machine, Outcome, Owner, ResetWait, State, Step};
 use crate::params::SuspendParams;
-use crate::virtio::{self, Negotiation, Transport, Vring};
+use crate::virtio::{self, EmbedsDevice, Negotiation, QueueSetup, Vring};
 
-/// What the engine needs of a transport besides its config operations.
+/// A transport device under the engine: its hardware access. The virtio
+/// config operations of every such device are the engine's
+/// (`transport_ops.rs`), on top of these.
 ///
 /// The engine calls these with the device's sleep lock held, from process
 /// context, while the virtio driver stays bound (see
-/// [`SuspendTransport::control`]).
-pub(crate) trait SuspendTransport: Transport {
+/// [`SuspendTransport::control`]); the virtio core calls them through the
+/// config operations.
+pub(crate) trait SuspendTransport: EmbedsDevice {
     /// The engine the transport device embeds.
     fn engine(&self) -> &Engine;
+
+    /// Reads device configuration at `offset` into `buf` (1, 2, 4 or 8
+    /// bytes) from the device; logs a refused access.
+    fn read_config(&self, offset: usize, buf: &mut [u8]) -> Result;
+
+    /// Writes device configuration, bypassing the hold; logs a refusal.
+    fn config_write_now(&self, offset: usize, data: &[u8]);
+
+    /// The configuration generation.
+    fn config_generation(&self) -> u32;
+
+    /// The status register, as the device shows it.
+    fn read_status(&self) -> u8;
+
+    /// Writes the status register.
+    fn write_status(&self, status: u8);
+
+    /// After a reset whose wait ended `wait` (see
+    /// [`SuspendTransport::reset_device`]).
+    fn after_reset(&self, _wait: ResetWait) {}
+
+    /// `find_vqs`: creates the queues the driver asks for, with their
+    /// interrupts.
+    fn setup_queues(&self, setup: QueueSetup<'_>) -> Result;
+
+    /// `del_vqs`: frees the queues' interrupts, then the queues.
+    fn delete_queues(&self);
+
+    /// Waits for running interrupt handlers of the device.
+    fn synchronize_irqs(&self);
+
+    /// The features the device offers.
+    fn device_features(&self) -> u64;
+
+    /// The name of the bus device the transport found the device on.
+    fn bus_device_name(&self) -> &CStr;
+
+    /// The bus address and length of shared memory region `id`, if the
+    /// device offers it.
+    fn shm_region(&self, _id: u8) -> Option<(u64, u64)> {
+        None
+    }
 
     /// Runs `f` on each active virtqueue (none before `find_vqs`), in
     /// index order, with `find_vqs` and `del_vqs` kept out meanwhile;
@@ -46,8 +91,26 @@ pub(crate) trait SuspendTransport: Transport {
     /// Notifies the device of every active queue, bypassing the hold.
     fn notify_queues_now(&self);
 
-    /// Writes device configuration, bypassing the hold; logs a refusal.
-    fn config_write_now(&self, offset: usize, data: &[u8]);
+    /// The device status; 0, reset, for a device that is gone (see
+    /// [`Engine::is_gone`]).
+    fn status(&self) -> u8 {
+        if self.engine().is_gone() {
+            return 0;
+        }
+        self.read_status()
+    }
+
+    /// Resets the device and waits until the reset is complete; says how
+    /// the wait ended. A device found gone is marked so.
+    fn reset_device(&self) -> ResetWait {
+        self.write_status(0);
+        let wait = self.virtio().wait_for_reset(|| self.status());
+        if wait == ResetWait::Gone {
+            self.engine().mark_gone();
+        }
+        self.after_reset(wait);
+        wait
+    }
 }
 
 /// The SUSPEND state of one device, embedded in its transport device.
@@ -166,10 +229,6 @@ impl Engine {
 }
 
 impl dyn SuspendTransport + '_ {
-    fn dev(&self) -> &kernel::device::Device {
-        self.virtio().as_dev()
-    }
-
     /// Feature negotiation for a modern device: the ring features
     /// `virtio_ring` supports, `VIRTIO_F_VERSION_1` required, SUSPEND if
     /// the device offers the configured dialect's bit; written to the
@@ -183,7 +242,7 @@ impl dyn SuspendTransport + '_ {
             );
             return Err(EINVAL);
         }
-        self.engine().negotiate(self.get_features(), negotiation);
+        self.engine().negotiate(self.device_features(), negotiation);
         self.write_features(negotiation.features());
         Ok(())
     }
@@ -196,7 +255,7 @@ impl dyn SuspendTransport + '_ {
         let engine = self.engine();
         let mut machine = engine.sleep.lock();
         machine.set_dialect(engine.negotiated());
-        let mut step = machine.begin(event, self.get_status(), now_us());
+        let mut step = machine.begin(event, self.status(), now_us());
         loop {
             let outcome = match step {
                 Step::Finish(result) => return result.map_err(Error::from_errno),
@@ -225,18 +284,18 @@ impl dyn SuspendTransport + '_ {
                 Outcome::Done
             }
             Step::Write(value) => {
-                self.set_status(value);
-                Outcome::Status(self.get_status())
+                self.write_status(value);
+                Outcome::Status(self.status())
             }
             Step::Sleep(us) => {
                 sleep_us(us);
-                Outcome::Status(self.get_status())
+                Outcome::Status(self.status())
             }
             Step::Reinit => match self.reinit_keeping_queues() {
-                Ok(()) => Outcome::Status(self.get_status()),
+                Ok(()) => Outcome::Status(self.status()),
                 Err(e) => failed(e),
             },
-            Step::Reset => Outcome::Reset(self.reset()),
+            Step::Reset => Outcome::Reset(self.reset_device()),
             Step::Rewind => self.rewind_queues().map_or_else(failed, |()| Outcome::Done),
             Step::ReplayInterrupts => {
                 let _ = self.for_each_vring(&mut |vring| {
@@ -390,7 +449,7 @@ impl dyn SuspendTransport + '_ {
     /// The STOP draft's resume: reset, then set the device up again on the
     /// same queues, which the device resumes from the state it kept.
     fn reinit_keeping_queues(&self) -> Result {
-        match self.reset() {
+        match self.reset_device() {
             ResetWait::Done => self.run_on_same_queues(),
             ResetWait::Gone => Err(ENODEV),
             ResetWait::TimedOut => Err(EIO),
@@ -401,12 +460,12 @@ impl dyn SuspendTransport + '_ {
     /// has, with the features it had accepted, and lets it run.
     fn run_on_same_queues(&self) -> Result {
         let mut status = S_ACKNOWLEDGE | S_DRIVER;
-        self.set_status(S_ACKNOWLEDGE);
-        self.set_status(status);
+        self.write_status(S_ACKNOWLEDGE);
+        self.write_status(status);
         self.write_features(self.virtio().features());
         status |= S_FEATURES_OK;
-        self.set_status(status);
-        if self.get_status() & S_FEATURES_OK == 0 {
+        self.write_status(status);
+        if self.status() & S_FEATURES_OK == 0 {
             dev_err!(
                 self.dev(),
                 "device refused the features it had accepted before\n"
@@ -414,7 +473,7 @@ impl dyn SuspendTransport + '_ {
             return Err(EIO);
         }
         self.activate_queues()?;
-        self.set_status(S_RUNNING);
+        self.write_status(S_RUNNING);
         Ok(())
     }
 

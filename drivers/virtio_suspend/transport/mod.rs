@@ -6,11 +6,12 @@
 pub(crate) mod mmio;
 pub(crate) mod pci;
 
-use kernel::{device, prelude::*};
+use kernel::{device, prelude::*, sync::Mutex};
 
+use crate::compat::irq::IrqReturn;
 use crate::logic::mmio::{check_queue_size, QueueSizeError, QUEUE_SIZE_MAX};
 use crate::suspend::SuspendTransport;
-use crate::virtio;
+use crate::virtio::{self, Queue};
 
 /// The transport device behind `vdev`, if one of our transports
 /// registered it.
@@ -38,4 +39,23 @@ fn queue_size(dev: &device::Device, index: u16, offered: u32) -> Result<u32> {
             EINVAL
         }
     })
+}
+
+/// Runs the interrupt handling of each of `queues`: whether any had work.
+fn queues_interrupt<Q: Queue>(queues: &[Q], irq: u32) -> IrqReturn {
+    let mut ret = IrqReturn::None;
+    for q in queues {
+        if q.vring().interrupt(irq) {
+            ret = IrqReturn::Handled;
+        }
+    }
+    ret
+}
+
+/// Makes `active` the device's queues (`find_vqs`); queues already there
+/// (a `find_vqs` without `del_vqs`) are released, with a warning on `dev`.
+fn install_queues<A>(dev: &device::Device, slot: &Mutex<Option<A>>, active: A) {
+    if slot.lock().replace(active).is_some() {
+        dev_warn!(dev, "find_vqs without del_vqs: old queues released\n");
+    }
 }

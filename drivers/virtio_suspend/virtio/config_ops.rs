@@ -41,6 +41,11 @@ pub(crate) unsafe trait EmbedsDevice: Sync + 'static {
 
     /// The virtio device this transport registered.
     fn virtio(&self) -> &Device;
+
+    /// The virtio device's generic device, for messages.
+    fn dev(&self) -> &kernel::device::Device {
+        self.virtio().as_dev()
+    }
 }
 
 /// Implements [`EmbedsDevice`] for transport device `$ty`, which embeds
@@ -96,7 +101,8 @@ pub(crate) trait Transport: EmbedsDevice {
     /// Settles the features (`virtio_device.features`, which the driver
     /// has chosen from `get_features`) and writes them to the device.
     fn finalize_features(&self, negotiation: &mut Negotiation<'_>) -> Result;
-    fn bus_name(&self) -> *const c_char;
+    /// The name of the device the transport found the device on.
+    fn bus_name(&self) -> &CStr;
     /// The bus address and length of shared memory region `id`, if the
     /// device offers it.
     fn get_shm_region(&self, _id: u8) -> Option<(u64, u64)> {
@@ -268,7 +274,7 @@ impl<T: Transport> Adapter<T> {
     /// its length.
     unsafe extern "C" fn bus_name(vdev: *mut bindings::virtio_device) -> *const c_char {
         // SAFETY: As above.
-        unsafe { T::from_vdev(vdev) }.bus_name()
+        unsafe { T::from_vdev(vdev) }.bus_name().as_char_ptr()
     }
 
     /// # Safety

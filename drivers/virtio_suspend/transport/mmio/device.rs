@@ -3,7 +3,7 @@
 //! One virtio-mmio device: its registers, queues and interrupt, as the
 //! virtio core and the SUSPEND engine drive them.
 
-use kernel::{device, ffi::c_char, fmt, new_mutex, prelude::*, str::CString, sync::Mutex};
+use kernel::{fmt, new_mutex, prelude::*, str::CString, sync::Mutex};
 
 use super::regs::MmioRegs;
 use crate::compat::irq::{self, IrqReturn};
@@ -13,10 +13,9 @@ use crate::logic::mmio::{
 };
 use crate::params::SuspendParams;
 use crate::suspend::{Engine, SuspendTransport};
-use crate::transport::queue_size;
+use crate::transport::{install_queues, queue_size, queues_interrupt};
 use crate::virtio::{
-    self, Negotiation, NewQueue, Notification, Notifier, Queue, QueueSetup, ResetWait, Transport,
-    TransportRef, Vring,
+    self, EmbedsDevice, NewQueue, Notification, Notifier, Queue, QueueSetup, TransportRef, Vring,
 };
 
 /// One virtio-mmio device and the virtio device registered for it.
@@ -29,7 +28,7 @@ use crate::virtio::{
 /// `self` can outlive the unbind of the platform device: whoever holds a
 /// reference to `vdev` keeps it. What it uses after that is safe because:
 /// - the platform device stays allocated: `pdev` holds a reference to it
-///   (its name is what `bus_name` returns);
+///   (its name is what `bus_device_name` returns);
 /// - `regs` (a device-managed mapping, unmapped after remove returns) is
 ///   used only by the config operations, the interrupt handler, the queues'
 ///   notifiers, the sysfs attributes, the debugfs file and the sleep
@@ -75,23 +74,11 @@ impl MmioDevice {
         })
     }
 
-    fn dev(&self) -> &device::Device {
-        self.vdev.as_dev()
-    }
-
     /// Runs `f` on the active queues (none before `find_vqs`), with
     /// `find_vqs` and `del_vqs` kept out meanwhile.
     fn with_queues<R>(&self, f: impl FnOnce(&[MmioQueue]) -> R) -> R {
         let queues = self.queues.lock();
         f(queues.as_ref().map_or(&[][..], |r| &r.data().queues[..]))
-    }
-
-    /// Writes the negotiated features to the device.
-    fn write_driver_features(&self, features: u64) {
-        for (select, word) in feature_words(features) {
-            self.regs.write(Reg::DriverFeaturesSel, select);
-            self.regs.write(Reg::DriverFeatures, word);
-        }
     }
 
     fn setup_queue(&self, new: NewQueue<'_>) -> Result<MmioQueue> {
@@ -204,12 +191,8 @@ impl irq::Handler for QueueIrq {
             device.engine.config_changed(&device.vdev);
             ret = IrqReturn::Handled;
         }
-        if status & INT_VRING != 0 {
-            for q in self.queues.iter() {
-                if q.vring.interrupt(irq) {
-                    ret = IrqReturn::Handled;
-                }
-            }
+        if status & INT_VRING != 0 && queues_interrupt(&self.queues, irq) == IrqReturn::Handled {
+            ret = IrqReturn::Handled;
         }
         ret
     }
@@ -217,63 +200,47 @@ impl irq::Handler for QueueIrq {
 
 virtio::embed_virtio_device!(MmioDevice, vdev);
 
-impl Transport for MmioDevice {
-    fn get(&self, offset: usize, buf: &mut [u8]) {
-        if let Err(e) = self.regs.config_read(offset, buf) {
+impl SuspendTransport for MmioDevice {
+    fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn read_config(&self, offset: usize, buf: &mut [u8]) -> Result {
+        self.regs.config_read(offset, buf).map_err(|e| {
             dev_err!(self.dev(), "config read refused: {e}\n");
-            buf.fill(0);
-            return;
+            EINVAL
+        })
+    }
+
+    fn config_write_now(&self, offset: usize, data: &[u8]) {
+        if let Err(e) = self.regs.config_write(offset, data) {
+            dev_err!(self.dev(), "config write refused: {e}\n");
         }
-        self.engine.config_read(offset, buf);
     }
 
-    fn set(&self, offset: usize, buf: &[u8]) {
-        self.engine
-            .config_write(&self.vdev, offset, buf, |offset, data| {
-                self.config_write_now(offset, data)
-            });
-    }
-
-    fn generation(&self) -> u32 {
+    fn config_generation(&self) -> u32 {
         self.regs.read(Reg::ConfigGeneration)
     }
 
-    fn get_status(&self) -> u8 {
-        if self.engine.is_gone() {
-            return 0;
-        }
+    fn read_status(&self) -> u8 {
         self.regs.read(Reg::Status) as u8
     }
 
-    fn set_status(&self, status: u8) {
+    fn write_status(&self, status: u8) {
         self.regs.write(Reg::Status, status.into());
     }
 
-    fn reset(&self) -> ResetWait {
-        self.regs.write(Reg::Status, 0);
-        let wait = self.vdev.wait_for_reset(|| self.get_status());
-        if wait == ResetWait::Gone {
-            self.engine.mark_gone();
-        }
-        wait
-    }
-
-    fn find_vqs(&self, setup: QueueSetup<'_>) -> Result {
+    fn setup_queues(&self, setup: QueueSetup<'_>) -> Result {
         let device = TransportRef::new(setup.device()).ok_or(EINVAL)?;
         let queues = setup.create(|new| self.setup_queue(new))?;
         let name = CString::try_from_fmt(fmt!("{}", self.vdev.name()))?;
         let data = QueueIrq { device, queues };
         let registration = irq::Registration::request_shared(self.irq, name, data)?;
-        if self.queues.lock().replace(registration).is_some() {
-            dev_warn!(
-                self.dev(),
-                "find_vqs without del_vqs: old queues released\n"
-            );
-        }
+        install_queues(self.dev(), &self.queues, registration);
         Ok(())
     }
 
-    fn del_vqs(&self) {
+    fn delete_queues(&self) {
         let registration = self.queues.lock().take();
         if let Some(registration) = registration {
             // Free the interrupt first: no handler may see a queue that is
@@ -282,13 +249,11 @@ impl Transport for MmioDevice {
         }
     }
 
-    fn synchronize_cbs(&self) {
+    fn synchronize_irqs(&self) {
         irq::synchronize(self.irq);
-        // And a replay of the engine's.
-        self.with_queues(|list| list.iter().for_each(|q| q.vring.sync_interrupts()));
     }
 
-    fn get_features(&self) -> u64 {
+    fn device_features(&self) -> u64 {
         self.regs.write(Reg::DeviceFeaturesSel, 1);
         let high = self.regs.read(Reg::DeviceFeatures);
         self.regs.write(Reg::DeviceFeaturesSel, 0);
@@ -296,20 +261,9 @@ impl Transport for MmioDevice {
         (u64::from(high) << 32) | u64::from(low)
     }
 
-    fn finalize_features(&self, negotiation: &mut Negotiation<'_>) -> Result {
-        let device: &dyn SuspendTransport = self;
-        device.negotiate_modern(negotiation)
-    }
-
-    fn bus_name(&self) -> *const c_char {
+    fn bus_device_name(&self) -> &CStr {
         // The platform device's name; `pdev` keeps it allocated.
-        self.pdev.name().as_char_ptr()
-    }
-}
-
-impl SuspendTransport for MmioDevice {
-    fn engine(&self) -> &Engine {
-        &self.engine
+        self.pdev.name()
     }
 
     fn for_each_vring(&self, f: &mut dyn FnMut(&Vring) -> Result) -> Result {
@@ -317,7 +271,10 @@ impl SuspendTransport for MmioDevice {
     }
 
     fn write_features(&self, features: u64) {
-        self.write_driver_features(features);
+        for (select, word) in feature_words(features) {
+            self.regs.write(Reg::DriverFeaturesSel, select);
+            self.regs.write(Reg::DriverFeatures, word);
+        }
     }
 
     fn activate_queues(&self) -> Result {
@@ -327,11 +284,5 @@ impl SuspendTransport for MmioDevice {
 
     fn notify_queues_now(&self) {
         self.with_queues(|list| list.iter().for_each(MmioQueue::notify_device));
-    }
-
-    fn config_write_now(&self, offset: usize, data: &[u8]) {
-        if let Err(e) = self.regs.config_write(offset, data) {
-            dev_err!(self.dev(), "config write refused: {e}\n");
-        }
     }
 }

@@ -5,8 +5,6 @@
 //! SUSPEND engine drive them.
 
 use kernel::{
-    device,
-    ffi::c_char,
     fmt, new_mutex,
     prelude::*,
     str::CString,
@@ -22,9 +20,9 @@ use crate::logic::pci::{
 };
 use crate::params::SuspendParams;
 use crate::suspend::{Engine, SuspendTransport};
-use crate::transport::queue_size;
+use crate::transport::{install_queues, queue_size, queues_interrupt};
 use crate::virtio::{
-    self, Negotiation, NewQueue, Notification, Notifier, Queue, QueueSetup, ResetWait, Transport,
+    self, EmbedsDevice, NewQueue, Notification, Notifier, Queue, QueueSetup, ResetWait,
     TransportRef, Vring,
 };
 
@@ -53,10 +51,8 @@ pub(super) struct Regions {
 ///
 /// # Invariants
 ///
-/// Once registered (`virtio::Registration`), `self` is freed by the
-/// virtio device's release, never moved.
-///
-/// The mappings in `regions` are device-managed (unmapped after remove
+/// As for `MmioDevice`: freed by the virtio device's release once
+/// registered, never moved; the mappings in `regions` are device-managed (unmapped after remove
 /// returns) and used only while the driver is bound, as for the mmio
 /// transport (see `MmioDevice`): `suspend::Bound` removes the debugfs
 /// file, then unregistering the virtio device removes the sysfs files
@@ -139,18 +135,6 @@ struct VectorHandler {
     role: Role,
 }
 
-impl VectorHandler {
-    fn queues_interrupt(&self, irq: u32) -> IrqReturn {
-        let mut ret = IrqReturn::None;
-        for q in self.queues.iter() {
-            if q.vring.interrupt(irq) {
-                ret = IrqReturn::Handled;
-            }
-        }
-        ret
-    }
-}
-
 impl irq::Handler for VectorHandler {
     fn handle(&self, irq: u32) -> IrqReturn {
         let device = &*self.device;
@@ -164,7 +148,7 @@ impl irq::Handler for VectorHandler {
                 IrqReturn::Handled
             }
             Role::AllQueues => {
-                self.queues_interrupt(irq);
+                queues_interrupt(&self.queues, irq);
                 IrqReturn::Handled
             }
             Role::Intx => {
@@ -177,7 +161,7 @@ impl irq::Handler for VectorHandler {
                     device.engine.config_changed(&device.vdev);
                 }
                 if isr & ISR_QUEUE != 0 {
-                    self.queues_interrupt(irq);
+                    queues_interrupt(&self.queues, irq);
                 }
                 IrqReturn::Handled
             }
@@ -212,10 +196,6 @@ impl PciDevice {
         })
     }
 
-    fn dev(&self) -> &device::Device {
-        self.vdev.as_dev()
-    }
-
     /// Runs `f` on the active queues and how their interrupts are routed
     /// (none before `find_vqs`), with `find_vqs` and `del_vqs` kept out
     /// meanwhile.
@@ -235,14 +215,6 @@ impl PciDevice {
     /// while SUSPENDed, and only if it keeps its state there.
     pub(super) fn may_power_down(&self) -> bool {
         self.no_soft_reset || !self.engine.is_suspended()
-    }
-
-    fn write_driver_features(&self, features: u64) {
-        let common = self.common();
-        for select in 0..2u32 {
-            common.write32::<{ common::DRIVER_FEATURE_SELECT }>(select);
-            common.write32::<{ common::DRIVER_FEATURE }>((features >> (32 * select)) as u32);
-        }
     }
 
     fn setup_queue(&self, new: NewQueue<'_>) -> Result<PciQueue> {
@@ -380,15 +352,18 @@ impl Notifier for PciNotifier {
 
 virtio::embed_virtio_device!(PciDevice, vdev);
 
-impl Transport for PciDevice {
-    fn get(&self, offset: usize, buf: &mut [u8]) {
+impl SuspendTransport for PciDevice {
+    fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn read_config(&self, offset: usize, buf: &mut [u8]) -> Result {
         let Some(cfg) = self.regions.device.as_ref() else {
             dev_err!(
                 self.dev(),
                 "config read, but the device has no configuration\n"
             );
-            buf.fill(0);
-            return;
+            return Err(EINVAL);
         };
         let mut read = || -> Result {
             match buf.len() {
@@ -411,55 +386,36 @@ impl Transport for PciDevice {
                 buf.len(),
                 cfg.maxsize()
             );
-            buf.fill(0);
-            return;
+            return Err(EINVAL);
         }
-        self.engine.config_read(offset, buf);
+        Ok(())
     }
 
-    fn set(&self, offset: usize, buf: &[u8]) {
-        self.engine
-            .config_write(&self.vdev, offset, buf, |offset, data| {
-                self.config_write_now(offset, data)
-            });
-    }
-
-    fn generation(&self) -> u32 {
+    fn config_generation(&self) -> u32 {
         self.common()
             .read8::<{ common::CONFIG_GENERATION }>()
             .into()
     }
 
-    fn get_status(&self) -> u8 {
-        if self.engine.is_gone() {
-            return 0;
-        }
+    fn read_status(&self) -> u8 {
         self.common().read8::<{ common::DEVICE_STATUS }>()
     }
 
-    fn set_status(&self, status: u8) {
+    fn write_status(&self, status: u8) {
         self.common().write8::<{ common::DEVICE_STATUS }>(status);
     }
 
-    fn reset(&self) -> ResetWait {
-        self.set_status(0);
-        // Then no handler may still run for the device as it was.
-        let wait = self.vdev.wait_for_reset(|| self.get_status());
-        match wait {
-            ResetWait::Done => self.synchronize_vectors(),
-            // A device that is gone raises nothing new; a handler of what
-            // it raised before may still run.
-            ResetWait::Gone => {
-                self.engine.mark_gone();
-                self.synchronize_vectors();
-            }
-            // Still raising, maybe: the caller gives the device up.
-            ResetWait::TimedOut => {}
+    fn after_reset(&self, wait: ResetWait) {
+        // Then no handler may still run for the device as it was (a
+        // device that is gone raises nothing new, but a handler of what
+        // it raised before may still run). One whose reset timed out may
+        // still be raising: the caller gives it up.
+        if wait != ResetWait::TimedOut {
+            self.synchronize_vectors();
         }
-        wait
     }
 
-    fn find_vqs(&self, setup: QueueSetup<'_>) -> Result {
+    fn setup_queues(&self, setup: QueueSetup<'_>) -> Result {
         let device = TransportRef::new(setup.device()).ok_or(EINVAL)?;
         let queues = setup.create(|new| self.setup_queue(new))?;
         let queues = Arc::new(queues, GFP_KERNEL)?;
@@ -490,16 +446,11 @@ impl Transport for PciDevice {
                 return Err(e);
             }
         }
-        if self.queues.lock().replace(active).is_some() {
-            dev_warn!(
-                self.dev(),
-                "find_vqs without del_vqs: old queues released\n"
-            );
-        }
+        install_queues(self.dev(), &self.queues, active);
         Ok(())
     }
 
-    fn del_vqs(&self) {
+    fn delete_queues(&self) {
         let active = self.queues.lock().take();
         if let Some(active) = active {
             // Tell the device to use no vector any more (the driver has
@@ -517,13 +468,11 @@ impl Transport for PciDevice {
         }
     }
 
-    fn synchronize_cbs(&self) {
+    fn synchronize_irqs(&self) {
         self.synchronize_vectors();
-        // And a replay of the engine's.
-        self.with_queues(|list, _| list.iter().for_each(|q| q.vring.sync_interrupts()));
     }
 
-    fn get_features(&self) -> u64 {
+    fn device_features(&self) -> u64 {
         let common = self.common();
         common.write32::<{ common::DEVICE_FEATURE_SELECT }>(1);
         let high = common.read32::<{ common::DEVICE_FEATURE }>();
@@ -532,27 +481,17 @@ impl Transport for PciDevice {
         (u64::from(high) << 32) | u64::from(low)
     }
 
-    fn finalize_features(&self, negotiation: &mut Negotiation<'_>) -> Result {
-        let device: &dyn SuspendTransport = self;
-        device.negotiate_modern(negotiation)
+    fn bus_device_name(&self) -> &CStr {
+        // The PCI function's name; `pdev` keeps it allocated.
+        self.pdev.name()
     }
 
-    fn bus_name(&self) -> *const c_char {
-        self.pdev.name().as_char_ptr()
-    }
-
-    fn get_shm_region(&self, id: u8) -> Option<(u64, u64)> {
+    fn shm_region(&self, id: u8) -> Option<(u64, u64)> {
         self.regions
             .shm
             .iter()
             .find(|(shm_id, _, _)| *shm_id == id)
             .map(|&(_, addr, len)| (addr, len))
-    }
-}
-
-impl SuspendTransport for PciDevice {
-    fn engine(&self) -> &Engine {
-        &self.engine
     }
 
     fn for_each_vring(&self, f: &mut dyn FnMut(&Vring) -> Result) -> Result {
@@ -560,7 +499,11 @@ impl SuspendTransport for PciDevice {
     }
 
     fn write_features(&self, features: u64) {
-        self.write_driver_features(features);
+        let common = self.common();
+        for select in 0..2u32 {
+            common.write32::<{ common::DRIVER_FEATURE_SELECT }>(select);
+            common.write32::<{ common::DRIVER_FEATURE }>((features >> (32 * select)) as u32);
+        }
     }
 
     fn activate_queues(&self) -> Result {
