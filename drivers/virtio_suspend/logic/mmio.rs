@@ -155,7 +155,8 @@ pub(crate) enum ConfigAccessError {
 
 /// Checks a driver's configuration-space access against the window the
 /// platform gave us, so that a short window never turns into an MMIO
-/// access past the mapping. Returns the offset from the window's start.
+/// access past the mapping, and its alignment (natural, 4 bytes for an
+/// 8-byte access). Returns the offset from the window's start.
 pub(crate) fn config_access(
     window: usize,
     offset: usize,

@@ -30,7 +30,14 @@ use crate::virtio::{self, EmbedsDevice, Negotiation, QueueSetup, Vring};
 /// context, while the virtio driver stays bound (see
 /// [`SuspendTransport::control`]); the virtio core calls them through the
 /// config operations.
-pub(crate) trait SuspendTransport: EmbedsDevice {
+///
+/// # Safety
+///
+/// The rings [`SuspendTransport::setup_queues`] creates must stay alive
+/// until [`SuspendTransport::delete_queues`] or the release of the device
+/// (the [`virtio::Transport`] contract: the virtio core and the driver
+/// keep pointers to them).
+pub(crate) unsafe trait SuspendTransport: EmbedsDevice {
     /// The engine the transport device embeds.
     fn engine(&self) -> &Engine;
 
@@ -101,7 +108,11 @@ pub(crate) trait SuspendTransport: EmbedsDevice {
     }
 
     /// Resets the device and waits until the reset is complete; says how
-    /// the wait ended. A device found gone is marked so.
+    /// the wait ended. A device found gone is marked so. Then, unless the
+    /// device may still be raising interrupts (the reset timed out), no
+    /// handling of the device as it was runs any more: the transport's
+    /// handlers ([`SuspendTransport::after_reset`]) and the engine's
+    /// replays (as the C transports flush callbacks in their reset).
     fn reset_device(&self) -> ResetWait {
         self.write_status(0);
         let wait = self.virtio().wait_for_reset(|| self.status());
@@ -109,6 +120,12 @@ pub(crate) trait SuspendTransport: EmbedsDevice {
             self.engine().mark_gone();
         }
         self.after_reset(wait);
+        if wait != ResetWait::TimedOut {
+            let _ = self.for_each_vring(&mut |vring| {
+                vring.sync_interrupts();
+                Ok(())
+            });
+        }
         wait
     }
 }
@@ -122,7 +139,7 @@ pub(crate) struct Engine {
     /// also runs inside a classic restore, so it cannot share `sleep`.
     negotiated: AtomicU8,
     /// The device is gone (its status read all ones): a separate flag,
-    /// since the transports' `get_status` reads it, with `sleep` held.
+    /// since `SuspendTransport::status` reads it, with `sleep` held.
     gone: AtomicBool,
     /// Held for a whole suspend or resume.
     #[pin]

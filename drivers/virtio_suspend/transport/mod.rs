@@ -6,7 +6,7 @@
 pub(crate) mod mmio;
 pub(crate) mod pci;
 
-use kernel::{device, prelude::*, sync::Mutex};
+use kernel::{device, prelude::*};
 
 use crate::compat::irq::IrqReturn;
 use crate::logic::mmio::{check_queue_size, QueueSizeError, QUEUE_SIZE_MAX};
@@ -50,12 +50,4 @@ fn queues_interrupt<Q: Queue>(queues: &[Q], irq: u32) -> IrqReturn {
         }
     }
     ret
-}
-
-/// Makes `active` the device's queues (`find_vqs`); queues already there
-/// (a `find_vqs` without `del_vqs`) are released, with a warning on `dev`.
-fn install_queues<A>(dev: &device::Device, slot: &Mutex<Option<A>>, active: A) {
-    if slot.lock().replace(active).is_some() {
-        dev_warn!(dev, "find_vqs without del_vqs: old queues released\n");
-    }
 }

@@ -63,12 +63,16 @@ macro_rules! embed_virtio_device {
             unsafe fn from_vdev<'a>(vdev: *mut ::kernel::bindings::virtio_device) -> &'a Self {
                 let vdev = vdev.cast::<$crate::virtio::Device>();
                 // SAFETY: the caller guarantees `vdev` is the `$field` of a
-                // live `$ty`.
+                // live `$ty`, which `virtio` checks is a `Device` itself.
                 unsafe { &*::kernel::container_of!(vdev, $ty, $field) }
             }
 
             fn virtio(&self) -> &$crate::virtio::Device {
-                &self.$field
+                // A raw pointer does not coerce: the field must be a
+                // `Device`, not something that derefs to one.
+                let field: *const $crate::virtio::Device = ::core::ptr::addr_of!(self.$field);
+                // SAFETY: a field of `self`, borrowed as long as `self`.
+                unsafe { &*field }
             }
         }
     };
@@ -80,7 +84,14 @@ pub(crate) use embed_virtio_device;
 /// The virtio core calls these for one device at a time from process
 /// context (probe, remove, config access, system sleep), except where a
 /// method says otherwise.
-pub(crate) trait Transport: EmbedsDevice {
+///
+/// # Safety
+///
+/// The rings [`Transport::find_vqs`] creates (through its
+/// [`QueueSetup`]) must stay alive until [`Transport::del_vqs`] or the
+/// release of the device: the virtio core and the driver keep pointers to
+/// them meanwhile.
+pub(crate) unsafe trait Transport: EmbedsDevice {
     /// Reads device configuration space at `offset` into `buf` (1, 2, 4
     /// or 8 bytes).
     fn get(&self, offset: usize, buf: &mut [u8]);

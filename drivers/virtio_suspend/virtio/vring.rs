@@ -9,7 +9,6 @@ use core::ptr::NonNull;
 use kernel::{
     bindings,
     ffi::{c_int, c_void},
-    fmt,
     prelude::*,
     str::CString,
     types::Opaque,
@@ -177,7 +176,7 @@ impl<'a> QueueSetup<'a> {
             })?;
             *slot = queue.vring().as_ptr();
             queues.push(queue, GFP_KERNEL)?;
-            index += 1;
+            index = index.checked_add(1).ok_or(EINVAL)?;
         }
         Ok(queues)
     }
@@ -200,14 +199,14 @@ impl NewQueue<'_> {
     /// features say, of `num` entries (fewer under memory pressure) at
     /// most, aligned to `align`; `notifier` takes its notifications.
     pub(crate) fn create_vring<N: Notifier>(
-        &self,
+        self,
         num: u32,
         align: u32,
         notifier: N,
     ) -> Result<Vring> {
         // SAFETY: the driver's name is a C string, live during `find_vqs`.
         let name = unsafe { CStr::from_char_ptr(self.info.name) };
-        let name = CString::try_from_fmt(fmt!("{name}"))?;
+        let name = CString::try_from(name)?;
         let interrupts = KBox::pin(Opaque::uninit(), GFP_KERNEL)?;
         // SAFETY: a new spinlock, pinned, initialized before any use.
         unsafe { virtio_suspend_vring_lock_init(interrupts.get()) };

@@ -13,7 +13,7 @@ use crate::logic::mmio::{
 };
 use crate::params::SuspendParams;
 use crate::suspend::{Engine, SuspendTransport};
-use crate::transport::{install_queues, queue_size, queues_interrupt};
+use crate::transport::{queue_size, queues_interrupt};
 use crate::virtio::{
     self, EmbedsDevice, NewQueue, Notification, Notifier, Queue, QueueSetup, TransportRef, Vring,
 };
@@ -176,9 +176,12 @@ impl Drop for MmioQueue {
 }
 
 /// What the interrupt handler needs: the device, and the queues it serves.
+///
+/// The queues drop first: their rings are deleted while the device is
+/// still referenced.
 struct QueueIrq {
-    device: TransportRef<MmioDevice>,
     queues: KVec<MmioQueue>,
+    device: TransportRef<MmioDevice>,
 }
 
 impl irq::Handler for QueueIrq {
@@ -200,7 +203,10 @@ impl irq::Handler for QueueIrq {
 
 virtio::embed_virtio_device!(MmioDevice, vdev);
 
-impl SuspendTransport for MmioDevice {
+// SAFETY: the rings `setup_queues` creates live in `self.queues` until
+// `delete_queues` takes them out, or until the device's release drops
+// `self`.
+unsafe impl SuspendTransport for MmioDevice {
     fn engine(&self) -> &Engine {
         &self.engine
     }
@@ -234,9 +240,9 @@ impl SuspendTransport for MmioDevice {
         let device = TransportRef::new(setup.device()).ok_or(EINVAL)?;
         let queues = setup.create(|new| self.setup_queue(new))?;
         let name = CString::try_from_fmt(fmt!("{}", self.vdev.name()))?;
-        let data = QueueIrq { device, queues };
+        let data = QueueIrq { queues, device };
         let registration = irq::Registration::request_shared(self.irq, name, data)?;
-        install_queues(self.dev(), &self.queues, registration);
+        *self.queues.lock() = Some(registration);
         Ok(())
     }
 

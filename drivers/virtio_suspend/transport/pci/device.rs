@@ -20,7 +20,7 @@ use crate::logic::pci::{
 };
 use crate::params::SuspendParams;
 use crate::suspend::{Engine, SuspendTransport};
-use crate::transport::{install_queues, queue_size, queues_interrupt};
+use crate::transport::{queue_size, queues_interrupt};
 use crate::virtio::{
     self, EmbedsDevice, NewQueue, Notification, Notifier, Queue, QueueSetup, ResetWait,
     TransportRef, Vring,
@@ -143,14 +143,15 @@ impl irq::Handler for VectorHandler {
                 device.engine.config_changed(&device.vdev);
                 IrqReturn::Handled
             }
+            // As the C transport: whether the queue had work.
             Role::Queue(n) => {
-                self.queues[n].vring.interrupt(irq);
-                IrqReturn::Handled
+                if self.queues[n].vring.interrupt(irq) {
+                    IrqReturn::Handled
+                } else {
+                    IrqReturn::None
+                }
             }
-            Role::AllQueues => {
-                queues_interrupt(&self.queues, irq);
-                IrqReturn::Handled
-            }
+            Role::AllQueues => queues_interrupt(&self.queues, irq),
             Role::Intx => {
                 // Reading the ISR status acknowledges it.
                 let isr = device.regions.isr.read8::<0>();
@@ -177,6 +178,9 @@ struct ActiveQueues {
     queues: Arc<KVec<PciQueue>>,
     plan: IrqPlan,
     _vectors: pci::IrqVectors,
+    /// Dropped after the queues: their rings are deleted while the device
+    /// is still referenced.
+    _device: TransportRef<PciDevice>,
 }
 
 impl PciDevice {
@@ -318,6 +322,7 @@ impl PciDevice {
             queues: queues.clone(),
             plan,
             _vectors: vectors,
+            _device: device.clone(),
         })
     }
 
@@ -352,7 +357,10 @@ impl Notifier for PciNotifier {
 
 virtio::embed_virtio_device!(PciDevice, vdev);
 
-impl SuspendTransport for PciDevice {
+// SAFETY: the rings `setup_queues` creates live in `self.queues` until
+// `delete_queues` takes them out, or until the device's release drops
+// `self`.
+unsafe impl SuspendTransport for PciDevice {
     fn engine(&self) -> &Engine {
         &self.engine
     }
@@ -382,7 +390,7 @@ impl SuspendTransport for PciDevice {
         if read().is_err() {
             dev_err!(
                 self.dev(),
-                "config read of {} bytes at {offset:#x} refused: outside the {}-byte device configuration\n",
+                "config read of {} bytes at {offset:#x} refused: not aligned, or outside the {}-byte device configuration\n",
                 buf.len(),
                 cfg.maxsize()
             );
@@ -446,7 +454,7 @@ impl SuspendTransport for PciDevice {
                 return Err(e);
             }
         }
-        install_queues(self.dev(), &self.queues, active);
+        *self.queues.lock() = Some(active);
         Ok(())
     }
 
@@ -544,7 +552,7 @@ impl SuspendTransport for PciDevice {
         if written.is_err() {
             dev_err!(
                 self.dev(),
-                "config write of {} bytes at {offset:#x} refused: outside the {}-byte device configuration\n",
+                "config write of {} bytes at {offset:#x} refused: not aligned, or outside the {}-byte device configuration\n",
                 data.len(),
                 cfg.maxsize()
             );
