@@ -121,12 +121,18 @@ pub(crate) unsafe trait SuspendTransport: EmbedsDevice {
         }
         self.after_reset(wait);
         if wait != ResetWait::TimedOut {
-            let _ = self.for_each_vring(&mut |vring| {
-                vring.sync_interrupts();
-                Ok(())
-            });
+            self.wait_for_replays();
         }
         wait
+    }
+
+    /// Waits for a running replay of the engine's (or handling of an
+    /// interrupt) on each queue to end (see [`Vring::sync_interrupts`]).
+    fn wait_for_replays(&self) {
+        let _ = self.for_each_vring(&mut |vring| {
+            vring.sync_interrupts();
+            Ok(())
+        });
     }
 }
 

@@ -71,11 +71,7 @@ unsafe impl<T: SuspendTransport> Transport for T {
 
     fn synchronize_cbs(&self) {
         self.synchronize_irqs();
-        // And a replay of the engine's.
-        let _ = self.for_each_vring(&mut |vring| {
-            vring.sync_interrupts();
-            Ok(())
-        });
+        self.wait_for_replays();
     }
 
     fn get_features(&self) -> u64 {
