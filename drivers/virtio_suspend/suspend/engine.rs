@@ -30,14 +30,7 @@ use crate::virtio::{self, EmbedsDevice, Negotiation, QueueSetup, Vring};
 /// context, while the virtio driver stays bound (see
 /// [`SuspendTransport::control`]); the virtio core calls them through the
 /// config operations.
-///
-/// # Safety
-///
-/// The rings [`SuspendTransport::setup_queues`] creates must stay alive
-/// until [`SuspendTransport::delete_queues`] or the release of the device
-/// (the [`virtio::Transport`] contract: the virtio core and the driver
-/// keep pointers to them).
-pub(crate) unsafe trait SuspendTransport: EmbedsDevice {
+pub(crate) trait SuspendTransport: EmbedsDevice {
     /// The engine the transport device embeds.
     fn engine(&self) -> &Engine;
 

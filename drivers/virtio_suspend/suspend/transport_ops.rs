@@ -12,9 +12,7 @@ use kernel::prelude::*;
 use super::SuspendTransport;
 use crate::virtio::{Negotiation, QueueSetup, ResetWait, Transport};
 
-// SAFETY: `find_vqs` is `setup_queues` and `del_vqs` is `delete_queues`,
-// whose contract (`SuspendTransport`) is `Transport`'s.
-unsafe impl<T: SuspendTransport> Transport for T {
+impl<T: SuspendTransport> Transport for T {
     fn get(&self, offset: usize, buf: &mut [u8]) {
         // The transport logged the refusal.
         if self.read_config(offset, buf).is_err() {
@@ -48,20 +46,6 @@ unsafe impl<T: SuspendTransport> Transport for T {
     }
 
     fn find_vqs(&self, setup: QueueSetup<'_>) -> Result {
-        let mut stale = false;
-        let _ = self.for_each_vring(&mut |_| {
-            stale = true;
-            Ok(())
-        });
-        if stale {
-            // Released before the new ones are set up, which may reuse
-            // their indices on the device.
-            dev_warn!(
-                self.dev(),
-                "find_vqs without del_vqs: old queues released\n"
-            );
-            self.delete_queues();
-        }
         self.setup_queues(setup)
     }
 

@@ -12,6 +12,7 @@ use kernel::{
     prelude::*,
 };
 
+use super::vring::release_core_refs;
 use super::{Device, Negotiation, QueueSetup, ResetWait};
 
 /// A transport device that embeds a virtio device, and the static config
@@ -85,13 +86,11 @@ pub(crate) use embed_virtio_device;
 /// context (probe, remove, config access, system sleep), except where a
 /// method says otherwise.
 ///
-/// # Safety
-///
-/// The rings [`Transport::find_vqs`] creates (through its
-/// [`QueueSetup`]) must stay alive until [`Transport::del_vqs`] or the
-/// release of the device: the virtio core and the driver keep pointers to
-/// them meanwhile.
-pub(crate) unsafe trait Transport: EmbedsDevice {
+/// The rings [`Transport::find_vqs`] creates (through its [`QueueSetup`])
+/// live until the core is done with them, whatever the transport keeps:
+/// the core holds a reference to each from `find_vqs` until after
+/// [`Transport::del_vqs`] (or a failed `find_vqs`).
+pub(crate) trait Transport: EmbedsDevice {
     /// Reads device configuration space at `offset` into `buf` (1, 2, 4
     /// or 8 bytes).
     fn get(&self, offset: usize, buf: &mut [u8]);
@@ -103,8 +102,10 @@ pub(crate) unsafe trait Transport: EmbedsDevice {
     /// Resets the device and waits until the reset is complete; says how
     /// the wait ended.
     fn reset(&self) -> ResetWait;
-    /// Creates the virtqueues the driver asks for (`setup`).
+    /// Creates the virtqueues the driver asks for (`setup`). Called with
+    /// no queues set up: after `del_vqs` if the driver did not call it.
     fn find_vqs(&self, setup: QueueSetup<'_>) -> Result;
+    /// Frees the queues' interrupts and lets go of the rings.
     fn del_vqs(&self);
     /// Waits for running virtqueue callbacks to finish.
     fn synchronize_cbs(&self);
@@ -230,9 +231,23 @@ impl<T: Transport> Adapter<T> {
                 core::slice::from_raw_parts(infos, nvqs as usize),
             )
         };
+        if dev.virtio().has_queues() {
+            // Released before the new ones are set up, which may reuse
+            // their indices on the device.
+            dev_warn!(dev.dev(), "find_vqs without del_vqs: old queues released\n");
+            dev.del_vqs();
+            // SAFETY: the driver asks for new queues: it is done with the
+            // old ones, and the transport has let go of them.
+            unsafe { release_core_refs(dev.virtio()) };
+        }
         // SAFETY: the core's `find_vqs` of `dev`, with its arrays.
         let setup = unsafe { QueueSetup::new(dev.virtio(), vqs, infos) };
-        from_result(|| dev.find_vqs(setup).map(|()| 0))
+        let ret = dev.find_vqs(setup);
+        if ret.is_err() {
+            // SAFETY: a failed `find_vqs`: the core uses none of its rings.
+            unsafe { release_core_refs(dev.virtio()) };
+        }
+        from_result(|| ret.map(|()| 0))
     }
 
     /// # Safety
@@ -242,7 +257,11 @@ impl<T: Transport> Adapter<T> {
     /// its length.
     unsafe extern "C" fn del_vqs(vdev: *mut bindings::virtio_device) {
         // SAFETY: the virtio core passes a device of this transport.
-        unsafe { T::from_vdev(vdev) }.del_vqs()
+        let dev = unsafe { T::from_vdev(vdev) };
+        dev.del_vqs();
+        // SAFETY: after `del_vqs`: the core and the driver are done with
+        // the rings.
+        unsafe { release_core_refs(dev.virtio()) };
     }
 
     /// # Safety

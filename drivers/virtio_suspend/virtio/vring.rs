@@ -5,12 +5,14 @@
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::{
-    bindings,
+    bindings, container_of,
     ffi::{c_int, c_void},
     prelude::*,
     str::CString,
+    sync::Arc,
     types::Opaque,
 };
 
@@ -28,7 +30,7 @@ extern "C" {
 }
 
 /// Where a queue's notifications go: the transport's part of a queue,
-/// owned by it.
+/// which its ring owns.
 pub(crate) trait Notifier: Send + Sync + 'static {
     /// Tells the device that queue `n` has new buffers. Any context.
     fn notify(&self, n: &Notification<'_>);
@@ -62,65 +64,159 @@ impl Notification<'_> {
 /// # Safety
 ///
 /// Only for `virtio_ring`: `vq` is a live queue that
-/// [`NewQueue::create_vring`] made with a notifier of type `N`, whose
-/// `priv` points to it.
+/// [`NewQueue::create_vring`] made with a notifier of type `N`.
 unsafe extern "C" fn notify<N: Notifier>(vq: *mut bindings::virtqueue) -> bool {
     // SAFETY: `vq` is live and not NULL (see above).
     let vq = unsafe { NonNull::new_unchecked(vq) };
-    // SAFETY: `priv` points to the `N` the `Vring` owns, which it drops
-    // only after deleting the queue.
-    let notifier = unsafe { &*(*vq.as_ptr()).priv_.cast::<N>() };
-    notifier.notify(&Notification {
+    // SAFETY: a live queue; `priv` is NULL until `create_vring` has made
+    // the ring, then points to it, a `Ring<N>` that lives at least as long
+    // as the queue (its drop deletes the queue).
+    let Some(ring) = (unsafe { (*vq.as_ptr()).priv_.cast::<Ring<N>>().as_ref() }) else {
+        // Not set up yet: nothing has been added to the ring.
+        return false;
+    };
+    ring.notifier.notify(&Notification {
         vq,
         _queue: PhantomData,
     });
     true
 }
 
-/// A notifier, type-erased: boxed, dropped with its queue.
-struct OwnedNotifier {
-    ptr: NonNull<c_void>,
-    drop: unsafe fn(NonNull<c_void>),
-}
-
+/// Drops the virtio core's reference to a ring (see [`Header::core_ref`]).
+///
 /// # Safety
 ///
-/// `ptr` came from `KBox::<N>::into_raw` and is not used afterwards.
-unsafe fn drop_notifier<N>(ptr: NonNull<c_void>) {
-    // SAFETY: guaranteed by the caller.
-    drop(unsafe { KBox::from_raw(ptr.as_ptr().cast::<N>()) });
+/// `header` is that of a `Ring<N>` whose core reference, from
+/// `Arc::into_raw`, the caller owns and gives up.
+unsafe fn drop_core_ref<N: Notifier>(header: NonNull<Header>) {
+    // SAFETY: a `Ring<N>` starts with its header (`repr(C)`); the
+    // reference is the caller's to give up.
+    drop(unsafe { Arc::<Ring<N>>::from_raw(header.as_ptr().cast::<Ring<N>>()) });
 }
 
-impl Drop for OwnedNotifier {
-    fn drop(&mut self) {
-        // SAFETY: `ptr` and `drop` were made together by `NewQueue::create_vring`.
-        unsafe { (self.drop)(self.ptr) };
-    }
-}
-
-/// A virtqueue created by `vring_create_virtqueue`, deleted on drop.
+/// What a ring is, whatever its notifier's type; its queue's `priv`
+/// points to it. Dropping it deletes the queue.
 ///
 /// # Invariants
 ///
-/// `vq` is a live virtqueue owned by this value, whose `priv` is
-/// `notifier`'s pointer and whose name is `name`; `interrupts` is an
-/// initialized spinlock that every `vring_interrupt()` of `vq` runs under
-/// (`vring_replay.c`).
-pub(crate) struct Vring {
+/// `vq` is a live virtqueue owned by this header, whose name is `_name`
+/// and whose `priv` is NULL or points to this header (the start of the
+/// `Ring` that holds it); `interrupts` is an initialized spinlock that
+/// every `vring_interrupt()` of `vq` runs under (`vring_replay.c`) once
+/// `priv` is set.
+#[repr(C)]
+struct Header {
     vq: NonNull<bindings::virtqueue>,
-    interrupts: Pin<KBox<Opaque<bindings::spinlock_t>>>,
-    _notifier: OwnedNotifier,
+    interrupts: Opaque<bindings::spinlock_t>,
+    /// Whether the virtio core's reference is held: one count of the
+    /// `Arc` the ring lives in, taken when the ring is made (as `priv`)
+    /// and dropped when the core is done with the ring, after `del_vqs`
+    /// or a failed `find_vqs` ([`release_core_refs`]). It keeps the ring
+    /// alive for the core and the driver whatever the transport does
+    /// with its own references.
+    core_ref: AtomicBool,
+    drop_core_ref: unsafe fn(NonNull<Header>),
     _name: CString,
+    /// The queue's `virtio_device` keeps it on its list until the queue
+    /// is deleted.
+    _device: DeviceRef,
 }
 
-// SAFETY: virtqueue operations used here may run on any CPU; the notifier
-// is `Send + Sync`.
-unsafe impl Send for Vring {}
-// SAFETY: the operations on `&Vring` take the ring's own locks or are
+// SAFETY: virtqueue operations used here may run on any CPU.
+unsafe impl Send for Header {}
+// SAFETY: the operations on `&Ring` take the ring's own locks or are
 // made for concurrent callers (hold, release, notify, rewind); the
 // driver's callback runs under `interrupts`, so on one CPU at a time
 // whether an interrupt or a replay runs it.
-unsafe impl Sync for Vring {}
+unsafe impl Sync for Header {}
+
+impl Drop for Header {
+    fn drop(&mut self) {
+        // SAFETY: we own the live queue (type invariant); nobody uses it
+        // any more: the virtio core's reference was dropped, so the core
+        // and the driver are done with it, and so is every other holder.
+        unsafe { bindings::vring_del_virtqueue(self.vq.as_ptr()) };
+    }
+}
+
+/// A virtqueue created by `vring_create_virtqueue`, with the transport's
+/// notifier `N`; shared (`Arc`), and deleted when the last reference
+/// goes, which is never before the virtio core is done with it.
+#[repr(C)]
+pub(crate) struct Ring<N: ?Sized> {
+    header: Header,
+    notifier: N,
+}
+
+/// A ring, whatever its transport's notifier.
+pub(crate) type Vring = Ring<dyn Notifier>;
+
+/// Drops the virtio core's reference to each ring of `vdev` that it still
+/// holds: a ring is deleted then, unless its transport still holds it.
+///
+/// # Safety
+///
+/// Only once the core and the driver are done with the rings: after the
+/// transport's `del_vqs`, or its failed `find_vqs`, for `vdev`.
+pub(super) unsafe fn release_core_refs(vdev: &Device) {
+    // One at a time: the reference is dropped without the list's lock,
+    // which deleting the queue takes.
+    while let Some(header) = vdev.take_core_ref() {
+        // SAFETY: the ring is alive (we hold its core reference), whose
+        // `drop_core_ref` matches its type; the reference is ours to drop
+        // (guaranteed by the caller).
+        unsafe { ((*header.as_ptr()).drop_core_ref)(header) };
+    }
+}
+
+impl Device {
+    /// Whether the device has virtqueues.
+    pub(super) fn has_queues(&self) -> bool {
+        self.with_queue_list(|head| {
+            // SAFETY: the list, under its lock.
+            unsafe { (*head).next != head }
+        })
+    }
+
+    /// Takes the core's reference of the first ring of the device that
+    /// still has it.
+    fn take_core_ref(&self) -> Option<NonNull<Header>> {
+        self.with_queue_list(|head| {
+            // SAFETY: the list, under its lock: each entry is the `list` of
+            // a live queue of the device, made by `create_vring` (this is a
+            // transport's device), whose `priv` is NULL or its ring's
+            // header, live while the queue is on the list (deleting the
+            // queue takes it off, under the lock, before the ring goes).
+            unsafe {
+                let mut node = (*head).next;
+                while node != head {
+                    let vq = container_of!(node, bindings::virtqueue, list);
+                    let header = (*vq).priv_.cast::<Header>();
+                    if !header.is_null() && (*header).core_ref.swap(false, Ordering::Relaxed) {
+                        return NonNull::new(header);
+                    }
+                    node = (*node).next;
+                }
+                None
+            }
+        })
+    }
+
+    /// Runs `f` on the head of the device's queue list, with the list's
+    /// lock held.
+    fn with_queue_list<R>(&self, f: impl FnOnce(*mut bindings::list_head) -> R) -> R {
+        // SAFETY: a live device, whose list lock the core initialized
+        // when it was allocated (`register_virtio_device`); queues are
+        // created only for registered devices.
+        unsafe {
+            let lock = &raw mut (*self.as_raw()).vqs_list_lock;
+            bindings::spin_lock(lock);
+            let ret = f(&raw mut (*self.as_raw()).vqs);
+            bindings::spin_unlock(lock);
+            ret
+        }
+    }
+}
 
 /// A queue a transport set up, with its ring.
 pub(crate) trait Queue {
@@ -203,26 +299,19 @@ impl NewQueue<'_> {
         num: u32,
         align: u32,
         notifier: N,
-    ) -> Result<Vring> {
+    ) -> Result<Arc<Vring>> {
         // SAFETY: the driver's name is a C string, live during `find_vqs`.
         let name = unsafe { CStr::from_char_ptr(self.info.name) };
         let name = CString::try_from(name)?;
-        let interrupts = KBox::pin(Opaque::uninit(), GFP_KERNEL)?;
-        // SAFETY: a new spinlock, pinned, initialized before any use.
-        unsafe { virtio_suspend_vring_lock_init(interrupts.get()) };
-        let notifier = KBox::into_raw(KBox::new(notifier, GFP_KERNEL)?);
-        let notifier = OwnedNotifier {
-            // SAFETY: `KBox::into_raw` is not NULL.
-            ptr: unsafe { NonNull::new_unchecked(notifier.cast()) },
-            drop: drop_notifier::<N>,
-        };
+        // SAFETY: `find_vqs` is called for registered devices only.
+        let device = unsafe { DeviceRef::new(self.vdev) };
         // SAFETY: `vdev` is registered and its features are final
-        // (`find_vqs`); the name lives in the `Vring`, as long as the
-        // queue; `notify::<N>` is safe once `priv` is set, below, before
-        // the queue is given to anyone. `weak_barriers` because the device
-        // is another CPU (a VMM thread), as the C virtio-mmio and
-        // virtio-pci transports assume; `may_reduce_num` lets the ring
-        // shrink under memory pressure, as they allow.
+        // (`find_vqs`); the name lives in the ring, as long as the queue;
+        // `notify::<N>` does nothing until `priv` is set, below.
+        // `weak_barriers` because the device is another CPU (a VMM
+        // thread), as the C virtio-mmio and virtio-pci transports assume;
+        // `may_reduce_num` lets the ring shrink under memory pressure, as
+        // they allow.
         let vq = unsafe {
             bindings::vring_create_virtqueue(
                 self.index.into(),
@@ -238,25 +327,35 @@ impl NewQueue<'_> {
             )
         };
         let vq = NonNull::new(vq).ok_or(ENOMEM)?;
-        // SAFETY: a new queue that nobody else knows of yet.
+        // INVARIANT: a new queue we now own, named `name`, `priv` NULL;
+        // dropped on failure, the header deletes it.
+        let header = Header {
+            vq,
+            interrupts: Opaque::uninit(),
+            core_ref: AtomicBool::new(true),
+            drop_core_ref: drop_core_ref::<N>,
+            _name: name,
+            _device: device,
+        };
+        let ring = Arc::new(Ring { header, notifier }, GFP_KERNEL)?;
+        // SAFETY: the lock in its place for good (an `Arc` does not move),
+        // initialized before any use: nobody else knows the ring yet.
+        unsafe { virtio_suspend_vring_lock_init(ring.header.interrupts.get()) };
+        let core_ref = Arc::into_raw(ring.clone());
+        // SAFETY: a new queue that nobody else uses yet. INVARIANT: `priv`
+        // points to the header, the start of the ring (`repr(C)`), and the
+        // lock is initialized.
         unsafe {
-            (*vq.as_ptr()).priv_ = notifier.ptr.as_ptr();
+            (*vq.as_ptr()).priv_ = core_ref.cast_mut().cast();
             (*vq.as_ptr()).num_max = num;
         }
-        // INVARIANT: a new queue we now own, `priv` and name set above, the
-        // lock initialized.
-        Ok(Vring {
-            vq,
-            interrupts,
-            _notifier: notifier,
-            _name: name,
-        })
+        Ok(ring)
     }
 }
 
-impl Vring {
+impl<N: ?Sized> Ring<N> {
     pub(crate) fn as_ptr(&self) -> *mut bindings::virtqueue {
-        self.vq.as_ptr()
+        self.header.vq.as_ptr()
     }
 
     /// Entries in the ring (may be fewer than requested).
@@ -286,13 +385,13 @@ impl Vring {
             virtio_suspend_vring_interrupt(
                 irq as c_int,
                 self.as_ptr().cast(),
-                self.interrupts.get(),
+                self.header.interrupts.get(),
             )
         }
     }
 }
 
-impl Vring {
+impl<N: ?Sized> Ring<N> {
     /// Stops showing new buffers to the device: the driver's buffers go
     /// into the ring but are not published, and notifications are
     /// deferred, until [`Vring::release`]. Call [`hold_sync`] after
@@ -353,7 +452,7 @@ impl Vring {
         // SAFETY: live queue and its initialized lock (type invariant); the
         // glue disables bottom halves and, with the lock, interrupts
         // around `vring_interrupt`, which ignores its irq number.
-        unsafe { virtio_suspend_vring_replay(self.as_ptr().cast(), self.interrupts.get()) };
+        unsafe { virtio_suspend_vring_replay(self.as_ptr().cast(), self.header.interrupts.get()) };
     }
 
     /// Waits until no interrupt handling or replay of the queue runs (one
@@ -361,7 +460,7 @@ impl Vring {
     /// context, for `synchronize_cbs`.
     pub(crate) fn sync_interrupts(&self) {
         // SAFETY: the queue's initialized lock (type invariant).
-        unsafe { virtio_suspend_vring_sync(self.interrupts.get()) };
+        unsafe { virtio_suspend_vring_sync(self.header.interrupts.get()) };
     }
 
     /// Notifies the device of the queue's available buffers.
@@ -369,13 +468,6 @@ impl Vring {
         // SAFETY: live queue (type invariant); notifying may be done at
         // any time and is harmless when nothing is new.
         unsafe { bindings::virtqueue_notify(self.as_ptr()) };
-    }
-}
-
-impl Drop for Vring {
-    fn drop(&mut self) {
-        // SAFETY: we own the live queue (type invariant).
-        unsafe { bindings::vring_del_virtqueue(self.as_ptr()) };
     }
 }
 

@@ -3,7 +3,12 @@
 //! One virtio-mmio device: its registers, queues and interrupt, as the
 //! virtio core and the SUSPEND engine drive them.
 
-use kernel::{fmt, new_mutex, prelude::*, str::CString, sync::Mutex};
+use kernel::{
+    fmt, new_mutex,
+    prelude::*,
+    str::CString,
+    sync::{Arc, Mutex},
+};
 
 use super::regs::MmioRegs;
 use crate::compat::irq::{self, IrqReturn};
@@ -128,7 +133,7 @@ impl Notifier for MmioNotifier {
 struct MmioQueue {
     regs: MmioRegs,
     index: u32,
-    vring: Vring,
+    vring: Arc<Vring>,
 }
 
 impl Queue for MmioQueue {
@@ -165,7 +170,8 @@ impl Drop for MmioQueue {
     fn drop(&mut self) {
         self.regs.write(Reg::QueueSel, self.index);
         self.regs.write(Reg::QueueReady, 0);
-        // `vring` is freed after this: the device must have let go of it.
+        // `vring` may be freed after this: the device must have let go of
+        // it.
         if self.regs.read(Reg::QueueReady) != 0 {
             pr_warn!(
                 "virtio-suspend-mmio: queue {} still ready after deactivation\n",
@@ -203,10 +209,7 @@ impl irq::Handler for QueueIrq {
 
 virtio::embed_virtio_device!(MmioDevice, vdev);
 
-// SAFETY: the rings `setup_queues` creates live in `self.queues` until
-// `delete_queues` takes them out, or until the device's release drops
-// `self`.
-unsafe impl SuspendTransport for MmioDevice {
+impl SuspendTransport for MmioDevice {
     fn engine(&self) -> &Engine {
         &self.engine
     }

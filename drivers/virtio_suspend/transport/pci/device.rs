@@ -77,7 +77,7 @@ pub(crate) struct PciDevice {
 /// An active queue of the device.
 struct PciQueue {
     index: u16,
-    vring: Vring,
+    vring: Arc<Vring>,
     /// Where the queue is notified.
     notify: IoMem<2>,
 }
@@ -357,10 +357,7 @@ impl Notifier for PciNotifier {
 
 virtio::embed_virtio_device!(PciDevice, vdev);
 
-// SAFETY: the rings `setup_queues` creates live in `self.queues` until
-// `delete_queues` takes them out, or until the device's release drops
-// `self`.
-unsafe impl SuspendTransport for PciDevice {
+impl SuspendTransport for PciDevice {
     fn engine(&self) -> &Engine {
         &self.engine
     }
