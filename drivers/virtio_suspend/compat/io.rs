@@ -8,25 +8,47 @@
 //! known when the code is written, and accesses inside it are checked at
 //! compile time (`read32::<OFFSET>()`); the rest of the region, whose
 //! size only the device tells, is checked at run time (`try_read32`).
+//!
+//! A region keeps its mapping: the [`Mapping`] is counted, and unmapped
+//! when the last region made from it goes. So no access through a region
+//! can reach an unmapped address, whoever holds it and whenever: after
+//! the driver is unbound (the claim on the resource is device-managed and
+//! goes then) an access reaches a device the driver no longer owns, which
+//! is not memory unsafety (upstream's `Devres` revokes the access instead).
 
 use core::ptr::NonNull;
 
-use kernel::{bindings, ffi::c_void, prelude::*};
+use kernel::{bindings, ffi::c_void, prelude::*, sync::Arc};
+
+/// A mapping of device memory or I/O ports, unmapped when dropped.
+///
+/// # Safety
+///
+/// [`Mapping::base`] returns an `iomap` cookie (from `ioremap`,
+/// `pci_iomap` and friends), the same each time, for [`Mapping::len`]
+/// bytes that stay mapped until the value is dropped.
+pub(crate) unsafe trait Mapping: Send + Sync {
+    /// Where the mapping starts.
+    fn base(&self) -> NonNull<c_void>;
+    /// How many bytes are mapped.
+    fn len(&self) -> usize;
+}
 
 /// A mapped region of at least `SIZE` bytes.
 ///
 /// # Invariants
 ///
 /// `addr` is an `iomap` cookie for `maxsize` bytes, `maxsize >= SIZE`,
-/// that stays mapped while the value is used (see [`IoMem::new`]).
+/// inside `mapping`, which keeps them mapped.
 #[derive(Clone)]
 pub(crate) struct IoMem<const SIZE: usize = 0> {
     addr: NonNull<c_void>,
     maxsize: usize,
+    mapping: Arc<dyn Mapping>,
 }
 
 // SAFETY: I/O accessors may be used from any CPU and context; the region
-// itself has no Rust-visible state.
+// itself has no Rust-visible state, and the mapping is `Send + Sync`.
 unsafe impl<const SIZE: usize> Send for IoMem<SIZE> {}
 // SAFETY: As for `Send`: concurrent accesses are ordered by the device.
 unsafe impl<const SIZE: usize> Sync for IoMem<SIZE> {}
@@ -42,15 +64,16 @@ macro_rules! accessors {
         /// Reads at `OFFSET`, which the compiler checks against `SIZE`.
         pub(crate) fn $read<const OFFSET: usize>(&self) -> $ty {
             const { assert!(access_ok(OFFSET, core::mem::size_of::<$ty>(), SIZE)) };
-            // SAFETY: inside the mapped region (checked above, and
-            // `SIZE <= maxsize` by the type invariant).
+            // SAFETY: inside the region (checked above, and
+            // `SIZE <= maxsize` by the type invariant), which its mapping
+            // keeps mapped.
             unsafe { bindings::$c_read(self.at(OFFSET)) as $ty }
         }
 
         /// Reads at `offset`, checked against the region's size.
         pub(crate) fn $try_read(&self, offset: usize) -> Result<$ty> {
             self.check(offset, core::mem::size_of::<$ty>())?;
-            // SAFETY: inside the mapped region (checked above).
+            // SAFETY: inside the region (checked above), kept mapped.
             Ok(unsafe { bindings::$c_read(self.at(offset)) as $ty })
         }
 
@@ -64,7 +87,7 @@ macro_rules! accessors {
         /// Writes at `offset`, checked against the region's size.
         pub(crate) fn $try_write(&self, offset: usize, value: $ty) -> Result {
             self.check(offset, core::mem::size_of::<$ty>())?;
-            // SAFETY: inside the mapped region (checked above).
+            // SAFETY: inside the region (checked above), kept mapped.
             unsafe { bindings::$c_write(value.into(), self.at(offset)) };
             Ok(())
         }
@@ -72,20 +95,34 @@ macro_rules! accessors {
 }
 
 impl<const SIZE: usize> IoMem<SIZE> {
-    /// Wraps `maxsize` mapped bytes at `addr`; `EINVAL` if fewer than
+    /// The whole of `mapping`; `EINVAL` if it is smaller than `SIZE`.
+    pub(crate) fn new(mapping: Arc<dyn Mapping>) -> Result<Self> {
+        let (addr, maxsize) = (mapping.base(), mapping.len());
+        // SAFETY: all of the mapping (`Mapping`'s contract).
+        unsafe { Self::within(mapping, addr, maxsize) }
+    }
+
+    /// The `maxsize` bytes at `addr` of `mapping`; `EINVAL` if fewer than
     /// `SIZE`.
     ///
     /// # Safety
     ///
-    /// `addr` must be an `iomap` cookie (from `pci_iomap` and friends) for
-    /// `maxsize` bytes that stays mapped as long as the returned value,
-    /// and every region made from it, is used.
-    pub(crate) unsafe fn new(addr: NonNull<c_void>, maxsize: usize) -> Result<Self> {
+    /// `addr` is an `iomap` cookie for `maxsize` bytes inside `mapping`.
+    unsafe fn within(
+        mapping: Arc<dyn Mapping>,
+        addr: NonNull<c_void>,
+        maxsize: usize,
+    ) -> Result<Self> {
         if maxsize < SIZE {
             return Err(EINVAL);
         }
-        // INVARIANT: the caller guarantees the mapping; checked the size.
-        Ok(Self { addr, maxsize })
+        // INVARIANT: inside `mapping` (guaranteed by the caller), which
+        // the region keeps; the size checked above.
+        Ok(Self {
+            addr,
+            maxsize,
+            mapping,
+        })
     }
 
     /// The region's size.
@@ -99,9 +136,10 @@ impl<const SIZE: usize> IoMem<SIZE> {
         if offset > self.maxsize || len > self.maxsize - offset {
             return Err(ERANGE);
         }
-        // SAFETY: inside this region, which is mapped as long as it is
-        // used (type invariant), and so is every part of it.
-        unsafe { IoMem::new(NonNull::new_unchecked(self.at(offset)), len) }
+        let addr = NonNull::new(self.at(offset)).ok_or(EINVAL)?;
+        // SAFETY: inside this region (checked above), so inside its
+        // mapping (type invariant).
+        unsafe { IoMem::within(self.mapping.clone(), addr, len) }
     }
 
     fn check(&self, offset: usize, width: usize) -> Result {

@@ -6,8 +6,9 @@
 //!
 //! 6.12's kernel crate has no PCI abstractions; this is the subset a
 //! virtio-pci transport needs, in the shape later kernels give
-//! `kernel::pci` (device-managed enable and BAR mappings, so a probe that
-//! fails or a removal leaves nothing behind).
+//! `kernel::pci` (device-managed enable and BAR claims, so a probe that
+//! fails or a removal leaves nothing behind; a BAR's mapping lives as
+//! long as a region of it is held).
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -15,15 +16,16 @@ use core::ptr::NonNull;
 use kernel::{
     bindings, device,
     error::{from_result, to_result},
-    ffi::c_int,
+    ffi::{c_int, c_void},
     prelude::*,
+    sync::Arc,
     types::{ForeignOwnable, Opaque},
     ThisModule,
 };
 
 use super::device_id::{IdTable, RawDeviceId};
 use super::driver::{self, RegistrationOps};
-use super::io::IoMem;
+use super::io::{IoMem, Mapping};
 use super::pm::{self, PmOps, SleepCallbacks};
 
 /// A PCI device that a driver is bound to or being probed with.
@@ -150,23 +152,26 @@ impl Device {
         (len, flags & bindings::IORESOURCE_MEM as usize != 0)
     }
 
-    /// Claims and maps BAR `bar` whole until the driver is unbound
-    /// (`pcim_iomap_region`: device-managed).
+    /// Claims BAR `bar` until the driver is unbound (device-managed,
+    /// `pcim_request_region`) and maps it whole for as long as the
+    /// returned region, or any made from it, lives.
     pub(crate) fn iomap_region(&self, bar: u8, name: &'static CStr) -> Result<IoMem> {
         let (len, _) = self.bar(bar);
         // SAFETY: a live device being probed; `name` is static.
-        let addr = unsafe {
-            kernel::error::from_err_ptr(bindings::pcim_iomap_region(
-                self.as_raw(),
-                bar.into(),
-                name.as_char_ptr(),
-            ))
-        }?;
-        let addr = NonNull::new(addr).ok_or(ENOMEM)?;
-        // SAFETY: `pcim_iomap_region` mapped the BAR's `len` bytes until
-        // the driver is unbound; the caller uses the mapping only from
-        // callbacks that run while it is bound (probe to remove).
-        unsafe { IoMem::new(addr, len as usize) }
+        to_result(unsafe {
+            bindings::pcim_request_region(self.as_raw(), bar.into(), name.as_char_ptr())
+        })?;
+        // SAFETY: a live device; `pci_iomap` maps a BAR (memory or I/O
+        // ports) whole with `max` 0, or fails with NULL.
+        let base = unsafe { bindings::pci_iomap(self.as_raw(), bar.into(), 0) };
+        let base = NonNull::new(base).ok_or(ENOMEM)?;
+        // INVARIANT: mapped just above, for the BAR's length.
+        let mapping = BarMapping {
+            pdev: self.get_ref(),
+            base,
+            len: len as usize,
+        };
+        IoMem::new(Arc::new(mapping, GFP_KERNEL)?)
     }
 
     /// Entries of the device's MSI-X table, 0 without MSI-X.
@@ -287,6 +292,41 @@ impl Drop for DeviceRef {
     fn drop(&mut self) {
         // SAFETY: we own one reference (type invariant).
         unsafe { bindings::put_device(&raw mut (*self.0.as_ptr()).dev) };
+    }
+}
+
+/// A BAR mapped with `pci_iomap`, unmapped on drop.
+///
+/// # Invariants
+///
+/// `base` is a `pci_iomap` of `len` bytes of `pdev`, owned by this value.
+struct BarMapping {
+    pdev: DeviceRef,
+    base: NonNull<c_void>,
+    len: usize,
+}
+
+// SAFETY: a mapping may be used and unmapped from any thread.
+unsafe impl Send for BarMapping {}
+// SAFETY: As for `Send`; it has no state of its own.
+unsafe impl Sync for BarMapping {}
+
+// SAFETY: a `pci_iomap` cookie, mapped until the drop.
+unsafe impl Mapping for BarMapping {
+    fn base(&self) -> NonNull<c_void> {
+        self.base
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for BarMapping {
+    fn drop(&mut self) {
+        // SAFETY: mapped for `pdev`, which the reference keeps, and owned
+        // (type invariant); no region uses it any more (they hold it).
+        unsafe { bindings::pci_iounmap(self.pdev.as_raw(), self.base.as_ptr()) };
     }
 }
 

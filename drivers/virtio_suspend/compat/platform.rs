@@ -11,14 +11,15 @@ use core::ptr::NonNull;
 
 use super::device_id::{IdTable, RawDeviceId};
 use super::driver::{self, RegistrationOps};
-use super::io::IoMem;
+use super::io::{IoMem, Mapping};
 use super::pm::{PmOps, SleepCallbacks};
 
 use kernel::{
     bindings, device,
     error::{from_err_ptr, from_result, to_result},
-    ffi::c_int,
+    ffi::{c_int, c_void},
     prelude::*,
+    sync::Arc,
     types::Opaque,
     ThisModule,
 };
@@ -56,10 +57,10 @@ impl Device {
         Ok(irq as u32)
     }
 
-    /// Claims and maps memory resource `index`, whole. The mapping is
-    /// released when the driver is unbound from this device
-    /// (device-managed): use it only from callbacks that run while the
-    /// driver is bound (probe to remove).
+    /// Claims memory resource `index` until the driver is unbound
+    /// (device-managed, as `devm_platform_ioremap_resource` does) and maps
+    /// it whole for as long as the returned region, or any made from it,
+    /// lives.
     pub(crate) fn map_mmio(&self, index: u32) -> Result<IoMem> {
         // SAFETY: `as_raw` is a live platform device.
         let res = unsafe {
@@ -69,17 +70,25 @@ impl Device {
             return Err(ENODEV);
         }
         // SAFETY: a non-NULL resource of a live device is valid.
-        let len = unsafe { (*res).end - (*res).start + 1 } as usize;
-        // SAFETY: `as_raw` is a live platform device being probed.
-        let base = from_err_ptr(unsafe {
-            bindings::devm_platform_ioremap_resource(self.as_raw(), index)
-        })?;
-        let base = NonNull::new(base).ok_or(ENOMEM)?;
-        // SAFETY: mapped above for `len` bytes until the driver is unbound;
-        // the caller uses it only while it is bound (see above). `ioread`
-        // and `iowrite` take an `ioremap`ped address as well as a
-        // `pci_iomap` cookie.
-        unsafe { IoMem::new(base.cast(), len) }
+        let (start, len) = unsafe { ((*res).start, (*res).end - (*res).start + 1) };
+        let dev = super::device::as_raw(self.as_dev());
+        // SAFETY: `dev` is the live device embedded in this one, being
+        // probed; its name lives as long as it, beyond the claim, which
+        // goes when the driver is unbound (`devm_request_mem_region`).
+        let claimed = unsafe {
+            bindings::__devm_request_region(
+                dev,
+                &raw mut bindings::iomem_resource,
+                start,
+                len,
+                bindings::dev_name(dev),
+            )
+        };
+        if claimed.is_null() {
+            return Err(EBUSY);
+        }
+        let mapping = Ioremapped::new(start, len as usize)?;
+        IoMem::new(Arc::new(mapping, GFP_KERNEL)?)
     }
 
     /// Sets the streaming and coherent DMA masks to `bits` bits.
@@ -95,6 +104,54 @@ impl Device {
         to_result(unsafe { bindings::dma_set_mask(dev, mask) })?;
         // SAFETY: As above.
         to_result(unsafe { bindings::dma_set_coherent_mask(dev, mask) })
+    }
+}
+
+/// Device memory mapped with `ioremap`, unmapped on drop.
+///
+/// # Invariants
+///
+/// `base` is an `ioremap` of `len` bytes, owned by this value.
+struct Ioremapped {
+    base: NonNull<c_void>,
+    len: usize,
+}
+
+// SAFETY: a mapping may be used and unmapped from any thread.
+unsafe impl Send for Ioremapped {}
+// SAFETY: As for `Send`; it has no state of its own.
+unsafe impl Sync for Ioremapped {}
+
+impl Ioremapped {
+    /// Maps the `len` bytes of device memory at bus address `start`.
+    fn new(start: u64, len: usize) -> Result<Self> {
+        // SAFETY: `ioremap` accepts any range; it fails with NULL.
+        let base = unsafe { bindings::ioremap(start, len as _) };
+        // INVARIANT: just mapped.
+        Ok(Self {
+            base: NonNull::new(base).ok_or(ENOMEM)?,
+            len,
+        })
+    }
+}
+
+// SAFETY: an `ioremap`ped address is an `iomap` cookie (`ioread` and
+// `iowrite` take it), mapped until the drop.
+unsafe impl Mapping for Ioremapped {
+    fn base(&self) -> NonNull<c_void> {
+        self.base
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+}
+
+impl Drop for Ioremapped {
+    fn drop(&mut self) {
+        // SAFETY: mapped by `new` and owned (type invariant); no region
+        // uses it any more (they hold it).
+        unsafe { bindings::iounmap(self.base.as_ptr()) };
     }
 }
 

@@ -34,14 +34,16 @@ use crate::virtio::{
 /// reference to `vdev` keeps it. What it uses after that is safe because:
 /// - the platform device stays allocated: `pdev` holds a reference to it
 ///   (its name is what `bus_device_name` returns);
-/// - `regs` (a device-managed mapping, unmapped after remove returns) is
-///   used only by the config operations, the interrupt handler, the queues'
+/// - `regs` keeps its mapping (`IoMem`), unmapped when the last holder
+///   goes; the claim on the memory resource goes at unbind. The users of
+///   `regs` (the config operations, the interrupt handler, the queues'
 ///   notifiers, the sysfs attributes, the debugfs file and the sleep
-///   callbacks, and all of them have ended when remove returns: `suspend::Bound` removes the debugfs
-///   file (waiting for writers), then `unregister_virtio_device()` removes
-///   the sysfs files (waiting for readers) and unbinds the virtio driver,
-///   whose remove frees the queues and their interrupt (`del_vqs`); PM
-///   callbacks never run concurrently with remove.
+///   callbacks) have ended when remove returns anyway: `suspend::Bound`
+///   removes the debugfs file (waiting for writers), then
+///   `unregister_virtio_device()` removes the sysfs files (waiting for
+///   readers) and unbinds the virtio driver, whose remove frees the queues
+///   and their interrupt (`del_vqs`); PM callbacks never run concurrently
+///   with remove. So no access reaches a device the driver no longer owns.
 ///
 /// The interrupt handler's data holds a counted reference to `vdev` while
 /// the queues are set up: `del_vqs`, which every driver's remove calls,

@@ -52,9 +52,9 @@ pub(super) struct Regions {
 /// # Invariants
 ///
 /// As for `MmioDevice`: freed by the virtio device's release once
-/// registered, never moved; the mappings in `regions` are device-managed (unmapped after remove
-/// returns) and used only while the driver is bound, as for the mmio
-/// transport (see `MmioDevice`): `suspend::Bound` removes the debugfs
+/// registered, never moved; the mappings in `regions` stay mapped while
+/// held (`IoMem`) and are used only while the driver is bound, as for the
+/// mmio transport (see `MmioDevice`): `suspend::Bound` removes the debugfs
 /// file, then unregistering the virtio device removes the sysfs files
 /// and unbinds the virtio driver, whose remove frees the queues and
 /// their interrupts (`del_vqs`).
