@@ -3,13 +3,17 @@
 //! Device ID tables as the C matching code walks them (later kernels:
 //! `kernel::device_id`).
 
-/// An entry type of a C device ID table.
+/// An entry of a device ID table, a newtype of the C entry type.
 ///
 /// # Safety
 ///
-/// All-zero bytes must be a valid value of the type, and the entry that
-/// ends a table of it for the kernel's matching code.
-pub(crate) unsafe trait RawDeviceId: Copy {}
+/// `Self` must be `repr(transparent)` over [`RawDeviceId::Raw`]; all-zero
+/// bytes must be a valid value of it, and the entry that ends a table of
+/// it for the kernel's matching code.
+pub(crate) unsafe trait RawDeviceId: Copy {
+    /// The C entry type.
+    type Raw;
+}
 
 /// A device ID table: `N` entries and the all-zero terminator after them,
 /// laid out as the C matching code expects. It is built only through
@@ -37,15 +41,16 @@ unsafe impl<T: RawDeviceId, const N: usize> Sync for IdArray<T, N> {}
 
 /// A terminated ID table of any length, as a driver names it.
 pub(crate) trait IdTable<T: RawDeviceId>: Sync {
-    /// The first entry; the entries up to and including the all-zero one
-    /// are valid for as long as `self`.
-    fn as_ptr(&self) -> *const T;
+    /// The first entry, as the C code takes it; the entries up to and
+    /// including the all-zero one are valid for as long as `self`.
+    fn as_ptr(&self) -> *const T::Raw;
 }
 
 impl<T: RawDeviceId, const N: usize> IdTable<T> for IdArray<T, N> {
-    fn as_ptr(&self) -> *const T {
+    fn as_ptr(&self) -> *const T::Raw {
         // `repr(C)`: `terminator` directly follows `ids` (an array of `T`
-        // has no padding after it), so the C code walks into it.
-        self.ids.as_ptr()
+        // has no padding after it), so the C code walks into it; a `T` is
+        // a `T::Raw` (`RawDeviceId`).
+        self.ids.as_ptr().cast()
     }
 }

@@ -330,29 +330,37 @@ impl Drop for BarMapping {
     }
 }
 
-// SAFETY: `pci_match_id` stops at the first entry whose `vendor`,
-// `subvendor` and `class_mask` are all zero.
-unsafe impl RawDeviceId for bindings::pci_device_id {}
-
 /// An entry of a PCI driver's ID table (upstream: `kernel::pci::DeviceId`).
-pub(crate) type DeviceId = bindings::pci_device_id;
+#[repr(transparent)]
+#[derive(Clone, Copy)]
+pub(crate) struct DeviceId(bindings::pci_device_id);
 
-/// A match entry for every device of `vendor`.
-pub(crate) const fn vendor_id(vendor: u16) -> bindings::pci_device_id {
-    // SAFETY: all-zero is a valid `pci_device_id` (`RawDeviceId`).
-    let mut entry: bindings::pci_device_id = unsafe { core::mem::zeroed() };
-    entry.vendor = vendor as u32;
-    entry.device = !0;
-    entry.subvendor = !0;
-    entry.subdevice = !0;
-    entry
+// SAFETY: `repr(transparent)` over `pci_device_id`, which has no pointer
+// or enum field; `pci_match_id` stops at the first entry whose `vendor`,
+// `subvendor` and `class_mask` are all zero.
+unsafe impl RawDeviceId for DeviceId {
+    type Raw = bindings::pci_device_id;
+}
+
+impl DeviceId {
+    /// Every device of `vendor` (upstream: `DeviceId::from_id(vendor,
+    /// PCI_ANY_ID)`).
+    pub(crate) const fn from_vendor(vendor: u16) -> Self {
+        // SAFETY: all-zero is a valid `pci_device_id` (`RawDeviceId`).
+        let mut entry: bindings::pci_device_id = unsafe { core::mem::zeroed() };
+        entry.vendor = vendor as u32;
+        entry.device = !0;
+        entry.subvendor = !0;
+        entry.subdevice = !0;
+        Self(entry)
+    }
 }
 
 /// A PCI driver.
 /// Its system sleep callbacks are those of [`SleepCallbacks`].
 pub(crate) trait Driver: SleepCallbacks {
     const NAME: &'static CStr;
-    const ID_TABLE: &'static dyn IdTable<bindings::pci_device_id>;
+    const ID_TABLE: &'static dyn IdTable<DeviceId>;
 
     fn probe(pdev: &Device) -> Result<Self::Data>;
 

@@ -203,9 +203,9 @@ pub(crate) trait Driver: SleepCallbacks {
     /// Driver name, also matched against platform device names.
     const NAME: &'static CStr;
     /// ACPI IDs.
-    const ACPI_IDS: &'static dyn IdTable<bindings::acpi_device_id>;
+    const ACPI_IDS: &'static dyn IdTable<AcpiDeviceId>;
     /// Devicetree compatibles.
-    const OF_IDS: &'static dyn IdTable<bindings::of_device_id>;
+    const OF_IDS: &'static dyn IdTable<OfDeviceId>;
 
     fn probe(pdev: &Device) -> Result<Self::Data>;
 
@@ -214,45 +214,61 @@ pub(crate) trait Driver: SleepCallbacks {
     fn remove(pdev: &Device, data: Self::Data);
 }
 
-// SAFETY: `acpi_match_device` stops at the first entry whose `id` is empty.
-unsafe impl RawDeviceId for bindings::acpi_device_id {}
-// SAFETY: `of_match_node` stops at the first entry whose `name`, `type`
-// and `compatible` are all empty.
-unsafe impl RawDeviceId for bindings::of_device_id {}
-
 /// An entry of a driver's ACPI ID table (upstream: `kernel::acpi::DeviceId`).
-pub(crate) type AcpiDeviceId = bindings::acpi_device_id;
+#[repr(transparent)]
+#[derive(Clone, Copy)]
+pub(crate) struct AcpiDeviceId(bindings::acpi_device_id);
+
+// SAFETY: `repr(transparent)` over `acpi_device_id`, whose all-zero value
+// is valid (a byte array and an integer); `acpi_match_device` stops at the
+// first entry whose `id` is empty.
+unsafe impl RawDeviceId for AcpiDeviceId {
+    type Raw = bindings::acpi_device_id;
+}
+
+impl AcpiDeviceId {
+    /// An entry for `id`, which must be shorter than 16 bytes.
+    pub(crate) const fn new(id: &str) -> Self {
+        let bytes = id.as_bytes();
+        assert!(bytes.len() < 16, "ACPI ID too long");
+        // SAFETY: all-zero is a valid `acpi_device_id` (`RawDeviceId`).
+        let mut entry: bindings::acpi_device_id = unsafe { core::mem::zeroed() };
+        let mut i = 0;
+        while i < bytes.len() {
+            entry.id[i] = bytes[i];
+            i += 1;
+        }
+        Self(entry)
+    }
+}
 
 /// An entry of a driver's devicetree ID table (upstream:
 /// `kernel::of::DeviceId`).
-pub(crate) type OfDeviceId = bindings::of_device_id;
+#[repr(transparent)]
+#[derive(Clone, Copy)]
+pub(crate) struct OfDeviceId(bindings::of_device_id);
 
-/// An ACPI ID table entry; `id` must be shorter than 16 bytes.
-pub(crate) const fn acpi_id(id: &str) -> bindings::acpi_device_id {
-    let bytes = id.as_bytes();
-    assert!(bytes.len() < 16, "ACPI ID too long");
-    // SAFETY: all-zero is a valid `acpi_device_id` (`RawDeviceId`).
-    let mut entry: bindings::acpi_device_id = unsafe { core::mem::zeroed() };
-    let mut i = 0;
-    while i < bytes.len() {
-        entry.id[i] = bytes[i];
-        i += 1;
-    }
-    entry
+// SAFETY: `repr(transparent)` over `of_device_id`, whose all-zero value is
+// valid (byte arrays and a NULL `data`); `of_match_node` stops at the
+// first entry whose `name`, `type` and `compatible` are all empty.
+unsafe impl RawDeviceId for OfDeviceId {
+    type Raw = bindings::of_device_id;
 }
 
-/// A devicetree match entry for `compatible` (shorter than 128 bytes).
-pub(crate) const fn of_compatible(compatible: &str) -> bindings::of_device_id {
-    let bytes = compatible.as_bytes();
-    assert!(bytes.len() < 128, "compatible too long");
-    // SAFETY: all-zero is a valid `of_device_id` (`RawDeviceId`).
-    let mut entry: bindings::of_device_id = unsafe { core::mem::zeroed() };
-    let mut i = 0;
-    while i < bytes.len() {
-        entry.compatible[i] = bytes[i] as _;
-        i += 1;
+impl OfDeviceId {
+    /// An entry for `compatible`, which must be shorter than 128 bytes.
+    pub(crate) const fn compatible(compatible: &str) -> Self {
+        let bytes = compatible.as_bytes();
+        assert!(bytes.len() < 128, "compatible too long");
+        // SAFETY: all-zero is a valid `of_device_id` (`RawDeviceId`).
+        let mut entry: bindings::of_device_id = unsafe { core::mem::zeroed() };
+        let mut i = 0;
+        while i < bytes.len() {
+            entry.compatible[i] = bytes[i] as _;
+            i += 1;
+        }
+        Self(entry)
     }
-    entry
 }
 
 /// The platform bus's half of a [`Registration`].

@@ -50,9 +50,9 @@ fn refuse(dev: &Device, e: IdentityError) -> Error {
 
 // What QEMU's microvm and Linux's DT bindings call a virtio-mmio slot.
 static MMIO_ACPI_IDS: IdArray<platform::AcpiDeviceId, 1> =
-    IdArray::new([platform::acpi_id("LNRO0005")]);
+    IdArray::new([platform::AcpiDeviceId::new("LNRO0005")]);
 static MMIO_OF_IDS: IdArray<platform::OfDeviceId, 1> =
-    IdArray::new([platform::of_compatible("virtio,mmio")]);
+    IdArray::new([platform::OfDeviceId::compatible("virtio,mmio")]);
 
 impl SuspendDriver for MmioDriver {
     type Device = MmioDevice;

@@ -37,7 +37,7 @@ pub(crate) const DRIVER_NAME: &CStr = c_str!("virtio-suspend-pci");
 
 // Every device of the virtio vendor; probe sorts out the others (the
 // vendor also has non-virtio devices, such as ivshmem).
-static PCI_IDS: IdArray<pci::DeviceId, 1> = IdArray::new([pci::vendor_id(VENDOR_ID)]);
+static PCI_IDS: IdArray<pci::DeviceId, 1> = IdArray::new([pci::DeviceId::from_vendor(VENDOR_ID)]);
 
 /// The BARs' lengths and types, as the capability parser checks them.
 fn bars(pdev: &pci::Device) -> [Bar; NUM_BARS] {
