@@ -74,7 +74,7 @@ modules: kernel
 	+$(KMAKE) modules
 
 host-test: deps
-	cd tools/host-tests && CARGO_TARGET_DIR=$$(cd ../runner && python3 -c 'import run; print(run.host_tests_target())') cargo test
+	cd tools/host-tests && CARGO_TARGET_DIR=$$(cd ../runner && python3 -c 'from vsrun.suites import host_tests_target; print(host_tests_target())') cargo test
 
 # Built in the checkout (.build/), not next to the shared kernel: two
 # checkouts on one kernel cache must not run each other's tests.  On

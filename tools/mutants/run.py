@@ -57,7 +57,7 @@ from pathlib import Path
 
 TOP = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(TOP / "tools" / "runner"))
-import run as runner  # noqa: E402  (host_tests_target())
+from vsrun.suites import host_tests_target  # noqa: E402
 LIST = TOP / "tools" / "mutants" / "mutants.toml"
 CACHE = Path(os.environ.get("VS_CACHE")
              or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
@@ -232,7 +232,7 @@ class Runner:
             return "module build", total
         for k in kill:
             if k == "host":
-                env = dict(os.environ, CARGO_TARGET_DIR=str(runner.host_tests_target()))
+                env = dict(os.environ, CARGO_TARGET_DIR=str(host_tests_target()))
                 ok, t, note = run_logged(["cargo", "test", "--quiet"], logf, HOST_TIMEOUT,
                                          cwd=TOP / "tools" / "host-tests", env=env)
             elif k == "qemu-device":

@@ -34,7 +34,11 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run as runner  # noqa: E402
+from vsrun import config  # noqa: E402
+from vsrun.cli import prepare  # noqa: E402
+from vsrun.config import die  # noqa: E402
+from vsrun.guest import run_guest  # noqa: E402
+from vsrun.scenario import load_scenario  # noqa: E402
 
 # The transport's poll interval: its longest time between two status
 # reads (logic/suspend.rs).
@@ -68,17 +72,17 @@ def fields(line):
 
 
 def run_bench(name, args, kdir, initrd, base, overrides=None):
-    sc = runner.load_scenario(name)
+    sc = load_scenario(name)
     for dev in sc.get("devices", []):
         dev.update((overrides or {}).get(dev["kind"], {}))
     rundir = base / f"{name}-{len(list(base.glob(name + '*')))}"
     rundir.mkdir()
     print(f"== {name}", flush=True)
-    run = runner.run_guest(sc, kdir, initrd, rundir, args.accel, False)
+    run = run_guest(sc, kdir, initrd, rundir, args.accel, False)
     if run.problems or not run.bench:
         for p in run.problems or ["printed no measurement"]:
             print(f"   {p}")
-        runner.die(f"{name} failed; console log: {run.log}")
+        die(f"{name} failed; console log: {run.log}")
     print(f"   {len(run.bench)} measurements in {run.seconds:.0f} s", flush=True)
     return [fields(line) for line in run.bench]
 
@@ -130,10 +134,10 @@ def main():
     args = ap.parse_args()
 
     start = time.monotonic()
-    kdir, base, initrd = runner.prepare(args)
-    out = runner.CACHE / "bench" / time.strftime("%Y%m%d-%H%M%S")
+    kdir, base, initrd = prepare(args)
+    out = config.CACHE / "bench" / time.strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True)
-    latest = runner.CACHE / "bench" / "latest"
+    latest = config.CACHE / "bench" / "latest"
     if latest.is_symlink():
         latest.unlink()
     latest.symlink_to(out)
@@ -141,7 +145,7 @@ def main():
     # 1. Single-device latency, both paths in one guest, interleaved.
     lat = latency_table(run_bench("bench-latency", args, kdir, initrd, base))
     # Polling versus the device's own acknowledgement delay.
-    [device] = runner.load_scenario("bench-polling")["devices"]
+    [device] = load_scenario("bench-polling")["devices"]
     delay_us = int(device["props"]["suspend-ack-delay-ms"]) * 1000
     poll = [int(f["ack_suspend_us"]) - delay_us
             for k, f in run_bench("bench-polling", args, kdir, initrd, base) if k == "latency"]
@@ -262,7 +266,7 @@ def plot(lat, out):
     """CDFs of the suspend+resume latency: both paths, both devices, both
     transports."""
     if not shutil.which("gnuplot"):
-        runner.die("gnuplot not found: run 'make deps'")
+        die("gnuplot not found: run 'make deps'")
     series = []
     for (bus, kind, path), g in sorted(lat.items()):
         data = out / f"latency-{bus}-{kind}-{path}.dat"

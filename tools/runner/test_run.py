@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0
-"""Host-side tests of the guest runner (run.py): its pass rule
-(verdict()), the console parser, the QEMU log and stderr checks, the
-scenario validation and the test-binary checks, fed synthetic consoles,
-logs and scenarios.  Prints TAP ("ok N - name"); `make check` counts
-the results as "runner: ...".
+"""Host-side tests of the guest runner (run.py and its package vsrun):
+its pass rule (verdict()), the console parser, the QEMU log and stderr
+checks, the scenario validation and the test-binary checks, fed
+synthetic consoles, logs and scenarios.  Prints TAP ("ok N - name");
+`make check` counts the results as "runner: ...".
 
     python3 tools/runner/test_run.py
 """
 
+import importlib
 import os
 import sys
 import tempfile
@@ -17,7 +18,12 @@ import unittest
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import run  # noqa: E402
+import vsrun  # noqa: E402
+from vsrun import backends, cli, config, initramfs, model, qemu, qmp, verdict  # noqa: E402
+# Here "scenario" is a scenario (scenario() below) and "console" a
+# console's text: the modules of those names go by others.
+from vsrun import scenario as scenarios  # noqa: E402
+from vsrun.console import GuestOutput, stream_console  # noqa: E402
 
 
 def scenario(**keys):
@@ -36,8 +42,8 @@ def parse(console, sc=None, kmemleak=False, outcome="exited", exit_code=0, probl
           kcsan=False):
     """A ScenarioRun as run_guest() leaves it, from a console text."""
     sc = sc or scenario()
-    r = run.ScenarioRun(sc["name"])
-    parser = run.GuestOutput(r, sc["tests"], kmemleak=kmemleak, kcsan=kcsan)
+    r = model.ScenarioRun(sc["name"])
+    parser = GuestOutput(r, sc["tests"], kmemleak=kmemleak, kcsan=kcsan)
     for line in console.splitlines():
         parser.line(line)
     r.outcome = outcome
@@ -68,11 +74,11 @@ GOOD = "\n".join([
 
 
 def passed(sc, r):
-    return run.scenario_passed(run.verdict(sc, r))
+    return verdict.scenario_passed(verdict.verdict(sc, r))
 
 
 def failures(sc, r):
-    return [x.name for x in run.verdict(sc, r) if x.status != "pass"]
+    return [x.name for x in verdict.verdict(sc, r) if x.status != "pass"]
 
 
 class PassRule(unittest.TestCase):
@@ -98,7 +104,7 @@ class PassRule(unittest.TestCase):
         for kind in ("kernel", "tap", "guest", "kmemleak", "violation", "qemu-log",
                      "qemu-stderr", "resets", "tests", "qmp", "accounting"):
             with self.subTest(kind=kind):
-                r = parse(GOOD, problems=[run.Problem(kind, "something")])
+                r = parse(GOOD, problems=[model.Problem(kind, "something")])
                 self.assertFalse(passed(scenario(), r))
 
     def test_timeout_fails(self):
@@ -123,8 +129,12 @@ class PassRule(unittest.TestCase):
 
     def test_everything_uses_verdict(self):
         # The old per-caller rules are gone: one implementation.
-        self.assertFalse(hasattr(run, "scenario_results"))
-        text = Path(run.__file__).read_text()
+        package = Path(vsrun.__file__).parent
+        sources = [package.parent / "run.py"] + sorted(package.glob("*.py"))
+        for module in sorted(package.glob("*.py")):
+            name = "vsrun" if module.stem == "__init__" else f"vsrun.{module.stem}"
+            self.assertFalse(hasattr(importlib.import_module(name), "scenario_results"), name)
+        text = "".join(p.read_text() for p in sources)
         self.assertEqual(text.count("def verdict("), 1)
         for caller in ("def run_one(", "def cmd_demo("):
             body = text.split(caller, 1)[1].split("\ndef ", 1)[0]
@@ -152,12 +162,12 @@ class AfterDone(unittest.TestCase):
         # A real child: prints done, then a warning, then exits 0.
         script = ("import sys,time; print('vs-runner: init x'); print('vs-runner: done');"
                   "sys.stdout.flush(); time.sleep(0.3); print('BUG: late'); sys.exit(0)")
-        r = run.ScenarioRun("t")
-        parser = run.GuestOutput(r, [])
+        r = model.ScenarioRun("t")
+        parser = GuestOutput(r, [])
         import subprocess
         proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
         with tempfile.TemporaryFile() as log:
-            outcome = run.stream_console(proc, time.monotonic() + 20, log, parser, None)
+            outcome = stream_console(proc, time.monotonic() + 20, log, parser, None)
         proc.wait()
         self.assertEqual(outcome, "exited")
         self.assertTrue(any("BUG: late" in p.text for p in r.problems))
@@ -165,17 +175,17 @@ class AfterDone(unittest.TestCase):
     def test_stream_no_exit_after_done(self):
         script = ("import sys,time; print('vs-runner: init x'); print('vs-runner: done');"
                   "sys.stdout.flush(); time.sleep(30)")
-        r = run.ScenarioRun("t")
-        parser = run.GuestOutput(r, [])
+        r = model.ScenarioRun("t")
+        parser = GuestOutput(r, [])
         import subprocess
         proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
-        saved = run.EXIT_GRACE
-        run.EXIT_GRACE = 0.5
+        saved = config.EXIT_GRACE
+        config.EXIT_GRACE = 0.5
         try:
             with tempfile.TemporaryFile() as log:
-                outcome = run.stream_console(proc, time.monotonic() + 20, log, parser, None)
+                outcome = stream_console(proc, time.monotonic() + 20, log, parser, None)
         finally:
-            run.EXIT_GRACE = saved
+            config.EXIT_GRACE = saved
             proc.kill()
             proc.wait()
         self.assertEqual(outcome, "no-exit")
@@ -186,7 +196,7 @@ class QemuStderr(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             p = Path(d) / "qemu.stderr"
             p.write_text(text)
-            return run.qemu_stderr_problems(sc or scenario(), p)
+            return verdict.qemu_stderr_problems(sc or scenario(), p)
 
     def test_assertion_fails(self):
         text = ("qemu-system-x86_64: ../hw/virtio/virtio.c:123: virtqueue_pop: "
@@ -256,7 +266,7 @@ class Resets(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             log = Path(d) / "qemu.log"
             log.write_text(text)
-            return run.check_resets(sc, log)
+            return verdict.check_resets(sc, log)
 
     SUSPENDED = [("0x1", v) for v in (0, 1, 3, 11, 15, 31, 15, 0)]
     RESET = [("0x2", v) for v in (0, 1, 3, 11, 15, 0, 1, 3, 11, 15, 0)]
@@ -358,14 +368,14 @@ class DeviceAccounting(unittest.TestCase):
         if done:
             r.device_stats = [{"label": "blk0", "id": "vblk0", "device": dev, "key": key,
                                "stats": st, "error": None}]
-        return r.problems + run.accounting_problems(sc, r)
+        return r.problems + verdict.accounting_problems(sc, r)
 
     def assertFails(self, problems, text):
         self.assertTrue(any(text in str(p) for p in problems),
                         f"no problem with {text!r} in {[str(p) for p in problems]}")
 
     def test_qtree_gives_every_device_its_transport(self):
-        self.assertEqual(run.qtree_transport_keys(QTREE),
+        self.assertEqual(qmp.qtree_transport_keys(QTREE),
                          {"vblk0": "mmio:feb00e00", "vnet0": "pci:01.0",
                           "vrng0": "mmio:feb00a00"})
 
@@ -377,8 +387,8 @@ class DeviceAccounting(unittest.TestCase):
 
     def test_accounting_marker_reads_the_counters(self):
         sc = scenario(qemu="patched")
-        r = run.ScenarioRun("t")
-        parser = run.GuestOutput(r, sc["tests"])
+        r = model.ScenarioRun("t")
+        parser = GuestOutput(r, sc["tests"])
         parser.read_device_stats = lambda: ["read"]
         for line in GOOD.replace("vs-runner: kmemleak scanned",
                                  self.vdev() + "\nvs-runner: accounting\n"
@@ -391,7 +401,7 @@ class DeviceAccounting(unittest.TestCase):
         r = parse(GOOD.replace("vs-runner: done", self.vdev(key="?(/sys/devices/x/virtio0)")
                                + "\nvs-runner: done"))
         r.device_stats = []
-        self.assertEqual([p.kind for p in run.accounting_problems(scenario(), r)],
+        self.assertEqual([p.kind for p in verdict.accounting_problems(scenario(), r)],
                          ["accounting"])
 
     def test_agreeing_counters_pass(self):
@@ -435,7 +445,7 @@ class DeviceAccounting(unittest.TestCase):
             r.device_stats = [{"label": "blk0", "id": "vblk0", "device": dev,
                                "key": "mmio:feb00e00", "error": None,
                                "stats": dict(CLEAN, **{"resets-after-driver-ok": resets})}]
-            return run.accounting_problems(sc, r)
+            return verdict.accounting_problems(sc, r)
         self.assertEqual(problems(1), [])
         self.assertFails(problems(2), "declared on the SUSPEND path, the device was reset "
                                       "1 times")
@@ -512,21 +522,21 @@ class DeviceAccounting(unittest.TestCase):
                            "stats": CLEAN, "error": None},
                           {"label": "rng0", "id": "vrng0", "device": {}, "key": None,
                            "stats": stats(), "error": None}]
-        self.assertEqual(run.inflight_notes(r), [
+        self.assertEqual(verdict.inflight_notes(r), [
             "device blk0 = virtio0: 3 SUSPEND requests, 3 acknowledged, 2 (66.7%) with elements "
             "in flight, 4 in flight in all (max 2), 0 available not taken; 0 resets after "
             "DRIVER_OK"])
 
     def test_accounting_only_on_our_qemu(self):
-        self.assertTrue(run.device_accounting(scenario(qemu="patched")))
-        self.assertFalse(run.device_accounting(scenario()))
-        self.assertFalse(run.device_accounting(scenario(qemu="patched", device_accounting=False)))
-        self.assertFalse(run.device_accounting(scenario(qemu="patched", shell=True)))
+        self.assertTrue(qmp.device_accounting(scenario(qemu="patched")))
+        self.assertFalse(qmp.device_accounting(scenario()))
+        self.assertFalse(qmp.device_accounting(scenario(qemu="patched", device_accounting=False)))
+        self.assertFalse(qmp.device_accounting(scenario(qemu="patched", shell=True)))
 
     def test_expect_path_is_validated(self):
-        self.assertEqual(run.scenario_errors(keys_of(devices=[
+        self.assertEqual(scenarios.scenario_errors(keys_of(devices=[
             {"kind": "blk", "expect_path": "suspend"}])), [])
-        self.assertNotEqual(run.scenario_errors(keys_of(devices=[
+        self.assertNotEqual(scenarios.scenario_errors(keys_of(devices=[
             {"kind": "blk", "expect_path": "classic"}])), [])
 
 
@@ -541,8 +551,8 @@ class BrokenDiskIoErrors(unittest.TestCase):
     def run_with(self, state="broken", expect="broken", disk="vdb", errors=IO_ERRORS):
         dev = {"kind": "blk", "props": {"suspend": "on"}, "expect_path": expect}
         sc = scenario(qemu="patched", devices=[dev])
-        r = run.ScenarioRun("t")
-        parser = run.GuestOutput(r, sc["tests"])
+        r = model.ScenarioRun("t")
+        parser = GuestOutput(r, sc["tests"])
         parser.read_device_stats = lambda: [{
             "label": "blk0", "id": "vblk0", "device": dev, "key": "mmio:feb00e00",
             "stats": stats(suspend_requests=1, suspend_aborts=1), "error": None}]
@@ -594,7 +604,7 @@ class QemuLog(unittest.TestCase):
         with tempfile.TemporaryDirectory() as d:
             p = Path(d) / "qemu.log"
             p.write_text(text)
-            return run.qemu_log_problems(p)
+            return verdict.qemu_log_problems(p)
 
     def test_every_virtio_suspend_wording_fails(self):
         for key, line in self.LINES.items():
@@ -610,7 +620,7 @@ class QemuLog(unittest.TestCase):
             p = Path(d) / "qemu.log"
             p.write_text(seabios + "\n" + self.LINES["violation"] + "\n"
                          + seabios.replace("0xB0", "0xC0") + "\n")
-            problems = run.qemu_log_problems(p, allow)
+            problems = verdict.qemu_log_problems(p, allow)
         self.assertEqual([pr.kind for pr in problems], ["violation", "qemu-log"])
         self.assertIn("0xC00F8040", problems[1].text)
 
@@ -626,14 +636,14 @@ class QemuLog(unittest.TestCase):
     def test_expect_violation_needs_a_violation_line(self):
         sc = scenario(expect="violation")
         check = "t: QEMU reported the driver's violation"
-        resets = [run.Problem("resets", "device 0x1 was reset 1 times after set-up")]
+        resets = [model.Problem("resets", "device 0x1 was reset 1 times after set-up")]
         cases = {key: self.problems(self.LINES[key] + "\n")
                  for key in ("before_driver_ok", "while_suspended", "other_guest_error")}
         cases.update(resets=resets, nothing=[])
         for key, problems in cases.items():
             with self.subTest(case=key):
-                results = run.verdict(sc, parse(GOOD, problems=problems))
-                self.assertFalse(run.scenario_passed(results))
+                results = verdict.verdict(sc, parse(GOOD, problems=problems))
+                self.assertFalse(verdict.scenario_passed(results))
                 [result] = [r for r in results if r.name == check]
                 self.assertEqual(result.status, "fail")
 
@@ -649,7 +659,7 @@ class QemuLog(unittest.TestCase):
                               failures(sc, r))
 
     def test_expect_violation_needs_expect_violation(self):
-        self.assertEqual(run.scenario_errors(keys_of(expect_violation="x")),
+        self.assertEqual(scenarios.scenario_errors(keys_of(expect_violation="x")),
                          ['expect_violation needs expect = "violation"'])
 
     def test_expect_violation_still_fails_other_problems(self):
@@ -668,8 +678,8 @@ class NegativeControls(unittest.TestCase):
 
     def test_the_named_failure_passes(self):
         console = GOOD.replace(tap("alpha", 3), tap("alpha", 3, failed=(2,)))
-        results = run.verdict(self.SC, parse(console))
-        self.assertTrue(run.scenario_passed(results), results)
+        results = verdict.verdict(self.SC, parse(console))
+        self.assertTrue(verdict.scenario_passed(results), results)
         self.assertIn("alpha: case_2: failed as it must (negative control)",
                       [r.name for r in results])
 
@@ -687,7 +697,7 @@ class NegativeControls(unittest.TestCase):
         self.assertEqual(failures(self.SC, parse(console)), ["alpha: case_1"])
 
     def test_a_control_must_name_a_test_of_the_scenario(self):
-        self.assertEqual(run.scenario_errors(keys_of(expect_fail=["beta: case_1"])),
+        self.assertEqual(scenarios.scenario_errors(keys_of(expect_fail=["beta: case_1"])),
                          ["expect_fail: 'beta: case_1' names no test of the scenario "
                           '(a result is "binary: case")'])
 
@@ -773,7 +783,7 @@ class Kmemleak(unittest.TestCase):
         self.assertFalse(passed(scenario(), parse(console, kmemleak=True)))
 
     def test_init_scans_twice_then_reports(self):
-        init = (run.TOP / "tools" / "runner" / "init.sh").read_text()
+        init = (config.TOP / "tools" / "runner" / "init.sh").read_text()
         body = init.split("kmemleak_check() {", 1)[1].split("\n}\n", 1)[0]
         self.assertEqual(body.count("echo scan > $f"), 2)
         self.assertIn("vs-kmemleak: ", body)
@@ -783,7 +793,7 @@ class Kmemleak(unittest.TestCase):
     def test_scenario_console_goes_before_the_runners(self):
         sc = scenario(cmdline=["console=hvc0", "no_console_suspend"])
         with tempfile.TemporaryDirectory() as d:
-            cmd = run.qemu_command(sc, Path(d), Path(d) / "i", Path(d), "tcg")
+            cmd = qemu.qemu_command(sc, Path(d), Path(d) / "i", Path(d), "tcg")
         words = cmd[cmd.index("-append") + 1].split()
         consoles = [w for w in words if w.startswith("console=")]
         self.assertEqual(consoles, ["console=hvc0", "console=ttyS0"])
@@ -791,7 +801,7 @@ class Kmemleak(unittest.TestCase):
 
     def test_slub_debug_on_command_line(self):
         with tempfile.TemporaryDirectory() as d:
-            cmd = run.qemu_command(scenario(), Path(d), Path(d) / "i", Path(d), "tcg")
+            cmd = qemu.qemu_command(scenario(), Path(d), Path(d) / "i", Path(d), "tcg")
         self.assertIn("slub_debug=FZPU", cmd[cmd.index("-append") + 1].split())
 
 
@@ -822,7 +832,7 @@ class Kcsan(unittest.TestCase):
                 self.assertIn("KCSAN did not watch", str(r.problems))
 
     def test_init_reports_before_done(self):
-        init = (run.TOP / "tools" / "runner" / "init.sh").read_text()
+        init = (config.TOP / "tools" / "runner" / "init.sh").read_text()
         finish = init.split("finish() {", 1)[1].split("\n}\n", 1)[0]
         self.assertLess(finish.index("kcsan_report"), finish.index('echo "vs-runner: done"'))
 
@@ -853,12 +863,12 @@ class HangCheck(unittest.TestCase):
         self.assertFalse(passed(self.HANG, r))
 
     def test_hang_scenario_outlives_boot_timeout(self):
-        sc = run.load_scenario("hang")
-        self.assertGreater(sc["timeout"], run.BOOT_TIMEOUT + 10)
+        sc = scenarios.load_scenario("hang")
+        self.assertGreater(sc["timeout"], config.BOOT_TIMEOUT + 10)
         self.assertEqual(sc["expect"], "timeout")
         del sc["name"]
-        self.assertEqual(run.scenario_errors(sc), [])
-        self.assertIn("timeout", str(run.scenario_errors(dict(sc, timeout=run.BOOT_TIMEOUT))))
+        self.assertEqual(scenarios.scenario_errors(sc), [])
+        self.assertIn("timeout", str(scenarios.scenario_errors(dict(sc, timeout=config.BOOT_TIMEOUT))))
 
 
 class TimeoutScale(unittest.TestCase):
@@ -866,17 +876,17 @@ class TimeoutScale(unittest.TestCase):
     every scenario's timeout, not the scenario files."""
 
     def setUp(self):
-        self.addCleanup(setattr, run, "TIMEOUT_SCALE", run.TIMEOUT_SCALE)
+        self.addCleanup(setattr, config, "TIMEOUT_SCALE", config.TIMEOUT_SCALE)
 
     def test_unscaled(self):
-        self.assertEqual(run.scenario_timeout(scenario(timeout=240)), 240)
-        self.assertEqual(run.scenario_timeout(scenario()), 300)
-        self.assertEqual(run.boot_timeout(), run.BOOT_TIMEOUT)
+        self.assertEqual(config.scenario_timeout(scenario(timeout=240)), 240)
+        self.assertEqual(config.scenario_timeout(scenario()), 300)
+        self.assertEqual(config.boot_timeout(), config.BOOT_TIMEOUT)
 
     def test_scaled(self):
-        run.TIMEOUT_SCALE = 4
-        self.assertEqual(run.scenario_timeout(scenario(timeout=240)), 960)
-        self.assertEqual(run.boot_timeout(), 4 * run.BOOT_TIMEOUT)
+        config.TIMEOUT_SCALE = 4
+        self.assertEqual(config.scenario_timeout(scenario(timeout=240)), 960)
+        self.assertEqual(config.boot_timeout(), 4 * config.BOOT_TIMEOUT)
         r = parse("vs-runner: init x\nvs-runner: test-begin alpha", outcome="timeout")
         self.assertIn("t: guest timed out after 1200 s in test alpha",
                       failures(scenario(), r))
@@ -885,10 +895,10 @@ class TimeoutScale(unittest.TestCase):
         """vs_timeout.c scales the tests' alarm()s by VS_TIMEOUT_SCALE."""
         def words():
             with tempfile.TemporaryDirectory() as d:
-                cmd = run.qemu_command(scenario(), Path(d), Path(d) / "i", Path(d), "tcg")
+                cmd = qemu.qemu_command(scenario(), Path(d), Path(d) / "i", Path(d), "tcg")
             return cmd[cmd.index("-append") + 1].split()
         self.assertNotIn("VS_TIMEOUT_SCALE", " ".join(words()))
-        run.TIMEOUT_SCALE = 4
+        config.TIMEOUT_SCALE = 4
         self.assertIn("VS_TIMEOUT_SCALE=4", words())
 
 
@@ -906,10 +916,10 @@ class ScenarioInitrd(unittest.TestCase):
             rundir = d / "run"
             rundir.mkdir()
             sc = scenario(tests=["gamma", "alpha"])
-            path = run.scenario_initrd(sc, d / "initramfs.cpio", rundir)
+            path = initramfs.scenario_initrd(sc, d / "initramfs.cpio", rundir)
             self.assertEqual(path.read_bytes(), b"common;gamma;alpha;")
             sc["env"] = {"VS_BENCH": "latency:all:10"}
-            path = run.scenario_initrd(sc, d / "initramfs.cpio", rundir)
+            path = initramfs.scenario_initrd(sc, d / "initramfs.cpio", rundir)
             self.assertEqual(path.read_bytes(), b"common;gamma;alpha;vs_bench;")
 
 
@@ -929,26 +939,26 @@ class RealSleep(unittest.TestCase):
         self.assertEqual(r.problems, [])
 
     def test_every_sleep_seen_by_qemu_passes(self):
-        self.assertEqual(run.s3_problems({"s3_wakeups": 3}, self.run_with(3, 3)), [])
+        self.assertEqual(verdict.s3_problems({"s3_wakeups": 3}, self.run_with(3, 3)), [])
 
     def test_sleep_qemu_never_saw_fails(self):
         # The guest's sleep request reached no register: it came back at
         # once, its kernel counting a success (q35 after the first S3
         # without QEMU patch 0034).
-        problems = run.s3_problems({"s3_wakeups": 3}, self.run_with(21, 1))
+        problems = verdict.s3_problems({"s3_wakeups": 3}, self.run_with(21, 1))
         self.assertTrue(any("the guest reported 21 real sleeps" in str(p) and
                             "woken 1 times" in str(p) for p in problems), problems)
 
     def test_fewer_sleeps_than_declared_fails(self):
-        problems = run.s3_problems({"s3_wakeups": 4}, self.run_with(3, 3))
+        problems = verdict.s3_problems({"s3_wakeups": 4}, self.run_with(3, 3))
         self.assertTrue(any("3 real sleeps, the scenario declares s3_wakeups = 4" in str(p)
                             for p in problems), problems)
 
     def test_scenario_key_checked(self):
         for bad in (0, "4", True):
             with self.subTest(s3_wakeups=bad):
-                self.assertNotEqual(run.scenario_errors(keys_of(s3_wakeups=bad)), [])
-        self.assertEqual(run.scenario_errors(keys_of(s3_wakeups=4)), [])
+                self.assertNotEqual(scenarios.scenario_errors(keys_of(s3_wakeups=bad)), [])
+        self.assertEqual(scenarios.scenario_errors(keys_of(s3_wakeups=4)), [])
 
 
 class RealS2idle(unittest.TestCase):
@@ -963,8 +973,8 @@ class RealS2idle(unittest.TestCase):
         return r
 
     def test_presses_only_while_entering(self):
-        r = run.ScenarioRun("x", log=None)
-        p = run.GuestOutput(r, [])
+        r = model.ScenarioRun("x", log=None)
+        p = GuestOutput(r, [])
         self.assertFalse(p.entering_s2idle.is_set())
         p.line("vs-sleep-enter: freeze")
         self.assertTrue(p.entering_s2idle.is_set())
@@ -978,46 +988,46 @@ class RealS2idle(unittest.TestCase):
         self.assertEqual(r.sleeps, ["freeze"])
 
     def test_every_sleep_pressed_passes(self):
-        self.assertEqual(run.s2idle_problems({"s2idle_wakeups": 3}, self.run_with(3, 5)), [])
+        self.assertEqual(verdict.s2idle_problems({"s2idle_wakeups": 3}, self.run_with(3, 5)), [])
 
     def test_sleep_without_press_fails(self):
         # Something else woke the guest (or it never idled): not the
         # sleep the scenario is about.
-        problems = run.s2idle_problems({"s2idle_wakeups": 3}, self.run_with(3, 2))
+        problems = verdict.s2idle_problems({"s2idle_wakeups": 3}, self.run_with(3, 2))
         self.assertTrue(any("3 real s2idle sleeps" in str(p) and "2 times" in str(p)
                             for p in problems), problems)
 
     def test_fewer_sleeps_than_declared_fails(self):
-        problems = run.s2idle_problems({"s2idle_wakeups": 4}, self.run_with(3, 3))
+        problems = verdict.s2idle_problems({"s2idle_wakeups": 4}, self.run_with(3, 3))
         self.assertTrue(any("s2idle_wakeups = 4" in str(p) for p in problems), problems)
 
     def test_mem_sleeps_do_not_count(self):
         r = self.run_with(0, 0)
         r.sleeps = ["mem"] * 4
-        self.assertNotEqual(run.s2idle_problems({"s2idle_wakeups": 1}, r), [])
+        self.assertNotEqual(verdict.s2idle_problems({"s2idle_wakeups": 1}, r), [])
 
     def test_scenario_key_checked(self):
         for bad in (0, "4", True):
             with self.subTest(s2idle_wakeups=bad):
-                self.assertNotEqual(run.scenario_errors(keys_of(s2idle_wakeups=bad)), [])
-        self.assertEqual(run.scenario_errors(keys_of(s2idle_wakeups=4)), [])
+                self.assertNotEqual(scenarios.scenario_errors(keys_of(s2idle_wakeups=bad)), [])
+        self.assertEqual(scenarios.scenario_errors(keys_of(s2idle_wakeups=4)), [])
 
 
 class ScenarioKeys(unittest.TestCase):
     def test_every_scenario_is_valid(self):
-        for p in sorted(run.SCENARIOS.glob("*.toml")):
+        for p in sorted(config.SCENARIOS.glob("*.toml")):
             with self.subTest(scenario=p.stem):
                 import tomllib
-                self.assertEqual(run.scenario_errors(tomllib.loads(p.read_text())), [])
+                self.assertEqual(scenarios.scenario_errors(tomllib.loads(p.read_text())), [])
 
     def test_unknown_key_is_named(self):
-        errors = run.scenario_errors(keys_of(timout=300))
+        errors = scenarios.scenario_errors(keys_of(timout=300))
         self.assertEqual(len(errors), 1)
         self.assertIn("'timout'", errors[0])
         self.assertIn("'timeout'", errors[0])
 
     def test_unknown_device_key_is_named(self):
-        errors = run.scenario_errors(keys_of(devices=[{"kind": "blk", "size": 8}]))
+        errors = scenarios.scenario_errors(keys_of(devices=[{"kind": "blk", "size": 8}]))
         self.assertTrue(any("'size'" in e for e in errors), errors)
 
     def test_types_checked(self):
@@ -1028,11 +1038,11 @@ class ScenarioKeys(unittest.TestCase):
                dict(description=""), dict(bus="isa")]
         for keys in bad:
             with self.subTest(keys=keys):
-                self.assertNotEqual(run.scenario_errors(keys_of(**keys)), [])
+                self.assertNotEqual(scenarios.scenario_errors(keys_of(**keys)), [])
 
     def test_pci_devices_sit_behind_root_ports_of_their_own(self):
         with tempfile.TemporaryDirectory() as d:
-            args = run.device_args([{"kind": "rng", "props": {"vectors": 0}},
+            args = qemu.device_args([{"kind": "rng", "props": {"vectors": 0}},
                                     {"kind": "console"}], Path(d), bus="pci")
         devices = [args[i + 1] for i, a in enumerate(args) if a == "-device"]
         self.assertEqual(devices, [
@@ -1042,25 +1052,25 @@ class ScenarioKeys(unittest.TestCase):
             "virtio-serial-pci,bus=rp2,disable-legacy=on,romfile=,id=vser0",
             "virtconsole,chardev=con0,bus=vser0.0",
         ])
-        self.assertEqual(run.default_machine({"bus": "pci"}), "microvm,acpi=on,pcie=on")
-        self.assertEqual(run.default_machine({"devices": [{"kind": "blk"}, {"kind": "blk", "bus": "pci"}]}),
+        self.assertEqual(qemu.default_machine({"bus": "pci"}), "microvm,acpi=on,pcie=on")
+        self.assertEqual(qemu.default_machine({"devices": [{"kind": "blk"}, {"kind": "blk", "bus": "pci"}]}),
                          "microvm,acpi=on,pcie=on")
-        self.assertEqual(run.default_machine({}), "microvm,acpi=on")
+        self.assertEqual(qemu.default_machine({}), "microvm,acpi=on")
 
     def test_drive_options_go_to_the_disk(self):
         with tempfile.TemporaryDirectory() as d:
-            args = run.device_args([{"kind": "blk", "size_mib": 1,
+            args = qemu.device_args([{"kind": "blk", "size_mib": 1,
                                      "drive": {"throttling.iops-total": 200}}], Path(d))
         self.assertIn(f"if=none,id=blk0,format=raw,file={d}/blk0.img,"
                       "throttling.iops-total=200", args)
-        self.assertEqual(run.scenario_errors(keys_of(devices=[
+        self.assertEqual(scenarios.scenario_errors(keys_of(devices=[
             {"kind": "blk", "drive": {"cache": "none"}}])), [])
-        self.assertNotEqual(run.scenario_errors(keys_of(devices=[
+        self.assertNotEqual(scenarios.scenario_errors(keys_of(devices=[
             {"kind": "rng", "drive": {"cache": "none"}}])), [])
 
     def test_a_device_may_choose_its_bus(self):
         with tempfile.TemporaryDirectory() as d:
-            args = run.device_args([{"kind": "gpu"}, {"kind": "gpu", "bus": "pci"}], Path(d))
+            args = qemu.device_args([{"kind": "gpu"}, {"kind": "gpu", "bus": "pci"}], Path(d))
         devices = [args[i + 1] for i, a in enumerate(args) if a == "-device"]
         self.assertEqual(devices, ["virtio-gpu-device,id=vgpu0", "pcie-root-port,id=rp1,chassis=1",
                                    "virtio-gpu-pci,bus=rp1,disable-legacy=on,romfile=,id=vgpu1"])
@@ -1069,7 +1079,7 @@ class ScenarioKeys(unittest.TestCase):
         sc = scenario(memory_mib=256, devices=[{"kind": "fs", "props": {"suspend": "on"}},
                                                {"kind": "fs", "bus": "pci"}])
         with tempfile.TemporaryDirectory() as d:
-            cmd = run.qemu_command(sc, Path(d), Path(d) / "i", Path(d), "tcg")
+            cmd = qemu.qemu_command(sc, Path(d), Path(d) / "i", Path(d), "tcg")
         self.assertEqual(cmd[cmd.index("-M") + 1], "microvm,acpi=on,pcie=on,memory-backend=mem")
         self.assertEqual(cmd[cmd.index("-object") + 1],
                          "memory-backend-memfd,id=mem,size=256M,share=on")
@@ -1089,23 +1099,23 @@ class ScenarioKeys(unittest.TestCase):
                 "[2026-11-23T23:27:20Z INFO  virtiofsd] Client connected, servicing requests\n")
             (Path(d) / "fs-backend1.log").write_text(
                 "[2026-11-23T23:27:26Z ERROR virtiofsd] Waiting for daemon failed: x\n")
-            problems = run.backend_problems(sc, Path(d))
+            problems = verdict.backend_problems(sc, Path(d))
         self.assertEqual([(p.kind, p.text) for p in problems], [
             ("backend", "fs1 backend: [2026-11-23T23:27:26Z ERROR virtiofsd] "
              "Waiting for daemon failed: x")])
 
     def test_vsock_devices_get_a_cid_each(self):
         sc = scenario(devices=[{"kind": "fs"}, {"kind": "vsock"}, {"kind": "vsock"}])
-        self.assertEqual([(k, n) for k, n, _ in run.vhost_user_devices(sc)],
+        self.assertEqual([(k, n) for k, n, _ in scenarios.vhost_user_devices(sc)],
                          [("fs", 0), ("vsock", 0), ("vsock", 1)])
         with tempfile.TemporaryDirectory() as d:
-            saved = run._backend_paths.copy()
-            run._backend_paths["vhost-device-vsock"] = "/bin/vdv"
+            saved = backends._backend_paths.copy()
+            backends._backend_paths["vhost-device-vsock"] = "/bin/vdv"
             try:
-                cmd, sock = run.backend_command("vsock", 1, Path(d))
+                cmd, sock = backends.backend_command("vsock", 1, Path(d))
             finally:
-                run._backend_paths.clear()
-                run._backend_paths.update(saved)
+                backends._backend_paths.clear()
+                backends._backend_paths.update(saved)
         self.assertEqual(cmd, ["/bin/vdv", "--guest-cid=4", f"--socket={d}/vsock1.sock",
                                f"--uds-path={d}/vsock1.uds"])
         self.assertEqual(sock, Path(d) / "vsock1.sock")
@@ -1113,7 +1123,7 @@ class ScenarioKeys(unittest.TestCase):
     def test_echo_service_echoes(self):
         import socket
         with tempfile.TemporaryDirectory() as d:
-            echo = run.EchoService(Path(d) / "e")
+            echo = backends.EchoService(Path(d) / "e")
             try:
                 with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as c:
                     c.connect(str(Path(d) / "e"))
@@ -1125,7 +1135,7 @@ class ScenarioKeys(unittest.TestCase):
 
     def test_no_shared_memory_without_virtio_fs(self):
         with tempfile.TemporaryDirectory() as d:
-            cmd = run.qemu_command(scenario(devices=[{"kind": "9p"}]), Path(d), Path(d) / "i",
+            cmd = qemu.qemu_command(scenario(devices=[{"kind": "9p"}]), Path(d), Path(d) / "i",
                                    Path(d), "tcg")
         self.assertNotIn("-object", cmd)
         self.assertEqual(cmd[cmd.index("-M") + 1], "microvm,acpi=on")
@@ -1133,28 +1143,28 @@ class ScenarioKeys(unittest.TestCase):
     def test_missing_required_key(self):
         sc = keys_of()
         del sc["tests"]
-        self.assertEqual(run.scenario_errors(sc), ["missing key 'tests'"])
+        self.assertEqual(scenarios.scenario_errors(sc), ["missing key 'tests'"])
 
     def test_load_scenario_dies_on_error(self):
         with tempfile.TemporaryDirectory() as d:
-            saved = run.SCENARIOS
-            run.SCENARIOS = Path(d)
+            saved = config.SCENARIOS
+            config.SCENARIOS = Path(d)
             (Path(d) / "typo.toml").write_text('description = "x"\ntests = []\ntimout = 9\n')
             try:
                 import contextlib
                 import io
                 err = io.StringIO()
                 with self.assertRaises(SystemExit), contextlib.redirect_stderr(err):
-                    run.load_scenario("typo")
+                    scenarios.load_scenario("typo")
                 self.assertIn("unknown key 'timout'", err.getvalue())
             finally:
-                run.SCENARIOS = saved
+                config.SCENARIOS = saved
 
     def test_smp_scenarios(self):
         for name in ("suspend-stress-debugfs", "suspend-stress-system", "rebind-rust",
                      "suspend-unload", "admin-race", "suspend-spec"):
             with self.subTest(scenario=name):
-                self.assertEqual(run.load_scenario(name).get("cpus"), 2)
+                self.assertEqual(scenarios.load_scenario(name).get("cpus"), 2)
 
 
 class TapNumbers(unittest.TestCase):
@@ -1210,54 +1220,54 @@ class TestBinaries(unittest.TestCase):
         os.utime(p, (t, t))
 
     def test_missing_binary_fails(self):
-        problems = run.test_binary_problems(scenario(tests=["transport"]), self.build)
+        problems = initramfs.test_binary_problems(scenario(tests=["transport"]), self.build)
         self.assertEqual(len(problems), 1)
         self.assertIn("missing", problems[0].text)
         self.assertFalse(passed(scenario(), parse(GOOD, problems=problems)))
 
     def test_stale_binary_fails(self):
-        src = run.SELFTESTS / "transport.c"
+        src = config.SELFTESTS / "transport.c"
         self.make("transport", src.stat().st_mtime - time.time() - 100)
-        problems = run.test_binary_problems(scenario(tests=["transport"]), self.build)
+        problems = initramfs.test_binary_problems(scenario(tests=["transport"]), self.build)
         self.assertEqual(len(problems), 1)
         self.assertIn("older than", problems[0].text)
 
     def test_header_newer_than_binary_fails(self):
-        srcs = run.source_files(run.SELFTESTS / "net_loop.c")
-        self.assertIn(run.SELFTESTS / "vs_util.h", srcs)
+        srcs = initramfs.source_files(config.SELFTESTS / "net_loop.c")
+        self.assertIn(config.SELFTESTS / "vs_util.h", srcs)
         newest = max(p.stat().st_mtime for p in srcs)
         self.make("net_loop", newest - time.time() - 1)
-        self.assertTrue(run.test_binary_problems(scenario(tests=["net_loop"]), self.build))
+        self.assertTrue(initramfs.test_binary_problems(scenario(tests=["net_loop"]), self.build))
 
     def test_fresh_binary_passes(self):
         self.make("transport", 100)
-        self.assertEqual(run.test_binary_problems(scenario(tests=["transport"]), self.build), [])
+        self.assertEqual(initramfs.test_binary_problems(scenario(tests=["transport"]), self.build), [])
 
     def test_unknown_test_fails(self):
         self.make("nosuchtest", 100)
-        self.assertTrue(run.test_binary_problems(scenario(tests=["nosuchtest"]), self.build))
+        self.assertTrue(initramfs.test_binary_problems(scenario(tests=["nosuchtest"]), self.build))
 
     def test_build_dir_is_per_checkout(self):
-        self.assertTrue(str(run.SELFTEST_BUILD).startswith(str(run.TOP) + os.sep))
-        makefile = (run.TOP / "Makefile").read_text()
+        self.assertTrue(str(config.SELFTEST_BUILD).startswith(str(config.TOP) + os.sep))
+        makefile = (config.TOP / "Makefile").read_text()
         self.assertIn("OUTPUT=$(TOP)/.build/selftests", makefile)
-        self.assertEqual(run.SELFTEST_BUILD, run.TOP / ".build" / "selftests")
+        self.assertEqual(config.SELFTEST_BUILD, config.TOP / ".build" / "selftests")
 
 
 class RunDirs(unittest.TestCase):
     def test_concurrent_runs_do_not_collide(self):
         with tempfile.TemporaryDirectory() as d:
-            a = run.new_run_dir(Path(d))
-            b = run.new_run_dir(Path(d))
+            a = cli.new_run_dir(Path(d))
+            b = cli.new_run_dir(Path(d))
             self.assertNotEqual(a, b)
             self.assertEqual((Path(d) / "latest").resolve(), b.resolve())
 
     def test_pruning_skips_locked_runs(self):
         with tempfile.TemporaryDirectory() as d:
-            first = run.new_run_dir(Path(d))  # locked by this process
+            first = cli.new_run_dir(Path(d))  # locked by this process
             for i in range(12):
                 (Path(d) / f"2000010{i:02d}-000000-x").mkdir()
-            run.new_run_dir(Path(d))
+            cli.new_run_dir(Path(d))
             self.assertTrue(first.exists())
             left = [p for p in Path(d).iterdir() if p.name.startswith("2000")]
             self.assertLess(len(left), 12)
@@ -1283,42 +1293,42 @@ class Parallel(unittest.TestCase):
             time.sleep(sleep[sc["name"]])
             with lock:
                 state["now"] -= 1
-            r = run.ScenarioRun(sc["name"], outcome="exited", seconds=1.0)
-            return r, [run.Result(sc["name"], "pass")], f"== {sc['name']}\nline 2 of {sc['name']}\n"
+            r = model.ScenarioRun(sc["name"], outcome="exited", seconds=1.0)
+            return r, [model.Result(sc["name"], "pass")], f"== {sc['name']}\nline 2 of {sc['name']}\n"
 
-        saved = (run.run_one, run.prepare, run.load_scenario, run.DURATIONS)
+        saved = (cli.run_one, cli.prepare, scenarios.load_scenario, config.DURATIONS)
         with tempfile.TemporaryDirectory() as d:
-            run.run_one = fake_run_one
-            run.prepare = lambda args: (Path(d), Path(d), Path(d) / "i")
-            run.load_scenario = lambda n: dict(scenario(), name=n)
-            run.DURATIONS = Path(d) / "durations.json"
+            cli.run_one = fake_run_one
+            cli.prepare = lambda args: (Path(d), Path(d), Path(d) / "i")
+            scenarios.load_scenario = lambda n: dict(scenario(), name=n)
+            config.DURATIONS = Path(d) / "durations.json"
             out = io.StringIO()
             try:
                 with contextlib.redirect_stdout(out):
-                    runs = run.run_scenarios(names, argparse.Namespace(jobs=2))
+                    runs = cli.run_scenarios(names, argparse.Namespace(jobs=2))
             finally:
-                run.run_one, run.prepare, run.load_scenario, run.DURATIONS = saved
+                cli.run_one, cli.prepare, scenarios.load_scenario, config.DURATIONS = saved
         self.assertEqual(state["max"], 2)
         self.assertEqual([sc["name"] for sc, _, _ in runs], names)
         expected = "".join(f"== {n}\nline 2 of {n}\n" for n in names)
         self.assertEqual(out.getvalue(), expected)
 
     def test_tcg_command_line_has_the_tsc_rate(self):
-        saved = run.host_tsc_khz
-        run.host_tsc_khz = lambda: 2596140
+        saved = qemu.host_tsc_khz
+        qemu.host_tsc_khz = lambda: 2596140
         try:
             with tempfile.TemporaryDirectory() as d:
-                tcg = run.qemu_command(scenario(), Path(d), Path(d) / "i", Path(d), "tcg")
-                kvm = run.qemu_command(scenario(), Path(d), Path(d) / "i", Path(d), "kvm")
+                tcg = qemu.qemu_command(scenario(), Path(d), Path(d) / "i", Path(d), "tcg")
+                kvm = qemu.qemu_command(scenario(), Path(d), Path(d) / "i", Path(d), "kvm")
         finally:
-            run.host_tsc_khz = saved
+            qemu.host_tsc_khz = saved
         words = tcg[tcg.index("-append") + 1].split()
         self.assertIn("tsc_early_khz=2596140", words)
         self.assertIn("tsc=reliable", words)
         self.assertNotIn("tsc_early_khz=2596140", kvm[kvm.index("-append") + 1].split())
 
     def test_tsc_measurement_is_sane(self):
-        khz = run.host_tsc_khz()
+        khz = qemu.host_tsc_khz()
         if khz is None:
             self.skipTest("no TSC measurement on this host")
         self.assertTrue(100_000 < khz < 10_000_000, khz)
