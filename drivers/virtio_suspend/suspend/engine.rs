@@ -58,7 +58,8 @@ pub(crate) trait SuspendTransport: EmbedsDevice {
     /// interrupts.
     fn setup_queues(&self, setup: QueueSetup<'_>) -> Result;
 
-    /// `del_vqs`: frees the queues' interrupts, then the queues.
+    /// `del_vqs`: frees the queues' interrupts, then lets go of the
+    /// queues.
     fn delete_queues(&self);
 
     /// Waits for running interrupt handlers of the device.

@@ -89,7 +89,8 @@ pub(crate) use embed_virtio_device;
 /// The rings [`Transport::find_vqs`] creates (through its [`QueueSetup`])
 /// live until the core is done with them, whatever the transport keeps:
 /// the core holds a reference to each from `find_vqs` until after
-/// [`Transport::del_vqs`] (or a failed `find_vqs`).
+/// [`Transport::del_vqs`], a failed `find_vqs`, or a `find_vqs` without
+/// `del_vqs` before it; then the driver's callback is detached from each.
 pub(crate) trait Transport: EmbedsDevice {
     /// Reads device configuration space at `offset` into `buf` (1, 2, 4
     /// or 8 bytes).
@@ -102,10 +103,13 @@ pub(crate) trait Transport: EmbedsDevice {
     /// Resets the device and waits until the reset is complete; says how
     /// the wait ended.
     fn reset(&self) -> ResetWait;
-    /// Creates the virtqueues the driver asks for (`setup`). Called with
-    /// no queues set up: after `del_vqs` if the driver did not call it.
+    /// Creates the virtqueues the driver asks for (`setup`); a ring for
+    /// each, or it fails. Called after `del_vqs` if the driver asks for
+    /// queues again without it.
     fn find_vqs(&self, setup: QueueSetup<'_>) -> Result;
-    /// Frees the queues' interrupts and lets go of the rings.
+    /// Frees the queues' interrupts and lets go of the rings (the driver's
+    /// callbacks no longer run for them after this, whatever the
+    /// transport keeps).
     fn del_vqs(&self);
     /// Waits for running virtqueue callbacks to finish.
     fn synchronize_cbs(&self);
@@ -222,14 +226,18 @@ impl<T: Transport> Adapter<T> {
         infos: *mut bindings::virtqueue_info,
         _desc: *mut bindings::irq_affinity,
     ) -> c_int {
-        // SAFETY: the virtio core passes a device of this transport and
-        // two arrays of `nvqs` entries.
-        let (dev, vqs, infos) = unsafe {
-            (
-                T::from_vdev(vdev),
-                core::slice::from_raw_parts_mut(vqs, nvqs as usize),
-                core::slice::from_raw_parts(infos, nvqs as usize),
-            )
+        // SAFETY: the virtio core passes a device of this transport.
+        let dev = unsafe { T::from_vdev(vdev) };
+        let (vqs, infos) = if nvqs == 0 {
+            (&mut [][..], &[][..])
+        } else {
+            // SAFETY: the core passes two arrays of `nvqs` entries.
+            unsafe {
+                (
+                    core::slice::from_raw_parts_mut(vqs, nvqs as usize),
+                    core::slice::from_raw_parts(infos, nvqs as usize),
+                )
+            }
         };
         if dev.virtio().has_queues() {
             // Released before the new ones are set up, which may reuse
@@ -237,12 +245,22 @@ impl<T: Transport> Adapter<T> {
             dev_warn!(dev.dev(), "find_vqs without del_vqs: old queues released\n");
             dev.del_vqs();
             // SAFETY: the driver asks for new queues: it is done with the
-            // old ones, and the transport has let go of them.
+            // old ones.
             unsafe { release_core_refs(dev.virtio()) };
         }
+        vqs.fill(core::ptr::null_mut());
         // SAFETY: the core's `find_vqs` of `dev`, with its arrays.
         let setup = unsafe { QueueSetup::new(dev.virtio(), vqs, infos) };
-        let ret = dev.find_vqs(setup);
+        let mut ret = dev.find_vqs(setup);
+        let missing = infos
+            .iter()
+            .zip(vqs.iter())
+            .position(|(info, vq)| !info.name.is_null() && vq.is_null());
+        if let (Ok(()), Some(n)) = (&ret, missing) {
+            dev_err!(dev.dev(), "find_vqs set up no ring for queue entry {n}\n");
+            dev.del_vqs();
+            ret = Err(EINVAL);
+        }
         if ret.is_err() {
             // SAFETY: a failed `find_vqs`: the core uses none of its rings.
             unsafe { release_core_refs(dev.virtio()) };

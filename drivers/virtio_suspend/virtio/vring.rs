@@ -5,7 +5,6 @@
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicBool, Ordering};
 
 use kernel::{
     bindings, container_of,
@@ -27,6 +26,8 @@ extern "C" {
     ) -> bool;
     fn virtio_suspend_vring_replay(vq: *mut c_void, lock: *mut bindings::spinlock_t);
     fn virtio_suspend_vring_sync(lock: *mut bindings::spinlock_t);
+    fn virtio_suspend_vring_detach(vq: *mut c_void, lock: *mut bindings::spinlock_t);
+    fn virtio_suspend_vring_might_sleep();
 }
 
 /// Where a queue's notifications go: the transport's part of a queue,
@@ -68,11 +69,15 @@ impl Notification<'_> {
 unsafe extern "C" fn notify<N: Notifier>(vq: *mut bindings::virtqueue) -> bool {
     // SAFETY: `vq` is live and not NULL (see above).
     let vq = unsafe { NonNull::new_unchecked(vq) };
-    // SAFETY: a live queue; `priv` is NULL until `create_vring` has made
-    // the ring, then points to it, a `Ring<N>` that lives at least as long
-    // as the queue (its drop deletes the queue).
-    let Some(ring) = (unsafe { (*vq.as_ptr()).priv_.cast::<Ring<N>>().as_ref() }) else {
-        // Not set up yet: nothing has been added to the ring.
+    // SAFETY: a live queue; its `priv` is its ring (a `Ring<N>`) while
+    // the virtio core holds its reference, NULL before and after (see
+    // `Header`), written under the device's list lock, hence read once.
+    let ring = unsafe { core::ptr::read_volatile(&raw const (*vq.as_ptr()).priv_) };
+    // SAFETY: if not NULL, the ring, alive while its queue is notified:
+    // whoever notifies holds a reference to it (the driver through the
+    // core's, or the transport), and its drop deletes the queue.
+    let Some(ring) = (unsafe { ring.cast::<Ring<N>>().as_ref() }) else {
+        // Not set up yet, or the core is done with it: nobody may add.
         return false;
     };
     ring.notifier.notify(&Notification {
@@ -82,7 +87,7 @@ unsafe extern "C" fn notify<N: Notifier>(vq: *mut bindings::virtqueue) -> bool {
     true
 }
 
-/// Drops the virtio core's reference to a ring (see [`Header::core_ref`]).
+/// Drops the virtio core's reference to a ring (see [`Header`]).
 ///
 /// # Safety
 ///
@@ -94,8 +99,16 @@ unsafe fn drop_core_ref<N: Notifier>(header: NonNull<Header>) {
     drop(unsafe { Arc::<Ring<N>>::from_raw(header.as_ptr().cast::<Ring<N>>()) });
 }
 
-/// What a ring is, whatever its notifier's type; its queue's `priv`
-/// points to it. Dropping it deletes the queue.
+/// What a ring is, whatever its notifier's type. Dropping it deletes the
+/// queue.
+///
+/// The virtio core holds a reference to the ring (one count of the `Arc`
+/// it lives in) from when it is made until the core is done with it,
+/// after `del_vqs` or a failed `find_vqs` ([`release_core_refs`]): that
+/// keeps the ring alive for the core and the driver whatever the
+/// transport does with its own references. The queue's `priv` points to
+/// the header while the core holds that reference, and is NULL before and
+/// after.
 ///
 /// # Invariants
 ///
@@ -103,18 +116,18 @@ unsafe fn drop_core_ref<N: Notifier>(header: NonNull<Header>) {
 /// and whose `priv` is NULL or points to this header (the start of the
 /// `Ring` that holds it); `interrupts` is an initialized spinlock that
 /// every `vring_interrupt()` of `vq` runs under (`vring_replay.c`) once
-/// `priv` is set.
+/// `priv` has been set.
+///
+/// # Context
+///
+/// The last reference to a ring must be dropped in process context
+/// (deleting the queue takes the device's list lock, frees DMA memory and
+/// may drop the last reference to the device); the drop says so to
+/// `might_sleep()`.
 #[repr(C)]
 struct Header {
     vq: NonNull<bindings::virtqueue>,
     interrupts: Opaque<bindings::spinlock_t>,
-    /// Whether the virtio core's reference is held: one count of the
-    /// `Arc` the ring lives in, taken when the ring is made (as `priv`)
-    /// and dropped when the core is done with the ring, after `del_vqs`
-    /// or a failed `find_vqs` ([`release_core_refs`]). It keeps the ring
-    /// alive for the core and the driver whatever the transport does
-    /// with its own references.
-    core_ref: AtomicBool,
     drop_core_ref: unsafe fn(NonNull<Header>),
     _name: CString,
     /// The queue's `virtio_device` keeps it on its list until the queue
@@ -132,16 +145,20 @@ unsafe impl Sync for Header {}
 
 impl Drop for Header {
     fn drop(&mut self) {
+        // SAFETY: only checks the context.
+        unsafe { virtio_suspend_vring_might_sleep() };
         // SAFETY: we own the live queue (type invariant); nobody uses it
-        // any more: the virtio core's reference was dropped, so the core
-        // and the driver are done with it, and so is every other holder.
+        // any more: the virtio core's reference was dropped (or never
+        // taken), so the core and the driver are done with it, and so is
+        // every other holder.
         unsafe { bindings::vring_del_virtqueue(self.vq.as_ptr()) };
     }
 }
 
 /// A virtqueue created by `vring_create_virtqueue`, with the transport's
 /// notifier `N`; shared (`Arc`), and deleted when the last reference
-/// goes, which is never before the virtio core is done with it.
+/// goes, which is never before the virtio core is done with it (see
+/// `Header`, also for the context of the last drop).
 #[repr(C)]
 pub(crate) struct Ring<N: ?Sized> {
     header: Header,
@@ -152,20 +169,32 @@ pub(crate) struct Ring<N: ?Sized> {
 pub(crate) type Vring = Ring<dyn Notifier>;
 
 /// Drops the virtio core's reference to each ring of `vdev` that it still
-/// holds: a ring is deleted then, unless its transport still holds it.
+/// holds, after making sure the driver's callback never runs again for
+/// it: a ring is deleted then, unless its transport still holds it.
 ///
 /// # Safety
 ///
 /// Only once the core and the driver are done with the rings: after the
-/// transport's `del_vqs`, or its failed `find_vqs`, for `vdev`.
+/// transport's `del_vqs`, or its failed `find_vqs`, for `vdev`, a
+/// registered device.
 pub(super) unsafe fn release_core_refs(vdev: &Device) {
+    // A ring's drop may put the last reference the rings hold on `vdev`,
+    // whose list is walked again after it.
+    // SAFETY: registered (guaranteed by the caller).
+    let _device = unsafe { DeviceRef::new(vdev) };
     // One at a time: the reference is dropped without the list's lock,
     // which deleting the queue takes.
     while let Some(header) = vdev.take_core_ref() {
-        // SAFETY: the ring is alive (we hold its core reference), whose
-        // `drop_core_ref` matches its type; the reference is ours to drop
+        // SAFETY: the ring is alive (we hold its core reference): its
+        // live queue and initialized lock (type invariant of `Header`),
+        // whose callback runs under that lock only; `drop_core_ref`
+        // matches the ring's type, and the reference is ours to drop
         // (guaranteed by the caller).
-        unsafe { ((*header.as_ptr()).drop_core_ref)(header) };
+        unsafe {
+            let header = header.as_ptr();
+            virtio_suspend_vring_detach((*header).vq.as_ptr().cast(), (*header).interrupts.get());
+            ((*header).drop_core_ref)(NonNull::new_unchecked(header));
+        }
     }
 }
 
@@ -179,21 +208,22 @@ impl Device {
     }
 
     /// Takes the core's reference of the first ring of the device that
-    /// still has it.
+    /// still has it: its queue's `priv`, which it sets to NULL.
     fn take_core_ref(&self) -> Option<NonNull<Header>> {
         self.with_queue_list(|head| {
             // SAFETY: the list, under its lock: each entry is the `list` of
             // a live queue of the device, made by `create_vring` (this is a
             // transport's device), whose `priv` is NULL or its ring's
-            // header, live while the queue is on the list (deleting the
-            // queue takes it off, under the lock, before the ring goes).
+            // header while the core holds its reference, and is written
+            // only under this lock once the queue is on the list.
             unsafe {
                 let mut node = (*head).next;
                 while node != head {
-                    let vq = container_of!(node, bindings::virtqueue, list);
+                    let vq = container_of!(node, bindings::virtqueue, list).cast_mut();
                     let header = (*vq).priv_.cast::<Header>();
-                    if !header.is_null() && (*header).core_ref.swap(false, Ordering::Relaxed) {
-                        return NonNull::new(header);
+                    if let Some(header) = NonNull::new(header) {
+                        core::ptr::write_volatile(&raw mut (*vq).priv_, core::ptr::null_mut());
+                        return Some(header);
                     }
                     node = (*node).next;
                 }
@@ -205,9 +235,8 @@ impl Device {
     /// Runs `f` on the head of the device's queue list, with the list's
     /// lock held.
     fn with_queue_list<R>(&self, f: impl FnOnce(*mut bindings::list_head) -> R) -> R {
-        // SAFETY: a live device, whose list lock the core initialized
-        // when it was allocated (`register_virtio_device`); queues are
-        // created only for registered devices.
+        // SAFETY: a live device, whose list lock `register_virtio_device`
+        // initialized; queues are created only for registered devices.
         unsafe {
             let lock = &raw mut (*self.as_raw()).vqs_list_lock;
             bindings::spin_lock(lock);
@@ -251,17 +280,16 @@ impl<'a> QueueSetup<'a> {
     }
 
     /// Sets up, with `setup`, a queue for each queue the driver asks for
-    /// (an entry with a name), numbered from 0 in order, and gives the
-    /// core its ring (NULL for an entry without a name), as `find_vqs`
-    /// must: the queues, in order.
-    pub(crate) fn create<Q: Queue>(
+    /// (an entry with a name), numbered from 0 in order: the queues, in
+    /// order. The core gets the ring each [`NewQueue`] creates (a
+    /// `find_vqs` that leaves a queue without one fails).
+    pub(crate) fn create<Q>(
         self,
         mut setup: impl FnMut(NewQueue<'_>) -> Result<Q>,
     ) -> Result<KVec<Q>> {
         let mut queues = KVec::with_capacity(self.infos.len(), GFP_KERNEL)?;
         let mut index = 0u16;
         for (slot, info) in self.vqs.iter_mut().zip(self.infos) {
-            *slot = core::ptr::null_mut();
             if info.name.is_null() {
                 continue;
             }
@@ -269,8 +297,8 @@ impl<'a> QueueSetup<'a> {
                 vdev: self.vdev,
                 index,
                 info,
+                slot,
             })?;
-            *slot = queue.vring().as_ptr();
             queues.push(queue, GFP_KERNEL)?;
             index = index.checked_add(1).ok_or(EINVAL)?;
         }
@@ -278,11 +306,12 @@ impl<'a> QueueSetup<'a> {
     }
 }
 
-/// One queue the driver asks `find_vqs` for.
+/// One queue the driver asks `find_vqs` for, and where its ring goes.
 pub(crate) struct NewQueue<'a> {
     vdev: &'a Device,
     index: u16,
     info: &'a bindings::virtqueue_info,
+    slot: &'a mut *mut bindings::virtqueue,
 }
 
 impl NewQueue<'_> {
@@ -293,7 +322,8 @@ impl NewQueue<'_> {
 
     /// Creates the queue's ring, split or packed as the negotiated
     /// features say, of `num` entries (fewer under memory pressure) at
-    /// most, aligned to `align`; `notifier` takes its notifications.
+    /// most, aligned to `align`; `notifier` takes its notifications. The
+    /// ring is the one the driver gets for this queue.
     pub(crate) fn create_vring<N: Notifier>(
         self,
         num: u32,
@@ -307,7 +337,7 @@ impl NewQueue<'_> {
         let device = unsafe { DeviceRef::new(self.vdev) };
         // SAFETY: `vdev` is registered and its features are final
         // (`find_vqs`); the name lives in the ring, as long as the queue;
-        // `notify::<N>` does nothing until `priv` is set, below.
+        // `notify::<N>` does nothing while `priv` is NULL.
         // `weak_barriers` because the device is another CPU (a VMM
         // thread), as the C virtio-mmio and virtio-pci transports assume;
         // `may_reduce_num` lets the ring shrink under memory pressure, as
@@ -327,12 +357,18 @@ impl NewQueue<'_> {
             )
         };
         let vq = NonNull::new(vq).ok_or(ENOMEM)?;
+        // SAFETY: a new queue that nobody else uses yet (the list walks of
+        // `find_vqs` and `del_vqs` are serialized with this one): `priv`
+        // is left as `kmalloc` made it.
+        unsafe {
+            (*vq.as_ptr()).priv_ = core::ptr::null_mut();
+            (*vq.as_ptr()).num_max = num;
+        }
         // INVARIANT: a new queue we now own, named `name`, `priv` NULL;
         // dropped on failure, the header deletes it.
         let header = Header {
             vq,
             interrupts: Opaque::uninit(),
-            core_ref: AtomicBool::new(true),
             drop_core_ref: drop_core_ref::<N>,
             _name: name,
             _device: device,
@@ -342,13 +378,17 @@ impl NewQueue<'_> {
         // initialized before any use: nobody else knows the ring yet.
         unsafe { virtio_suspend_vring_lock_init(ring.header.interrupts.get()) };
         let core_ref = Arc::into_raw(ring.clone());
-        // SAFETY: a new queue that nobody else uses yet. INVARIANT: `priv`
-        // points to the header, the start of the ring (`repr(C)`), and the
-        // lock is initialized.
-        unsafe {
-            (*vq.as_ptr()).priv_ = core_ref.cast_mut().cast();
-            (*vq.as_ptr()).num_max = num;
-        }
+        self.vdev.with_queue_list(|_| {
+            // SAFETY: the live queue, with the list's lock held, as every
+            // write of `priv` once the queue is on the list. INVARIANT:
+            // `priv` points to the header, the start of the ring
+            // (`repr(C)`), whose lock is initialized; the core's
+            // reference is `priv`.
+            unsafe {
+                core::ptr::write_volatile(&raw mut (*vq.as_ptr()).priv_, core_ref.cast_mut().cast())
+            };
+        });
+        *self.slot = vq.as_ptr();
         Ok(ring)
     }
 }

@@ -9,8 +9,11 @@
  * the interrupt the device had pending), would break that if it raced
  * the handler, so both take the lock. The replay also runs as a hard
  * interrupt would: drivers' callbacks take their locks without disabling
- * interrupts and schedule NAPI, whose softirq must then run. The
- * spinlock, irq and bh calls are macros, which the Rust side cannot call.
+ * interrupts and schedule NAPI, whose softirq must then run. When the
+ * virtio core is done with a queue, its callback is detached under the
+ * same lock, so no handling of the queue that a transport may still run
+ * calls the driver. The spinlock, irq, bh and might_sleep calls are
+ * macros, which the Rust side cannot call.
  */
 #include <linux/bottom_half.h>
 #include <linux/interrupt.h>
@@ -49,4 +52,19 @@ void virtio_suspend_vring_sync(spinlock_t *lock)
 {
 	spin_lock_irq(lock);
 	spin_unlock_irq(lock);
+}
+
+void virtio_suspend_vring_detach(void *vq, spinlock_t *lock)
+{
+	struct virtqueue *queue = vq;
+	unsigned long flags;
+
+	spin_lock_irqsave(lock, flags);
+	queue->callback = NULL;
+	spin_unlock_irqrestore(lock, flags);
+}
+
+void virtio_suspend_vring_might_sleep(void)
+{
+	might_sleep();
 }

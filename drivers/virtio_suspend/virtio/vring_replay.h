@@ -21,4 +21,10 @@ void virtio_suspend_vring_replay(void *vq, spinlock_t *lock);
 /* Waits for a handling of the queue's interrupt that runs under @lock. */
 void virtio_suspend_vring_sync(spinlock_t *lock);
 
+/* The driver's callback never runs again for @vq (under @lock). */
+void virtio_suspend_vring_detach(void *vq, spinlock_t *lock);
+
+/* Says the caller may sleep (might_sleep()). */
+void virtio_suspend_vring_might_sleep(void);
+
 #endif /* VIRTIO_SUSPEND_VRING_REPLAY_H */

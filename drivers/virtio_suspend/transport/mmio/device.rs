@@ -131,7 +131,7 @@ impl Notifier for MmioNotifier {
     }
 }
 
-/// An active queue of the device; deactivated and deleted on drop.
+/// An active queue of the device; deactivated on drop.
 struct MmioQueue {
     regs: MmioRegs,
     index: u32,
@@ -184,9 +184,6 @@ impl Drop for MmioQueue {
 }
 
 /// What the interrupt handler needs: the device, and the queues it serves.
-///
-/// The queues drop first: their rings are deleted while the device is
-/// still referenced.
 struct QueueIrq {
     queues: KVec<MmioQueue>,
     device: TransportRef<MmioDevice>,
@@ -255,7 +252,8 @@ impl SuspendTransport for MmioDevice {
         let registration = self.queues.lock().take();
         if let Some(registration) = registration {
             // Free the interrupt first: no handler may see a queue that is
-            // being deleted. Then each queue is deactivated and deleted.
+            // going away. Then each queue is deactivated and its ring let
+            // go (the virtio core's reference, dropped next, deletes it).
             drop(registration.free());
         }
     }

@@ -171,16 +171,13 @@ impl irq::Handler for VectorHandler {
 }
 
 /// The queues and how their interrupts are routed. Fields drop in order:
-/// the handlers are freed before the queues they serve are deleted, and
-/// both before the vectors are.
+/// the handlers are freed before the queues they serve are let go of,
+/// and both before the vectors are.
 struct ActiveQueues {
     handlers: KVec<irq::Registration<VectorHandler>>,
     queues: Arc<KVec<PciQueue>>,
     plan: IrqPlan,
     _vectors: pci::IrqVectors,
-    /// Dropped after the queues: their rings are deleted while the device
-    /// is still referenced.
-    _device: TransportRef<PciDevice>,
 }
 
 impl PciDevice {
@@ -322,7 +319,6 @@ impl PciDevice {
             queues: queues.clone(),
             plan,
             _vectors: vectors,
-            _device: device.clone(),
         })
     }
 
