@@ -7,12 +7,12 @@
 ///
 /// # Safety
 ///
-/// `Self` must be `repr(transparent)` over [`RawDeviceId::Raw`]; all-zero
-/// bytes must be a valid value of it, and the entry that ends a table of
-/// it for the kernel's matching code.
+/// `Self` must be `repr(transparent)` over [`RawDeviceId::RawType`];
+/// all-zero bytes must be a valid value of it, and the entry that ends a
+/// table of it for the kernel's matching code.
 pub(crate) unsafe trait RawDeviceId: Copy {
     /// The C entry type.
-    type Raw;
+    type RawType;
 }
 
 /// A device ID table: `N` entries and the all-zero terminator after them,
@@ -43,14 +43,16 @@ unsafe impl<T: RawDeviceId, const N: usize> Sync for IdArray<T, N> {}
 pub(crate) trait IdTable<T: RawDeviceId>: Sync {
     /// The first entry, as the C code takes it; the entries up to and
     /// including the all-zero one are valid for as long as `self`.
-    fn as_ptr(&self) -> *const T::Raw;
+    fn as_ptr(&self) -> *const T::RawType;
 }
 
 impl<T: RawDeviceId, const N: usize> IdTable<T> for IdArray<T, N> {
-    fn as_ptr(&self) -> *const T::Raw {
-        // `repr(C)`: `terminator` directly follows `ids` (an array of `T`
-        // has no padding after it), so the C code walks into it; a `T` is
-        // a `T::Raw` (`RawDeviceId`).
-        self.ids.as_ptr().cast()
+    fn as_ptr(&self) -> *const T::RawType {
+        // `repr(C)`: `ids` is at offset 0 and `terminator` directly
+        // follows it (an array of `T` has no padding after it), so the C
+        // code walks into it; a `T` is a `T::RawType` (`RawDeviceId`). A
+        // pointer to the whole table, not to `ids`: it must be valid for
+        // the terminator too.
+        core::ptr::from_ref(self).cast()
     }
 }

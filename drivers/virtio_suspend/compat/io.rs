@@ -9,24 +9,37 @@
 //! compile time (`read32::<OFFSET>()`); the rest of the region, whose
 //! size only the device tells, is checked at run time (`try_read32`).
 //!
-//! A region keeps its mapping: the [`Mapping`] is counted, and unmapped
-//! when the last region made from it goes. So no access through a region
-//! can reach an unmapped address, whoever holds it and whenever: after
-//! the driver is unbound (the claim on the resource is device-managed and
-//! goes then) an access reaches a device the driver no longer owns, which
-//! is not memory unsafety (upstream's `Devres` revokes the access instead).
+//! A region keeps its mapping and the claim on the device's resource: the
+//! [`Mapping`] is counted, and unmapped and released when the last region
+//! made from it goes. No access through a region can reach an unmapped
+//! address, whoever holds it and whenever, and a region nobody may use
+//! any more is not silently shared: while one is held past the driver's
+//! unbind, the resource stays claimed, and binding the device again fails
+//! with `EBUSY`. That nobody uses one after unbind (a device the driver
+//! no longer owns may still do DMA into memory freed since) is kept by
+//! the order of the drops at unbind (`suspend::Bound`), not by the type:
+//! upstream's `Devres` revokes the access at unbind instead, at the cost
+//! of an RCU read lock per access.
 
 use core::ptr::NonNull;
 
 use kernel::{bindings, ffi::c_void, prelude::*, sync::Arc};
 
-/// A mapping of device memory or I/O ports, unmapped when dropped.
+/// A mapping of device memory or I/O ports, unmapped (and its claim
+/// released) when dropped.
 ///
 /// # Safety
 ///
-/// [`Mapping::base`] returns an `iomap` cookie (from `ioremap`,
-/// `pci_iomap` and friends), the same each time, for [`Mapping::len`]
-/// bytes that stay mapped until the value is dropped.
+/// What [`Mapping::base`] and [`Mapping::len`] return describes an
+/// `iomap` cookie (from `ioremap`, `pci_iomap` and friends) for that many
+/// bytes, which stay mapped until the value is dropped.
+///
+/// # Context
+///
+/// The value may only be dropped where the caller may sleep (unmapping
+/// does); implementations call [`might_sleep`] in their drop.
+///
+/// [`might_sleep`]: super::context::might_sleep
 pub(crate) unsafe trait Mapping: Send + Sync {
     /// Where the mapping starts.
     fn base(&self) -> NonNull<c_void>;
@@ -34,7 +47,9 @@ pub(crate) unsafe trait Mapping: Send + Sync {
     fn len(&self) -> usize;
 }
 
-/// A mapped region of at least `SIZE` bytes.
+/// A mapped region of at least `SIZE` bytes. Dropping the last region of
+/// a mapping drops the mapping: only where the caller may sleep (see
+/// [`Mapping`]).
 ///
 /// # Invariants
 ///
@@ -175,4 +190,59 @@ impl<const SIZE: usize> IoMem<SIZE> {
         ioread32,
         iowrite32
     );
+}
+
+/// Where a [`Claim`] is: the I/O memory or the I/O port space.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Space {
+    Memory,
+    Ports,
+}
+
+/// A claim on a range of device memory or I/O ports (`request_region`),
+/// released on drop.
+///
+/// # Invariants
+///
+/// `start..start + len` is claimed in `space` by this value.
+pub(crate) struct Claim {
+    space: Space,
+    start: u64,
+    len: u64,
+}
+
+impl Claim {
+    fn root(space: Space) -> *mut bindings::resource {
+        match space {
+            Space::Memory => &raw mut bindings::iomem_resource,
+            Space::Ports => &raw mut bindings::ioport_resource,
+        }
+    }
+
+    /// Claims the `len` bytes at `start` of `space` for `name` (shown in
+    /// `/proc/iomem` or `/proc/ioports`); `EBUSY` if anything has them.
+    ///
+    /// # Safety
+    ///
+    /// `name` must outlive the claim (the resource tree keeps a pointer
+    /// to it).
+    pub(crate) unsafe fn new(space: Space, start: u64, len: u64, name: &CStr) -> Result<Self> {
+        // SAFETY: the root of a resource tree, a static; `name` outlives
+        // the claim (guaranteed by the caller).
+        let res = unsafe {
+            bindings::__request_region(Self::root(space), start, len, name.as_char_ptr(), 0)
+        };
+        if res.is_null() {
+            return Err(EBUSY);
+        }
+        // INVARIANT: claimed just above.
+        Ok(Self { space, start, len })
+    }
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        // SAFETY: claimed by this value (type invariant).
+        unsafe { bindings::__release_region(Self::root(self.space), self.start, self.len) };
+    }
 }

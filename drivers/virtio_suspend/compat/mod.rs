@@ -6,6 +6,9 @@
 //! port to a newer kernel is mostly deleting this folder; and the locks
 //! the PM and driver cores hold, which no kernel wraps yet.
 
+#[macro_use]
+pub(crate) mod print;
+pub(crate) mod context;
 pub(crate) mod debugfs;
 pub(crate) mod device;
 pub(crate) mod device_id;
@@ -16,6 +19,4 @@ pub(crate) mod locks;
 pub(crate) mod pci;
 pub(crate) mod platform;
 pub(crate) mod pm;
-#[macro_use]
-pub(crate) mod print;
 pub(crate) mod time;

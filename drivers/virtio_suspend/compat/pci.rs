@@ -6,9 +6,9 @@
 //!
 //! 6.12's kernel crate has no PCI abstractions; this is the subset a
 //! virtio-pci transport needs, in the shape later kernels give
-//! `kernel::pci` (device-managed enable and BAR claims, so a probe that
-//! fails or a removal leaves nothing behind; a BAR's mapping lives as
-//! long as a region of it is held).
+//! `kernel::pci` (device-managed enable; a BAR claimed and mapped as long
+//! as a region of it is held, so a probe that fails or a removal leaves
+//! nothing behind once the regions are dropped).
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -23,9 +23,10 @@ use kernel::{
     ThisModule,
 };
 
+use super::context::might_sleep;
 use super::device_id::{IdTable, RawDeviceId};
 use super::driver::{self, RegistrationOps};
-use super::io::{IoMem, Mapping};
+use super::io::{Claim, IoMem, Mapping, Space};
 use super::pm::{self, PmOps, SleepCallbacks};
 
 /// A PCI device that a driver is bound to or being probed with.
@@ -152,24 +153,37 @@ impl Device {
         (len, flags & bindings::IORESOURCE_MEM as usize != 0)
     }
 
-    /// Claims BAR `bar` until the driver is unbound (device-managed,
-    /// `pcim_request_region`) and maps it whole for as long as the
-    /// returned region, or any made from it, lives.
+    /// Claims BAR `bar` for `name` and maps it whole, for as long as the
+    /// returned region, or any made from it, lives (see [`IoMem`]).
     pub(crate) fn iomap_region(&self, bar: u8, name: &'static CStr) -> Result<IoMem> {
-        let (len, _) = self.bar(bar);
-        // SAFETY: a live device being probed; `name` is static.
-        to_result(unsafe {
-            bindings::pcim_request_region(self.as_raw(), bar.into(), name.as_char_ptr())
-        })?;
+        let (len, memory) = self.bar(bar);
+        // SAFETY: a live device; the helper reads its resource table.
+        let start = unsafe { bindings::pci_resource_start(self.as_raw(), bar.into()) };
+        if len == 0 || start == 0 {
+            dev_err!(self.as_dev(), "BAR {bar} is not assigned\n");
+            return Err(EINVAL);
+        }
+        let space = if memory { Space::Memory } else { Space::Ports };
+        // Not `pci_request_region`: on a device enabled with
+        // `pcim_enable_device` it is device-managed, released at unbind
+        // whoever still maps the BAR.
+        // SAFETY: `name` is static.
+        let claim = unsafe { Claim::new(space, start, len, name) }
+            .inspect_err(|_| dev_err!(self.as_dev(), "BAR {bar} is claimed by another driver\n"))?;
         // SAFETY: a live device; `pci_iomap` maps a BAR (memory or I/O
-        // ports) whole with `max` 0, or fails with NULL.
+        // ports) whole with `max` 0, or fails with NULL; it is never
+        // device-managed.
         let base = unsafe { bindings::pci_iomap(self.as_raw(), bar.into(), 0) };
-        let base = NonNull::new(base).ok_or(ENOMEM)?;
+        let Some(base) = NonNull::new(base) else {
+            dev_err!(self.as_dev(), "BAR {bar}: cannot map\n");
+            return Err(EINVAL);
+        };
         // INVARIANT: mapped just above, for the BAR's length.
         let mapping = BarMapping {
-            pdev: self.get_ref(),
             base,
             len: len as usize,
+            _claim: claim,
+            pdev: self.get_ref(),
         };
         IoMem::new(Arc::new(mapping, GFP_KERNEL)?)
     }
@@ -295,15 +309,18 @@ impl Drop for DeviceRef {
     }
 }
 
-/// A BAR mapped with `pci_iomap`, unmapped on drop.
+/// A BAR claimed and mapped with `pci_iomap`; unmapped, then released,
+/// on drop.
 ///
 /// # Invariants
 ///
-/// `base` is a `pci_iomap` of `len` bytes of `pdev`, owned by this value.
+/// `base` is a `pci_iomap` of `len` bytes of `pdev`, owned by this value,
+/// of the BAR `_claim` holds.
 struct BarMapping {
-    pdev: DeviceRef,
     base: NonNull<c_void>,
     len: usize,
+    _claim: Claim,
+    pdev: DeviceRef,
 }
 
 // SAFETY: a mapping may be used and unmapped from any thread.
@@ -324,8 +341,10 @@ unsafe impl Mapping for BarMapping {
 
 impl Drop for BarMapping {
     fn drop(&mut self) {
+        might_sleep();
         // SAFETY: mapped for `pdev`, which the reference keeps, and owned
         // (type invariant); no region uses it any more (they hold it).
+        // The claim goes after.
         unsafe { bindings::pci_iounmap(self.pdev.as_raw(), self.base.as_ptr()) };
     }
 }
@@ -339,7 +358,7 @@ pub(crate) struct DeviceId(bindings::pci_device_id);
 // or enum field; `pci_match_id` stops at the first entry whose `vendor`,
 // `subvendor` and `class_mask` are all zero.
 unsafe impl RawDeviceId for DeviceId {
-    type Raw = bindings::pci_device_id;
+    type RawType = bindings::pci_device_id;
 }
 
 impl DeviceId {

@@ -9,9 +9,10 @@
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
+use super::context::might_sleep;
 use super::device_id::{IdTable, RawDeviceId};
 use super::driver::{self, RegistrationOps};
-use super::io::{IoMem, Mapping};
+use super::io::{Claim, IoMem, Mapping, Space};
 use super::pm::{PmOps, SleepCallbacks};
 
 use kernel::{
@@ -57,10 +58,9 @@ impl Device {
         Ok(irq as u32)
     }
 
-    /// Claims memory resource `index` until the driver is unbound
-    /// (device-managed, as `devm_platform_ioremap_resource` does) and maps
-    /// it whole for as long as the returned region, or any made from it,
-    /// lives.
+    /// Claims memory resource `index` and maps it whole, for as long as
+    /// the returned region, or any made from it, lives (see
+    /// [`IoMem`]). The claim is named after the device.
     pub(crate) fn map_mmio(&self, index: u32) -> Result<IoMem> {
         // SAFETY: `as_raw` is a live platform device.
         let res = unsafe {
@@ -71,23 +71,27 @@ impl Device {
         }
         // SAFETY: a non-NULL resource of a live device is valid.
         let (start, len) = unsafe { ((*res).start, (*res).end - (*res).start + 1) };
-        let dev = super::device::as_raw(self.as_dev());
-        // SAFETY: `dev` is the live device embedded in this one, being
-        // probed; its name lives as long as it, beyond the claim, which
-        // goes when the driver is unbound (`devm_request_mem_region`).
-        let claimed = unsafe {
-            bindings::__devm_request_region(
-                dev,
-                &raw mut bindings::iomem_resource,
-                start,
-                len,
-                bindings::dev_name(dev),
-            )
+        let pdev = self.get_ref();
+        // SAFETY: the device's name lives as long as the device, which the
+        // mapping keeps (`_pdev`, dropped after the claim).
+        let claim = unsafe { Claim::new(Space::Memory, start, len, pdev.dev_name()) }.inspect_err(
+            |_| {
+                dev_err!(
+                    self.as_dev(),
+                    "memory {start:#x}+{len:#x} is claimed by another driver\n"
+                )
+            },
+        )?;
+        // SAFETY: `ioremap` accepts any range; it fails with NULL.
+        let base = unsafe { bindings::ioremap(start, len as _) };
+        let base = NonNull::new(base).ok_or(ENOMEM)?;
+        // INVARIANT: just mapped.
+        let mapping = Ioremapped {
+            base,
+            len: len as usize,
+            _claim: claim,
+            _pdev: pdev,
         };
-        if claimed.is_null() {
-            return Err(EBUSY);
-        }
-        let mapping = Ioremapped::new(start, len as usize)?;
         IoMem::new(Arc::new(mapping, GFP_KERNEL)?)
     }
 
@@ -107,33 +111,25 @@ impl Device {
     }
 }
 
-/// Device memory mapped with `ioremap`, unmapped on drop.
+/// Device memory claimed and mapped with `ioremap`; unmapped, then
+/// released, on drop.
 ///
 /// # Invariants
 ///
-/// `base` is an `ioremap` of `len` bytes, owned by this value.
+/// `base` is an `ioremap` of `len` bytes, owned by this value, of the
+/// memory `_claim` holds.
 struct Ioremapped {
     base: NonNull<c_void>,
     len: usize,
+    _claim: Claim,
+    /// The claim is named after the device.
+    _pdev: DeviceRef,
 }
 
 // SAFETY: a mapping may be used and unmapped from any thread.
 unsafe impl Send for Ioremapped {}
 // SAFETY: As for `Send`; it has no state of its own.
 unsafe impl Sync for Ioremapped {}
-
-impl Ioremapped {
-    /// Maps the `len` bytes of device memory at bus address `start`.
-    fn new(start: u64, len: usize) -> Result<Self> {
-        // SAFETY: `ioremap` accepts any range; it fails with NULL.
-        let base = unsafe { bindings::ioremap(start, len as _) };
-        // INVARIANT: just mapped.
-        Ok(Self {
-            base: NonNull::new(base).ok_or(ENOMEM)?,
-            len,
-        })
-    }
-}
 
 // SAFETY: an `ioremap`ped address is an `iomap` cookie (`ioread` and
 // `iowrite` take it), mapped until the drop.
@@ -149,8 +145,9 @@ unsafe impl Mapping for Ioremapped {
 
 impl Drop for Ioremapped {
     fn drop(&mut self) {
-        // SAFETY: mapped by `new` and owned (type invariant); no region
-        // uses it any more (they hold it).
+        might_sleep();
+        // SAFETY: mapped by `map_mmio` and owned (type invariant); no
+        // region uses it any more (they hold it). The claim goes after.
         unsafe { bindings::iounmap(self.base.as_ptr()) };
     }
 }
@@ -181,6 +178,13 @@ unsafe impl Send for DeviceRef {}
 unsafe impl Sync for DeviceRef {}
 
 impl DeviceRef {
+    /// The device's name, `dev_name()`, which lives as long as it.
+    fn dev_name(&self) -> &CStr {
+        // SAFETY: allocated (type invariant); `dev_name` is never NULL and
+        // lives as long as the device.
+        unsafe { CStr::from_char_ptr(bindings::dev_name(&raw mut (*self.0.as_ptr()).dev)) }
+    }
+
     /// The device's name without its instance number, as the C
     /// virtio-mmio transport reports it as the bus name.
     pub(crate) fn name(&self) -> &CStr {
@@ -220,21 +224,26 @@ pub(crate) trait Driver: SleepCallbacks {
 pub(crate) struct AcpiDeviceId(bindings::acpi_device_id);
 
 // SAFETY: `repr(transparent)` over `acpi_device_id`, whose all-zero value
-// is valid (a byte array and an integer); `acpi_match_device` stops at the
-// first entry whose `id` is empty.
+// is valid (a byte array and integers); `acpi_match_device` stops at the
+// first entry whose `id` is empty and `cls` zero.
 unsafe impl RawDeviceId for AcpiDeviceId {
-    type Raw = bindings::acpi_device_id;
+    type RawType = bindings::acpi_device_id;
 }
 
 impl AcpiDeviceId {
-    /// An entry for `id`, which must be shorter than 16 bytes.
+    /// An entry for `id`, which must be 1 to 15 bytes, no NUL (an empty
+    /// one would end the table).
     pub(crate) const fn new(id: &str) -> Self {
         let bytes = id.as_bytes();
-        assert!(bytes.len() < 16, "ACPI ID too long");
+        assert!(
+            !bytes.is_empty() && bytes.len() < 16,
+            "ACPI ID empty or too long"
+        );
         // SAFETY: all-zero is a valid `acpi_device_id` (`RawDeviceId`).
         let mut entry: bindings::acpi_device_id = unsafe { core::mem::zeroed() };
         let mut i = 0;
         while i < bytes.len() {
+            assert!(bytes[i] != 0, "NUL in an ACPI ID");
             entry.id[i] = bytes[i];
             i += 1;
         }
@@ -252,18 +261,23 @@ pub(crate) struct OfDeviceId(bindings::of_device_id);
 // valid (byte arrays and a NULL `data`); `of_match_node` stops at the
 // first entry whose `name`, `type` and `compatible` are all empty.
 unsafe impl RawDeviceId for OfDeviceId {
-    type Raw = bindings::of_device_id;
+    type RawType = bindings::of_device_id;
 }
 
 impl OfDeviceId {
-    /// An entry for `compatible`, which must be shorter than 128 bytes.
-    pub(crate) const fn compatible(compatible: &str) -> Self {
+    /// An entry for `compatible`, which must be 1 to 127 bytes, no NUL
+    /// (an empty one would end the table).
+    pub(crate) const fn new(compatible: &str) -> Self {
         let bytes = compatible.as_bytes();
-        assert!(bytes.len() < 128, "compatible too long");
+        assert!(
+            !bytes.is_empty() && bytes.len() < 128,
+            "compatible empty or too long"
+        );
         // SAFETY: all-zero is a valid `of_device_id` (`RawDeviceId`).
         let mut entry: bindings::of_device_id = unsafe { core::mem::zeroed() };
         let mut i = 0;
         while i < bytes.len() {
+            assert!(bytes[i] != 0, "NUL in a compatible");
             entry.compatible[i] = bytes[i] as _;
             i += 1;
         }

@@ -17,7 +17,9 @@ use crate::virtio::Registration;
 /// # Invariants
 ///
 /// `control` is removed before `registration` unregisters the device: a
-/// write to it uses the transport's mappings, which go at unbind.
+/// write to it drives the device, which the driver owns only while bound
+/// (the mappings would keep its resources claimed, and rebinding would
+/// fail, for as long as the file kept them).
 pub(crate) struct Bound<T: SuspendTransport> {
     control: Option<control::ControlFile>,
     registration: Registration<T>,

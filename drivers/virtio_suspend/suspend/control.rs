@@ -62,7 +62,7 @@ pub(crate) type ControlFile = debugfs::File<Control>;
 ///
 /// The file keeps the device allocated, not bound: its owner removes it
 /// before the device is unregistered ([`super::Bound`]), since what a
-/// write does uses the transport's mappings, which go at unbind.
+/// write does drives the device, which the driver owns only while bound.
 pub(super) fn create_file<T: SuspendTransport>(
     registration: &Registration<T>,
 ) -> Result<ControlFile> {

@@ -27,7 +27,6 @@ extern "C" {
     fn virtio_suspend_vring_replay(vq: *mut c_void, lock: *mut bindings::spinlock_t);
     fn virtio_suspend_vring_sync(lock: *mut bindings::spinlock_t);
     fn virtio_suspend_vring_detach(vq: *mut c_void, lock: *mut bindings::spinlock_t);
-    fn virtio_suspend_vring_might_sleep();
 }
 
 /// Where a queue's notifications go: the transport's part of a queue,
@@ -145,8 +144,7 @@ unsafe impl Sync for Header {}
 
 impl Drop for Header {
     fn drop(&mut self) {
-        // SAFETY: only checks the context.
-        unsafe { virtio_suspend_vring_might_sleep() };
+        crate::compat::context::might_sleep();
         // SAFETY: we own the live queue (type invariant); nobody uses it
         // any more: the virtio core's reference was dropped (or never
         // taken), so the core and the driver are done with it, and so is

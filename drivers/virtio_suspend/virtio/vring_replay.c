@@ -12,8 +12,8 @@
  * interrupts and schedule NAPI, whose softirq must then run. When the
  * virtio core is done with a queue, its callback is detached under the
  * same lock, so no handling of the queue that a transport may still run
- * calls the driver. The spinlock, irq, bh and might_sleep calls are
- * macros, which the Rust side cannot call.
+ * calls the driver. The spinlock, irq and bh calls are macros, which
+ * the Rust side cannot call.
  */
 #include <linux/bottom_half.h>
 #include <linux/interrupt.h>
@@ -62,9 +62,4 @@ void virtio_suspend_vring_detach(void *vq, spinlock_t *lock)
 	spin_lock_irqsave(lock, flags);
 	queue->callback = NULL;
 	spin_unlock_irqrestore(lock, flags);
-}
-
-void virtio_suspend_vring_might_sleep(void)
-{
-	might_sleep();
 }

@@ -24,7 +24,4 @@ void virtio_suspend_vring_sync(spinlock_t *lock);
 /* The driver's callback never runs again for @vq (under @lock). */
 void virtio_suspend_vring_detach(void *vq, spinlock_t *lock);
 
-/* Says the caller may sleep (might_sleep()). */
-void virtio_suspend_vring_might_sleep(void);
-
 #endif /* VIRTIO_SUSPEND_VRING_REPLAY_H */

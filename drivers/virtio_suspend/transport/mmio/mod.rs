@@ -52,7 +52,7 @@ fn refuse(dev: &Device, e: IdentityError) -> Error {
 static MMIO_ACPI_IDS: IdArray<platform::AcpiDeviceId, 1> =
     IdArray::new([platform::AcpiDeviceId::new("LNRO0005")]);
 static MMIO_OF_IDS: IdArray<platform::OfDeviceId, 1> =
-    IdArray::new([platform::OfDeviceId::compatible("virtio,mmio")]);
+    IdArray::new([platform::OfDeviceId::new("virtio,mmio")]);
 
 impl SuspendDriver for MmioDriver {
     type Device = MmioDevice;
