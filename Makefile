@@ -16,7 +16,7 @@ KMAKE = $(MAKE) -C $(KDIR) M=$(TOP) $(KMAKE_RUST)
 RUST_SOURCES = $(shell find $(TOP)/drivers $(TOP)/samples $(TOP)/tools/host-tests \
 		 -name '*.rs' -not -path '*/target/*' 2>/dev/null)
 
-.PHONY: all modules deps kernel qemu fio vhost-user check demo bench shell host-test selftests \
+.PHONY: all modules deps kernel qemu fio vhost-user check demo bench shell host-test selftests kernel-series \
 	fmt fmt-check clippy rust-analyzer clean help
 
 all: modules
@@ -29,6 +29,7 @@ help:
 	@echo "make shell SCENARIO=name   that scenario's guest with a shell on the console"
 	@echo "make mutants [MUTANTS=id,...]  apply the curated mutations, run the checks that must fail"
 	@echo "make bench        SUSPEND vs reset latency, Rust vs C throughput: table, CSV, plot"
+	@echo "make kernel-series [BISECT=1]  the kernel patches as a series to post, checkpatch'ed (built one by one)"
 	@echo "make modules      build virtio_suspend.ko against the guest kernel"
 	@echo "make deps|kernel|qemu|fio|vhost-user  install the toolchain / build the guest kernel / our QEMU / fio / the vhost-user backends"
 	@echo "make fmt-check clippy rust-analyzer host-test clean"
@@ -125,6 +126,10 @@ mutants: modules selftests qemu fio vhost-user
 
 bench: modules selftests qemu fio vhost-user
 	@python3 tools/runner/bench.py --kdir $(KDIR)
+
+# Documentation/kernel-patches.rst: the cover letter and what is checked.
+kernel-series: kernel
+	@bash tools/kernel/series.sh $(if $(BISECT),--bisect)
 
 shell: modules selftests
 	@python3 tools/runner/run.py shell --scenario $(or $(SCENARIO),devices-rust) --kdir $(KDIR)
