@@ -25,27 +25,74 @@ use core::ptr::NonNull;
 
 use kernel::{bindings, ffi::c_void, prelude::*, sync::Arc};
 
-/// A mapping of device memory or I/O ports, unmapped (and its claim
-/// released) when dropped.
+use super::context::might_sleep;
+
+/// How a [`Mapping`] is undone (`iounmap`, `pci_iounmap`), and what it
+/// keeps alive until then.
+pub(crate) trait Unmap: Send + Sync + 'static {
+    /// Unmaps `base`.
+    ///
+    /// # Safety
+    ///
+    /// `base` is the mapping made for this value, used no more.
+    unsafe fn unmap(&self, base: NonNull<c_void>);
+}
+
+/// Device memory or I/O ports, claimed and mapped; unmapped, then
+/// released, on drop.
 ///
-/// # Safety
+/// # Invariants
 ///
-/// What [`Mapping::base`] and [`Mapping::len`] return describes an
-/// `iomap` cookie (from `ioremap`, `pci_iomap` and friends) for that many
-/// bytes, which stay mapped until the value is dropped.
+/// `base` is an `iomap` cookie for `len` bytes of the range `_claim`
+/// holds, owned by this value, which `unmap` undoes.
 ///
 /// # Context
 ///
-/// The value may only be dropped where the caller may sleep (unmapping
-/// does); implementations call [`might_sleep`] in their drop.
-///
-/// [`might_sleep`]: super::context::might_sleep
-pub(crate) unsafe trait Mapping: Send + Sync {
-    /// Where the mapping starts.
-    fn base(&self) -> NonNull<c_void>;
-    /// How many bytes are mapped.
-    fn len(&self) -> usize;
+/// Dropped only where the caller may sleep (unmapping does); the drop
+/// says so to [`might_sleep`].
+pub(crate) struct Mapping<U: Unmap> {
+    base: NonNull<c_void>,
+    len: usize,
+    unmap: U,
+    _claim: Claim,
 }
+
+// SAFETY: a mapping may be used and unmapped from any thread; `U` is
+// `Send + Sync`.
+unsafe impl<U: Unmap> Send for Mapping<U> {}
+// SAFETY: As for `Send`; the mapping has no state of its own.
+unsafe impl<U: Unmap> Sync for Mapping<U> {}
+
+impl<U: Unmap> Mapping<U> {
+    /// # Safety
+    ///
+    /// `base` is an `iomap` cookie (from `ioremap`, `pci_iomap` and
+    /// friends) for `len` bytes of the range `claim` holds, given up to
+    /// the new value, which `unmap` undoes.
+    pub(crate) unsafe fn new(claim: Claim, base: NonNull<c_void>, len: usize, unmap: U) -> Self {
+        // INVARIANT: guaranteed by the caller.
+        Self {
+            base,
+            len,
+            unmap,
+            _claim: claim,
+        }
+    }
+}
+
+impl<U: Unmap> Drop for Mapping<U> {
+    fn drop(&mut self) {
+        might_sleep();
+        // SAFETY: the mapping `unmap` undoes, owned (type invariant); no
+        // region uses it any more (they hold it). The claim goes after.
+        unsafe { self.unmap.unmap(self.base) };
+    }
+}
+
+/// What a region keeps alive: its [`Mapping`], whatever its `Unmap`.
+trait Mapped: Send + Sync {}
+
+impl<U: Unmap> Mapped for Mapping<U> {}
 
 /// A mapped region of at least `SIZE` bytes. Dropping the last region of
 /// a mapping drops the mapping: only where the caller may sleep (see
@@ -59,7 +106,7 @@ pub(crate) unsafe trait Mapping: Send + Sync {
 pub(crate) struct IoMem<const SIZE: usize = 0> {
     addr: NonNull<c_void>,
     maxsize: usize,
-    mapping: Arc<dyn Mapping>,
+    mapping: Arc<dyn Mapped>,
 }
 
 // SAFETY: I/O accessors may be used from any CPU and context; the region
@@ -111,9 +158,10 @@ macro_rules! accessors {
 
 impl<const SIZE: usize> IoMem<SIZE> {
     /// The whole of `mapping`; `EINVAL` if it is smaller than `SIZE`.
-    pub(crate) fn new(mapping: Arc<dyn Mapping>) -> Result<Self> {
-        let (addr, maxsize) = (mapping.base(), mapping.len());
-        // SAFETY: all of the mapping (`Mapping`'s contract).
+    pub(crate) fn new<U: Unmap>(mapping: Mapping<U>) -> Result<Self> {
+        let (addr, maxsize) = (mapping.base, mapping.len);
+        let mapping: Arc<dyn Mapped> = Arc::new(mapping, GFP_KERNEL)?;
+        // SAFETY: all of the mapping (type invariant of `Mapping`).
         unsafe { Self::within(mapping, addr, maxsize) }
     }
 
@@ -124,7 +172,7 @@ impl<const SIZE: usize> IoMem<SIZE> {
     ///
     /// `addr` is an `iomap` cookie for `maxsize` bytes inside `mapping`.
     unsafe fn within(
-        mapping: Arc<dyn Mapping>,
+        mapping: Arc<dyn Mapped>,
         addr: NonNull<c_void>,
         maxsize: usize,
     ) -> Result<Self> {

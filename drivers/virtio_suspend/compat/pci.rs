@@ -18,15 +18,13 @@ use kernel::{
     error::{from_result, to_result},
     ffi::{c_int, c_void},
     prelude::*,
-    sync::Arc,
     types::{ForeignOwnable, Opaque},
     ThisModule,
 };
 
-use super::context::might_sleep;
 use super::device_id::{IdTable, RawDeviceId};
 use super::driver::{self, RegistrationOps};
-use super::io::{Claim, IoMem, Mapping, Space};
+use super::io::{Claim, IoMem, Mapping, Space, Unmap};
 use super::pm::{self, PmOps, SleepCallbacks};
 
 /// A PCI device that a driver is bound to or being probed with.
@@ -178,14 +176,13 @@ impl Device {
             dev_err!(self.as_dev(), "BAR {bar}: cannot map\n");
             return Err(EINVAL);
         };
-        // INVARIANT: mapped just above, for the BAR's length.
-        let mapping = BarMapping {
-            base,
-            len: len as usize,
-            _claim: claim,
+        let unmap = PciIounmap {
             pdev: self.get_ref(),
         };
-        IoMem::new(Arc::new(mapping, GFP_KERNEL)?)
+        // SAFETY: a `pci_iomap` cookie, just made for the BAR `claim`
+        // holds, whole; `pci_iounmap` undoes it.
+        let mapping = unsafe { Mapping::new(claim, base, len as usize, unmap) };
+        IoMem::new(mapping)
     }
 
     /// Entries of the device's MSI-X table, 0 without MSI-X.
@@ -309,43 +306,16 @@ impl Drop for DeviceRef {
     }
 }
 
-/// A BAR claimed and mapped with `pci_iomap`; unmapped, then released,
-/// on drop.
-///
-/// # Invariants
-///
-/// `base` is a `pci_iomap` of `len` bytes of `pdev`, owned by this value,
-/// of the BAR `_claim` holds.
-struct BarMapping {
-    base: NonNull<c_void>,
-    len: usize,
-    _claim: Claim,
+/// A `pci_iomap` of a BAR of `pdev`, undone with `pci_iounmap`.
+struct PciIounmap {
     pdev: DeviceRef,
 }
 
-// SAFETY: a mapping may be used and unmapped from any thread.
-unsafe impl Send for BarMapping {}
-// SAFETY: As for `Send`; it has no state of its own.
-unsafe impl Sync for BarMapping {}
-
-// SAFETY: a `pci_iomap` cookie, mapped until the drop.
-unsafe impl Mapping for BarMapping {
-    fn base(&self) -> NonNull<c_void> {
-        self.base
-    }
-
-    fn len(&self) -> usize {
-        self.len
-    }
-}
-
-impl Drop for BarMapping {
-    fn drop(&mut self) {
-        might_sleep();
-        // SAFETY: mapped for `pdev`, which the reference keeps, and owned
-        // (type invariant); no region uses it any more (they hold it).
-        // The claim goes after.
-        unsafe { bindings::pci_iounmap(self.pdev.as_raw(), self.base.as_ptr()) };
+impl Unmap for PciIounmap {
+    unsafe fn unmap(&self, base: NonNull<c_void>) {
+        // SAFETY: a `pci_iomap` of `pdev` (which the reference keeps) made
+        // for this value, used no more (guaranteed by the caller).
+        unsafe { bindings::pci_iounmap(self.pdev.as_raw(), base.as_ptr()) };
     }
 }
 

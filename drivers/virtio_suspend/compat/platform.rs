@@ -9,10 +9,9 @@
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 
-use super::context::might_sleep;
 use super::device_id::{IdTable, RawDeviceId};
 use super::driver::{self, RegistrationOps};
-use super::io::{Claim, IoMem, Mapping, Space};
+use super::io::{Claim, IoMem, Mapping, Space, Unmap};
 use super::pm::{PmOps, SleepCallbacks};
 
 use kernel::{
@@ -20,7 +19,6 @@ use kernel::{
     error::{from_err_ptr, from_result, to_result},
     ffi::{c_int, c_void},
     prelude::*,
-    sync::Arc,
     types::Opaque,
     ThisModule,
 };
@@ -85,14 +83,11 @@ impl Device {
         // SAFETY: `ioremap` accepts any range; it fails with NULL.
         let base = unsafe { bindings::ioremap(start, len as _) };
         let base = NonNull::new(base).ok_or(ENOMEM)?;
-        // INVARIANT: just mapped.
-        let mapping = Ioremapped {
-            base,
-            len: len as usize,
-            _claim: claim,
-            _pdev: pdev,
-        };
-        IoMem::new(Arc::new(mapping, GFP_KERNEL)?)
+        // SAFETY: an `ioremap`ped address is an `iomap` cookie (`ioread`
+        // and `iowrite` take it), just made for the `len` bytes `claim`
+        // holds; `iounmap` undoes it.
+        let mapping = unsafe { Mapping::new(claim, base, len as usize, Iounmap { _pdev: pdev }) };
+        IoMem::new(mapping)
     }
 
     /// Sets the streaming and coherent DMA masks to `bits` bits.
@@ -111,44 +106,17 @@ impl Device {
     }
 }
 
-/// Device memory claimed and mapped with `ioremap`; unmapped, then
-/// released, on drop.
-///
-/// # Invariants
-///
-/// `base` is an `ioremap` of `len` bytes, owned by this value, of the
-/// memory `_claim` holds.
-struct Ioremapped {
-    base: NonNull<c_void>,
-    len: usize,
-    _claim: Claim,
-    /// The claim is named after the device.
+/// An `ioremap`, undone with `iounmap`; the device keeps the claim's
+/// name (`dev_name`) alive.
+struct Iounmap {
     _pdev: DeviceRef,
 }
 
-// SAFETY: a mapping may be used and unmapped from any thread.
-unsafe impl Send for Ioremapped {}
-// SAFETY: As for `Send`; it has no state of its own.
-unsafe impl Sync for Ioremapped {}
-
-// SAFETY: an `ioremap`ped address is an `iomap` cookie (`ioread` and
-// `iowrite` take it), mapped until the drop.
-unsafe impl Mapping for Ioremapped {
-    fn base(&self) -> NonNull<c_void> {
-        self.base
-    }
-
-    fn len(&self) -> usize {
-        self.len
-    }
-}
-
-impl Drop for Ioremapped {
-    fn drop(&mut self) {
-        might_sleep();
-        // SAFETY: mapped by `map_mmio` and owned (type invariant); no
-        // region uses it any more (they hold it). The claim goes after.
-        unsafe { bindings::iounmap(self.base.as_ptr()) };
+impl Unmap for Iounmap {
+    unsafe fn unmap(&self, base: NonNull<c_void>) {
+        // SAFETY: an `ioremap` made for this value, used no more
+        // (guaranteed by the caller).
+        unsafe { bindings::iounmap(base.as_ptr()) };
     }
 }
 
