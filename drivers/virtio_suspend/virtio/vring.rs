@@ -2,6 +2,11 @@
 
 //! The virtqueues of `virtio_ring`, as a transport creates, activates and,
 //! for SUSPEND, holds and releases them.
+//!
+//! A ring is shared: the transport holds references to it, and so does the
+//! virtio core, from `find_vqs` until it is done with the ring (see
+//! `Header`), so that what the driver points to lives as long as it needs
+//! whatever the transport does; the last reference deletes the queue.
 
 use core::marker::PhantomData;
 use core::ptr::NonNull;
