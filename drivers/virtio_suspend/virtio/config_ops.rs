@@ -243,10 +243,9 @@ impl<T: Transport> Adapter<T> {
             // Released before the new ones are set up, which may reuse
             // their indices on the device.
             dev_warn!(dev.dev(), "find_vqs without del_vqs: old queues released\n");
-            dev.del_vqs();
             // SAFETY: the driver asks for new queues: it is done with the
             // old ones.
-            unsafe { release_core_refs(dev.virtio()) };
+            unsafe { Self::delete_queues(dev) };
         }
         vqs.fill(core::ptr::null_mut());
         // SAFETY: the core's `find_vqs` of `dev`, with its arrays.
@@ -274,11 +273,20 @@ impl<T: Transport> Adapter<T> {
     /// registered device of transport `T`, and any buffer must be valid for
     /// its length.
     unsafe extern "C" fn del_vqs(vdev: *mut bindings::virtio_device) {
-        // SAFETY: the virtio core passes a device of this transport.
-        let dev = unsafe { T::from_vdev(vdev) };
+        // SAFETY: the virtio core passes a device of this transport, and
+        // calls `del_vqs` once it and the driver are done with the rings.
+        unsafe { Self::delete_queues(T::from_vdev(vdev)) };
+    }
+
+    /// The transport's `del_vqs`, then the core's references to the rings
+    /// dropped.
+    ///
+    /// # Safety
+    ///
+    /// The core and the driver are done with the rings of `dev`.
+    unsafe fn delete_queues(dev: &T) {
         dev.del_vqs();
-        // SAFETY: after `del_vqs`: the core and the driver are done with
-        // the rings.
+        // SAFETY: guaranteed by the caller.
         unsafe { release_core_refs(dev.virtio()) };
     }
 

@@ -397,7 +397,7 @@ impl NewQueue<'_> {
 }
 
 impl<N: ?Sized> Ring<N> {
-    pub(crate) fn as_ptr(&self) -> *mut bindings::virtqueue {
+    fn as_ptr(&self) -> *mut bindings::virtqueue {
         self.header.vq.as_ptr()
     }
 
