@@ -28,15 +28,19 @@
 //! [`virtio::Virtqueue::get_buf`] with its length set to what the device wrote, so no byte
 //! the device did not write is ever read, and the ring, not the driver, owns the memory in
 //! between. Queue operations go through [`virtio::Queues::lock`] (the rings are not
-//! thread-safe). The used-buffer callback runs in interrupt context: it only signals a
-//! [`Completion`]; the reader takes the buffer in process context. As in C, one request is
-//! outstanding at a time, posted as soon as the previous one is consumed.
+//! thread-safe). The used-buffer callback runs in interrupt context: it only notes that the
+//! answer came and signals a [`Completion`]; the reader takes the buffer in process context.
+//! As in C, one request is outstanding at a time, posted as soon as the previous one is
+//! consumed: the reader takes an answer, hands it out and posts the next request under one
+//! lock, and takes none while no answer has come.
 //!
 //! # 4. Register with the subsystem
 //!
 //! [`hw_random::Registration::register`] makes the device an entropy source for `/dev/hwrng`
-//! and `khwrngd`; [`hw_random::Operations::read`] serves it. Dropping the registration
-//! unregisters it, and returns only when no read runs any more.
+//! and `khwrngd`; [`hw_random::Operations::read`] serves it. The hwrng core runs one read at a
+//! time, so what reads share (the bytes of an answer not handed out yet) is the registration's
+//! [`hw_random::Operations::Reader`], which `read` gets mutably, with no lock. Dropping the
+//! registration unregisters it, and returns only when no read runs any more.
 //!
 //! # 5. Remove and system sleep
 //!
@@ -73,10 +77,11 @@ const REQUEST_SIZE: usize = 64;
 /// The driver.
 struct RngDriver;
 
-/// The bytes the device returned, handed out from `pos`.
+/// The bytes the device returned, handed out from `pos`: the source's reader state.
+#[derive(Default)]
 struct Pool {
-    /// The last buffer the device filled (its length is what it wrote), or `None` while a
-    /// request is outstanding.
+    /// The last buffer the device filled (its length is what it wrote), when a read took it
+    /// and did not hand all of it out; `None` while a request is outstanding.
     buf: Option<KVec<u8>>,
     /// The bytes of `buf` already handed out.
     pos: usize,
@@ -92,9 +97,9 @@ struct Rng {
     /// Signalled by the device's used-buffer notification.
     #[pin]
     have_data: Completion,
-    /// The received bytes; held by the (single) reader, also while it waits.
-    #[pin]
-    pool: Mutex<Pool>,
+    /// The device has used the outstanding request's buffer (set by the notification, cleared
+    /// when the next request is posted): the reader takes the queue lock only then.
+    answered: AtomicBool,
     /// The source is being unregistered: readers return at once.
     removed: AtomicBool,
     /// The registered source, while there is one.
@@ -109,42 +114,51 @@ impl Rng {
             Some(buf) => buf,
             None => KVec::with_capacity(REQUEST_SIZE, GFP_KERNEL)?,
         };
-        // Forget signals of earlier requests before this one can complete.
+        self.post(&mut self.queues.lock().vq(0)?, buf)
+    }
+
+    /// Posts `buf` as the next request on the locked queue `vq`.
+    fn post(&self, vq: &mut virtio::Virtqueue<'_>, buf: KVec<u8>) -> Result {
+        // Forget signals of earlier requests before this one can complete (the ring's barrier
+        // before it makes the buffer available orders both before the device's answer).
+        self.answered.store(false, Ordering::Relaxed);
         self.have_data.reinit();
         // Unless the source is being stopped: `stop` may have woken the reader just before
         // that `reinit`, which would leave it waiting for a device that may not answer soon.
         if self.removed.load(Ordering::Acquire) {
             self.have_data.complete_all();
         }
-        let mut queues = self.queues.lock();
-        let mut vq = queues.vq(0)?;
         vq.add_inbuf(buf)?;
         vq.kick();
         Ok(())
     }
 
-    /// Takes the device's answer to the outstanding request into `pool`, if it came.
-    fn collect(&self, pool: &mut Pool) -> Result<bool> {
-        let used = self.queues.lock().vq(0)?.get_buf();
-        Ok(match used {
-            Some(used) => {
-                pool.buf = Some(used.buf);
-                pool.pos = 0;
-                true
-            }
-            None => false,
-        })
-    }
-
-    /// Copies received bytes into `out`; posts the next request once the pool is used up.
+    /// Copies received bytes into `out`: what is left of the answer in `pool`, else the answer
+    /// to the outstanding request if it came. Posts the next request once an answer is used up.
     fn copy(&self, pool: &mut Pool, out: &mut [u8]) -> Result<usize> {
-        let Pool { buf, pos } = pool;
-        let Some(answer) = buf.as_ref() else {
+        if let Some(answer) = pool.buf.as_ref() {
+            let (n, used_up) = rng_pool::hand_out(answer, &mut pool.pos, out);
+            if used_up {
+                self.request(pool.buf.take())?;
+            }
+            return Ok(n);
+        }
+        // Set before the completion is signalled (release), so a reader the signal woke sees it.
+        if !self.answered.load(Ordering::Acquire) {
+            return Ok(0);
+        }
+        let mut queues = self.queues.lock();
+        let mut vq = queues.vq(0)?;
+        // None after a spurious notification (a shared interrupt line).
+        let Some(used) = vq.get_buf() else {
             return Ok(0);
         };
-        let (n, used_up) = rng_pool::hand_out(answer, pos, out);
+        pool.pos = 0;
+        let (n, used_up) = rng_pool::hand_out(&used.buf, &mut pool.pos, out);
         if used_up {
-            self.request(buf.take())?;
+            self.post(&mut vq, used.buf)?;
+        } else {
+            pool.buf = Some(used.buf);
         }
         Ok(n)
     }
@@ -153,14 +167,9 @@ impl Rng {
     fn start(self: ArcBorrow<'_, Self>) -> Result {
         // Before the first request (see `request`); no reader comes before the registration.
         self.removed.store(false, Ordering::Release);
-        {
-            let mut pool = self.pool.lock();
-            pool.buf = None;
-            pool.pos = 0;
-            self.request(None)?;
-        }
+        self.request(None)?;
         let name = CString::try_from_fmt(fmt!("rust_virtio_rng.{}", self.index))?;
-        let reg = hw_random::Registration::register(name, 0, self.into())?;
+        let reg = hw_random::Registration::register(name, 0, self.into(), Pool::default())?;
         *self.hwrng.lock() = Some(reg);
         Ok(())
     }
@@ -177,18 +186,15 @@ impl Rng {
 #[vtable]
 impl hw_random::Operations for RngDriver {
     type Data = Arc<Rng>;
+    type Reader = Pool;
 
-    fn read(rng: ArcBorrow<'_, Rng>, out: &mut [u8], wait: bool) -> Result<usize> {
+    fn read(rng: ArcBorrow<'_, Rng>, pool: &mut Pool, out: &mut [u8], wait: bool) -> Result<usize> {
         if rng.removed.load(Ordering::Acquire) {
             return Err(ENODEV);
         }
-        let mut pool = rng.pool.lock();
         let mut read = 0;
         loop {
-            if pool.buf.is_none() {
-                rng.collect(&mut pool)?;
-            }
-            read += rng.copy(&mut pool, &mut out[read..])?;
+            read += rng.copy(pool, &mut out[read..])?;
             if read == out.len() || !wait {
                 return Ok(read);
             }
@@ -217,7 +223,7 @@ impl virtio::Driver for RngDriver {
                 index: dev.index(),
                 queues,
                 have_data <- Completion::new(),
-                pool <- new_mutex!(Pool { buf: None, pos: 0 }),
+                answered: AtomicBool::new(false),
                 removed: AtomicBool::new(true),
                 hwrng <- new_mutex!(None),
             }),
@@ -232,6 +238,7 @@ impl virtio::Driver for RngDriver {
     }
 
     fn queue_done(rng: ArcBorrow<'_, Rng>, _index: u32) {
+        rng.answered.store(true, Ordering::Release);
         rng.have_data.complete();
     }
 

@@ -32,7 +32,10 @@
  *                                         driver (unbind, bind), and
  *                                         rng_current alternates, <seconds>
  *                                         each, <rounds> times, the first
- *                                         of each pair alternating
+ *                                         of each pair alternating; halfway
+ *                                         the drivers swap devices; per round
+ *                                         KiB/s, the device's interrupts and
+ *                                         the reader's sleeps per KiB
  *
  * Every line names the device's transport driver (transport=).
  */
@@ -382,13 +385,31 @@ static int rng_source(const char *prefix, char *buf, size_t len)
 	return -1;
 }
 
+/* This task's voluntary context switches (its sleeps), or -1. */
+static long sleeps(void)
+{
+	char line[128];
+	long n = -1;
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
 /*
  * Reads /dev/hwrng from source @name for @seconds: KiB/s; the device's
- * interrupts per KiB in @irqs_kib (a request of 64 bytes each).
+ * interrupts per KiB in @irqs_kib (a request of 64 bytes each); the
+ * reader's sleeps per KiB in @sleeps_kib.
  */
-static double rng_rate(const char *name, const char *vdev, double seconds, double *irqs_kib)
+static double rng_rate(const char *name, const char *vdev, double seconds, double *irqs_kib,
+		       double *sleeps_kib)
 {
-	long irq0 = 0, irq1 = 0;
+	long irq0 = 0, irq1 = 0, sleep0, sleep1;
 	static char buf[4096];
 	uint64_t t0, t;
 	double bytes = 0;
@@ -400,6 +421,7 @@ static double rng_rate(const char *name, const char *vdev, double seconds, doubl
 	fd = open("/dev/hwrng", O_RDONLY);
 	if (fd < 0 || vs_irq_lines(vdev, &irq0) <= 0)
 		return -1;
+	sleep0 = sleeps();
 	t0 = now_ns();
 	do {
 		n = read(fd, buf, sizeof(buf));
@@ -410,46 +432,98 @@ static double rng_rate(const char *name, const char *vdev, double seconds, doubl
 		bytes += n;
 		t = now_ns();
 	} while (t - t0 < seconds * 1e9);
+	sleep1 = sleeps();
 	close(fd);
-	if (vs_irq_lines(vdev, &irq1) <= 0)
+	if (vs_irq_lines(vdev, &irq1) <= 0 || sleep0 < 0 || sleep1 < 0)
 		return -1;
 	*irqs_kib = (irq1 - irq0) / (bytes / 1024);
+	*sleeps_kib = (sleep1 - sleep0) / (bytes / 1024);
 	return bytes / 1024 / ((t - t0) / 1e9);
+}
+
+/* Moves virtio device @dev from driver @from to driver @to. */
+static int rebind_virtio(const char *dev, const char *from, const char *to)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "/sys/bus/virtio/drivers/%s/unbind", from);
+	if (vs_write_attr(path, dev))
+		return 1;
+	snprintf(path, sizeof(path), "/sys/bus/virtio/drivers/%s/bind", to);
+	return vs_write_attr(path, dev) ? 1 : 0;
+}
+
+/*
+ * The hwrng sources of the Rust driver on @dev[0] and of the C driver on
+ * @dev[1] into @name[0] and @name[1], once both are registered.
+ */
+static int rng_sources(char dev[2][32], char name[2][96])
+{
+	char c[1][32], rust[96];
+	long t;
+
+	snprintf(name[0], sizeof(name[0]), "rust_virtio_rng.%s", dev[0] + 6);
+	for (t = 0; t < 100; t++) {
+		if (!rng_source(name[0], rust, sizeof(rust)) &&
+		    !rng_source("virtio_rng.", name[1], sizeof(name[1])))
+			break;
+		usleep(50 * 1000);
+	}
+	if (t == 100 || virtio_bound("virtio_rng", c, 1) != 1 || strcmp(c[0], dev[1]))
+		return 1;
+	for (t = 0; t < 2; t++) {
+		char path[PATH_MAX], features[80];
+
+		snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s/features", dev[t]);
+		if (vs_read_attr(path, features, sizeof(features)))
+			return 1;
+		features[strcspn(features, "\n")] = 0;
+		printf("vs-bench: rng-device %s=%s source=%s features=%s\n",
+		       t ? "c" : "rust", dev[t], name[t], features);
+	}
+	return 0;
 }
 
 static int rngpair(double seconds, long rounds)
 {
-	char rust[2][32], c[1][32], name[2][96], path[PATH_MAX];
+	char dev[2][32], c[1][32], name[2][96], swap[32];
 	const char *driver[2] = { "rust", "c" };
-	long r, t;
+	long r;
 	int i;
 
-	if (virtio_bound("rust_virtio_rng", rust, 2) != 2 || virtio_bound("virtio_rng", c, 1) != 0)
+	if (virtio_bound("rust_virtio_rng", dev, 2) != 2 || virtio_bound("virtio_rng", c, 1) != 0)
 		return 1;
 	/* The second device to the C driver. */
-	if (vs_write_attr("/sys/bus/virtio/drivers/rust_virtio_rng/unbind", rust[1]) ||
-	    vs_write_attr("/sys/bus/virtio/drivers/virtio_rng/bind", rust[1]))
+	if (rebind_virtio(dev[1], "rust_virtio_rng", "virtio_rng") || rng_sources(dev, name))
 		return 1;
-	snprintf(name[0], sizeof(name[0]), "rust_virtio_rng.%s", rust[0] + 6);
-	for (t = 0; t < 100 && rng_source("virtio_rng.", name[1], sizeof(name[1])); t++)
-		usleep(50 * 1000);
-	if (t == 100 || virtio_bound("virtio_rng", c, 1) != 1 || strcmp(c[0], rust[1]))
-		return 1;
-	snprintf(path, sizeof(path), "/sys/bus/virtio/drivers/virtio_rng/%s", rust[1]);
-	printf("vs-bench: rebind device=%s driver=virtio_rng source=%s\n", rust[1], name[1]);
-	/* Rust, C, then C, Rust: neither always goes first. */
 	for (r = 0; r < rounds; r++) {
+		/*
+		 * Halfway, the drivers swap devices: neither driver always
+		 * has the same device (its interrupt line, its place on
+		 * the bus).
+		 */
+		if (r == rounds / 2) {
+			if (rebind_virtio(dev[0], "rust_virtio_rng", "virtio_rng") ||
+			    rebind_virtio(dev[1], "virtio_rng", "rust_virtio_rng"))
+				return 1;
+			strcpy(swap, dev[0]);
+			strcpy(dev[0], dev[1]);
+			strcpy(dev[1], swap);
+			if (rng_sources(dev, name))
+				return 1;
+		}
+		/* Rust, C, then C, Rust: neither always goes first. */
 		for (i = 0; i < 2; i++) {
 			int k = r % 2 ? 1 - i : i;
-			double irqs, rate = rng_rate(name[k], k ? rust[1] : rust[0], seconds, &irqs);
+			double irqs, sleeps, rate = rng_rate(name[k], dev[k], seconds, &irqs, &sleeps);
 
 			if (rate < 0)
 				return 1;
-			printf("vs-bench: rng driver=%s source=%s round=%ld kib_s=%.1f irqs_per_kib=%.1f\n",
-			       driver[k], name[k], r, rate, irqs);
+			printf("vs-bench: rng driver=%s source=%s device=%s round=%ld kib_s=%.1f irqs_per_kib=%.1f sleeps_per_kib=%.1f\n",
+			       driver[k], name[k], dev[k], r, rate, irqs, sleeps);
 		}
 	}
-	return access(path, F_OK) ? 1 : 0;
+	return 0;
 }
 
 int main(int argc, char **argv)
