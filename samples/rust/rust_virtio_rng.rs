@@ -149,7 +149,8 @@ impl Rng {
         }
         let mut queues = self.queues.lock();
         let mut vq = queues.vq(0)?;
-        // None after a spurious notification (a shared interrupt line).
+        // None if a notification came late, after the answer it announced was taken and the
+        // next request posted: that request's answer is still to come.
         let Some(used) = vq.get_buf() else {
             return Ok(0);
         };
