@@ -24,17 +24,7 @@
 /* MemTotal in KiB, or -1. */
 static long mem_total_kib(void)
 {
-	char line[256];
-	long kib = -1;
-	FILE *f = fopen("/proc/meminfo", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "MemTotal: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
+	return vs_file_field("/proc/meminfo", "MemTotal: %ld kB");
 }
 
 /* Asks the host for a guest of @mib MiB (the balloon takes the rest). */

@@ -391,17 +391,7 @@ static int rng_source(const char *prefix, char *buf, size_t len)
  */
 static long sleeps(void)
 {
-	char line[128];
-	long n = -1;
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
-			break;
-	fclose(f);
-	return n;
+	return vs_file_field("/proc/self/status", "voluntary_ctxt_switches: %ld");
 }
 
 /*

@@ -340,6 +340,25 @@ static inline int vs_irq_name_of(const char *tok, const char *name)
 }
 
 /*
+ * The number of the first line of file @path that matches @fmt, a scanf
+ * format with one %ld ("MemTotal: %ld kB"), or -1.
+ */
+static inline long vs_file_field(const char *path, const char *fmt)
+{
+	char line[256];
+	long n = -1;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, fmt, &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/*
  * Interrupt lines in /proc/interrupts. With @name, the lines one of whose
  * handlers is @name ("virtio0", one line on virtio-mmio) or one of its
  * vectors (see vs_irq_name_of()), their counts (all CPUs) summed into
