@@ -10,6 +10,7 @@ synthetic consoles, logs and scenarios.  Prints TAP ("ok N - name");
 """
 
 import importlib
+import io
 import os
 import sys
 import tempfile
@@ -90,6 +91,32 @@ class PassRule(unittest.TestCase):
     def test_failed_tap_result_fails(self):
         console = GOOD.replace(tap("alpha", 3), tap("alpha", 3, failed={2}))
         self.assertFalse(passed(scenario(), parse(console)))
+
+    def test_failed_result_keeps_its_diagnostics(self):
+        lines = ["#  RUN           net.first ...", "#            OK  net.first",
+                 "ok 1 net.first", "#  RUN           net.second ...",
+                 "# net_loop.c:222:second:3 frames sent, 2 received, 1 lost",
+                 "[   12.3] virtio_net virtio1: a kernel line",
+                 "#      FAIL  net.second", "not ok 2 net.second"]
+        console = GOOD.replace(tap("alpha", 3), "\n".join(
+            ["vs-runner: test-begin alpha", "1..2"] + lines + ["vs-runner: test-end alpha rc=1"]))
+        results = {r.name: r for r in parse(console).results}
+        self.assertEqual([], results["alpha: net.first"].log)
+        self.assertEqual(["#  RUN           net.second ...",
+                          "# net_loop.c:222:second:3 frames sent, 2 received, 1 lost",
+                          "#      FAIL  net.second"], results["alpha: net.second"].log)
+        out = io.StringIO()
+        model.print_results(results.values(), out)
+        self.assertIn("FAIL alpha: net.second\n     #  RUN", out.getvalue())
+
+    def test_diagnostics_are_bounded(self):
+        many = [f"# line {i}" for i in range(100)]
+        console = GOOD.replace(tap("alpha", 3), "\n".join(
+            ["vs-runner: test-begin alpha", "1..1"] + many
+            + ["not ok 1 x", "vs-runner: test-end alpha rc=1"]))
+        log = parse(console).results[0].log
+        self.assertEqual(many[-len(log):], log)
+        self.assertLess(len(log), 100)
 
     def test_skip_is_not_a_pass(self):
         console = GOOD.replace("ok 2 case_2", "ok 2 case_2 # SKIP no device")

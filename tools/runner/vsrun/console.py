@@ -51,6 +51,8 @@ IO_ERROR_DISK = re.compile(r"\bI/O error,? (?:on )?dev (\w+),")
 CALL_TRACE_SPAN = 60
 # Past this many, kernel lines are counted, not listed one by one.
 MAX_KERNEL_LINES = 20
+# A failed test case's last this many "# " lines go with its result.
+MAX_DIAGNOSTICS = 12
 
 
 TAP_RESULT = re.compile(r"^(ok|not ok) (\d+)(?: (.*?))?(?:\s+#\s*(SKIP|XFAIL)\b.*)?$")
@@ -87,6 +89,8 @@ class GuestOutput:
         # watchpoints set up (a KCSAN that never watched finds nothing).
         self.kcsan_expected = kcsan
         self.plan: int | None = None
+        # The current test case's "# " lines since the last result.
+        self.diagnostics: list[str] = []
         self.count = 0
         self.next = 1
         self.lineno = 0
@@ -166,7 +170,10 @@ class GuestOutput:
             return
         m = TAP_RESULT.match(text)
         if not m:
+            if text.startswith("# "):
+                self.diagnostics = self.diagnostics[-(MAX_DIAGNOSTICS - 1):] + [text]
             return
+        diagnostics, self.diagnostics = self.diagnostics, []
         number = int(m.group(2))
         self.count += 1
         if number != self.next:
@@ -181,7 +188,8 @@ class GuestOutput:
             status = "pass"  # an expected failure (# XFAIL) included
         else:
             status = "fail"
-        self.run.results.append(Result(f"{name}: {m.group(3) or number}", status))
+        self.run.results.append(Result(f"{name}: {m.group(3) or number}", status,
+                                       log=diagnostics if status == "fail" else []))
 
     def marker(self, text: str) -> None:
         run = self.run

@@ -26,6 +26,9 @@ class Result:
     name: str
     status: str  # "pass", "fail" or "skip"
     detail: str = ""
+    # A failed test's own diagnostic lines (the kselftest harness's "# "
+    # lines before its result): what a CI log keeps of a guest's console.
+    log: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -90,3 +93,5 @@ def print_results(results: Iterable[Result], out: TextIO | None = None) -> None:
     for r in results:
         tag = {"pass": "ok  ", "fail": "FAIL", "skip": "skip"}[r.status]
         print(f"{tag} {r.name}" + (f" ({r.detail})" if r.detail else ""), file=out)
+        for line in r.log:
+            print(f"     {line}", file=out)
