@@ -15,7 +15,6 @@ mod logic;
 mod params;
 mod suspend;
 mod transport;
-mod virtio;
 
 use kernel::{c_str, prelude::*};
 
@@ -40,7 +39,7 @@ struct VirtioSuspendModule {
     _driver: platform::Registration<MmioDriver>,
     _pci_driver: pci::Registration<PciDriver>,
     // After the driver: every device is unbound, nothing left to watch.
-    _unbind_watch: virtio::UnbindNotifierOpen<unbind_watch::ResumeBeforeUnbind>,
+    _unbind_watch: kernel::virtio::transport::UnbindNotifierOpen<unbind_watch::ResumeBeforeUnbind>,
     _cmdline_devices: Option<platform::ModuleDevices>,
     _debugfs: compat::debugfs::StaticDirGuard,
 }

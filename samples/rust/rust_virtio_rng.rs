@@ -217,7 +217,7 @@ impl virtio::Driver for RngDriver {
     const NAME: &'static CStr = c_str!("rust_virtio_rng");
     const ID_TABLE: &'static [virtio::DeviceId] = &[virtio::DeviceId::new(virtio::id::RNG)];
 
-    fn probe(dev: &virtio::Device) -> Result<Arc<Rng>> {
+    fn probe(dev: &virtio::Device<virtio::Bound>) -> Result<Arc<Rng>> {
         let queues = dev.find_vqs(&[c_str!("input")])?;
         Arc::pin_init(
             pin_init!(Rng {
@@ -232,7 +232,7 @@ impl virtio::Driver for RngDriver {
         )
     }
 
-    fn scan(_dev: &virtio::Device, rng: ArcBorrow<'_, Rng>) {
+    fn scan(_dev: &virtio::Device<virtio::Bound>, rng: ArcBorrow<'_, Rng>) {
         if let Err(e) = rng.start() {
             pr_err!("rust_virtio_rng.{}: not registered: {:?}\n", rng.index, e);
         }
@@ -243,18 +243,18 @@ impl virtio::Driver for RngDriver {
         rng.have_data.complete();
     }
 
-    fn remove(_dev: &virtio::Device, rng: ArcBorrow<'_, Rng>) {
+    fn remove(_dev: &virtio::Device<virtio::Bound>, rng: ArcBorrow<'_, Rng>) {
         rng.stop();
     }
 
-    fn freeze(_dev: &virtio::Device, rng: ArcBorrow<'_, Rng>) -> Result {
+    fn freeze(_dev: &virtio::Device<virtio::Bound>, rng: ArcBorrow<'_, Rng>) -> Result {
         rng.stop();
         rng.queues.delete();
         pr_info!("rust_virtio_rng.{}: frozen: queue deleted\n", rng.index);
         Ok(())
     }
 
-    fn restore(dev: &virtio::Device, rng: ArcBorrow<'_, Rng>) -> Result {
+    fn restore(dev: &virtio::Device<virtio::Bound>, rng: ArcBorrow<'_, Rng>) -> Result {
         dev.find_vqs(&[c_str!("input")])?;
         dev.ready();
         rng.start()?;

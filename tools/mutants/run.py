@@ -12,7 +12,7 @@ What each kind of mutation rebuilds (the cheapest correct way):
   logic) only rerun `cargo test` in tools/host-tests; the others rebuild
   the module (`make modules`, incremental) before their scenarios.
 - "kernel": a file of the built guest kernel tree (KDIR), i.e. the code
-  kernel patch 0002 put there.  The patch files are not touched (that
+  kernel patches 0002 and 0011 put there.  The patch files are not touched (that
   would change the kernel's cache key and rebuild the whole tree): the
   mutation is applied to the tree's source file, `make bzImage` rebuilds
   that one object and relinks vmlinux, the scenarios run, then the file

@@ -8,7 +8,7 @@ use kernel::prelude::*;
 
 use super::{control, unbind_watch, SuspendTransport};
 use crate::compat::pm::SleepCallbacks;
-use crate::virtio::Registration;
+use kernel::virtio::transport::Registration;
 
 /// A registered transport device with its control file; dropping it
 /// removes the file, resumes the device if it was left suspended, and

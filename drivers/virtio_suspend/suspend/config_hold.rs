@@ -10,7 +10,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use kernel::{new_mutex, prelude::*, sync::Mutex};
 
 use crate::logic::config_writes::HeldWrites;
-use crate::virtio;
+use kernel::virtio::{Device, Embedded};
 
 /// Whether config writes are held, and those that were.
 struct HeldWriteState {
@@ -47,7 +47,7 @@ impl ConfigHold {
     }
 
     /// A config-change interrupt: passed on to the driver, or held.
-    pub(crate) fn changed(&self, vdev: &virtio::Device) {
+    pub(crate) fn changed(&self, vdev: &Device<Embedded>) {
         if self.held.load(Ordering::SeqCst) {
             self.pending.store(true, Ordering::SeqCst);
             // Released meanwhile? Then whoever clears `pending` first
@@ -64,7 +64,7 @@ impl ConfigHold {
     /// once it has been asked to suspend.
     pub(crate) fn write(
         &self,
-        vdev: &virtio::Device,
+        vdev: &Device<Embedded>,
         offset: usize,
         data: &[u8],
         write_now: impl FnOnce(usize, &[u8]),
@@ -106,7 +106,7 @@ impl ConfigHold {
     /// Stops holding: makes the writes held meanwhile with `write_now`,
     /// oldest first, then delivers a change that came. Call once the
     /// device runs.
-    pub(crate) fn release(&self, vdev: &virtio::Device, write_now: &dyn Fn(usize, &[u8])) {
+    pub(crate) fn release(&self, vdev: &Device<Embedded>, write_now: &dyn Fn(usize, &[u8])) {
         {
             let mut state = self.writes.lock();
             for write in state.writes.as_slice() {
@@ -124,7 +124,7 @@ impl ConfigHold {
     /// Stops holding for a device that will not run again (gone, or
     /// broken by a failed recovery): the held writes cannot be made and
     /// are dropped, saying so, and a held change is not passed on.
-    pub(crate) fn drop_held(&self, vdev: &virtio::Device) {
+    pub(crate) fn drop_held(&self, vdev: &Device<Embedded>) {
         {
             let mut state = self.writes.lock();
             let dropped = state.writes.as_slice().len();

@@ -12,7 +12,7 @@ use kernel::{c_str, prelude::*, str::CString};
 use super::SuspendTransport;
 use crate::compat::debugfs::{self, StaticDir, StaticDirGuard};
 use crate::transport;
-use crate::virtio::{DeviceRef, Registration};
+use kernel::virtio::transport::{DeviceRef, Registration};
 
 /// What a write to the control file asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -18,9 +18,20 @@ use crate::compat::time::{now_us, sleep_us};
 use crate::logic::busy_wait::is_busy_waited;
 use crate::logic::dialect::{Dialect, S_ACKNOWLEDGE, S_DRIVER, S_FEATURES_OK, S_RUNNING};
 use crate::logic::mmio::F_VERSION_1;
-use crate::logic::suspend::{Event, Machine, Outcome, Owner, ResetWait, State, Step};
+use crate::logic::suspend::{self as machine, Event, Machine, Outcome, Owner, State, Step};
 use crate::params::SuspendParams;
-use crate::virtio::{self, EmbedsDevice, Negotiation, QueueSetup, Vring};
+use kernel::virtio::transport::{self, Negotiation, QueueSetup, ResetWait, Transport, Vring};
+use kernel::virtio::{Device, Embedded};
+
+/// How a reset wait ended, as the pure machine (`logic`, which the
+/// kernel crate does not reach) takes it.
+fn machine_reset_wait(wait: ResetWait) -> machine::ResetWait {
+    match wait {
+        ResetWait::Done => machine::ResetWait::Done,
+        ResetWait::Gone => machine::ResetWait::Gone,
+        ResetWait::TimedOut => machine::ResetWait::TimedOut,
+    }
+}
 
 /// A transport device under the engine: its hardware access. The virtio
 /// config operations of every such device are the engine's
@@ -30,7 +41,7 @@ use crate::virtio::{self, EmbedsDevice, Negotiation, QueueSetup, Vring};
 /// context, while the virtio driver stays bound (see
 /// [`SuspendTransport::control`]); the virtio core calls them through the
 /// config operations.
-pub(crate) trait SuspendTransport: EmbedsDevice {
+pub(crate) trait SuspendTransport: Transport {
     /// The engine the transport device embeds.
     fn engine(&self) -> &Engine;
 
@@ -222,7 +233,7 @@ impl Engine {
     }
 
     /// A config-change interrupt: passed on, or held while suspended.
-    pub(crate) fn config_changed(&self, vdev: &virtio::Device) {
+    pub(crate) fn config_changed(&self, vdev: &Device<Embedded>) {
         self.config.changed(vdev);
     }
 
@@ -236,7 +247,7 @@ impl Engine {
     /// suspended and made at resume.
     pub(crate) fn config_write(
         &self,
-        vdev: &virtio::Device,
+        vdev: &Device<Embedded>,
         offset: usize,
         data: &[u8],
         write_now: impl FnOnce(usize, &[u8]),
@@ -291,7 +302,7 @@ impl dyn SuspendTransport + '_ {
                 // and no notification: wait for publishers and notifiers
                 // that started before the hold.
                 Ok(()) => {
-                    virtio::hold_sync();
+                    transport::hold_sync();
                     Outcome::Done
                 }
                 Err(e) => failed(e),
@@ -312,7 +323,7 @@ impl dyn SuspendTransport + '_ {
                 Ok(()) => Outcome::Status(self.status()),
                 Err(e) => failed(e),
             },
-            Step::Reset => Outcome::Reset(self.reset_device()),
+            Step::Reset => Outcome::Reset(machine_reset_wait(self.reset_device())),
             Step::Rewind => self.rewind_queues().map_or_else(failed, |()| Outcome::Done),
             Step::ReplayInterrupts => {
                 let _ = self.for_each_vring(&mut |vring| {
@@ -396,7 +407,7 @@ impl dyn SuspendTransport + '_ {
         if result.is_err() {
             // A release must not overtake a publisher that missed the
             // hold: it would move the index back.
-            virtio::hold_sync();
+            transport::hold_sync();
             // The same queues: `find_vqs` and `del_vqs` run only in the
             // driver's probe, remove, freeze and restore, which the device
             // lock and the PM core keep apart from us.

@@ -14,7 +14,7 @@ mod config_hold;
 pub(crate) mod control;
 mod engine;
 pub(crate) mod sysfs;
-mod transport_ops;
+pub(crate) mod transport_ops;
 pub(crate) mod unbind_watch;
 
 pub(crate) use bound::{Bound, SuspendDriver};

@@ -8,13 +8,14 @@ use core::fmt::Write;
 use kernel::{c_str, prelude::*};
 
 use crate::transport;
-use crate::virtio::{self, Attribute, AttributeGroup, AttributeGroups, AttributeList};
+use kernel::virtio::transport::{Attribute, AttributeGroup, AttributeGroups, AttributeList, Show};
+use kernel::virtio::Device;
 
 /// What the attributes show: the engine's account of the device.
 struct SuspendAttributes;
 
-impl virtio::Show for SuspendAttributes {
-    fn show(vdev: &virtio::Device, name: &str, out: &mut dyn Write) -> Result {
+impl Show for SuspendAttributes {
+    fn show(vdev: &Device, name: &str, out: &mut dyn Write) -> Result {
         let device = transport::lookup(vdev).ok_or(ENODEV)?;
         device.sysfs_show(name, out).map_err(|_| EIO)
     }

@@ -6,72 +6,92 @@
 //! and read back while suspended, the status of a device that is gone,
 //! the reset wait, the feature negotiation, and interrupt replays waited
 //! for with the handlers.
+//!
+//! [`SuspendTransport`]: super::SuspendTransport
 
-use kernel::prelude::*;
+/// Makes `$ty`, a [`SuspendTransport`](super::SuspendTransport) that
+/// embeds its virtio device in field `$field`, a virtio transport:
+/// `kernel::embed_virtio_device!`, and the kernel crate's
+/// `virtio::transport::Transport` with the engine's part (a blanket
+/// `impl<T: SuspendTransport> Transport for T`, which the orphan rule
+/// refuses for a trait of another crate).
+macro_rules! engine_transport {
+    ($ty:ty, $field:ident) => {
+        ::kernel::embed_virtio_device!($ty, $field);
 
-use super::SuspendTransport;
-use crate::virtio::{Negotiation, QueueSetup, ResetWait, Transport};
+        impl ::kernel::virtio::transport::Transport for $ty {
+            fn get(&self, offset: usize, buf: &mut [u8]) {
+                use $crate::suspend::SuspendTransport;
+                // The transport logged the refusal.
+                if self.read_config(offset, buf).is_err() {
+                    buf.fill(0);
+                    return;
+                }
+                self.engine().config_read(offset, buf);
+            }
 
-impl<T: SuspendTransport> Transport for T {
-    fn get(&self, offset: usize, buf: &mut [u8]) {
-        // The transport logged the refusal.
-        if self.read_config(offset, buf).is_err() {
-            buf.fill(0);
-            return;
+            fn set(&self, offset: usize, buf: &[u8]) {
+                use ::kernel::virtio::transport::EmbedsDevice;
+                use $crate::suspend::SuspendTransport;
+                self.engine()
+                    .config_write(self.virtio(), offset, buf, |offset, data| {
+                        self.config_write_now(offset, data)
+                    });
+            }
+
+            fn generation(&self) -> u32 {
+                $crate::suspend::SuspendTransport::config_generation(self)
+            }
+
+            fn get_status(&self) -> u8 {
+                $crate::suspend::SuspendTransport::status(self)
+            }
+
+            fn set_status(&self, status: u8) {
+                $crate::suspend::SuspendTransport::write_status(self, status);
+            }
+
+            fn reset(&self) -> ::kernel::virtio::transport::ResetWait {
+                $crate::suspend::SuspendTransport::reset_device(self)
+            }
+
+            fn find_vqs(
+                &self,
+                setup: ::kernel::virtio::transport::QueueSetup<'_>,
+            ) -> ::kernel::error::Result {
+                $crate::suspend::SuspendTransport::setup_queues(self, setup)
+            }
+
+            fn del_vqs(&self) {
+                $crate::suspend::SuspendTransport::delete_queues(self);
+            }
+
+            fn synchronize_cbs(&self) {
+                use $crate::suspend::SuspendTransport;
+                self.synchronize_irqs();
+                self.wait_for_replays();
+            }
+
+            fn get_features(&self) -> u64 {
+                $crate::suspend::SuspendTransport::device_features(self)
+            }
+
+            fn finalize_features(
+                &self,
+                negotiation: &mut ::kernel::virtio::transport::Negotiation<'_>,
+            ) -> ::kernel::error::Result {
+                let device: &dyn $crate::suspend::SuspendTransport = self;
+                device.negotiate_modern(negotiation)
+            }
+
+            fn bus_name(&self) -> &::kernel::str::CStr {
+                $crate::suspend::SuspendTransport::bus_device_name(self)
+            }
+
+            fn get_shm_region(&self, id: u8) -> Option<(u64, u64)> {
+                $crate::suspend::SuspendTransport::shm_region(self, id)
+            }
         }
-        self.engine().config_read(offset, buf);
-    }
-
-    fn set(&self, offset: usize, buf: &[u8]) {
-        self.engine()
-            .config_write(self.virtio(), offset, buf, |offset, data| {
-                self.config_write_now(offset, data)
-            });
-    }
-
-    fn generation(&self) -> u32 {
-        self.config_generation()
-    }
-
-    fn get_status(&self) -> u8 {
-        self.status()
-    }
-
-    fn set_status(&self, status: u8) {
-        self.write_status(status);
-    }
-
-    fn reset(&self) -> ResetWait {
-        self.reset_device()
-    }
-
-    fn find_vqs(&self, setup: QueueSetup<'_>) -> Result {
-        self.setup_queues(setup)
-    }
-
-    fn del_vqs(&self) {
-        self.delete_queues();
-    }
-
-    fn synchronize_cbs(&self) {
-        self.synchronize_irqs();
-        self.wait_for_replays();
-    }
-
-    fn get_features(&self) -> u64 {
-        self.device_features()
-    }
-
-    fn finalize_features(&self, negotiation: &mut Negotiation<'_>) -> Result {
-        let device: &dyn SuspendTransport = self;
-        device.negotiate_modern(negotiation)
-    }
-
-    fn bus_name(&self) -> &CStr {
-        self.bus_device_name()
-    }
-
-    fn get_shm_region(&self, id: u8) -> Option<(u64, u64)> {
-        self.shm_region(id)
-    }
+    };
 }
+pub(crate) use engine_transport;

@@ -13,13 +13,14 @@
 use kernel::prelude::*;
 
 use crate::transport;
-use crate::virtio::{self, UnbindHandler, UnbindNotifier, UnbindNotifierOpen};
+use kernel::virtio::transport::{UnbindHandler, UnbindNotifier, UnbindNotifierOpen};
+use kernel::virtio::Device;
 
 /// Resumes a device of ours that is being unbound.
 pub(crate) struct ResumeBeforeUnbind;
 
 impl UnbindHandler for ResumeBeforeUnbind {
-    fn unbinding(vdev: &virtio::Device) {
+    fn unbinding(vdev: &Device) {
         if let Some(device) = transport::lookup(vdev) {
             device.resume_before_unbind();
         }
@@ -35,6 +36,6 @@ pub(crate) fn open() -> Result<UnbindNotifierOpen<ResumeBeforeUnbind>> {
 }
 
 /// Watches the bus `vdev` is on, the virtio bus, from now on.
-pub(crate) fn watch(vdev: &virtio::Device) -> Result {
+pub(crate) fn watch(vdev: &Device) -> Result {
     WATCH.watch(vdev)
 }

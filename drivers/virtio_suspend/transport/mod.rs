@@ -11,11 +11,11 @@ use kernel::{device, prelude::*};
 use crate::compat::irq::IrqReturn;
 use crate::logic::mmio::{check_queue_size, QueueSizeError, QUEUE_SIZE_MAX};
 use crate::suspend::SuspendTransport;
-use crate::virtio::{self, Queue};
+use kernel::virtio::{transport::Queue, Device};
 
 /// The transport device behind `vdev`, if one of our transports
 /// registered it.
-pub(crate) fn lookup(vdev: &virtio::Device) -> Option<&dyn SuspendTransport> {
+pub(crate) fn lookup(vdev: &Device) -> Option<&dyn SuspendTransport> {
     if let Some(device) = vdev.transport::<mmio::MmioDevice>() {
         return Some(device);
     }

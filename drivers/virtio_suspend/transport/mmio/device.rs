@@ -19,15 +19,16 @@ use crate::logic::mmio::{
 use crate::params::SuspendParams;
 use crate::suspend::{Engine, SuspendTransport};
 use crate::transport::{queue_size, queues_interrupt};
-use crate::virtio::{
-    self, EmbedsDevice, NewQueue, Notification, Notifier, Queue, QueueSetup, TransportRef, Vring,
+use kernel::virtio::transport::{
+    EmbedsDevice, NewQueue, Notification, Notifier, Queue, QueueSetup, TransportRef, Vring,
 };
+use kernel::virtio::{Device, Embedded};
 
 /// One virtio-mmio device and the virtio device registered for it.
 ///
 /// # Invariants
 ///
-/// Once registered (`virtio::Registration`), `self` is freed by the
+/// Once registered (`transport::Registration`), `self` is freed by the
 /// virtio device's release, never moved.
 ///
 /// `self` can outlive the unbind of the platform device: whoever holds a
@@ -50,7 +51,7 @@ use crate::virtio::{
 /// drops it.
 #[pin_data]
 pub(crate) struct MmioDevice {
-    vdev: virtio::Device,
+    vdev: Device<Embedded>,
     regs: MmioRegs,
     pdev: platform::DeviceRef,
     irq: u32,
@@ -72,7 +73,7 @@ impl MmioDevice {
         params: SuspendParams,
     ) -> impl PinInit<Self> {
         pin_init!(Self {
-            vdev: virtio::Device::new(),
+            vdev: Device::new(),
             regs,
             pdev,
             irq,
@@ -206,7 +207,7 @@ impl irq::Handler for QueueIrq {
     }
 }
 
-virtio::embed_virtio_device!(MmioDevice, vdev);
+crate::suspend::transport_ops::engine_transport!(MmioDevice, vdev);
 
 impl SuspendTransport for MmioDevice {
     fn engine(&self) -> &Engine {

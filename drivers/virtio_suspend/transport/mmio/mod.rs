@@ -14,7 +14,7 @@ use crate::compat::platform;
 use crate::logic::mmio::{identify, IdentityError, WindowTooSmall, CONFIG_OFFSET, MAGIC};
 use crate::params::SuspendParams;
 use crate::suspend::{self, Bound, SuspendDriver};
-use crate::virtio::{DeviceId, Registration};
+use kernel::virtio::{transport::Registration, DeviceId};
 
 pub(crate) use device::MmioDevice;
 use regs::MmioRegs;

@@ -21,10 +21,11 @@ use crate::logic::pci::{
 use crate::params::SuspendParams;
 use crate::suspend::{Engine, SuspendTransport};
 use crate::transport::{queue_size, queues_interrupt};
-use crate::virtio::{
-    self, EmbedsDevice, NewQueue, Notification, Notifier, Queue, QueueSetup, ResetWait,
-    TransportRef, Vring,
+use kernel::virtio::transport::{
+    EmbedsDevice, NewQueue, Notification, Notifier, Queue, QueueSetup, ResetWait, TransportRef,
+    Vring,
 };
+use kernel::virtio::{Device, Embedded};
 
 /// The common configuration every modern device has: accesses inside it
 /// are checked at compile time.
@@ -60,7 +61,7 @@ pub(super) struct Regions {
 /// their interrupts (`del_vqs`).
 #[pin_data]
 pub(crate) struct PciDevice {
-    vdev: virtio::Device,
+    vdev: Device<Embedded>,
     pdev: pci::DeviceRef,
     regions: Regions,
     /// The device keeps its state through D3hot (PM capability's
@@ -188,7 +189,7 @@ impl PciDevice {
         params: SuspendParams,
     ) -> impl PinInit<Self> {
         pin_init!(Self {
-            vdev: virtio::Device::new(),
+            vdev: Device::new(),
             pdev,
             regions,
             no_soft_reset,
@@ -351,7 +352,7 @@ impl Notifier for PciNotifier {
     }
 }
 
-virtio::embed_virtio_device!(PciDevice, vdev);
+crate::suspend::transport_ops::engine_transport!(PciDevice, vdev);
 
 impl SuspendTransport for PciDevice {
     fn engine(&self) -> &Engine {

@@ -25,7 +25,7 @@ use crate::logic::pci::{
 };
 use crate::params::SuspendParams;
 use crate::suspend::{self, Bound, SuspendDriver};
-use crate::virtio::{DeviceId, Registration};
+use kernel::virtio::{transport::Registration, DeviceId};
 
 pub(crate) use device::PciDevice;
 use device::{Regions, COMMON_SIZE};

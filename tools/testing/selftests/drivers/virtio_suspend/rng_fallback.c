@@ -6,8 +6,9 @@
  * A device that does not acknowledge SUSPEND is reset; each queue's
  * callback runs once from process context, for the interrupts the reset
  * dropped (the machine's ReplayInterrupts step in logic/suspend.rs,
- * vring_replay.c); then the device is set up again on the same queues,
- * and its queues are released and notified. The module once replayed
+ * Ring::replay_interrupt of kernel::virtio::transport); then the device
+ * is set up again on the same queues, and its queues are released and
+ * notified. The module once replayed
  * after the set-up, when the device runs and its real interrupt can run
  * the same callback on another CPU; the replay now also takes the lock
  * the interrupt path takes. virtio_rng's callback takes its buffer with
