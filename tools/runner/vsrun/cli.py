@@ -9,9 +9,10 @@ A scenario is a TOML file in tools/scenarios/ (see README.md there): the
 QEMU binary, the devices, the modules to load and the kselftests to run.
 Every guest runs under a hard timeout; verdict() decides whether a guest
 run passed, by the rule README.md states, and a failed scenario's console
-log is kept and its path printed.  Guests run --jobs at a time (5 by
-default: on 2 cores, three at a time left a third of the CPU idle, the
-guests waiting on throttled disks, sleep cycles and kmemleak), each scenario's output printed whole, in name order;
+log is kept and its path printed.  Guests run --jobs at a time (4 by
+default, VS_JOBS: on 2 cores, three at a time left a third of the CPU
+idle, the guests waiting on throttled disks, sleep cycles and
+kmemleak), each scenario's output printed whole, in name order;
 the host-side suites run beside them.  The last
 line of `check` is "N passed, N failed" (", N skipped" when there are
 skips); the exit status is non-zero unless every test ran and passed.
