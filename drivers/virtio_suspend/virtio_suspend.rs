@@ -8,6 +8,11 @@
 //! bind to them, with device SUSPEND for system sleep. See
 //! `Documentation/virtio-suspend.rst`.
 
+// The reset-based fallback is the virtio core's freeze and restore,
+// which exist with system sleep only, as does the point of the module.
+#[cfg(not(CONFIG_PM_SLEEP))]
+compile_error!("virtio_suspend needs CONFIG_PM_SLEEP");
+
 #[macro_use]
 mod compat;
 

@@ -221,12 +221,18 @@ impl Engine {
     /// bits above the transport range and clears unknown ones inside it,
     /// so SUSPEND is the transport's to accept.
     pub(crate) fn negotiate(&self, offered: u64, negotiation: &mut Negotiation<'_>) {
+        let offers = |bit: u32| offered.checked_shr(bit).is_some_and(|v| v & 1 != 0);
+        let mut dialect = self
+            .params
+            .dialect
+            .filter(|&d| offers(self.params.feature_bit(d)));
         // `accept` refuses a bit above 63, which the parameters never
         // give (`feature_bit` is 42 or 43, or a checked stop_feature_bit).
-        let dialect = self.params.dialect.filter(|&d| {
-            let bit = self.params.feature_bit(d);
-            offered & (1u64 << bit) != 0 && negotiation.accept(bit).is_ok()
-        });
+        if let Some(d) = dialect {
+            if negotiation.accept(self.params.feature_bit(d)).is_err() {
+                dialect = None;
+            }
+        }
         self.negotiated
             .store(encode_dialect(dialect), Ordering::Release);
     }
