@@ -218,7 +218,7 @@ class Runner:
             return self.make_kernel(logf)
         if m["where"] == "qemu":
             return self.make_qemu(logf)
-        if any(k != "host" for k in m["kill"]):
+        if any(k not in ("host", "misuse") for k in m["kill"]):
             return self.make_modules(logf)
         return True
 
@@ -227,7 +227,7 @@ class Runner:
     def run_checks(self, kill, logf):
         """Returns (failed check or None, seconds)."""
         total = 0.0
-        scenarios = [k for k in kill if k not in ("host", "qemu-device")]
+        scenarios = [k for k in kill if k not in ("host", "qemu-device", "misuse")]
         if scenarios and not self.make_modules(logf):
             return "module build", total
         for k in kill:
@@ -235,6 +235,10 @@ class Runner:
                 env = dict(os.environ, CARGO_TARGET_DIR=str(host_tests_target()))
                 ok, t, note = run_logged(["cargo", "test", "--quiet"], logf, HOST_TIMEOUT,
                                          cwd=TOP / "tools" / "host-tests", env=env)
+            elif k == "misuse":
+                ok, t, note = run_logged([sys.executable,
+                                          TOP / "tools" / "kernel" / "misuse" / "check.py",
+                                          self.trees.kdir], logf, HOST_TIMEOUT)
             elif k == "qemu-device":
                 ok, t, note = run_logged([sys.executable, TOP / "tools" / "qemu" / "test_device.py",
                                           self.trees.qemu_binary()], logf, DEVICE_TIMEOUT)

@@ -10,6 +10,7 @@ synthetic consoles, logs and scenarios.  Prints TAP ("ok N - name");
 """
 
 import importlib
+import importlib.util
 import io
 import os
 import sys
@@ -1359,6 +1360,50 @@ class Parallel(unittest.TestCase):
         if khz is None:
             self.skipTest("no TSC measurement on this host")
         self.assertTrue(100_000 < khz < 10_000_000, khz)
+
+
+class MisuseCheck(unittest.TestCase):
+    """tools/kernel/misuse/check.py's verdict: a marked line that
+    compiles, or fails with another error, fails; so does an error on an
+    unmarked line (a typo would otherwise pass for a refused use)."""
+
+    @classmethod
+    def setUpClass(cls):
+        path = config.TOP / "tools" / "kernel" / "misuse" / "check.py"
+        spec = importlib.util.spec_from_file_location("misuse_check", path)
+        cls.check = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(cls.check)
+
+    SOURCE = "fn a() {\n    x.y(); // expect: E0599\n    z(); // expect: E0624\n}\n"
+
+    def rustc(self, *errors):
+        return "".join(f"error[{code}]: {msg}\n  --> /tmp/m/misuse.rs:{line}:5\n"
+                       for line, code, msg in errors)
+
+    def verdict(self, output):
+        c = self.check
+        return c.verdict(c.expected(self.SOURCE), c.errors(output), self.SOURCE.splitlines())
+
+    def test_every_marked_line_failing_as_expected_passes(self):
+        out = self.rustc((2, "E0599", "no method"), (3, "E0624", "private"))
+        self.assertEqual([ok for ok, _ in self.verdict(out)], [True, True, True])
+
+    def test_a_marked_line_that_compiles_fails(self):
+        out = self.rustc((2, "E0599", "no method"))
+        self.assertEqual([ok for ok, _ in self.verdict(out)], [True, False, True])
+
+    def test_a_marked_line_failing_otherwise_fails(self):
+        out = self.rustc((2, "E0599", "no method"), (3, "E0133", "unsafe"))
+        self.assertEqual([ok for ok, _ in self.verdict(out)], [True, False, True])
+
+    def test_an_error_on_an_unmarked_line_fails(self):
+        out = self.rustc((2, "E0599", "no method"), (3, "E0624", "private"),
+                         (1, "E0432", "unresolved import"))
+        self.assertEqual([ok for ok, _ in self.verdict(out)], [True, True, False])
+
+    def test_errors_of_other_files_are_not_the_checks(self):
+        out = self.rustc((2, "E0599", "x")) + "error[E0624]: y\n  --> rust/kernel/lib.rs:3:1\n"
+        self.assertEqual([ok for ok, _ in self.verdict(out)], [True, False, True])
 
 
 class TAPResult(unittest.TextTestResult):

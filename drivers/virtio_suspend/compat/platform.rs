@@ -146,6 +146,13 @@ unsafe impl Send for DeviceRef {}
 unsafe impl Sync for DeviceRef {}
 
 impl DeviceRef {
+    /// The generic device, for messages.
+    pub(crate) fn as_dev(&self) -> &device::Device {
+        // SAFETY: `dev` is embedded in the platform device, allocated while we hold the
+        // reference (type invariant); `device::Device` is a transparent wrapper of it.
+        unsafe { device::Device::as_ref(&raw mut (*self.0.as_ptr()).dev) }
+    }
+
     /// The device's name, `dev_name()`, which lives as long as it.
     fn dev_name(&self) -> &CStr {
         // SAFETY: allocated (type invariant); `dev_name` is never NULL and

@@ -6,9 +6,9 @@
 
 use kernel::prelude::*;
 
-use super::{control, unbind_watch, SuspendTransport};
+use super::{control, unbind_watch, Driven, SuspendTransport};
 use crate::compat::pm::SleepCallbacks;
-use kernel::virtio::transport::Registration;
+use kernel::virtio::transport::{Registered, Registration, Transport};
 
 /// A registered transport device with its control file; dropping it
 /// removes the file, resumes the device if it was left suspended, and
@@ -20,12 +20,12 @@ use kernel::virtio::transport::Registration;
 /// write to it drives the device, which the driver owns only while bound
 /// (the mappings would keep its resources claimed, and rebinding would
 /// fail, for as long as the file kept them).
-pub(crate) struct Bound<T: SuspendTransport> {
+pub(crate) struct Bound<T: SuspendTransport + Transport> {
     control: Option<control::ControlFile>,
     registration: Registration<T>,
 }
 
-impl<T: SuspendTransport + 'static> Bound<T> {
+impl<T: SuspendTransport + Transport> Bound<T> {
     pub(crate) fn new(registration: Registration<T>) -> Self {
         let vdev = registration.get().virtio();
         if let Err(e) = unbind_watch::watch(vdev) {
@@ -50,24 +50,23 @@ impl<T: SuspendTransport + 'static> Bound<T> {
         }
     }
 
-    pub(crate) fn get(&self) -> &T {
+    pub(crate) fn get(&self) -> &Registered<T> {
         self.registration.get()
     }
 
     /// The device, as the engine drives it.
-    pub(crate) fn device(&self) -> &dyn SuspendTransport {
-        self.registration.get()
+    pub(crate) fn device(&self) -> Driven<'_> {
+        self.registration.get().into()
     }
 }
 
-impl<T: SuspendTransport> Drop for Bound<T> {
+impl<T: SuspendTransport + Transport> Drop for Bound<T> {
     fn drop(&mut self) {
         // The control file first: removing it waits for a running write.
         drop(self.control.take());
         // The unbind watch resumes the device before its driver's remove;
         // this covers a probe that could not set the watch up.
-        let device: &dyn SuspendTransport = self.registration.get();
-        device.resume_before_unbind();
+        Driven::from(self.registration.get()).resume_before_unbind();
         // `registration` unregisters the device after this.
     }
 }
@@ -75,7 +74,7 @@ impl<T: SuspendTransport> Drop for Bound<T> {
 /// A transport's driver, whose probe leaves a [`Bound`] device: its system
 /// sleep callbacks are the engine's.
 pub(crate) trait SuspendDriver {
-    type Device: SuspendTransport + 'static;
+    type Device: SuspendTransport + Transport;
 }
 
 impl<D: SuspendDriver> SleepCallbacks for D {

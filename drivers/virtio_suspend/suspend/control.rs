@@ -12,7 +12,7 @@ use kernel::{c_str, prelude::*, str::CString};
 use super::SuspendTransport;
 use crate::compat::debugfs::{self, StaticDir, StaticDirGuard};
 use crate::transport;
-use kernel::virtio::transport::{DeviceRef, Registration};
+use kernel::virtio::transport::{DeviceRef, Registration, Transport};
 
 /// What a write to the control file asks for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +63,7 @@ pub(crate) type ControlFile = debugfs::File<Control>;
 /// The file keeps the device allocated, not bound: its owner removes it
 /// before the device is unregistered ([`super::Bound`]), since what a
 /// write does drives the device, which the driver owns only while bound.
-pub(super) fn create_file<T: SuspendTransport>(
+pub(super) fn create_file<T: SuspendTransport + Transport>(
     registration: &Registration<T>,
 ) -> Result<ControlFile> {
     let vdev = registration.device();

@@ -20,7 +20,9 @@ use crate::logic::dialect::{Dialect, S_ACKNOWLEDGE, S_DRIVER, S_FEATURES_OK, S_R
 use crate::logic::mmio::F_VERSION_1;
 use crate::logic::suspend::{self as machine, Event, Machine, Outcome, Owner, State, Step};
 use crate::params::SuspendParams;
-use kernel::virtio::transport::{self, Negotiation, QueueSetup, ResetWait, Transport, Vring};
+use kernel::virtio::transport::{
+    self, EmbedsDevice, Negotiation, QueueSetup, Registered, ResetWait, Vring,
+};
 use kernel::virtio::{Device, Embedded};
 
 /// How a reset wait ended, as the pure machine (`logic`, which the
@@ -38,10 +40,9 @@ fn machine_reset_wait(wait: ResetWait) -> machine::ResetWait {
 /// (`transport_ops.rs`), on top of these.
 ///
 /// The engine calls these with the device's sleep lock held, from process
-/// context, while the virtio driver stays bound (see
-/// [`SuspendTransport::control`]); the virtio core calls them through the
-/// config operations.
-pub(crate) trait SuspendTransport: Transport {
+/// context, while the virtio driver stays bound (see [`Driven::control`]);
+/// the virtio core calls them through the config operations.
+pub(crate) trait SuspendTransport: EmbedsDevice {
     /// The engine the transport device embeds.
     fn engine(&self) -> &Engine;
 
@@ -61,8 +62,7 @@ pub(crate) trait SuspendTransport: Transport {
     /// Writes the status register.
     fn write_status(&self, status: u8);
 
-    /// After a reset whose wait ended `wait` (see
-    /// [`SuspendTransport::reset_device`]).
+    /// After a reset whose wait ended `wait` (see [`Driven::reset_device`]).
     fn after_reset(&self, _wait: ResetWait) {}
 
     /// `find_vqs`: creates the queues the driver asks for, with their
@@ -110,25 +110,6 @@ pub(crate) trait SuspendTransport: Transport {
             return 0;
         }
         self.read_status()
-    }
-
-    /// Resets the device and waits until the reset is complete; says how
-    /// the wait ended. A device found gone is marked so. Then, unless the
-    /// device may still be raising interrupts (the reset timed out), no
-    /// handling of the device as it was runs any more: the transport's
-    /// handlers ([`SuspendTransport::after_reset`]) and the engine's
-    /// replays (as the C transports flush callbacks in their reset).
-    fn reset_device(&self) -> ResetWait {
-        self.write_status(0);
-        let wait = self.virtio().wait_for_reset(|| self.status());
-        if wait == ResetWait::Gone {
-            self.engine().mark_gone();
-        }
-        self.after_reset(wait);
-        if wait != ResetWait::TimedOut {
-            self.wait_for_replays();
-        }
-        wait
     }
 
     /// Waits for a running replay of the engine's (or handling of an
@@ -261,7 +242,46 @@ impl Engine {
     }
 }
 
-impl dyn SuspendTransport + '_ {
+/// A registered transport device, as the engine drives it: the transport's
+/// hardware access, and the virtio device registered for it (which only a
+/// registered device has).
+#[derive(Clone, Copy)]
+pub(crate) struct Driven<'a>(&'a Registered<dyn SuspendTransport>);
+
+impl<'a, T: SuspendTransport> From<&'a Registered<T>> for Driven<'a> {
+    fn from(device: &'a Registered<T>) -> Self {
+        Self(device)
+    }
+}
+
+impl<'a> core::ops::Deref for Driven<'a> {
+    type Target = Registered<dyn SuspendTransport>;
+
+    fn deref(&self) -> &Self::Target {
+        self.0
+    }
+}
+
+impl Driven<'_> {
+    /// Resets the device and waits until the reset is complete; says how
+    /// the wait ended. A device found gone is marked so. Then, unless the
+    /// device may still be raising interrupts (the reset timed out), no
+    /// handling of the device as it was runs any more: the transport's
+    /// handlers ([`SuspendTransport::after_reset`]) and the engine's
+    /// replays (as the C transports flush callbacks in their reset).
+    pub(crate) fn reset_device(&self) -> ResetWait {
+        self.write_status(0);
+        let wait = self.virtio().wait_for_reset(|| self.status());
+        if wait == ResetWait::Gone {
+            self.engine().mark_gone();
+        }
+        self.after_reset(wait);
+        if wait != ResetWait::TimedOut {
+            self.wait_for_replays();
+        }
+        wait
+    }
+
     /// Feature negotiation for a modern device: the ring features
     /// `virtio_ring` supports, `VIRTIO_F_VERSION_1` required, SUSPEND if
     /// the device offers the configured dialect's bit; written to the

@@ -20,76 +20,89 @@ macro_rules! engine_transport {
         ::kernel::embed_virtio_device!($ty, $field);
 
         impl ::kernel::virtio::transport::Transport for $ty {
-            fn get(&self, offset: usize, buf: &mut [u8]) {
+            fn get(
+                this: &::kernel::virtio::transport::Registered<Self>,
+                offset: usize,
+                buf: &mut [u8],
+            ) {
                 use $crate::suspend::SuspendTransport;
                 // The transport logged the refusal.
-                if self.read_config(offset, buf).is_err() {
+                if this.read_config(offset, buf).is_err() {
                     buf.fill(0);
                     return;
                 }
-                self.engine().config_read(offset, buf);
+                this.engine().config_read(offset, buf);
             }
 
-            fn set(&self, offset: usize, buf: &[u8]) {
-                use ::kernel::virtio::transport::EmbedsDevice;
+            fn set(
+                this: &::kernel::virtio::transport::Registered<Self>,
+                offset: usize,
+                buf: &[u8],
+            ) {
                 use $crate::suspend::SuspendTransport;
-                self.engine()
-                    .config_write(self.virtio(), offset, buf, |offset, data| {
-                        self.config_write_now(offset, data)
+                this.engine()
+                    .config_write(this.virtio(), offset, buf, |offset, data| {
+                        this.config_write_now(offset, data)
                     });
             }
 
-            fn generation(&self) -> u32 {
-                $crate::suspend::SuspendTransport::config_generation(self)
+            fn generation(this: &::kernel::virtio::transport::Registered<Self>) -> u32 {
+                $crate::suspend::SuspendTransport::config_generation(&**this)
             }
 
-            fn get_status(&self) -> u8 {
-                $crate::suspend::SuspendTransport::status(self)
+            fn get_status(this: &::kernel::virtio::transport::Registered<Self>) -> u8 {
+                $crate::suspend::SuspendTransport::status(&**this)
             }
 
-            fn set_status(&self, status: u8) {
-                $crate::suspend::SuspendTransport::write_status(self, status);
+            fn set_status(this: &::kernel::virtio::transport::Registered<Self>, status: u8) {
+                $crate::suspend::SuspendTransport::write_status(&**this, status);
             }
 
-            fn reset(&self) -> ::kernel::virtio::transport::ResetWait {
-                $crate::suspend::SuspendTransport::reset_device(self)
+            fn reset(
+                this: &::kernel::virtio::transport::Registered<Self>,
+            ) -> ::kernel::virtio::transport::ResetWait {
+                $crate::suspend::Driven::from(this).reset_device()
             }
 
             fn find_vqs(
-                &self,
+                this: &::kernel::virtio::transport::Registered<Self>,
                 setup: ::kernel::virtio::transport::QueueSetup<'_>,
             ) -> ::kernel::error::Result {
-                $crate::suspend::SuspendTransport::setup_queues(self, setup)
+                $crate::suspend::SuspendTransport::setup_queues(&**this, setup)
             }
 
-            fn del_vqs(&self) {
-                $crate::suspend::SuspendTransport::delete_queues(self);
+            fn del_vqs(this: &::kernel::virtio::transport::Registered<Self>) {
+                $crate::suspend::SuspendTransport::delete_queues(&**this);
             }
 
-            fn synchronize_cbs(&self) {
+            fn synchronize_cbs(this: &::kernel::virtio::transport::Registered<Self>) {
                 use $crate::suspend::SuspendTransport;
-                self.synchronize_irqs();
-                self.wait_for_replays();
+                this.synchronize_irqs();
+                this.wait_for_replays();
             }
 
-            fn get_features(&self) -> u64 {
-                $crate::suspend::SuspendTransport::device_features(self)
+            fn get_features(this: &::kernel::virtio::transport::Registered<Self>) -> u64 {
+                $crate::suspend::SuspendTransport::device_features(&**this)
             }
 
             fn finalize_features(
-                &self,
+                this: &::kernel::virtio::transport::Registered<Self>,
                 negotiation: &mut ::kernel::virtio::transport::Negotiation<'_>,
             ) -> ::kernel::error::Result {
-                let device: &dyn $crate::suspend::SuspendTransport = self;
-                device.negotiate_modern(negotiation)
+                $crate::suspend::Driven::from(this).negotiate_modern(negotiation)
             }
 
-            fn bus_name(&self) -> &::kernel::str::CStr {
-                $crate::suspend::SuspendTransport::bus_device_name(self)
+            fn bus_name(
+                this: &::kernel::virtio::transport::Registered<Self>,
+            ) -> &::kernel::str::CStr {
+                $crate::suspend::SuspendTransport::bus_device_name(&**this)
             }
 
-            fn get_shm_region(&self, id: u8) -> Option<(u64, u64)> {
-                $crate::suspend::SuspendTransport::shm_region(self, id)
+            fn get_shm_region(
+                this: &::kernel::virtio::transport::Registered<Self>,
+                id: u8,
+            ) -> Option<(u64, u64)> {
+                $crate::suspend::SuspendTransport::shm_region(&**this, id)
             }
         }
     };

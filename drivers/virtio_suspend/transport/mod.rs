@@ -10,17 +10,16 @@ use kernel::{device, prelude::*};
 
 use crate::compat::irq::IrqReturn;
 use crate::logic::mmio::{check_queue_size, QueueSizeError, QUEUE_SIZE_MAX};
-use crate::suspend::SuspendTransport;
+use crate::suspend::Driven;
 use kernel::virtio::{transport::Queue, Device};
 
 /// The transport device behind `vdev`, if one of our transports
 /// registered it.
-pub(crate) fn lookup(vdev: &Device) -> Option<&dyn SuspendTransport> {
+pub(crate) fn lookup(vdev: &Device) -> Option<Driven<'_>> {
     if let Some(device) = vdev.transport::<mmio::MmioDevice>() {
-        return Some(device);
+        return Some(device.into());
     }
-    vdev.transport::<pci::PciDevice>()
-        .map(|device| device as &dyn SuspendTransport)
+    vdev.transport::<pci::PciDevice>().map(Driven::from)
 }
 
 /// The size of a ring for queue `index`, whose device offers `offered`

@@ -204,7 +204,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     host = None
     if not args.scenario:
         host = concurrent.futures.ThreadPoolExecutor(max_workers=1)
-        host_done = host.submit(run_host_suites)
+        host_done = host.submit(run_host_suites, Path(args.kdir).resolve())
     try:
         for _, _, res in run_scenarios(names, args, echo=args.verbose):
             results += res

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
 """The host-side suites of make check, run beside the guests: the
 install-path test, the runner's own tests, cargo test of the pure logic,
-our QEMU's device tests and QEMU's own virtio qtests, as results."""
+the uses of the kernel crate that must not compile, our QEMU's device
+tests and QEMU's own virtio qtests, as results."""
 
 from __future__ import annotations
 
@@ -74,6 +75,14 @@ def install_tests() -> list[Result]:
         sys.executable, str(config.TOP / "tools" / "testing" / "install" / "test_deps.py")])
 
 
+def misuse_tests(kdir: Path) -> list[Result]:
+    """tools/kernel/misuse: uses of kernel::virtio that must not compile
+    against the guest kernel kdir, each with the error it must give."""
+    return tap_suite("misuse", [sys.executable,
+                                str(config.TOP / "tools" / "kernel" / "misuse" / "check.py"),
+                                str(kdir)])
+
+
 def qemu_device_tests() -> list[Result]:
     """The device side of SUSPEND in our QEMU, driven through the qtest
     protocol, no guest (tools/qemu/test_device.py)."""
@@ -95,26 +104,29 @@ def qemu_qtests() -> list[Result]:
     return tap_suite("qemu-qtest", ["bash", str(config.TOP / "tools" / "qemu" / "qtest.sh")])
 
 
-HOST_SUITES: tuple[tuple[str, Callable[[], list[Result]]], ...] = (
-    ("install: tools/deps.sh on a fresh machine (stand-ins)", lambda: install_tests()),
+HOST_SUITES: tuple[tuple[str, Callable[[Path], list[Result]]], ...] = (
+    ("install: tools/deps.sh on a fresh machine (stand-ins)", lambda _: install_tests()),
     ("runner: the pass rule and parsers of run.py (tools/runner/test_run.py)",
-     lambda: runner_tests()),
-    ("host: cargo test of the pure-logic crate", lambda: host_tests()),
+     lambda _: runner_tests()),
+    ("host: cargo test of the pure-logic crate", lambda _: host_tests()),
+    ("misuse: uses of kernel::virtio that must not compile (tools/kernel/misuse)",
+     misuse_tests),
     ("qemu: device-side SUSPEND tests over qtest (tools/qemu)",
-     lambda: qemu_device_tests()),
+     lambda _: qemu_device_tests()),
     ("qemu-qtest: QEMU's own virtio qtests on our QEMU (tools/qemu/qtest.sh)",
-     lambda: qemu_qtests()),
+     lambda _: qemu_qtests()),
 )
 
 
-def run_host_suites() -> tuple[str, list[Result]]:
-    """Every host-side suite, in order; returns their printed results
-    and the results."""
+def run_host_suites(kdir: Path) -> tuple[str, list[Result]]:
+    """Every host-side suite, in order, those that build against the
+    guest kernel against kdir; returns their printed results and the
+    results."""
     out = io.StringIO()
     results: list[Result] = []
     for title, suite in HOST_SUITES:
         print(f"== {title}", file=out)
-        res = suite()
+        res = suite(kdir)
         print_results(res, out)
         results += res
     return out.getvalue(), results

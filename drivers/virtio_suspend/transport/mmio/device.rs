@@ -20,9 +20,9 @@ use crate::params::SuspendParams;
 use crate::suspend::{Engine, SuspendTransport};
 use crate::transport::{queue_size, queues_interrupt};
 use kernel::virtio::transport::{
-    EmbedsDevice, NewQueue, Notification, Notifier, Queue, QueueSetup, TransportRef, Vring,
+    EmbeddedDevice, NewQueue, Notification, Notifier, Queue, QueueSetup, Registered, TransportRef,
+    Vring,
 };
-use kernel::virtio::{Device, Embedded};
 
 /// One virtio-mmio device and the virtio device registered for it.
 ///
@@ -51,7 +51,7 @@ use kernel::virtio::{Device, Embedded};
 /// drops it.
 #[pin_data]
 pub(crate) struct MmioDevice {
-    vdev: Device<Embedded>,
+    vdev: EmbeddedDevice,
     regs: MmioRegs,
     pdev: platform::DeviceRef,
     irq: u32,
@@ -73,7 +73,7 @@ impl MmioDevice {
         params: SuspendParams,
     ) -> impl PinInit<Self> {
         pin_init!(Self {
-            vdev: Device::new(),
+            vdev: EmbeddedDevice::new(),
             regs,
             pdev,
             irq,
@@ -89,24 +89,24 @@ impl MmioDevice {
         f(queues.as_ref().map_or(&[][..], |r| &r.data().queues[..]))
     }
 
-    fn setup_queue(&self, new: NewQueue<'_>) -> Result<MmioQueue> {
+    fn setup_queue(this: &Registered<Self>, new: NewQueue<'_>) -> Result<MmioQueue> {
         let index = new.index();
         let num_max = {
             let index = u32::from(index);
-            self.regs.write(Reg::QueueSel, index);
-            if self.regs.read(Reg::QueueReady) != 0 {
-                dev_err!(self.dev(), "queue {index} is already active before setup\n");
+            this.regs.write(Reg::QueueSel, index);
+            if this.regs.read(Reg::QueueReady) != 0 {
+                dev_err!(this.dev(), "queue {index} is already active before setup\n");
                 return Err(ENOENT);
             }
-            self.regs.read(Reg::QueueNumMax)
+            this.regs.read(Reg::QueueNumMax)
         };
-        let num = queue_size(self.dev(), index, num_max)?;
+        let num = queue_size(this.dev(), index, num_max)?;
         let notifier = MmioNotifier {
-            regs: self.regs.clone(),
-            with_data: has_feature(self.vdev.features(), F_NOTIFICATION_DATA),
+            regs: this.regs.clone(),
+            with_data: has_feature(this.virtio().features(), F_NOTIFICATION_DATA),
         };
         let queue = MmioQueue {
-            regs: self.regs.clone(),
+            regs: this.regs.clone(),
             index: index.into(),
             vring: new.create_vring(num, VRING_ALIGN, notifier)?,
         };
@@ -197,7 +197,7 @@ impl irq::Handler for QueueIrq {
         device.regs.write(Reg::InterruptAck, status);
         let mut ret = IrqReturn::None;
         if status & INT_CONFIG != 0 {
-            device.engine.config_changed(&device.vdev);
+            device.engine.config_changed(device.virtio());
             ret = IrqReturn::Handled;
         }
         if status & INT_VRING != 0 && queues_interrupt(&self.queues, irq) == IrqReturn::Handled {
@@ -216,14 +216,14 @@ impl SuspendTransport for MmioDevice {
 
     fn read_config(&self, offset: usize, buf: &mut [u8]) -> Result {
         self.regs.config_read(offset, buf).map_err(|e| {
-            dev_err!(self.dev(), "config read refused: {e}\n");
+            dev_err!(self.pdev.as_dev(), "config read refused: {e}\n");
             EINVAL
         })
     }
 
     fn config_write_now(&self, offset: usize, data: &[u8]) {
         if let Err(e) = self.regs.config_write(offset, data) {
-            dev_err!(self.dev(), "config write refused: {e}\n");
+            dev_err!(self.pdev.as_dev(), "config write refused: {e}\n");
         }
     }
 
@@ -241,8 +241,8 @@ impl SuspendTransport for MmioDevice {
 
     fn setup_queues(&self, setup: QueueSetup<'_>) -> Result {
         let device = TransportRef::new(setup.device()).ok_or(EINVAL)?;
-        let queues = setup.create(|new| self.setup_queue(new))?;
-        let name = CString::try_from_fmt(fmt!("{}", self.vdev.name()))?;
+        let queues = setup.create(|new| Self::setup_queue(&device, new))?;
+        let name = CString::try_from_fmt(fmt!("{}", device.virtio().name()))?;
         let data = QueueIrq { queues, device };
         let registration = irq::Registration::request_shared(self.irq, name, data)?;
         *self.queues.lock() = Some(registration);

@@ -22,10 +22,9 @@ use crate::params::SuspendParams;
 use crate::suspend::{Engine, SuspendTransport};
 use crate::transport::{queue_size, queues_interrupt};
 use kernel::virtio::transport::{
-    EmbedsDevice, NewQueue, Notification, Notifier, Queue, QueueSetup, ResetWait, TransportRef,
-    Vring,
+    EmbeddedDevice, NewQueue, Notification, Notifier, Queue, QueueSetup, Registered, ResetWait,
+    TransportRef, Vring,
 };
-use kernel::virtio::{Device, Embedded};
 
 /// The common configuration every modern device has: accesses inside it
 /// are checked at compile time.
@@ -61,7 +60,7 @@ pub(super) struct Regions {
 /// their interrupts (`del_vqs`).
 #[pin_data]
 pub(crate) struct PciDevice {
-    vdev: Device<Embedded>,
+    vdev: EmbeddedDevice,
     pdev: pci::DeviceRef,
     regions: Regions,
     /// The device keeps its state through D3hot (PM capability's
@@ -141,7 +140,7 @@ impl irq::Handler for VectorHandler {
         let device = &*self.device;
         match self.role {
             Role::Config => {
-                device.engine.config_changed(&device.vdev);
+                device.engine.config_changed(device.virtio());
                 IrqReturn::Handled
             }
             // As the C transport: whether the queue had work.
@@ -160,7 +159,7 @@ impl irq::Handler for VectorHandler {
                     return IrqReturn::None;
                 }
                 if isr & ISR_CONFIG != 0 {
-                    device.engine.config_changed(&device.vdev);
+                    device.engine.config_changed(device.virtio());
                 }
                 if isr & ISR_QUEUE != 0 {
                     queues_interrupt(&self.queues, irq);
@@ -189,7 +188,7 @@ impl PciDevice {
         params: SuspendParams,
     ) -> impl PinInit<Self> {
         pin_init!(Self {
-            vdev: Device::new(),
+            vdev: EmbeddedDevice::new(),
             pdev,
             regions,
             no_soft_reset,
@@ -219,12 +218,12 @@ impl PciDevice {
         self.no_soft_reset || !self.engine.is_suspended()
     }
 
-    fn setup_queue(&self, new: NewQueue<'_>) -> Result<PciQueue> {
+    fn setup_queue(this: &Registered<Self>, new: NewQueue<'_>) -> Result<PciQueue> {
         let index = new.index();
-        let common = self.common();
+        let common = this.common();
         if index >= common.read16::<{ common::NUM_QUEUES }>() {
             dev_err!(
-                self.dev(),
+                this.dev(),
                 "the driver asks for queue {index}, which the device does not have\n"
             );
             return Err(ENOENT);
@@ -232,28 +231,28 @@ impl PciDevice {
         common.write16::<{ common::QUEUE_SELECT }>(index);
         if common.read16::<{ common::QUEUE_ENABLE }>() != 0 {
             dev_err!(
-                self.dev(),
+                this.dev(),
                 "queue {index} is already enabled before setup\n"
             );
             return Err(ENOENT);
         }
         let size = u32::from(common.read16::<{ common::QUEUE_SIZE }>());
-        let num = queue_size(self.dev(), index, size)?;
-        let with_data = has_feature(self.vdev.features(), F_NOTIFICATION_DATA);
+        let num = queue_size(this.dev(), index, size)?;
+        let with_data = has_feature(this.virtio().features(), F_NOTIFICATION_DATA);
         let notify_off = common.read16::<{ common::QUEUE_NOTIFY_OFF }>();
-        let notify_len = self.regions.notify.maxsize() as u64;
+        let notify_len = this.regions.notify.maxsize() as u64;
         let offset = notify_offset(
             notify_off,
-            self.regions.notify_off_multiplier,
+            this.regions.notify_off_multiplier,
             notify_len,
             with_data,
         )
         .map_err(|e| {
-            dev_err!(self.dev(), "queue {index}: {e}\n");
+            dev_err!(this.dev(), "queue {index}: {e}\n");
             EINVAL
         })?;
         let width = if with_data { 4 } else { 2 };
-        let notify = self.regions.notify.subregion::<2>(offset as usize, width)?;
+        let notify = this.regions.notify.subregion::<2>(offset as usize, width)?;
         let notifier = PciNotifier {
             notify: notify.clone(),
             with_data,
@@ -298,12 +297,16 @@ impl PciDevice {
         let mut handlers = KVec::with_capacity(roles.len(), GFP_KERNEL)?;
         for (vector, role) in roles {
             let name = match role {
-                Role::Config => CString::try_from_fmt(fmt!("{}-config", self.vdev.name()))?,
-                Role::Queue(n) => {
-                    CString::try_from_fmt(fmt!("{}-{}", self.vdev.name(), queues[n].vring.name()))?
+                Role::Config => CString::try_from_fmt(fmt!("{}-config", device.virtio().name()))?,
+                Role::Queue(n) => CString::try_from_fmt(fmt!(
+                    "{}-{}",
+                    device.virtio().name(),
+                    queues[n].vring.name()
+                ))?,
+                Role::AllQueues => {
+                    CString::try_from_fmt(fmt!("{}-virtqueues", device.virtio().name()))?
                 }
-                Role::AllQueues => CString::try_from_fmt(fmt!("{}-virtqueues", self.vdev.name()))?,
-                Role::Intx => CString::try_from_fmt(fmt!("{}", self.vdev.name()))?,
+                Role::Intx => CString::try_from_fmt(fmt!("{}", device.virtio().name()))?,
             };
             let handler = VectorHandler {
                 device: device.clone(),
@@ -362,7 +365,7 @@ impl SuspendTransport for PciDevice {
     fn read_config(&self, offset: usize, buf: &mut [u8]) -> Result {
         let Some(cfg) = self.regions.device.as_ref() else {
             dev_err!(
-                self.dev(),
+                self.pdev.as_dev(),
                 "config read, but the device has no configuration\n"
             );
             return Err(EINVAL);
@@ -383,7 +386,7 @@ impl SuspendTransport for PciDevice {
         };
         if read().is_err() {
             dev_err!(
-                self.dev(),
+                self.pdev.as_dev(),
                 "config read of {} bytes at {offset:#x} refused: not aligned, or outside the {}-byte device configuration\n",
                 buf.len(),
                 cfg.maxsize()
@@ -419,7 +422,7 @@ impl SuspendTransport for PciDevice {
 
     fn setup_queues(&self, setup: QueueSetup<'_>) -> Result {
         let device = TransportRef::new(setup.device()).ok_or(EINVAL)?;
-        let queues = setup.create(|new| self.setup_queue(new))?;
+        let queues = setup.create(|new| Self::setup_queue(&device, new))?;
         let queues = Arc::new(queues, GFP_KERNEL)?;
         let msix = self.pdev.msix_vector_count();
         let mut active = None;
@@ -431,7 +434,7 @@ impl SuspendTransport for PciDevice {
                 }
                 // A failed way has freed what it set up.
                 Err(e) => dev_warn!(
-                    self.dev(),
+                    device.dev(),
                     "interrupts via {}: error {}; trying the next way\n",
                     plan.name(),
                     e.to_errno()
@@ -439,12 +442,16 @@ impl SuspendTransport for PciDevice {
             }
         }
         let active = active.ok_or_else(|| {
-            dev_err!(self.dev(), "no way to route the device's interrupts\n");
+            dev_err!(device.dev(), "no way to route the device's interrupts\n");
             EIO
         })?;
         for (n, q) in active.queues.iter().enumerate() {
             if let Err(e) = q.activate(self.common(), active.plan.queue_vector(n)) {
-                dev_err!(self.dev(), "queue {}: device refused its vector\n", q.index);
+                dev_err!(
+                    device.dev(),
+                    "queue {}: device refused its vector\n",
+                    q.index
+                );
                 return Err(e);
             }
         }
@@ -528,7 +535,7 @@ impl SuspendTransport for PciDevice {
     fn config_write_now(&self, offset: usize, data: &[u8]) {
         let Some(cfg) = self.regions.device.as_ref() else {
             dev_err!(
-                self.dev(),
+                self.pdev.as_dev(),
                 "config write, but the device has no configuration\n"
             );
             return;
@@ -545,7 +552,7 @@ impl SuspendTransport for PciDevice {
         };
         if written.is_err() {
             dev_err!(
-                self.dev(),
+                self.pdev.as_dev(),
                 "config write of {} bytes at {offset:#x} refused: not aligned, or outside the {}-byte device configuration\n",
                 data.len(),
                 cfg.maxsize()
