@@ -66,20 +66,33 @@ kmemleak_check() {
 # what QEMU counted for the same device, and lets block I/O fail on the
 # disk of a device the scenario breaks on purpose.
 vdev_report() {
+	# Shell builtins only: each fork and exec costs TCG tens of ms, and
+	# this runs for every device of every guest.
 	for d in /sys/bus/virtio/devices/virtio*; do
 		[ -d "$d/suspend" ] || continue
-		path=$(readlink -f "$d")
+		cd -P "$d" || continue
+		path=$PWD
+		cd /
 		case "$path" in
 		*/pci0000:00/0000:00:*)
 			port=${path#*/pci0000:00/0000:00:}
 			key=pci:${port%%/*}
 			;;
 		*)
-			parent=$(basename "$(dirname "$path")")
-			base=$(sed -n "s/^ *\([0-9a-f]*\)-[0-9a-f]* : $parent\$/\1/p" \
-				/proc/iomem | head -n 1)
+			parent=${path%/*}
+			parent=${parent##*/}
+			base=
+			while read -r range _ name; do
+				if [ "$name" = "$parent" ]; then
+					base=${range%%-*}
+					break
+				fi
+			done < /proc/iomem
+			while [ "${base#0}" != "$base" ]; do
+				base=${base#0}
+			done
 			if [ -n "$base" ]; then
-				key=mmio:$(printf %x "0x$base")
+				key=mmio:$base
 			else
 				key="?($path)"
 			fi
@@ -87,10 +100,14 @@ vdev_report() {
 		esac
 		line="vdev ${d##*/} key=$key"
 		for f in dialect suspends resumes fallbacks timeouts needs_reset state; do
-			line="$line $f=$(cat "$d/suspend/$f" 2>/dev/null)"
+			v=
+			[ -r "$d/suspend/$f" ] && read -r v < "$d/suspend/$f"
+			line="$line $f=$v"
 		done
-		disk=$(ls "$d/block" 2>/dev/null | head -n 1)
-		[ -z "$disk" ] || line="$line disk=$disk"
+		for b in "$d"/block/*; do
+			[ -e "$b" ] && line="$line disk=${b##*/}"
+			break
+		done
 		echo "vs-runner: $line"
 	done
 	# The runner reads QEMU's counters now: the kmemleak scans that

@@ -1362,6 +1362,44 @@ class Parallel(unittest.TestCase):
         self.assertTrue(100_000 < khz < 10_000_000, khz)
 
 
+class CpuPhases(unittest.TestCase):
+    """A guest's CPU time split at /init and at its last test's end, as
+    QEMU's /proc stat says (guest.process_cpu_seconds)."""
+
+    def test_read_at_init_and_each_test_end(self):
+        r = model.ScenarioRun("x")
+        parser = GuestOutput(r, ["a", "b"])
+        readings = iter([2.0, 5.0, 9.0])
+        parser.cpu_now = lambda: next(readings)
+        for line in ["vs-runner: init 6.12", "vs-runner: test-begin a", "1..1", "ok 1 t",
+                     "vs-runner: test-end a rc=0", "vs-runner: test-begin b", "1..1",
+                     "ok 1 t", "vs-runner: test-end b rc=0"]:
+            parser.line(line)
+        self.assertEqual((r.cpu_at_init, r.cpu_at_tests_end), (2.0, 9.0))
+        r.cpu_seconds = 10.5
+        self.assertEqual(cli.cpu_phases(r), " (boot 2.0, tests 7.0, after 1.5)")
+
+    def test_nothing_before_the_tests_end(self):
+        r = model.ScenarioRun("x")
+        r.cpu_seconds, r.cpu_at_init = 3.0, 2.0
+        self.assertEqual(cli.cpu_phases(r), "")
+
+    def test_process_cpu_seconds_of_a_busy_process(self):
+        from vsrun.guest import process_cpu_seconds
+        import subprocess
+        proc = subprocess.Popen([sys.executable, "-c",
+                                 "import time\nt=time.process_time()\n"
+                                 "while time.process_time()-t<0.3: pass\nprint(1, flush=True)\n"
+                                 "time.sleep(5)"], stdout=subprocess.PIPE)
+        try:
+            proc.stdout.readline()
+            self.assertGreaterEqual(process_cpu_seconds(proc.pid), 0.25)
+        finally:
+            proc.kill()
+            proc.wait()
+        self.assertIsNone(process_cpu_seconds(proc.pid))
+
+
 class MisuseCheck(unittest.TestCase):
     """tools/kernel/misuse/check.py's verdict: a marked line that
     compiles, or fails with another error, fails; so does an error on an

@@ -124,6 +124,16 @@ def save_durations(runs: Iterable[ScenarioResults]) -> None:
     os.replace(tmp, config.DURATIONS)
 
 
+def cpu_phases(run: ScenarioRun) -> str:
+    """What of a guest's CPU time went to booting (to /init), its tests
+    and the rest (kmemleak's scans, the shutdown): " (boot B, tests T,
+    after A)", or nothing where the guest did not get that far."""
+    if run.cpu_at_init is None or run.cpu_at_tests_end is None or not run.cpu_seconds:
+        return ""
+    return (f" (boot {run.cpu_at_init:.1f}, tests {run.cpu_at_tests_end - run.cpu_at_init:.1f},"
+            f" after {run.cpu_seconds - run.cpu_at_tests_end:.1f})")
+
+
 def run_one(sc: Scenario, args: argparse.Namespace, kdir: Path, initrd: Path, base: Path,
             echo: Echo | None) -> tuple[ScenarioRun, list[Result], str]:
     """One scenario's guest, its verdict and its output (a string)."""
@@ -144,7 +154,7 @@ def run_one(sc: Scenario, args: argparse.Namespace, kdir: Path, initrd: Path, ba
     print_results(results, out)
     if not scenario_passed(results) or sc.get("expect") == "timeout":
         print(f"   console log: {run.log}", file=out)
-    print(f"   {run.seconds:.1f} s, {run.cpu_seconds:.1f} CPU-s", file=out)
+    print(f"   {run.seconds:.1f} s, {run.cpu_seconds:.1f} CPU-s{cpu_phases(run)}", file=out)
     return run, results, out.getvalue()
 
 

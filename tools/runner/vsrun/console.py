@@ -109,6 +109,10 @@ class GuestOutput:
         # "vs-sleep-failed: ", a sleep refused): while set, the
         # PowerButtonWaker presses.
         self.entering_s2idle = threading.Event()
+        # Returns the CPU time QEMU has used so far (process_cpu_seconds());
+        # read at /init and at each test's end, to split a guest's CPU
+        # time into boot, tests and the rest.
+        self.cpu_now: Callable[[], float | None] | None = None
 
     def problem(self, kind: str, text: str) -> None:
         self.run.problems.append(Problem(kind, text))
@@ -195,6 +199,8 @@ class GuestOutput:
         run = self.run
         if text.startswith("init "):
             run.booted = True
+            if self.cpu_now:
+                run.cpu_at_init = self.cpu_now()
         elif text.startswith("test-begin "):
             if run.current is not None:
                 self.problem("tap", f"{run.current}: never ended")
@@ -216,6 +222,8 @@ class GuestOutput:
                 self.problem("tap", f"{name}: exited {rc} with no failed test")
             run.ended.append(name)
             run.current = None
+            if self.cpu_now:
+                run.cpu_at_tests_end = self.cpu_now()
         elif text.startswith("error: "):
             self.problem("guest", text[len("error: "):])
         elif text.startswith("kernel-problem: "):

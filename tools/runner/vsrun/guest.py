@@ -127,6 +127,7 @@ def boot_guest(sc: Scenario, kdir: Path, initrd: Path, rundir: Path, accel: str,
         except BaseException:
             stop_backends(backends)
             raise
+        parser.cpu_now = lambda: process_cpu_seconds(proc.pid)
         wakers = sleep_wakers(sc, rundir, parser, echo)
         for waker in wakers:
             waker.start()
@@ -154,6 +155,18 @@ def boot_guest(sc: Scenario, kdir: Path, initrd: Path, rundir: Path, accel: str,
     run.exit_code = proc.returncode
     run.seconds = time.monotonic() - start
     return run, parser
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """The CPU time (user and system) process pid has used so far, all
+    its threads; None if it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name, in parentheses, may hold spaces: count after it.
+    fields = stat[stat.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def reap(proc: subprocess.Popen[bytes], run: ScenarioRun, timeout: float | None) -> bool:

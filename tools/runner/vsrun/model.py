@@ -54,6 +54,11 @@ class ScenarioRun:
     seconds: float = 0.0
     # User and system CPU time of QEMU (the guest's vCPUs and devices).
     cpu_seconds: float = 0.0
+    # QEMU's CPU time when the guest reached /init and when its last test
+    # ended (None: not read): what booting, the tests and the rest (the
+    # kmemleak scans, the shutdown) cost.
+    cpu_at_init: float | None = None
+    cpu_at_tests_end: float | None = None
     # What happened to the guest: "exited" (QEMU ended by itself),
     # "timeout", "boot" (no /init in BOOT_TIMEOUT), "no-exit" (QEMU
     # still running EXIT_GRACE s after done), "stopped" (interrupted),
