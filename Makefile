@@ -13,7 +13,7 @@ KDIR ?= $(shell bash $(TOP)/tools/kernel/build.sh --kdir)
 KMAKE_RUST = $(shell $(ENV); vs_kmake_rust_args)
 KMAKE = $(MAKE) -C $(KDIR) M=$(TOP) $(KMAKE_RUST)
 
-RUST_SOURCES = $(shell find $(TOP)/drivers $(TOP)/samples $(TOP)/tools/host-tests $(TOP)/tools/kernel/misuse \
+RUST_SOURCES = $(shell find $(TOP)/drivers $(TOP)/samples $(TOP)/tools/host-tests $(TOP)/tools/kernel/misuse $(TOP)/tools/testing \
 		 -name '*.rs' -not -path '*/target/*' 2>/dev/null)
 
 .PHONY: all modules deps kernel qemu fio vhost-user check demo bench shell host-test selftests kernel-series \

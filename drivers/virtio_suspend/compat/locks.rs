@@ -1,12 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The locks the PM core and the driver core hold while they suspend,
-//! resume, bind or unbind a device, for the paths that do the same
-//! outside them (the debugfs control file).
+//! The lock the PM core holds across a system sleep, for the path that
+//! suspends and resumes outside one (the debugfs control file); a
+//! device's own lock is `kernel::virtio::Device::lock`.
 
-use kernel::{bindings, device::Device, ffi::c_uint};
-
-use super::device::as_raw;
+use kernel::ffi::c_uint;
 
 extern "C" {
     fn virtio_suspend_lock_system_sleep() -> c_uint;
@@ -31,41 +29,5 @@ impl Drop for SystemSleepGuard {
     fn drop(&mut self) {
         // SAFETY: locked in `lock`, with these flags.
         unsafe { virtio_suspend_unlock_system_sleep(self.0) };
-    }
-}
-
-/// `device_lock()` of a device, held: the driver core holds it while it
-/// binds or unbinds a driver, and the PM core while it runs the device's
-/// sleep callbacks. Released on drop.
-///
-/// # Invariants
-///
-/// The guard holds the `mutex` of `dev`.
-pub(crate) struct DeviceLockGuard<'a> {
-    dev: &'a Device,
-}
-
-impl<'a> DeviceLockGuard<'a> {
-    /// Takes the lock of `dev` if nobody holds it.
-    pub(crate) fn try_lock(dev: &'a Device) -> Option<Self> {
-        // SAFETY: `dev` is a live device; `device_trylock()` is this.
-        let locked = unsafe { bindings::mutex_trylock(&raw mut (*as_raw(dev)).mutex) } != 0;
-        // INVARIANT: locked just above. Lazily: a guard made when the lock
-        // was not taken would unlock it, someone else's, on drop.
-        locked.then(|| Self { dev })
-    }
-
-    /// Whether a driver is bound to the device.
-    pub(crate) fn has_driver(&self) -> bool {
-        // SAFETY: a live device, locked (type invariant): the driver core
-        // changes `driver` only with the lock held.
-        !unsafe { (*as_raw(self.dev)).driver }.is_null()
-    }
-}
-
-impl Drop for DeviceLockGuard<'_> {
-    fn drop(&mut self) {
-        // SAFETY: held by this guard (type invariant).
-        unsafe { bindings::mutex_unlock(&raw mut (*as_raw(self.dev)).mutex) };
     }
 }

@@ -66,7 +66,8 @@ impl<T: SuspendTransport + Transport> Drop for Bound<T> {
         drop(self.control.take());
         // The unbind watch resumes the device before its driver's remove;
         // this covers a probe that could not set the watch up.
-        Driven::from(self.registration.get()).resume_before_unbind();
+        let device = Driven::from(self.registration.get());
+        device.resume_before_unbind(&device.virtio().lock());
         // `registration` unregisters the device after this.
     }
 }

@@ -13,7 +13,7 @@ use kernel::{new_mutex, prelude::*, sync::Mutex};
 
 use super::config_hold::ConfigHold;
 use super::control::Command;
-use crate::compat::locks::{DeviceLockGuard, SystemSleepGuard};
+use crate::compat::locks::SystemSleepGuard;
 use crate::compat::time::{now_us, sleep_us};
 use crate::logic::busy_wait::is_busy_waited;
 use crate::logic::dialect::{Dialect, S_ACKNOWLEDGE, S_DRIVER, S_FEATURES_OK, S_RUNNING};
@@ -23,7 +23,7 @@ use crate::params::SuspendParams;
 use kernel::virtio::transport::{
     self, EmbedsDevice, Negotiation, QueueSetup, Registered, ResetWait, Vring,
 };
-use kernel::virtio::{Device, Embedded};
+use kernel::virtio::{Device, Embedded, Locked};
 
 /// How a reset wait ended, as the pure machine (`logic`, which the
 /// kernel crate does not reach) takes it.
@@ -302,9 +302,10 @@ impl Driven<'_> {
 
     /// Runs the transition `event` to its end: carries out each step the
     /// machine gives and reports how it went, with the machine locked
-    /// throughout. Every decision is the machine's
-    /// (`logic::suspend`); this only does what it says.
-    fn run(&self, event: Event) -> Result {
+    /// throughout, and the device (`locked`: its driver stays bound).
+    /// Every decision is the machine's (`logic::suspend`); this only does
+    /// what it says.
+    fn run(&self, event: Event, locked: &Locked<'_>) -> Result {
         let engine = self.engine();
         let mut machine = engine.sleep.lock();
         machine.set_dialect(engine.negotiated());
@@ -312,17 +313,17 @@ impl Driven<'_> {
         loop {
             let outcome = match step {
                 Step::Finish(result) => return result.map_err(Error::from_errno),
-                step => self.carry_out(step),
+                step => self.carry_out(step, locked),
             };
             step = machine.next(outcome, now_us());
         }
     }
 
     /// Carries out one step of a transition.
-    fn carry_out(&self, step: Step) -> Outcome {
+    fn carry_out(&self, step: Step, locked: &Locked<'_>) -> Outcome {
         let failed = |e: Error| Outcome::Failed(e.to_errno());
         match step {
-            Step::HoldQueues => match self.hold_queues() {
+            Step::HoldQueues => match self.hold_queues(locked) {
                 // From the request on, the device must see no new buffer
                 // and no notification: wait for publishers and notifiers
                 // that started before the hold.
@@ -395,11 +396,11 @@ impl Driven<'_> {
             }
             Step::Freeze => self
                 .virtio()
-                .classic_freeze()
+                .classic_freeze(locked)
                 .map_or_else(failed, |()| Outcome::Done),
             Step::Restore => self
                 .virtio()
-                .classic_restore()
+                .classic_restore(locked)
                 .map_or_else(failed, |()| Outcome::Done),
             Step::Report(report) => {
                 if report.is_error() {
@@ -417,8 +418,8 @@ impl Driven<'_> {
     /// Holds every queue (see `Vring::hold`), refusing instead those the
     /// driver waits on synchronously (see `logic::busy_wait`). On failure
     /// nothing stays held.
-    fn hold_queues(&self) -> Result {
-        let driver = self.virtio().driver_name().map_or(&b""[..], CStr::as_bytes);
+    fn hold_queues(&self, locked: &Locked<'_>) -> Result {
+        let driver = locked.driver_name().map_or(&b""[..], CStr::as_bytes);
         let mut held = 0usize;
         let result = self.for_each_vring(&mut |vring| {
             if is_busy_waited(driver, vring.name().as_bytes(), vring.has_callback()) {
@@ -476,14 +477,23 @@ impl Driven<'_> {
         });
     }
 
+    /// Runs `event` with the device locked: the PM core's callbacks of
+    /// the transport's device hold that device's lock, not its child's,
+    /// the virtio device (taken after its parent's, as the driver core
+    /// does).
+    fn run_locked(&self, event: Event) -> Result {
+        let locked = self.virtio().lock();
+        self.run(event, &locked)
+    }
+
     /// System suspend: SUSPEND, or the classic freeze.
     pub(crate) fn system_suspend(&self) -> Result {
-        self.run(Event::SystemSuspend)
+        self.run_locked(Event::SystemSuspend)
     }
 
     /// System resume: from SUSPEND, or the classic restore.
     pub(crate) fn system_resume(&self) -> Result {
-        self.run(Event::SystemResume)
+        self.run_locked(Event::SystemResume)
     }
 
     /// Hibernation's freeze and poweroff keep the reset-based path: the
@@ -491,12 +501,12 @@ impl Driven<'_> {
     /// no longer matches the driver's, and poweroff ends the device's
     /// state anyway. Refused for a device the control file suspended.
     pub(crate) fn hibernation_freeze(&self) -> Result {
-        self.run(Event::HibernationFreeze)
+        self.run_locked(Event::HibernationFreeze)
     }
 
     /// Hibernation's thaw and restore: see [`Self::hibernation_freeze`].
     pub(crate) fn hibernation_restore(&self) -> Result {
-        self.run(Event::HibernationRestore)
+        self.run_locked(Event::HibernationRestore)
     }
 
     /// The STOP draft's resume: reset, then set the device up again on the
@@ -535,8 +545,10 @@ impl Driven<'_> {
     /// resumed first. Drivers' remove expects a live device (virtio_blk's
     /// waits for the requests SUSPEND holds, and would free queues a
     /// classic freeze already freed).
-    pub(crate) fn resume_before_unbind(&self) {
-        if let Err(e) = self.run(Event::Unbind) {
+    /// `locked`: the device's lock, which the driver core holds around
+    /// an unbind.
+    pub(crate) fn resume_before_unbind(&self, locked: &Locked<'_>) {
+        if let Err(e) = self.run(Event::Unbind, locked) {
             dev_err!(
                 self.dev(),
                 "resume before unbind failed: error {}\n",
@@ -549,7 +561,7 @@ impl Driven<'_> {
     /// present at remove): its queues are marked broken, so that drivers
     /// waiting on them give up, as the C transports do.
     pub(crate) fn vanished(&self) {
-        let _ = self.run(Event::Vanished);
+        let _ = self.run_locked(Event::Vanished);
     }
 
     /// A command written to the debugfs control file.
@@ -571,16 +583,16 @@ impl Driven<'_> {
             return Ok(());
         }
         let _sleep = SystemSleepGuard::lock();
-        let device = DeviceLockGuard::try_lock(self.dev()).ok_or(EBUSY)?;
-        if !device.has_driver() {
+        let locked = self.virtio().try_lock().ok_or(EBUSY)?;
+        if !locked.has_driver() {
             return Err(ENODEV);
         }
         match command {
-            Command::Suspend => self.run(Event::ControlSuspend),
-            Command::Resume => self.run(Event::ControlResume),
+            Command::Suspend => self.run(Event::ControlSuspend, &locked),
+            Command::Resume => self.run(Event::ControlResume, &locked),
             Command::Cycle => {
-                self.run(Event::ControlSuspend)?;
-                self.run(Event::ControlResume)
+                self.run(Event::ControlSuspend, &locked)?;
+                self.run(Event::ControlResume, &locked)
             }
             Command::Notify => Ok(()),
         }

@@ -50,12 +50,12 @@ macro_rules! engine_transport {
                 $crate::suspend::SuspendTransport::config_generation(&**this)
             }
 
-            fn get_status(this: &::kernel::virtio::transport::Registered<Self>) -> u8 {
-                $crate::suspend::SuspendTransport::status(&**this)
+            fn get_status(this: &Self) -> u8 {
+                $crate::suspend::SuspendTransport::status(this)
             }
 
-            fn set_status(this: &::kernel::virtio::transport::Registered<Self>, status: u8) {
-                $crate::suspend::SuspendTransport::write_status(&**this, status);
+            fn set_status(this: &Self, status: u8) {
+                $crate::suspend::SuspendTransport::write_status(this, status);
             }
 
             fn reset(

@@ -14,15 +14,15 @@ use kernel::prelude::*;
 
 use crate::transport;
 use kernel::virtio::transport::{UnbindHandler, UnbindNotifier, UnbindNotifierOpen};
-use kernel::virtio::Device;
+use kernel::virtio::{Device, Locked};
 
 /// Resumes a device of ours that is being unbound.
 pub(crate) struct ResumeBeforeUnbind;
 
 impl UnbindHandler for ResumeBeforeUnbind {
-    fn unbinding(vdev: &Device) {
-        if let Some(device) = transport::lookup(vdev) {
-            device.resume_before_unbind();
+    fn unbinding(locked: &Locked<'_>) {
+        if let Some(device) = transport::lookup(locked.device()) {
+            device.resume_before_unbind(locked);
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use kernel::prelude::*;
 use kernel::virtio::transport::{EmbeddedDevice, EmbedsDevice, Registered};
-use kernel::virtio::{Device, Embedded};
+use kernel::virtio::{Device, Embedded, Locked};
 
 module! {
     type: Misuse,
@@ -45,3 +45,23 @@ fn device_from_pointer(ptr: *mut kernel::bindings::virtio_device) {
     // SAFETY: Never runs: the line must not compile.
     let _ = unsafe { Device::<Embedded>::from_raw(ptr) }; // expect: E0624
 }
+
+/// What calls into the driver needs the device's lock: the driver core
+/// unbinds drivers under it.
+fn driver_without_lock(vdev: &Device<Embedded>) {
+    let _ = vdev.classic_freeze(); // expect: E0061
+    let _ = vdev.classic_restore(); // expect: E0061
+    let _ = vdev.driver_name(); // expect: E0599
+}
+
+/// Only the driver core's notification makes a lock its caller holds; a
+/// lock stays with the task that took it; a driver does not lock.
+fn lock_misuse(vdev: &Device<Embedded>, any: &Device) {
+    // SAFETY: Never runs: the line must not compile.
+    let _ = unsafe { Locked::held_by_caller(any) }; // expect: E0624
+    let locked = vdev.lock();
+    sent(locked); // expect: E0277
+    let _ = any.lock(); // expect: E0599
+}
+
+fn sent<T: Send>(_: T) {}
