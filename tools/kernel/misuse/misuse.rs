@@ -6,7 +6,9 @@
 //! stops refusing one of them has lost a guarantee its users rely on.
 
 use kernel::prelude::*;
-use kernel::virtio::transport::{EmbeddedDevice, EmbedsDevice, Registered};
+use kernel::virtio::transport::{
+    EmbeddedDevice, EmbedsDevice, Registered, UnbindHandler, UnbindNotifier,
+};
 use kernel::virtio::{Device, Embedded, Locked};
 
 module! {
@@ -65,3 +67,13 @@ fn lock_misuse(vdev: &Device<Embedded>, any: &Device) {
 }
 
 fn sent<T: Send>(_: T) {}
+
+/// Only the kernel crate's restore of a frozen driver runs after every
+/// other unbind handler: one after it could freeze the driver again.
+struct Late;
+
+impl UnbindHandler for Late {
+    fn unbinding(_locked: &Locked<'_>) {}
+}
+
+static LATE: UnbindNotifier<Late> = UnbindNotifier::last(); // expect: E0624
