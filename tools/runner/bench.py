@@ -15,7 +15,8 @@ Block throughput and IOPS are fio's (the static fio of tools/fio in the
 guest, psync, O_DIRECT, time-based; run by vs_bench blk): sequential 1 MiB
 writes and reads in MiB/s, 4 KiB random reads from 1 and 16 jobs in IOPS,
 on two identical disks in one guest, one bound to our transport and one
-to the C one, in alternating rounds (vs_bench blkpair).
+to the C one, in alternating rounds, the transports swapping disks
+halfway (vs_bench blkpair).
 
 Entropy throughput is /dev/hwrng's, read in 4 KiB reads for 2 s at a
 time from two entropy devices on our virtio-mmio transport in one guest,
@@ -178,7 +179,7 @@ def throughput_rows(blk, rng, kdir):
     for bus, rounds in blk.items():
         ours, c = f"virtio-suspend-{bus}", f"virtio-{bus}"
         n = min(len(rounds.get(ours, [])), len(rounds.get(c, [])))
-        md += ["", f"| virtio-blk, Rust {bus} transport vs {TRANSPORTS[c]}, fio, two disks in one guest, {n} alternating rounds | Rust mean | C mean | Rust / C (means) | per-round Rust / C: median, min..max | target |",
+        md += ["", f"| virtio-blk, Rust {bus} transport vs {TRANSPORTS[c]}, fio, two disks in one guest (the transports swap disks halfway), {n} alternating rounds | Rust mean | C mean | Rust / C (means) | per-round Rust / C: median, min..max | target |",
                "|---|---|---|---|---|---|"]
         for metric, label in FIO_METRICS:
             row, ratio, pairs = ratio_row(label, [float(f[metric]) for f in rounds[ours][:n]],

@@ -19,7 +19,8 @@
  *   vs_bench blkpair <a> <b> <s> <rounds> "blk" on <a> and on <b>, <rounds>
  *                                         times, the first of each pair
  *                                         alternating: two disks, one per
- *                                         transport, in one guest
+ *                                         transport, in one guest; halfway
+ *                                         the transports swap disks
  *   vs_bench firstio <blkdev> <cycles>    time from the start of a debugfs
  *                                         resume to the completion of a read
  *                                         submitted while suspended
@@ -272,14 +273,37 @@ static int rebind(const char *blk, const char *driver)
 	return 0;
 }
 
+/* The driver of the transport device under block device @blk. */
+static int blk_transport(const char *blk, char *buf, size_t len)
+{
+	char vdev[32];
+
+	if (vs_blk_virtio(blk, vdev, sizeof(vdev)))
+		return 1;
+	return strcmp(transport_of(vdev, buf, len), "?") == 0;
+}
+
 static int blkpair(const char *a, const char *b, double seconds, long rounds)
 {
+	char ta[64], tb[64];
 	long r;
 
-	/* a, b, then b, a: neither disk always goes first. */
 	for (r = 0; r < rounds; r++) {
 		const char *first = r % 2 ? b : a, *second = r % 2 ? a : b;
 
+		/*
+		 * Halfway, the transports swap disks: neither always has
+		 * the same device (its place on the bus, its interrupt
+		 * vectors, its image file). The names come back as they
+		 * were: each disk takes the lowest free index again.
+		 */
+		if (r && r == rounds / 2) {
+			if (blk_transport(a, ta, sizeof(ta)) ||
+			    blk_transport(b, tb, sizeof(tb)) ||
+			    rebind(a, tb) || rebind(b, ta))
+				return 1;
+		}
+		/* a, b, then b, a: neither disk always goes first. */
 		if (blk(first, seconds) || blk(second, seconds))
 			return 1;
 	}
