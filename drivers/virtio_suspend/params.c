@@ -41,6 +41,11 @@ module_param(suspend_timeout_ms, uint, 0444);
 MODULE_PARM_DESC(suspend_timeout_ms,
 		 "how long to wait for a device to acknowledge suspend or resume before falling back to reset, 1 to 60000 (default 1000)");
 
+static bool control_classic;
+module_param(control_classic, bool, 0444);
+MODULE_PARM_DESC(control_classic,
+		 "let the debugfs control file take the reset-based path, running drivers' freeze with user space running, for tests (default N: it suspends only with SUSPEND)");
+
 /* The index-th device= entry, or NULL past the last one. */
 const char *virtio_suspend_param_device(unsigned int index)
 {
@@ -65,4 +70,9 @@ unsigned int virtio_suspend_param_timeout_ms(void)
 unsigned int virtio_suspend_param_stop_feature_bit(void)
 {
 	return stop_feature_bit;
+}
+
+bool virtio_suspend_param_control_classic(void)
+{
+	return control_classic;
 }

@@ -8,5 +8,6 @@ const char *virtio_suspend_param_suspend(void);
 const char *virtio_suspend_param_dialect(void);
 unsigned int virtio_suspend_param_timeout_ms(void);
 unsigned int virtio_suspend_param_stop_feature_bit(void);
+bool virtio_suspend_param_control_classic(void);
 
 #endif /* VIRTIO_SUSPEND_PARAMS_H */

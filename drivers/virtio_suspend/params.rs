@@ -15,6 +15,7 @@ extern "C" {
     fn virtio_suspend_param_dialect() -> *const c_char;
     fn virtio_suspend_param_timeout_ms() -> c_uint;
     fn virtio_suspend_param_stop_feature_bit() -> c_uint;
+    fn virtio_suspend_param_control_classic() -> bool;
 }
 
 /// A string parameter.
@@ -47,6 +48,9 @@ pub(crate) struct SuspendParams {
     /// The dialect to negotiate; `None` with `suspend=off`.
     pub(crate) dialect: Option<Dialect>,
     pub(crate) timeout_us: u64,
+    /// Whether the debugfs control file may take the reset-based path
+    /// (`control_classic`).
+    pub(crate) control_classic: bool,
     /// The STOP draft's feature bit, in [`STOP_FEATURE_BITS`] with
     /// `dialect=stop`.
     stop_feature_bit: u32,
@@ -59,15 +63,17 @@ impl SuspendParams {
     }
 
     /// Reads and checks `suspend`, `dialect`, `stop_feature_bit` and
-    /// `suspend_timeout_ms`, saying what is wrong with the first bad one.
+    /// `suspend_timeout_ms`, saying what is wrong with the first bad one,
+    /// and reads `control_classic`.
     pub(crate) fn get() -> Result<Self> {
         // SAFETY: the accessors are callable at any time.
-        let (suspend, dialect, timeout_ms, stop_feature_bit) = unsafe {
+        let (suspend, dialect, timeout_ms, stop_feature_bit, control_classic) = unsafe {
             (
                 param_str(virtio_suspend_param_suspend()),
                 param_str(virtio_suspend_param_dialect()),
                 virtio_suspend_param_timeout_ms(),
                 virtio_suspend_param_stop_feature_bit(),
+                virtio_suspend_param_control_classic(),
             )
         };
         fn text(p: Option<&'static CStr>) -> &'static str {
@@ -114,6 +120,7 @@ impl SuspendParams {
         Ok(Self {
             dialect: enabled.then_some(dialect),
             timeout_us: u64::from(timeout_ms) * 1000,
+            control_classic,
             stop_feature_bit,
         })
     }

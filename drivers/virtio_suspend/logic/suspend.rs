@@ -51,6 +51,7 @@ pub(crate) const EIO: i32 = -5;
 pub(crate) const EBUSY: i32 = -16;
 pub(crate) const ENODEV: i32 = -19;
 pub(crate) const EINVAL: i32 = -22;
+pub(crate) const EOPNOTSUPP: i32 = -95;
 
 /// Where a device is between transitions (and, inside one, in it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -219,6 +220,12 @@ pub(crate) enum Report {
     Gone,
     /// A recovery failed: the device is marked broken.
     Unrecoverable(Unrecoverable),
+    /// The control file cannot suspend without SUSPEND: it does not run
+    /// a driver's freeze unless allowed to (see [`Machine::new`]).
+    ControlNeedsSuspend(Reason),
+    /// SUSPEND failed under the control file: the device is recovered,
+    /// its driver frozen and restored at once.
+    ControlSuspendFailed(Reason),
     /// The driver refused the reset-based freeze after a recovery: the
     /// device runs on.
     FreezeRefused(i32),
@@ -236,6 +243,8 @@ impl Report {
             self,
             Report::NoSuspend(_)
                 | Report::SuspendFailed(_)
+                | Report::ControlNeedsSuspend(_)
+                | Report::ControlSuspendFailed(_)
                 | Report::FreezeRefused(_)
                 | Report::ResumingBeforeUnbind
         )
@@ -249,6 +258,14 @@ impl core::fmt::Display for Report {
             Report::SuspendFailed(r) => write!(
                 f,
                 "SUSPEND failed: {r}; falling back to reset-based suspend"
+            ),
+            Report::ControlNeedsSuspend(r) => write!(
+                f,
+                "debugfs suspend refused: {r}; the reset-based path would run the driver's freeze with user space running (control_classic=1 allows it)"
+            ),
+            Report::ControlSuspendFailed(r) => write!(
+                f,
+                "debugfs suspend failed: {r}; resetting the device, freezing and restoring its driver"
             ),
             Report::ResumeFailed(r) => write!(
                 f,
@@ -450,6 +467,9 @@ use Item::{Become, Do};
 pub(crate) struct Machine {
     dialect: Option<Dialect>,
     timeout_us: u64,
+    /// Whether the control file may take the reset-based path and leave
+    /// a driver frozen (see [`Machine::new`]).
+    control_classic: bool,
     state: State,
     /// Who suspended or froze the device (meaningful in `Suspended` and
     /// `Fallback`).
@@ -469,10 +489,21 @@ pub(crate) struct Machine {
 
 impl Machine {
     /// `dialect` is what was negotiated, `None` if SUSPEND was not.
+    ///
+    /// The control file suspends only with SUSPEND: where system sleep
+    /// would take the reset-based path it refuses with `EOPNOTSUPP`, and
+    /// a SUSPEND that fails under it ends in one freeze and restore of
+    /// the driver, so that no control file command leaves a driver
+    /// frozen. A driver's freeze expects user space frozen, as system
+    /// sleep leaves it; the control file's runs beside it (`virtio_net`
+    /// frees the queues its statistics are read from). Tests that want
+    /// the reset-based path with work in flight across it allow it with
+    /// [`Machine::with_control_classic`].
     pub(crate) const fn new(dialect: Option<Dialect>, timeout_us: u64) -> Self {
         Self {
             dialect,
             timeout_us,
+            control_classic: false,
             state: State::Running,
             owner: Owner::System,
             event: None,
@@ -494,6 +525,13 @@ impl Machine {
                 last_polls: 0,
             },
         }
+    }
+
+    /// Lets the control file take the reset-based path as system sleep
+    /// does, leaving the driver frozen until its `resume`.
+    pub(crate) const fn with_control_classic(mut self, allowed: bool) -> Self {
+        self.control_classic = allowed;
+        self
     }
 
     pub(crate) const fn state(&self) -> State {
@@ -562,6 +600,9 @@ impl Machine {
         };
         match (step, outcome) {
             (Step::HoldQueues, Outcome::Done) => self.queues_held = true,
+            (Step::HoldQueues, _) if self.refuses_control_freeze() => {
+                self.plan = control_refusal(Reason::QueueNotHoldable);
+            }
             (Step::HoldQueues, _) => {
                 self.plan = self.freeze_plan(Some(Report::NoSuspend(Reason::QueueNotHoldable)));
                 self.count_fallback(Reason::QueueNotHoldable);
@@ -665,11 +706,17 @@ impl Machine {
             return self.gone_plan(Ok(()));
         }
         let Some(dialect) = self.dialect else {
+            if self.refuses_control_freeze() {
+                return control_refusal(Reason::NotNegotiated);
+            }
             self.last_reason = Some(Reason::NotNegotiated);
             return self.freeze_plan(None);
         };
         if !dialect.is_running(status) || device_broken(status) {
             let reason = Reason::NotRunning(status);
+            if self.refuses_control_freeze() {
+                return control_refusal(reason);
+            }
             self.count_fallback(reason);
             return self.freeze_plan(Some(Report::NoSuspend(reason)));
         }
@@ -811,6 +858,19 @@ impl Machine {
             self.count_fallback(reason);
             self.plan = if reason == Reason::Gone {
                 self.gone_plan(Ok(()))
+            } else if self.refuses_control_freeze() {
+                // The device runs again, as after a failed resume, and
+                // the command fails: the device is not suspended.
+                let then = Plan::of(&[
+                    Do(Step::Freeze),
+                    Do(Step::Restore),
+                    Become(State::Running),
+                    Do(Step::Finish(Err(EIO))),
+                ]);
+                prepend(
+                    Do(Step::Report(Report::ControlSuspendFailed(reason))),
+                    self.recover_plan(then),
+                )
             } else {
                 let mut plan = self.recover_plan(self.freeze_plan(None));
                 plan = prepend(Do(Step::Report(Report::SuspendFailed(reason))), plan);
@@ -927,11 +987,26 @@ impl Machine {
         self.counters.last_polls = 0;
     }
 
+    /// Whether the transition is a control file suspend that may not
+    /// leave the driver frozen.
+    fn refuses_control_freeze(&self) -> bool {
+        self.event == Some(Event::ControlSuspend) && !self.control_classic
+    }
+
     /// A suspend or resume that tried SUSPEND takes another path.
     fn count_fallback(&mut self, reason: Reason) {
         self.counters.fallbacks += 1;
         self.last_reason = Some(reason);
     }
+}
+
+/// The control file's refusal of a suspend that SUSPEND cannot do:
+/// nothing was done.
+fn control_refusal(reason: Reason) -> Plan {
+    Plan::of(&[
+        Do(Step::Report(Report::ControlNeedsSuspend(reason))),
+        Do(Step::Finish(Err(EOPNOTSUPP))),
+    ])
 }
 
 /// `item`, then `plan`.

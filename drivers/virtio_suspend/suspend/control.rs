@@ -5,7 +5,8 @@
 //! `suspend`, `resume` or `cycle` (suspend then resume); `notify` sends a
 //! notification for every queue at once, whatever the state: written
 //! while the device is suspended it breaks the SUSPEND rules on purpose,
-//! to test a device's detection of that.
+//! to test a device's detection of that. A device without SUSPEND is
+//! suspended only with `control_classic=Y` (see `Machine::new`).
 
 use kernel::{c_str, prelude::*, str::CString};
 

@@ -164,7 +164,10 @@ impl Engine {
             params,
             negotiated: AtomicU8::new(0),
             gone: AtomicBool::new(false),
-            sleep <- new_mutex!(Machine::new(None, params.timeout_us), "virtio_suspend_sleep"),
+            sleep <- new_mutex!(
+                Machine::new(None, params.timeout_us).with_control_classic(params.control_classic),
+                "virtio_suspend_sleep"
+            ),
             config <- ConfigHold::new(),
         })
     }
@@ -572,8 +575,10 @@ impl Driven<'_> {
     /// that finds the device locked (a driver binding or unbinding) is
     /// refused with `EBUSY`, one for a device without a driver with
     /// `ENODEV`; the machine refuses suspending a device that is not
-    /// running with `EBUSY`, resuming one that is with `EINVAL`, and every
-    /// command to a device that is gone with `ENODEV`.
+    /// running with `EBUSY`, one SUSPEND cannot suspend with `EOPNOTSUPP`
+    /// (unless `control_classic`), resuming one that is running with
+    /// `EINVAL`, and every command to a device that is gone with
+    /// `ENODEV`.
     pub(crate) fn control(&self, command: Command) -> Result {
         if command == Command::Notify {
             if self.engine().is_gone() {

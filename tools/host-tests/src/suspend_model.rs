@@ -102,6 +102,9 @@ enum Phase {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct World {
     dialect: Option<Dialect>,
+    /// The control file may leave the driver frozen (the machine's
+    /// `with_control_classic`).
+    control_classic: bool,
     dev: Dev,
     phase: Phase,
     driver_frozen: bool,
@@ -532,6 +535,21 @@ fn check_transition(
         }
         _ => {}
     }
+    if matches!(event, Event::ControlSuspend | Event::ControlResume)
+        && !w.control_classic
+        && w.driver_frozen
+    {
+        return fail("the control file left the driver frozen");
+    }
+    if event == Event::ControlSuspend
+        && !w.control_classic
+        && before.world.dialect.is_none()
+        && was == State::Running
+        && before.world.dev != Dev::Gone
+        && (result != Err(EOPNOTSUPP) || after.world != before.world)
+    {
+        return fail("the control file suspended without SUSPEND");
+    }
     if event == Event::Unbind && (w.driver_frozen || w.queues_held || w.config_held) {
         return fail("the driver's remove would run frozen or with holds");
     }
@@ -612,9 +630,10 @@ struct Explored {
     sequences: u128,
 }
 
-fn explore(dialect: Option<Dialect>) -> Result<Explored, Violation> {
+fn explore(dialect: Option<Dialect>, control_classic: bool) -> Result<Explored, Violation> {
     let world = World {
         dialect,
+        control_classic,
         dev: Dev::Running,
         phase: Phase::Awake,
         driver_frozen: false,
@@ -628,7 +647,7 @@ fn explore(dialect: Option<Dialect>) -> Result<Explored, Violation> {
         unbound: false,
     };
     let start = Node {
-        machine: Machine::new(dialect, TIMEOUT_US),
+        machine: Machine::new(dialect, TIMEOUT_US).with_control_classic(control_classic),
         world,
     };
     let mut layer = Layer::default();
@@ -639,8 +658,12 @@ fn explore(dialect: Option<Dialect>) -> Result<Explored, Violation> {
         let mut next = Layer::default();
         for (node, count) in &layer {
             for input in inputs(&node.world) {
-                let successors = step_input(node, input)
-                    .map_err(|e| format!("{dialect:?}, depth {}, {input:?}: {e}", depth + 1))?;
+                let successors = step_input(node, input).map_err(|e| {
+                    format!(
+                        "{dialect:?}, control_classic {control_classic}, depth {}, {input:?}: {e}",
+                        depth + 1
+                    )
+                })?;
                 for after in successors {
                     sequences += count;
                     *next.entry(after).or_insert(0) += count;
@@ -653,32 +676,56 @@ fn explore(dialect: Option<Dialect>) -> Result<Explored, Violation> {
     Ok(Explored { states, sequences })
 }
 
-fn explore_and_print(dialect: Option<Dialect>) {
-    match explore(dialect) {
+fn explore_and_print(dialect: Option<Dialect>, control_classic: bool) {
+    match explore(dialect, control_classic) {
         Ok(e) => println!(
-            "{dialect:?}: explored {} states, {} sequences of events and outcomes to depth {DEPTH}",
+            "{dialect:?}, control_classic {control_classic}: explored {} states, {} sequences of events and outcomes to depth {DEPTH}",
             e.states, e.sequences
         ),
         Err(violation) => panic!("{violation}"),
     }
 }
 
+// Each dialect with the control file as the module loads by default, and
+// as the tests that cross the reset-based path with work in flight allow
+// it (`control_classic=1`).
+
 #[test]
 fn every_sequence_to_depth_8_without_suspend() {
-    explore_and_print(None);
+    explore_and_print(None, false);
+}
+
+#[test]
+fn every_sequence_to_depth_8_without_suspend_control_classic() {
+    explore_and_print(None, true);
 }
 
 #[test]
 fn every_sequence_to_depth_8_spec() {
-    explore_and_print(Some(Dialect::Spec));
+    explore_and_print(Some(Dialect::Spec), false);
+}
+
+#[test]
+fn every_sequence_to_depth_8_spec_control_classic() {
+    explore_and_print(Some(Dialect::Spec), true);
 }
 
 #[test]
 fn every_sequence_to_depth_8_v5() {
-    explore_and_print(Some(Dialect::V5));
+    explore_and_print(Some(Dialect::V5), false);
+}
+
+#[test]
+fn every_sequence_to_depth_8_v5_control_classic() {
+    explore_and_print(Some(Dialect::V5), true);
 }
 
 #[test]
 fn every_sequence_to_depth_8_stop() {
-    explore_and_print(Some(Dialect::Stop));
+    explore_and_print(Some(Dialect::Stop), false);
+}
+
+#[test]
+fn every_sequence_to_depth_8_stop_control_classic() {
+    explore_and_print(Some(Dialect::Stop), true);
 }

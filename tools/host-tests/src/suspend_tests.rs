@@ -464,7 +464,7 @@ fn a_refused_freeze_leaves_the_device_running() {
     // virtio_fs refuses every freeze: each sleep is refused, and no
     // restore follows (bug: the second sleep went through unfrozen).
     for dialect in [None, Some(Dialect::Spec)] {
-        let mut m = Machine::new(dialect, TIMEOUT_US);
+        let mut m = Machine::new(dialect, TIMEOUT_US).with_control_classic(true);
         let fault = if dialect.is_some() {
             Fault::NeverAck
         } else {
@@ -568,6 +568,94 @@ fn packed_queue_goes_classic() {
 }
 
 #[test]
+fn the_control_file_does_not_freeze_without_suspend() {
+    // A driver's freeze with user space running: virtio_net's frees the
+    // queues /proc/net/dev reads the statistics of.
+    let mut m = Machine::new(None, TIMEOUT_US);
+    let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
+    let mut now = 0;
+    for event in [Event::ControlSuspend, Event::ControlResume] {
+        let run = drive(&mut m, &mut dev, &mut now, event);
+        assert!(!run.did(Step::Freeze) && !run.did(Step::Restore));
+        assert!(run.written.is_empty());
+        assert_eq!(m.state(), State::Running);
+    }
+    let run = drive(&mut m, &mut dev, &mut now, Event::ControlSuspend);
+    assert_eq!(
+        run.steps,
+        vec![
+            Step::Report(Report::ControlNeedsSuspend(Reason::NotNegotiated)),
+            Step::Finish(Err(EOPNOTSUPP))
+        ]
+    );
+    assert_eq!(m.last_reason(), None);
+    assert_eq!(*m.counters(), Counters::default());
+    // System sleep still takes the reset-based path.
+    let run = suspend(&mut m, &mut dev, &mut now);
+    assert_eq!(run.steps, vec![Step::Freeze, Step::Finish(Ok(()))]);
+    assert_eq!(m.state(), State::Fallback);
+}
+
+#[test]
+fn the_control_file_does_not_freeze_a_device_not_running_or_packed() {
+    let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
+    let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
+    let mut now = 0;
+    let run = drive_failing(
+        &mut m,
+        &mut dev,
+        &mut now,
+        Event::ControlSuspend,
+        &[Step::HoldQueues],
+    );
+    assert_eq!(
+        run.steps,
+        vec![
+            Step::HoldQueues,
+            Step::Report(Report::ControlNeedsSuspend(Reason::QueueNotHoldable)),
+            Step::Finish(Err(EOPNOTSUPP))
+        ]
+    );
+    assert_eq!(m.holds(), (false, false));
+    dev.status = S_ACKNOWLEDGE | S_DRIVER;
+    let run = drive(&mut m, &mut dev, &mut now, Event::ControlSuspend);
+    assert_eq!(run.result, Err(EOPNOTSUPP));
+    assert!(!run.did(Step::Freeze));
+    assert_eq!(m.state(), State::Running);
+    assert_eq!(*m.counters(), Counters::default());
+}
+
+#[test]
+fn a_control_suspend_that_fails_leaves_no_driver_frozen() {
+    for fault in [Fault::NeverAck, Fault::NeedsResetOnSuspend] {
+        let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
+        let mut dev = FakeDevice::new(Dialect::Spec, 0, fault);
+        let mut now = 0;
+        let run = drive(&mut m, &mut dev, &mut now, Event::ControlSuspend);
+        assert_eq!(run.result, Err(EIO));
+        assert!(matches!(
+            run.reports()[..],
+            [Report::ControlSuspendFailed(_)]
+        ));
+        assert!(
+            recovered_then(&run, &[Step::Freeze, Step::Restore]),
+            "{:?}",
+            run.steps
+        );
+        assert_eq!(m.state(), State::Running);
+        assert_eq!(m.holds(), (false, false));
+        assert_eq!(m.counters().fallbacks, 1);
+        // With control_classic, it is left frozen until its resume.
+        let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US).with_control_classic(true);
+        let mut dev = FakeDevice::new(Dialect::Spec, 0, fault);
+        let run = drive(&mut m, &mut dev, &mut now, Event::ControlSuspend);
+        assert_eq!(run.result, Ok(()));
+        assert!(recovered_then(&run, &[Step::Freeze]), "{:?}", run.steps);
+        assert_eq!(m.state(), State::Fallback);
+    }
+}
+
+#[test]
 fn second_suspend_without_resume_does_nothing() {
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
     let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
@@ -595,7 +683,7 @@ fn resume_without_suspend_does_nothing() {
 #[test]
 fn system_sleep_leaves_what_the_control_file_suspended() {
     for dialect in [None, Some(Dialect::Spec)] {
-        let mut m = Machine::new(dialect, TIMEOUT_US);
+        let mut m = Machine::new(dialect, TIMEOUT_US).with_control_classic(true);
         let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
         let mut now = 0;
         assert_eq!(

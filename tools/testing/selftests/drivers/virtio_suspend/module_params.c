@@ -4,13 +4,21 @@
  * naming the parameter, and loads with valid ones, which take effect:
  * against a device that offers SUSPEND, the default negotiates it and
  * cycles take the SUSPEND path, suspend=off does not negotiate it and
- * cycles take the reset-based path.
+ * system sleep takes the reset-based path. The debugfs control file
+ * takes it only with control_classic=1: by default it refuses to run a
+ * driver's freeze with user space running, and a SUSPEND that fails
+ * under it ends in the driver's freeze and restore at once.
  *
  * Environment: VS_MODULE, the module's name (it must not be loaded);
  * VS_BLK_DEV (default /dev/vda), a disk whose device offers SUSPEND in
- * VS_EXPECT_DIALECT (default spec), bound once the module loads.
+ * VS_EXPECT_DIALECT (default spec), bound once the module loads;
+ * VS_NEVER_ACK_DEV (default /dev/vdb), a disk whose device offers
+ * SUSPEND and never acknowledges it.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/klog.h>
+#include <time.h>
 
 #include "kselftest_harness.h"
 #include "vs_util.h"
@@ -126,22 +134,140 @@ TEST(default_negotiates_suspend)
 TEST(suspend_off_is_not_negotiated)
 {
 	const char *mod = getenv("VS_MODULE");
-	char dev[32], buf[64];
+	char dev[32], ctl[PATH_MAX], buf[64];
 
 	ASSERT_NE(NULL, mod);
 	load_with(_metadata, mod, "suspend=off", dev, sizeof(dev));
 	ASSERT_EQ(0, vs_read_attr("/sys/module/virtio_suspend/parameters/suspend", buf, sizeof(buf)));
 	EXPECT_STREQ("off", buf);
+	ASSERT_EQ(0, vs_read_attr("/sys/module/virtio_suspend/parameters/control_classic",
+				  buf, sizeof(buf)));
+	EXPECT_STREQ("N", buf);
 	EXPECT_EQ(0, vs_suspend_attr(dev, "dialect", buf, sizeof(buf)));
 	EXPECT_STREQ("none", buf) TH_LOG("%s negotiated SUSPEND with suspend=off", dev);
-	/* Both a debugfs cycle and a system sleep take the classic path. */
-	EXPECT_EQ(0, one_cycle(_metadata, dev)) TH_LOG("a SUSPEND cycle with suspend=off");
+	/* The control file refuses, and does nothing. */
+	vs_control_path(dev, ctl, sizeof(ctl));
+	klogctl(5 /* SYSLOG_ACTION_CLEAR */, NULL, 0);
+	EXPECT_EQ(-EOPNOTSUPP, vs_write_attr(ctl, "suspend")) TH_LOG("%s", dev);
+	EXPECT_TRUE(kmsg_has("debugfs suspend refused: SUSPEND not negotiated"));
+	EXPECT_EQ(-EOPNOTSUPP, vs_write_attr(ctl, "cycle")) TH_LOG("%s", dev);
+	EXPECT_EQ(0, vs_suspend_attr(dev, "state", buf, sizeof(buf)));
+	EXPECT_STREQ("running", buf) TH_LOG("%s", dev);
 	EXPECT_EQ(0, vs_suspend_attr(dev, "last_path", buf, sizeof(buf)));
-	EXPECT_STREQ("classic: SUSPEND not negotiated", buf) TH_LOG("%s", dev);
+	EXPECT_STREQ("none", buf) TH_LOG("%s", dev);
+	/* A system sleep takes the classic path. */
 	EXPECT_EQ(0, vs_sleep_cycle("freeze"));
 	EXPECT_EQ(0, vs_suspend_count(dev, "suspends")) TH_LOG("%s", dev);
 	EXPECT_EQ(0, vs_suspend_attr(dev, "last_path", buf, sizeof(buf)));
 	EXPECT_STREQ("classic: SUSPEND not negotiated", buf) TH_LOG("%s", dev);
+	EXPECT_EQ(0, unload(mod));
+
+	/* With control_classic=1 the control file takes it too. */
+	load_with(_metadata, mod, "suspend=off control_classic=1", dev, sizeof(dev));
+	EXPECT_EQ(0, one_cycle(_metadata, dev)) TH_LOG("a SUSPEND cycle with suspend=off");
+	EXPECT_EQ(0, vs_suspend_attr(dev, "last_path", buf, sizeof(buf)));
+	EXPECT_STREQ("classic: SUSPEND not negotiated", buf) TH_LOG("%s", dev);
+	EXPECT_EQ(0, unload(mod));
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Reads a disk until told to stop: how many reads, failed, and when. */
+struct reader {
+	const char *blk;
+	atomic_int stop;
+	long reads, failed;
+	/* When the suspend began and ended, once it did. */
+	_Atomic uint64_t from_us, to_us;
+	/* Reads in flight at from_us, and started after to_us. */
+	long spanning, after;
+};
+
+static void *read_loop(void *arg)
+{
+	struct reader *r = arg;
+	int fd = open(r->blk, O_RDONLY | O_DIRECT);
+	void *buf;
+
+	if (fd < 0 || posix_memalign(&buf, 4096, 4096)) {
+		r->failed++;
+		return NULL;
+	}
+	while (!atomic_load(&r->stop)) {
+		uint64_t start = now_us(), end;
+
+		if (pread(fd, buf, 4096, (r->reads % 256) * 4096) != 4096)
+			r->failed++;
+		end = now_us();
+		r->reads++;
+		if (r->from_us && start <= r->from_us && end >= r->from_us)
+			r->spanning++;
+		if (r->to_us && start > r->to_us)
+			r->after++;
+	}
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
+/*
+ * A SUSPEND that fails under the control file leaves no driver frozen:
+ * the device is recovered, its driver frozen and restored at once, and
+ * the write fails with EIO; a read in flight across it completes. With
+ * control_classic=1 the driver is left frozen until the resume.
+ */
+TEST(failed_debugfs_suspend_leaves_no_driver_frozen)
+{
+	const char *mod = getenv("VS_MODULE");
+	const char *blk = vs_env_str("VS_NEVER_ACK_DEV", "/dev/vdb");
+	struct reader r = { .blk = blk };
+	char dev[32], bad[32], ctl[PATH_MAX], buf[96];
+	pthread_t thread;
+	uint64_t start;
+
+	ASSERT_NE(NULL, mod);
+	load_with(_metadata, mod, "suspend_timeout_ms=100", dev, sizeof(dev));
+	ASSERT_EQ(0, vs_wait_path(blk, 1, 10000)) TH_LOG("%s missing after load", blk);
+	ASSERT_EQ(0, vs_blk_virtio(blk, bad, sizeof(bad)));
+	vs_control_path(bad, ctl, sizeof(ctl));
+	ASSERT_EQ(0, pthread_create(&thread, NULL, read_loop, &r));
+	usleep(100 * 1000);
+	klogctl(5 /* SYSLOG_ACTION_CLEAR */, NULL, 0);
+	start = now_us();
+	r.from_us = start;
+	EXPECT_EQ(-EIO, vs_write_attr(ctl, "suspend")) TH_LOG("%s", bad);
+	r.to_us = now_us();
+	usleep(100 * 1000);
+	atomic_store(&r.stop, 1);
+	pthread_join(thread, NULL);
+	EXPECT_TRUE(kmsg_has("debugfs suspend failed: no acknowledgement in time"));
+	EXPECT_EQ(0, vs_suspend_attr(bad, "state", buf, sizeof(buf)));
+	EXPECT_STREQ("running", buf) TH_LOG("%s", bad);
+	EXPECT_EQ(0, vs_suspend_attr(bad, "held_by", buf, sizeof(buf)));
+	EXPECT_STREQ("none", buf) TH_LOG("%s", bad);
+	EXPECT_EQ(1, vs_suspend_count(bad, "timeouts")) TH_LOG("%s", bad);
+	EXPECT_EQ(1, vs_suspend_count(bad, "fallbacks")) TH_LOG("%s", bad);
+	EXPECT_EQ(0, r.failed) TH_LOG("%ld of %ld reads failed", r.failed, r.reads);
+	EXPECT_LE(1, r.spanning) TH_LOG("no read was in flight when the suspend began");
+	EXPECT_LE(1, r.after) TH_LOG("no read after the failed suspend");
+	EXPECT_EQ(0, unload(mod));
+
+	load_with(_metadata, mod, "suspend_timeout_ms=100 control_classic=1", dev, sizeof(dev));
+	ASSERT_EQ(0, vs_wait_path(blk, 1, 10000)) TH_LOG("%s missing after load", blk);
+	ASSERT_EQ(0, vs_blk_virtio(blk, bad, sizeof(bad)));
+	vs_control_path(bad, ctl, sizeof(ctl));
+	EXPECT_EQ(0, vs_write_attr(ctl, "suspend")) TH_LOG("%s", bad);
+	EXPECT_EQ(0, vs_suspend_attr(bad, "state", buf, sizeof(buf)));
+	EXPECT_STREQ("fallback", buf) TH_LOG("%s", bad);
+	EXPECT_EQ(0, vs_write_attr(ctl, "resume")) TH_LOG("%s", bad);
+	EXPECT_EQ(0, vs_suspend_attr(bad, "state", buf, sizeof(buf)));
+	EXPECT_STREQ("running", buf) TH_LOG("%s", bad);
 	EXPECT_EQ(0, unload(mod));
 }
 
