@@ -44,7 +44,7 @@ MODULE_PARM_DESC(suspend_timeout_ms,
 static bool control_classic;
 module_param(control_classic, bool, 0444);
 MODULE_PARM_DESC(control_classic,
-		 "let the debugfs control file take the reset-based path, running drivers' freeze with user space running, for tests (default N: it suspends only with SUSPEND)");
+		 "debugfs control file may freeze drivers beside user space (reset-based path), for tests (default N)");
 
 /* The index-th device= entry, or NULL past the last one. */
 const char *virtio_suspend_param_device(unsigned int index)

@@ -832,6 +832,14 @@ class Kmemleak(unittest.TestCase):
             cmd = qemu.qemu_command(scenario(), Path(d), Path(d) / "i", Path(d), "tcg")
         self.assertIn("slub_debug=FZPU", cmd[cmd.index("-append") + 1].split())
 
+    def test_control_file_takes_the_reset_based_path(self):
+        # The tests cross the reset-based path through debugfs: without
+        # the word, the control file refuses where SUSPEND cannot do.
+        with tempfile.TemporaryDirectory() as d:
+            cmd = qemu.qemu_command(scenario(), Path(d), Path(d) / "i", Path(d), "tcg")
+        self.assertIn("virtio_suspend.control_classic=Y",
+                      cmd[cmd.index("-append") + 1].split())
+
 
 class Kcsan(unittest.TestCase):
     """The KCSAN kernel (make check-kcsan): its counters prove it watched."""

@@ -261,7 +261,7 @@ impl core::fmt::Display for Report {
             ),
             Report::ControlNeedsSuspend(r) => write!(
                 f,
-                "debugfs suspend refused: {r}; the reset-based path would run the driver's freeze with user space running (control_classic=1 allows it)"
+                "debugfs suspend refused: {r}; the reset-based path would run the driver's freeze beside user space (control_classic=Y allows it)"
             ),
             Report::ControlSuspendFailed(r) => write!(
                 f,
@@ -491,14 +491,17 @@ impl Machine {
     /// `dialect` is what was negotiated, `None` if SUSPEND was not.
     ///
     /// The control file suspends only with SUSPEND: where system sleep
-    /// would take the reset-based path it refuses with `EOPNOTSUPP`, and
-    /// a SUSPEND that fails under it ends in one freeze and restore of
-    /// the driver, so that no control file command leaves a driver
-    /// frozen. A driver's freeze expects user space frozen, as system
-    /// sleep leaves it; the control file's runs beside it (`virtio_net`
-    /// frees the queues its statistics are read from). Tests that want
-    /// the reset-based path with work in flight across it allow it with
-    /// [`Machine::with_control_classic`].
+    /// would take the reset-based path it refuses and does nothing
+    /// (`EOPNOTSUPP`, or `EIO` for a device that is not running), and a
+    /// SUSPEND that fails under it ends in the driver's freeze and
+    /// restore back to back (`EIO`), so that no control file command
+    /// leaves a driver frozen. A driver's freeze expects user space
+    /// frozen, as system sleep leaves it; the control file's runs beside
+    /// it (`virtio_net` frees the queues its statistics are read from),
+    /// which a failed SUSPEND or resume still does for that moment: the
+    /// reset lost the device's state, and only the driver's restore sets
+    /// it again. Tests that want the reset-based path with work in flight
+    /// across it allow it with [`Machine::with_control_classic`].
     pub(crate) const fn new(dialect: Option<Dialect>, timeout_us: u64) -> Self {
         Self {
             dialect,
@@ -601,7 +604,7 @@ impl Machine {
         match (step, outcome) {
             (Step::HoldQueues, Outcome::Done) => self.queues_held = true,
             (Step::HoldQueues, _) if self.refuses_control_freeze() => {
-                self.plan = control_refusal(Reason::QueueNotHoldable);
+                self.plan = control_refusal(Reason::QueueNotHoldable, EOPNOTSUPP);
             }
             (Step::HoldQueues, _) => {
                 self.plan = self.freeze_plan(Some(Report::NoSuspend(Reason::QueueNotHoldable)));
@@ -628,11 +631,20 @@ impl Machine {
             (Step::ReleaseConfig | Step::DropConfig, _) => self.config_held = false,
             (Step::Freeze, Outcome::Failed(e)) => {
                 // Nothing was frozen: the device runs as before, and the
-                // PM core, told of the refusal, resumes nothing here.
+                // PM core, told of the refusal, resumes nothing here. A
+                // control file suspend that failed (the only one that
+                // freezes without `control_classic`) says so, whatever
+                // the driver's reason (virtio_fs's is EOPNOTSUPP, the
+                // refusal's that did nothing).
                 self.state = State::Running;
+                let result = if self.refuses_control_freeze() {
+                    EIO
+                } else {
+                    e
+                };
                 self.plan = Plan::of(&[
                     Do(Step::Report(Report::FreezeRefused(e))),
-                    Do(Step::Finish(Err(e))),
+                    Do(Step::Finish(Err(result))),
                 ]);
             }
             (Step::Restore, Outcome::Failed(e)) => {
@@ -707,7 +719,7 @@ impl Machine {
         }
         let Some(dialect) = self.dialect else {
             if self.refuses_control_freeze() {
-                return control_refusal(Reason::NotNegotiated);
+                return control_refusal(Reason::NotNegotiated, EOPNOTSUPP);
             }
             self.last_reason = Some(Reason::NotNegotiated);
             return self.freeze_plan(None);
@@ -715,7 +727,8 @@ impl Machine {
         if !dialect.is_running(status) || device_broken(status) {
             let reason = Reason::NotRunning(status);
             if self.refuses_control_freeze() {
-                return control_refusal(reason);
+                // SUSPEND is there; the device is what fails.
+                return control_refusal(reason, EIO);
             }
             self.count_fallback(reason);
             return self.freeze_plan(Some(Report::NoSuspend(reason)));
@@ -1000,12 +1013,12 @@ impl Machine {
     }
 }
 
-/// The control file's refusal of a suspend that SUSPEND cannot do:
-/// nothing was done.
-fn control_refusal(reason: Reason) -> Plan {
+/// The control file's refusal of a suspend that SUSPEND cannot do, with
+/// `error`: nothing was done.
+fn control_refusal(reason: Reason, error: i32) -> Plan {
     Plan::of(&[
         Do(Step::Report(Report::ControlNeedsSuspend(reason))),
-        Do(Step::Finish(Err(EOPNOTSUPP))),
+        Do(Step::Finish(Err(error))),
     ])
 }
 

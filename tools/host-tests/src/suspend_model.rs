@@ -550,6 +550,13 @@ fn check_transition(
     {
         return fail("the control file suspended without SUSPEND");
     }
+    if event == Event::ControlSuspend
+        && !w.control_classic
+        && result == Err(EOPNOTSUPP)
+        && after.world != before.world
+    {
+        return fail("the control file said EOPNOTSUPP, but did something");
+    }
     if event == Event::Unbind && (w.driver_frozen || w.queues_held || w.config_held) {
         return fail("the driver's remove would run frozen or with holds");
     }

@@ -617,10 +617,18 @@ fn the_control_file_does_not_freeze_a_device_not_running_or_packed() {
         ]
     );
     assert_eq!(m.holds(), (false, false));
+    // SUSPEND is there, the device does not run: an I/O error.
     dev.status = S_ACKNOWLEDGE | S_DRIVER;
     let run = drive(&mut m, &mut dev, &mut now, Event::ControlSuspend);
-    assert_eq!(run.result, Err(EOPNOTSUPP));
-    assert!(!run.did(Step::Freeze));
+    assert_eq!(
+        run.steps,
+        vec![
+            Step::Report(Report::ControlNeedsSuspend(Reason::NotRunning(
+                S_ACKNOWLEDGE | S_DRIVER
+            ))),
+            Step::Finish(Err(EIO))
+        ]
+    );
     assert_eq!(m.state(), State::Running);
     assert_eq!(*m.counters(), Counters::default());
 }
@@ -645,6 +653,21 @@ fn a_control_suspend_that_fails_leaves_no_driver_frozen() {
         assert_eq!(m.state(), State::Running);
         assert_eq!(m.holds(), (false, false));
         assert_eq!(m.counters().fallbacks, 1);
+        // The driver refuses the freeze (virtio_fs, with EOPNOTSUPP):
+        // still EIO, not the refusal's EOPNOTSUPP; the device runs.
+        let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
+        let mut dev = FakeDevice::new(Dialect::Spec, 0, fault);
+        let run = drive_failing(
+            &mut m,
+            &mut dev,
+            &mut now,
+            Event::ControlSuspend,
+            &[Step::Freeze],
+        );
+        assert_eq!(run.result, Err(EIO));
+        assert!(run.reports().contains(&Report::FreezeRefused(-12)));
+        assert!(!run.did(Step::Restore));
+        assert_eq!(m.state(), State::Running);
         // With control_classic, it is left frozen until its resume.
         let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US).with_control_classic(true);
         let mut dev = FakeDevice::new(Dialect::Spec, 0, fault);

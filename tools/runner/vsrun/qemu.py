@@ -248,13 +248,13 @@ def qemu_command(sc: Scenario, kdir: Path, initrd: Path, rundir: Path,
     # console on hvc0 too) go before ttyS0, its other words last.
     extra = sc.get("cmdline", [])
     consoles = [w for w in extra if w.startswith("console=")]
-    # virtio_suspend.control_classic=1: the debugfs control file takes
+    # virtio_suspend.control_classic=Y: the debugfs control file takes
     # the reset-based path where system sleep would, so that the tests
     # cross it with requests in flight, which a system sleep never has
     # (the freezer waits for synchronous I/O). Only modprobe applies it:
     # module_params, which loads the module itself, tests the default.
     cmdline = consoles + ["console=ttyS0", "panic=-1", "reboot=t", "loglevel=5", "slub_debug=FZPU",
-               "virtio_suspend.control_classic=1",
+               "virtio_suspend.control_classic=Y",
                "vs_modules=" + ",".join(sc.get("modules", [])),
                "vs_tests=" + ",".join(sc["tests"])]
     # The kernel strips double quotes around a value, spaces and all.

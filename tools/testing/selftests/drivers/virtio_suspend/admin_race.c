@@ -72,7 +72,7 @@ static int unload(void)
 
 static int load(void)
 {
-	return vs_load_module(module_name(), "");
+	return vs_modprobe(module_name());
 }
 
 /* Is module @name loaded? */

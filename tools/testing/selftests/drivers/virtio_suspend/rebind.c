@@ -159,7 +159,7 @@ TEST(unload_reload_cycles)
 			TH_LOG("unload %s: %s", mod, strerror(errno));
 		ASSERT_EQ(0, vs_wait_path(blk, 0, 10000));
 		ASSERT_EQ(0, virtio_irq_handlers()) TH_LOG("an interrupt handler outlived unload");
-		ret = vs_load_module(mod, "");
+		ret = vs_modprobe(mod);
 		ASSERT_EQ(0, ret) TH_LOG("load %s: %s", mod, strerror(-ret));
 		ASSERT_EQ(0, vs_wait_path(blk, 1, 10000)) TH_LOG("%s missing after reload", blk);
 		ASSERT_EQ(0, io_with_irqs(_metadata, blk, r)) TH_LOG("I/O after reload %ld", r);

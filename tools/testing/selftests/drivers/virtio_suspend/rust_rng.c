@@ -487,7 +487,7 @@ static void *reader_loop(void *arg)
 }
 
 static void reload(struct __test_metadata *_metadata, FIXTURE_DATA(rng) *self,
-		   const char *mod, const char *params)
+		   const char *mod)
 {
 	long cycles = vs_env_long("VS_RNG_RELOADS", 3), c, t;
 	struct reader r = { 0 };
@@ -501,7 +501,7 @@ static void reload(struct __test_metadata *_metadata, FIXTURE_DATA(rng) *self,
 		ASSERT_EQ(0, syscall(SYS_delete_module, mod, O_NONBLOCK))
 			TH_LOG("rmmod %s: %s", mod, strerror(errno));
 		ASSERT_GE(0, find_devices(d)) TH_LOG("cycle %ld: still bound after rmmod", c);
-		ASSERT_EQ(0, vs_load_module(mod, params)) TH_LOG("insmod %s", mod);
+		ASSERT_EQ(0, vs_modprobe(mod)) TH_LOG("insmod %s", mod);
 		for (t = 0; t < 100 && find_devices(d) < self->n; t++)
 			usleep(50 * 1000);
 		ASSERT_EQ(self->n, find_devices(d)) TH_LOG("cycle %ld: not bound again", c);
@@ -518,12 +518,12 @@ static void reload(struct __test_metadata *_metadata, FIXTURE_DATA(rng) *self,
 
 TEST_F(rng, rmmod_insmod_sample_with_reader)
 {
-	reload(_metadata, self, DRIVER, "");
+	reload(_metadata, self, DRIVER);
 }
 
 TEST_F(rng, rmmod_insmod_transport_with_reader)
 {
-	reload(_metadata, self, vs_env_str("VS_MODULE", "virtio_suspend"), "");
+	reload(_metadata, self, vs_env_str("VS_MODULE", "virtio_suspend"));
 }
 
 TEST_HARNESS_MAIN

@@ -54,18 +54,12 @@ TEST(unload_while_suspended_then_reload)
 	long want_suspended = vs_env_long("VS_EXPECT_SUSPENDED", -1);
 	long want_fallback = vs_env_long("VS_EXPECT_FALLBACK", -1);
 	int suspended, fallback, running, devices, ret, i;
-	char path[PATH_MAX], classic[8], params[32];
 
 	ASSERT_NE(NULL, mod);
 	ASSERT_LE(0, want_suspended) TH_LOG("the scenario must set VS_EXPECT_SUSPENDED");
 	ASSERT_LE(0, want_fallback) TH_LOG("the scenario must set VS_EXPECT_FALLBACK");
 	devices = vs_virtio_devices();
 	ASSERT_EQ(want_suspended + want_fallback, devices);
-
-	/* Reloaded as modprobe loaded it: the control file's freezes too. */
-	snprintf(path, sizeof(path), "/sys/module/%s/parameters/control_classic", mod);
-	ASSERT_EQ(0, vs_read_attr(path, classic, sizeof(classic)));
-	snprintf(params, sizeof(params), "control_classic=%s", classic);
 
 	ASSERT_EQ(devices, vs_control_all("suspend")) TH_LOG("not every device suspended");
 	count_states(_metadata, &suspended, &fallback, &running);
@@ -76,8 +70,8 @@ TEST(unload_while_suspended_then_reload)
 	ASSERT_EQ(0, syscall(SYS_delete_module, mod, O_NONBLOCK))
 		TH_LOG("unload: %s", strerror(errno));
 	ASSERT_EQ(0, vs_virtio_devices()) TH_LOG("devices left after the unload");
-	ret = vs_load_module(mod, params);
-	ASSERT_EQ(0, ret) TH_LOG("reload %s: %s", params, strerror(-ret));
+	ret = vs_modprobe(mod);
+	ASSERT_EQ(0, ret) TH_LOG("reload: %s", strerror(-ret));
 	ASSERT_EQ(0, vs_wait_path(blk, 1, 5000)) TH_LOG("%s missing after reload", blk);
 	for (i = 0; i < 50 && vs_virtio_devices() < devices; i++)
 		usleep(100 * 1000);

@@ -155,6 +155,32 @@ static inline int vs_load_module(const char *mod, const char *params)
 }
 
 /*
+ * Loads module @mod as modprobe would: with the parameters the kernel
+ * command line gives it (<mod>.<param>=<value>, the runner's
+ * virtio_suspend.control_classic=1 among them). 0 or -errno.
+ */
+static inline int vs_modprobe(const char *mod)
+{
+	char cmdline[4096], params[1024] = "", prefix[64], *word, *save;
+	size_t n = strlen(mod);
+	FILE *f = fopen("/proc/cmdline", "r");
+
+	if (!f)
+		return -errno;
+	if (!fgets(cmdline, sizeof(cmdline), f))
+		cmdline[0] = '\0';
+	fclose(f);
+	snprintf(prefix, sizeof(prefix), "%s.", mod);
+	for (word = strtok_r(cmdline, " \n", &save); word; word = strtok_r(NULL, " \n", &save)) {
+		if (strncmp(word, prefix, n + 1) || strlen(params) + strlen(word) + 2 > sizeof(params))
+			continue;
+		strcat(params, " ");
+		strcat(params, word + n + 1);
+	}
+	return vs_load_module(mod, params);
+}
+
+/*
  * Writes @command to the transport's debugfs control file of every
  * device. Returns how many devices, or the first -errno (naming the
  * device on stderr).
