@@ -543,28 +543,32 @@ fn timeout_is_reached_at_exactly_the_limit() {
 
 #[test]
 fn packed_queue_goes_classic() {
-    let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
-    let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
-    let mut now = 0;
-    let run = drive_failing(
-        &mut m,
-        &mut dev,
-        &mut now,
-        Event::SystemSuspend,
-        &[Step::HoldQueues],
-    );
-    assert_eq!(
-        run.steps,
-        vec![
-            Step::HoldQueues,
-            Step::Report(Report::NoSuspend(Reason::QueueNotHoldable)),
-            Step::Freeze,
-            Step::Finish(Ok(()))
-        ]
-    );
-    assert!(run.written.is_empty());
-    assert_eq!(m.state(), State::Fallback);
-    assert_eq!(m.holds(), (false, false));
+    // System sleep freezes the driver; the control file refuses, by
+    // default, and changes nothing.
+    let system: &[Step] = &[
+        Step::HoldQueues,
+        Step::Report(Report::NoSuspend(Reason::QueueNotHoldable)),
+        Step::Freeze,
+        Step::Finish(Ok(())),
+    ];
+    let control: &[Step] = &[
+        Step::HoldQueues,
+        Step::Report(Report::ControlNeedsSuspend(Reason::QueueNotHoldable)),
+        Step::Finish(Err(EOPNOTSUPP)),
+    ];
+    for (event, steps, state) in [
+        (Event::SystemSuspend, system, State::Fallback),
+        (Event::ControlSuspend, control, State::Running),
+    ] {
+        let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
+        let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
+        let mut now = 0;
+        let run = drive_failing(&mut m, &mut dev, &mut now, event, &[Step::HoldQueues]);
+        assert_eq!(run.steps, steps, "{event:?}");
+        assert!(run.written.is_empty());
+        assert_eq!(m.state(), state);
+        assert_eq!(m.holds(), (false, false));
+    }
 }
 
 #[test]
@@ -597,26 +601,10 @@ fn the_control_file_does_not_freeze_without_suspend() {
 }
 
 #[test]
-fn the_control_file_does_not_freeze_a_device_not_running_or_packed() {
+fn the_control_file_does_not_freeze_a_device_not_running() {
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
     let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
     let mut now = 0;
-    let run = drive_failing(
-        &mut m,
-        &mut dev,
-        &mut now,
-        Event::ControlSuspend,
-        &[Step::HoldQueues],
-    );
-    assert_eq!(
-        run.steps,
-        vec![
-            Step::HoldQueues,
-            Step::Report(Report::ControlNeedsSuspend(Reason::QueueNotHoldable)),
-            Step::Finish(Err(EOPNOTSUPP))
-        ]
-    );
-    assert_eq!(m.holds(), (false, false));
     // SUSPEND is there, the device does not run: an I/O error.
     dev.status = S_ACKNOWLEDGE | S_DRIVER;
     let run = drive(&mut m, &mut dev, &mut now, Event::ControlSuspend);
