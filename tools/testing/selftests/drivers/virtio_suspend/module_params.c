@@ -18,7 +18,6 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/klog.h>
-#include <time.h>
 
 #include "kselftest_harness.h"
 #include "vs_util.h"
@@ -170,21 +169,13 @@ TEST(suspend_off_is_not_negotiated)
 	EXPECT_EQ(0, unload(mod));
 }
 
-static uint64_t now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Reads a disk until told to stop: how many reads, failed, and when. */
 struct reader {
 	const char *blk;
 	atomic_int stop;
 	long reads, failed;
 	/* When the suspend began and ended, once it did. */
-	_Atomic uint64_t from_us, to_us;
+	_Atomic long from_ms, to_ms;
 	/* Reads issued while it ran (held, then given to the recovered
 	 * device), and after it.
 	 */
@@ -202,14 +193,14 @@ static void *read_loop(void *arg)
 		return NULL;
 	}
 	while (!atomic_load(&r->stop)) {
-		uint64_t start = now_us();
+		long start = vs_now_ms();
 
 		if (pread(fd, buf, 4096, (r->reads % 256) * 4096) != 4096)
 			r->failed++;
 		r->reads++;
-		if (r->from_us && start > r->from_us && (!r->to_us || start < r->to_us))
+		if (r->from_ms && start > r->from_ms && (!r->to_ms || start < r->to_ms))
 			r->during++;
-		if (r->to_us && start > r->to_us)
+		if (r->to_ms && start > r->to_ms)
 			r->after++;
 	}
 	free(buf);
@@ -231,7 +222,6 @@ TEST(failed_debugfs_suspend_leaves_no_driver_frozen)
 	struct reader r = { .blk = blk };
 	char dev[32], bad[32], ctl[PATH_MAX], buf[96];
 	pthread_t thread;
-	uint64_t start;
 
 	ASSERT_NE(NULL, mod);
 	load_with(_metadata, mod, "suspend_timeout_ms=100", dev, sizeof(dev));
@@ -241,10 +231,9 @@ TEST(failed_debugfs_suspend_leaves_no_driver_frozen)
 	ASSERT_EQ(0, pthread_create(&thread, NULL, read_loop, &r));
 	usleep(100 * 1000);
 	klogctl(5 /* SYSLOG_ACTION_CLEAR */, NULL, 0);
-	start = now_us();
-	r.from_us = start;
+	r.from_ms = vs_now_ms();
 	EXPECT_EQ(-EIO, vs_write_attr(ctl, "suspend")) TH_LOG("%s", bad);
-	r.to_us = now_us();
+	r.to_ms = vs_now_ms();
 	usleep(100 * 1000);
 	atomic_store(&r.stop, 1);
 	pthread_join(thread, NULL);
