@@ -1022,6 +1022,11 @@ class RealS2idle(unittest.TestCase):
         p.line("vs-sleep-failed: freeze")
         self.assertFalse(p.entering_s2idle.is_set())
         self.assertEqual(r.sleeps, ["freeze"])
+        # So does a sleep a press ended before it idled, no real sleep.
+        p.line("vs-sleep-enter: freeze")
+        p.line("vs-sleep-unidled: freeze")
+        self.assertFalse(p.entering_s2idle.is_set())
+        self.assertEqual(r.sleeps, ["freeze"])
 
     def test_every_sleep_pressed_passes(self):
         self.assertEqual(verdict.s2idle_problems({"s2idle_wakeups": 3}, self.run_with(3, 5)), [])

@@ -106,7 +106,8 @@ class GuestOutput:
         self.read_device_stats: Callable[[], list[DeviceStats]] | None = None
         # Set from a guest's "vs-sleep-enter: freeze" (it is about to
         # enter a real s2idle) to its next "vs-sleep: " line (or
-        # "vs-sleep-failed: ", a sleep refused): while set, the
+        # "vs-sleep-failed: ", a sleep refused, or "vs-sleep-unidled: ",
+        # a press that ended it before it idled): while set, the
         # PowerButtonWaker presses.
         self.entering_s2idle = threading.Event()
         # Returns the CPU time QEMU has used so far (process_cpu_seconds());
@@ -150,7 +151,7 @@ class GuestOutput:
         if text.startswith("vs-sleep-enter: freeze"):
             self.entering_s2idle.set()
             return
-        if text.startswith("vs-sleep-failed: "):
+        if text.startswith(("vs-sleep-failed: ", "vs-sleep-unidled: ")):
             self.entering_s2idle.clear()
             return
         if text.startswith("vs-sleep: "):
