@@ -69,8 +69,11 @@ pub(crate) enum State {
     /// what the freeze freed).
     Gone,
     /// A recovery or a reset-based restore failed: its queues are marked
-    /// broken where the device could not be made to run again, its driver
-    /// is not frozen, and nothing is tried on the device again.
+    /// broken where the device could not be made to run again, and
+    /// nothing is tried on the device again. After a failed recovery its
+    /// driver is not frozen; after a failed restore it stays frozen, and
+    /// its remove at unbind frees what the freeze freed (Documentation,
+    /// "Known problems").
     Broken,
 }
 
