@@ -279,6 +279,11 @@ class QemuStderr(unittest.TestCase):
         with_prop = scenario(devices=[{"kind": "blk", "props": {"x-fault-recovery": "features"}}])
         self.assertEqual(self.problems(line, with_prop), [])
         self.assertEqual(len(self.problems(line, scenario())), 1)
+        # x-fault-recovery=reset: fired by the reset of a device set up.
+        line = line.replace("while its SUSPEND request was pending", "after setting it up")
+        with_prop = scenario(devices=[{"kind": "blk", "props": {"x-fault-recovery": "reset"}}])
+        self.assertEqual(self.problems(line, with_prop), [])
+        self.assertEqual(len(self.problems(line, scenario())), 1)
 
     def test_stderr_problem_fails_verdict(self):
         r = parse(GOOD, problems=self.problems("qemu-system-x86_64: something broke\n"))
@@ -539,6 +544,28 @@ class DeviceAccounting(unittest.TestCase):
                          "declared broken, the device got 2 queue notifications while its "
                          "status had no DRIVER_OK")
 
+    def test_restore_failed_path(self):
+        st = stats(resets_after_driver_ok=1, features_refused=1)
+        broken = self.vdev(dialect="none", suspends=0, resumes=0, state="broken")
+        self.assertEqual(self.problems(st, broken, expect="restore-failed"), [])
+        self.assertFails(self.problems(st, broken.replace("state=broken", "state=running"),
+                                       expect="restore-failed"),
+                         "declared broken, the module (virtio0) left it running")
+        self.assertFails(self.problems(stats(resets_after_driver_ok=1), broken,
+                                       expect="restore-failed"),
+                         "declared a failed restore, the device refused no FEATURES_OK")
+        self.assertFails(self.problems(stats(features_refused=1), broken,
+                                       expect="restore-failed"),
+                         "declared a failed restore, the device was never reset")
+        self.assertFails(self.problems(dict(st, **{"suspend-requests": 1}), broken,
+                                       expect="restore-failed"),
+                         "declared a failed restore, the device saw 1 SUSPEND requests")
+        # The driver, restored onto the detached device, reached it.
+        self.assertFails(self.problems(dict(st, **{"notifies-before-driver-ok": 1}), broken,
+                                       expect="restore-failed"),
+                         "the device got 1 queue notifications while its status had no "
+                         "DRIVER_OK")
+
     def test_accounting_problem_fails_verdict(self):
         sc = scenario(qemu="patched")
         r = parse(GOOD, sc, problems=self.problems(stats(suspend_requests=1, suspend_acks=1)))
@@ -570,7 +597,8 @@ class DeviceAccounting(unittest.TestCase):
 
 class BrokenDiskIoErrors(unittest.TestCase):
     """Block I/O errors fail a scenario, except on the disk of a device
-    it declares broken that the guest reported broken (broken_disks())."""
+    it declares broken (or its restore failed) that the guest reported
+    broken (broken_disks())."""
 
     IO_ERRORS = ("[   20.1] I/O error, dev vdb, sector 0 op 0x1:(WRITE) flags 0x8800 "
                  "phys_seg 1 prio class 2\n"
@@ -597,6 +625,8 @@ class BrokenDiskIoErrors(unittest.TestCase):
 
     def test_io_errors_on_the_broken_disk_pass(self):
         self.assertEqual(self.run_with(), [])
+        # A device whose restore failed is broken too.
+        self.assertEqual(self.run_with(expect="restore-failed"), [])
 
     def test_io_errors_on_another_disk_fail(self):
         self.assertEqual(len(self.run_with(disk="vda")), 2)

@@ -70,10 +70,10 @@ pub(crate) enum State {
     Gone,
     /// A recovery or a reset-based restore failed: its queues are marked
     /// broken where the device could not be made to run again, and
-    /// nothing is tried on the device again. After a failed recovery its
-    /// driver is not frozen; after a failed restore it stays frozen, and
-    /// its remove at unbind frees what the freeze freed (Documentation,
-    /// "Known problems").
+    /// nothing is tried on the device again. Its driver is not frozen:
+    /// after a failed restore it is restored onto the detached device
+    /// (see [`Step::RestoreDetached`]), unless its own restore fails
+    /// there too ([`Machine::driver_frozen`]).
     Broken,
 }
 
@@ -232,8 +232,12 @@ pub(crate) enum Report {
     /// The driver refused the reset-based freeze after a recovery: the
     /// device runs on.
     FreezeRefused(i32),
-    /// The reset-based restore failed: the device is left broken.
+    /// The reset-based restore failed: the driver is restored onto the
+    /// detached device, left broken.
     RestoreFailed(i32),
+    /// The driver's own restore failed on the detached device too: it
+    /// stays frozen.
+    DetachedRestoreFailed(i32),
     /// Hibernation would freeze a device the control file suspended.
     HibernationRefused,
     /// Resumed before its driver is unbound.
@@ -297,7 +301,11 @@ impl core::fmt::Display for Report {
             ),
             Report::RestoreFailed(e) => write!(
                 f,
-                "reset-based restore failed (error {e}); the device is left broken"
+                "reset-based restore failed (error {e}); the device is detached and left broken, its driver restored onto it: its requests fail"
+            ),
+            Report::DetachedRestoreFailed(e) => write!(
+                f,
+                "the driver's restore failed on the detached device too (error {e}); the driver stays frozen: do not unbind it"
             ),
             Report::HibernationRefused => f.write_str(
                 "suspended through the debugfs control file: hibernation refused; write resume to it first",
@@ -362,6 +370,14 @@ pub(crate) enum Step {
     Freeze,
     /// The virtio core's reset-based restore (`virtio_device_restore`).
     Restore,
+    /// After a reset-based restore that failed, with the driver still
+    /// frozen: detach the device (from then on nothing is written to it:
+    /// its status is kept in memory, its configuration only read, its
+    /// queues set up in memory only and marked broken), then the same
+    /// restore onto it, so that the driver's requests fail and its remove
+    /// frees once what its freeze freed. The detached device accepts no
+    /// set-up after this one.
+    RestoreDetached,
     /// Log this.
     Report(Report),
     /// The transition is over, with this result (a negative errno).
@@ -488,6 +504,9 @@ pub(crate) struct Machine {
     sleep_us: u32,
     last_reason: Option<Reason>,
     counters: Counters,
+    /// The driver's restore failed on the detached device too: it stays
+    /// frozen, in `Broken`.
+    driver_left_frozen: bool,
 }
 
 impl Machine {
@@ -530,6 +549,7 @@ impl Machine {
                 last_resume_us: 0,
                 last_polls: 0,
             },
+            driver_left_frozen: false,
         }
     }
 
@@ -550,6 +570,13 @@ impl Machine {
             State::Suspended | State::Fallback => Some(self.owner),
             _ => None,
         }
+    }
+
+    /// Whether the device's driver is frozen: in `Fallback`, or for good
+    /// after its restore failed even on the detached device.
+    #[cfg(test)]
+    pub(crate) const fn driver_frozen(&self) -> bool {
+        matches!(self.state, State::Fallback) || self.driver_left_frozen
     }
 
     /// Whether the machine holds the queues, or the config, now.
@@ -651,11 +678,19 @@ impl Machine {
                 ]);
             }
             (Step::Restore, Outcome::Failed(e)) => {
+                // The driver is still frozen: its remove would free again
+                // what its freeze freed, its requests would wait for good.
                 self.state = State::Broken;
                 self.plan = Plan::of(&[
                     Do(Step::Report(Report::RestoreFailed(e))),
+                    Do(Step::RestoreDetached),
                     Do(Step::Finish(Err(e))),
                 ]);
+            }
+            (Step::RestoreDetached, Outcome::Failed(e)) => {
+                self.driver_left_frozen = true;
+                self.plan =
+                    Plan::of(&[Do(Step::Report(Report::DetachedRestoreFailed(e)))]).then(self.plan);
             }
             _ => {}
         }

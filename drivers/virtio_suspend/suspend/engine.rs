@@ -7,7 +7,7 @@
 //! through [`SuspendTransport`].
 
 use core::fmt::Write;
-use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 
 use kernel::{new_mutex, prelude::*, sync::Mutex};
 
@@ -103,13 +103,33 @@ pub(crate) trait SuspendTransport: EmbedsDevice {
     /// Notifies the device of every active queue, bypassing the hold.
     fn notify_queues_now(&self);
 
-    /// The device status; 0, reset, for a device that is gone (see
+    /// The device status: for a detached device the one kept in memory
+    /// (see [`Engine::detach`]); 0, reset, for a device that is gone (see
     /// [`Engine::is_gone`]).
     fn status(&self) -> u8 {
-        if self.engine().is_gone() {
+        let engine = self.engine();
+        if let Some(status) = engine.detached_status() {
+            return status;
+        }
+        if engine.is_gone() {
             return 0;
         }
         self.read_status()
+    }
+
+    /// Writes the device status: for a detached device, in memory.
+    fn set_status(&self, status: u8) {
+        if !self.engine().set_detached_status(status) {
+            self.write_status(status);
+        }
+    }
+
+    /// The features the device offers: for a detached device, those the
+    /// driver accepted before.
+    fn offered_features(&self) -> u64 {
+        self.engine()
+            .detached_features()
+            .unwrap_or_else(|| self.device_features())
     }
 
     /// Waits for a running replay of the engine's (or handling of an
@@ -122,6 +142,11 @@ pub(crate) trait SuspendTransport: EmbedsDevice {
     }
 }
 
+/// The entries of each ring of a detached device (see [`Engine::detach`]):
+/// the device has none to offer, the driver's restore needs some; no
+/// buffer is ever added to them.
+pub(crate) const DETACHED_QUEUE_SIZE: u32 = 256;
+
 /// The SUSPEND state of one device, embedded in its transport device.
 #[pin_data]
 pub(crate) struct Engine {
@@ -133,6 +158,14 @@ pub(crate) struct Engine {
     /// The device is gone (its status read all ones): a separate flag,
     /// since `SuspendTransport::status` reads it, with `sleep` held.
     gone: AtomicBool,
+    /// The device is detached (see [`Engine::detach`]), never touched
+    /// again; its status and offered features are these.
+    detached: AtomicBool,
+    detached_status: AtomicU8,
+    detached_features: AtomicU64,
+    /// The detached device shows FEATURES_OK when written: only during
+    /// the restore onto it.
+    detached_setup: AtomicBool,
     /// Held for a whole suspend or resume.
     #[pin]
     sleep: Mutex<Machine>,
@@ -164,6 +197,10 @@ impl Engine {
             params,
             negotiated: AtomicU8::new(0),
             gone: AtomicBool::new(false),
+            detached: AtomicBool::new(false),
+            detached_status: AtomicU8::new(0),
+            detached_features: AtomicU64::new(0),
+            detached_setup: AtomicBool::new(false),
             sleep <- new_mutex!(
                 Machine::new(None, params.timeout_us).with_control_classic(params.control_classic),
                 "virtio_suspend_sleep"
@@ -192,6 +229,58 @@ impl Engine {
     /// The device's status read all ones: it is gone.
     pub(crate) fn mark_gone(&self) {
         self.gone.store(true, Ordering::Release);
+    }
+
+    /// Detaches the device, whose driver accepted `features`: from then
+    /// on nothing is written to it. Its status is kept in memory, its
+    /// configuration is read from it as before (a read changes nothing,
+    /// and a driver's restore needs what it reads there, as virtio_blk
+    /// its number of queues) but takes no write, its queues are set up in
+    /// memory only and marked broken, so that a driver restored onto it
+    /// fails its requests at once and frees its queues once at its
+    /// remove. It shows FEATURES_OK only while `setup` runs (the restore
+    /// onto it), so no later probe sets it up.
+    pub(crate) fn detach<R>(&self, features: u64, setup: impl FnOnce() -> R) -> R {
+        self.detached_features.store(features, Ordering::Relaxed);
+        self.detached_status.store(0, Ordering::Relaxed);
+        self.detached.store(true, Ordering::Release);
+        self.detached_setup.store(true, Ordering::Release);
+        let result = setup();
+        self.detached_setup.store(false, Ordering::Release);
+        result
+    }
+
+    /// Whether the device is detached (see [`Engine::detach`]).
+    pub(crate) fn is_detached(&self) -> bool {
+        self.detached.load(Ordering::Acquire)
+    }
+
+    /// The status of a detached device, `None` for any other.
+    fn detached_status(&self) -> Option<u8> {
+        self.is_detached()
+            .then(|| self.detached_status.load(Ordering::Acquire))
+    }
+
+    /// Keeps `status` as a detached device's (FEATURES_OK only while it
+    /// is set up, see [`Engine::detach`]); false if the device is not
+    /// detached.
+    fn set_detached_status(&self, status: u8) -> bool {
+        if !self.is_detached() {
+            return false;
+        }
+        let status = if self.detached_setup.load(Ordering::Acquire) {
+            status
+        } else {
+            status & !S_FEATURES_OK
+        };
+        self.detached_status.store(status, Ordering::Release);
+        true
+    }
+
+    /// The features a detached device offers, `None` for any other.
+    fn detached_features(&self) -> Option<u64> {
+        self.is_detached()
+            .then(|| self.detached_features.load(Ordering::Relaxed))
     }
 
     /// The SUSPEND dialect negotiated, if any.
@@ -273,6 +362,10 @@ impl Driven<'_> {
     /// handlers ([`SuspendTransport::after_reset`]) and the engine's
     /// replays (as the C transports flush callbacks in their reset).
     pub(crate) fn reset_device(&self) -> ResetWait {
+        if self.engine().set_detached_status(0) {
+            // Nothing of it runs: no handler, no replay.
+            return ResetWait::Done;
+        }
         self.write_status(0);
         let wait = self.virtio().wait_for_reset(|| self.status());
         if wait == ResetWait::Gone {
@@ -298,8 +391,11 @@ impl Driven<'_> {
             );
             return Err(EINVAL);
         }
-        self.engine().negotiate(self.device_features(), negotiation);
-        self.write_features(negotiation.features());
+        self.engine()
+            .negotiate(self.offered_features(), negotiation);
+        if !self.engine().is_detached() {
+            self.write_features(negotiation.features());
+        }
         Ok(())
     }
 
@@ -404,6 +500,12 @@ impl Driven<'_> {
             Step::Restore => self
                 .virtio()
                 .classic_restore(locked)
+                .map_or_else(failed, |()| Outcome::Done),
+            Step::RestoreDetached => self
+                .engine()
+                .detach(self.virtio().features(), || {
+                    self.virtio().classic_restore(locked)
+                })
                 .map_or_else(failed, |()| Outcome::Done),
             Step::Report(report) => {
                 if report.is_error() {

@@ -18,4 +18,4 @@ pub(crate) mod transport_ops;
 pub(crate) mod unbind_watch;
 
 pub(crate) use bound::{Bound, SuspendDriver};
-pub(crate) use engine::{Driven, Engine, SuspendTransport};
+pub(crate) use engine::{Driven, Engine, SuspendTransport, DETACHED_QUEUE_SIZE};

@@ -4,8 +4,8 @@
 //! the transport's hardware access ([`SuspendTransport`]) with the
 //! engine's part, written once for all transports: config writes held
 //! and read back while suspended, the status of a device that is gone,
-//! the reset wait, the feature negotiation, and interrupt replays waited
-//! for with the handlers.
+//! the reset wait, the feature negotiation, interrupt replays waited
+//! for with the handlers, and a detached device that nothing reaches.
 //!
 //! [`SuspendTransport`]: super::SuspendTransport
 
@@ -40,6 +40,10 @@ macro_rules! engine_transport {
                 buf: &[u8],
             ) {
                 use $crate::suspend::SuspendTransport;
+                // A detached device takes no write.
+                if this.engine().is_detached() {
+                    return;
+                }
                 this.engine()
                     .config_write(this.virtio(), offset, buf, |offset, data| {
                         this.config_write_now(offset, data)
@@ -55,7 +59,7 @@ macro_rules! engine_transport {
             }
 
             fn set_status(this: &Self, status: u8) {
-                $crate::suspend::SuspendTransport::write_status(this, status);
+                $crate::suspend::SuspendTransport::set_status(this, status);
             }
 
             fn reset(
@@ -68,7 +72,14 @@ macro_rules! engine_transport {
                 this: &::kernel::virtio::transport::Registered<Self>,
                 setup: ::kernel::virtio::transport::QueueSetup<'_>,
             ) -> ::kernel::error::Result {
-                $crate::suspend::SuspendTransport::setup_queues(&**this, setup)
+                use $crate::suspend::SuspendTransport;
+                this.setup_queues(setup)?;
+                // Before the driver can add a buffer: a detached device
+                // never takes one.
+                if this.engine().is_detached() {
+                    this.virtio().mark_broken();
+                }
+                Ok(())
             }
 
             fn del_vqs(this: &::kernel::virtio::transport::Registered<Self>) {
@@ -82,7 +93,7 @@ macro_rules! engine_transport {
             }
 
             fn get_features(this: &::kernel::virtio::transport::Registered<Self>) -> u64 {
-                $crate::suspend::SuspendTransport::device_features(&**this)
+                $crate::suspend::SuspendTransport::offered_features(&**this)
             }
 
             fn finalize_features(

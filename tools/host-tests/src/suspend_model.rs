@@ -346,13 +346,25 @@ fn perform(w: &World, step: Step) -> Result<Vec<(Outcome, World)>, Violation> {
         Step::Restore => {
             check(w.driver_frozen, "restore of a driver not frozen")?;
             check(!w.queues_held && !w.config_held, "restore with holds")?;
-            next.driver_frozen = false;
+            // A restore that fails (the device gone, FEATURES_OK refused,
+            // the driver's own restore failing) leaves the driver frozen.
             let mut failed = next.clone();
             if w.dev == Dev::Gone {
                 return one(Outcome::Failed(-5), failed);
             }
             failed.dev = Dev::Reset;
+            next.driver_frozen = false;
             next.dev = Dev::Running;
+            Ok(vec![(Outcome::Done, next), (Outcome::Failed(-12), failed)])
+        }
+        Step::RestoreDetached => {
+            check(w.driver_frozen, "restore of a driver not frozen")?;
+            check(!w.queues_held && !w.config_held, "restore with holds")?;
+            // Onto no device: the device is as it was; the driver gets
+            // queues, broken. Only its own restore can fail.
+            let failed = next.clone();
+            next.driver_frozen = false;
+            next.queues_broken = true;
             Ok(vec![(Outcome::Done, next), (Outcome::Failed(-12), failed)])
         }
         Step::Report(_) => one(Outcome::Done, next),
@@ -477,9 +489,15 @@ fn check_transition(
     if matches!(state, State::Suspending | State::Resuming) {
         return fail("a transition left half done");
     }
-    if (state == State::Fallback) != w.driver_frozen {
-        return fail("the driver is frozen exactly when the machine says Fallback");
+    if m.driver_frozen() != w.driver_frozen {
+        return fail("the driver is frozen exactly when the machine says so");
     }
+    if w.driver_frozen && state != State::Fallback && state != State::Broken {
+        return fail("the driver is frozen in neither Fallback nor Broken");
+    }
+    // Frozen in Broken: its own restore failed even on the detached
+    // device, which nothing can restore. No check below can ask more.
+    let frozen = w.driver_frozen && state != State::Broken;
     if m.holds() != (w.queues_held, w.config_held) {
         return fail("the machine's holds are not what was done");
     }
@@ -504,12 +522,12 @@ fn check_transition(
         // The PM core resumes nothing that failed: nothing may be left
         // frozen or held.
         Event::SystemSuspend | Event::ControlSuspend if result.is_err() => {
-            if was == State::Running && (w.driver_frozen || w.queues_held) {
+            if was == State::Running && (frozen || w.queues_held) {
                 return fail("a failed suspend left the driver frozen or queues held");
             }
         }
         Event::HibernationFreeze if result.is_err() => {
-            if was == State::Running && (w.driver_frozen || w.queues_held) {
+            if was == State::Running && (frozen || w.queues_held) {
                 return fail("a failed freeze left the driver frozen or queues held");
             }
             if was != State::Running && state != was {
@@ -535,9 +553,7 @@ fn check_transition(
         }
         _ => {}
     }
-    if matches!(event, Event::ControlSuspend | Event::ControlResume)
-        && !w.control_classic
-        && w.driver_frozen
+    if matches!(event, Event::ControlSuspend | Event::ControlResume) && !w.control_classic && frozen
     {
         return fail("the control file left the driver frozen");
     }
@@ -557,7 +573,8 @@ fn check_transition(
     {
         return fail("the control file said EOPNOTSUPP, but did something");
     }
-    if event == Event::Unbind && (w.driver_frozen || w.queues_held || w.config_held) {
+    // A driver frozen at its remove frees again what its freeze freed.
+    if event == Event::Unbind && (frozen || w.queues_held || w.config_held) {
         return fail("the driver's remove would run frozen or with holds");
     }
     Ok(())

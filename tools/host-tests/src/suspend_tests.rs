@@ -460,6 +460,60 @@ fn not_negotiated_goes_classic_without_counting_a_fallback() {
 }
 
 #[test]
+fn a_failed_restore_restores_the_driver_onto_the_detached_device() {
+    // The device refused FEATURES_OK after the reset-based freeze: the
+    // driver, still frozen, is restored onto the detached device, which
+    // is left broken (bug: left frozen, its remove freed its queues twice).
+    let mut m = Machine::new(None, TIMEOUT_US);
+    let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
+    let mut now = 0;
+    suspend(&mut m, &mut dev, &mut now);
+    let run = drive_failing(
+        &mut m,
+        &mut dev,
+        &mut now,
+        Event::SystemResume,
+        &[Step::Restore],
+    );
+    assert_eq!(
+        run.steps,
+        vec![
+            Step::Restore,
+            Step::Report(Report::RestoreFailed(-12)),
+            Step::RestoreDetached,
+            Step::Finish(Err(-12)),
+        ]
+    );
+    assert_eq!(m.state(), State::Broken);
+    assert!(!m.driver_frozen());
+    // Nothing is tried on it again.
+    for event in [Event::SystemSuspend, Event::SystemResume, Event::Unbind] {
+        let run = drive(&mut m, &mut dev, &mut now, event);
+        assert_eq!(run.steps, vec![Step::Finish(Ok(()))], "{event:?}");
+    }
+}
+
+#[test]
+fn a_driver_whose_restore_fails_on_the_detached_device_stays_frozen() {
+    let mut m = Machine::new(None, TIMEOUT_US);
+    let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
+    let mut now = 0;
+    suspend(&mut m, &mut dev, &mut now);
+    let failing = [Step::Restore, Step::RestoreDetached];
+    let run = drive_failing(&mut m, &mut dev, &mut now, Event::SystemResume, &failing);
+    assert_eq!(
+        run.reports(),
+        vec![
+            Report::RestoreFailed(-12),
+            Report::DetachedRestoreFailed(-12)
+        ]
+    );
+    assert_eq!(run.result, Err(-12));
+    assert_eq!(m.state(), State::Broken);
+    assert!(m.driver_frozen());
+}
+
+#[test]
 fn a_refused_freeze_leaves_the_device_running() {
     // virtio_fs refuses every freeze: each sleep is refused, and no
     // restore follows (bug: the second sleep went through unfrozen).

@@ -280,12 +280,12 @@ class FaultTests(TestBase):
                 f"{what}: nothing more on stderr")
 
     # -- x-fault-recovery ----------------------------------------------
-    def refused_setup(self, d, what):
+    def refused_setup(self, d, what, feats=1 << F_VERSION_1 | 1 << F_SUSPEND):
         """The driver sets the reset device up again: FEATURES_OK must be
         refused, the status reading ACKNOWLEDGE | DRIVER."""
         queues = dict(d.queues)
         try:
-            d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0], reset=False)
+            d.init(feats, queues=[0], reset=False)
             refused = False
         except QemuError:
             refused = True
@@ -294,25 +294,42 @@ class FaultTests(TestBase):
         self.eq(d.status, ACKNOWLEDGE | DRIVER, f"{what}: status without "
                 "FEATURES_OK")
 
+    def rng_on(self, bus, props, suspend=True):
+        """A virtio-rng device with props on bus ("mmio" or "pci"), with
+        or without suspend=on; returns QEMU, the device and the QOM path
+        of its x-suspend-stats."""
+        if bus == "mmio":
+            q, d = self.rng((",suspend=on" if suspend else "") + props, qmp=True)
+            return q, d, "/machine/peripheral/dev0"
+        q, d = self.pci(("" if suspend else ",suspend=off") + props)
+        return q, d, self.VDEV
+
+    def system_reset(self, q, d, bus):
+        """QMP system_reset, and on virtio-pci the BARs mapped again."""
+        q.qmp_cmd("system_reset")
+        if bus == "pci":
+            end = time.monotonic() + 5      # done by the main loop, soon
+            while q.readl(d.PORT + 0x18) and time.monotonic() < end:
+                time.sleep(0.01)
+            d.map()         # the bus reset cleared the port and the BARs
+
+    def serves(self, q, d, what):
+        """The set-up device serves an entropy request, and QEMU said
+        nothing on stderr so far."""
+        d.rng_request()
+        d.kick(0)
+        self.check(d.wait_used(0, 1), f"{what}: serves a request")
+        self.eq(q.stderr(), "", f"{what}: nothing on stderr")
+
     def recovery_case(self, bus):
         feats = 1 << F_VERSION_1 | 1 << F_SUSPEND
         what = f"recovery {bus}"
-        props = ",suspend-never-ack=on,x-fault-recovery=features"
-        if bus == "mmio":
-            q, d = self.rng(",suspend=on" + props, qmp=True)
-            path = "/machine/peripheral/dev0"
-        else:
-            q, d = self.pci(props)
-            path = self.VDEV
+        q, d, path = self.rng_on(bus, ",suspend-never-ack=on,x-fault-recovery=features")
         d.init(feats, queues=[0])
         d.set_status(0)
         self.eq(d.status, 0, f"{what}: reset while running")
         d.init(feats, queues=[0])
-        d.rng_request()
-        d.kick(0)
-        self.check(d.wait_used(0, 1), f"{what}: set up again after a reset "
-                   "while running")
-        self.eq(q.stderr(), "", f"{what}: nothing on stderr before")
+        self.serves(q, d, f"{what}: set up again after a reset while running")
         d.set_status(RUNNING | SUSPEND)
         q.clock_step_ms(1000)
         self.eq(d.status, RUNNING, f"{what}: SUSPEND not acknowledged")
@@ -322,12 +339,7 @@ class FaultTests(TestBase):
         d.kick(0)
         d.set_status(0)
         self.refused_setup(d, f"{what}: after a second reset")
-        q.qmp_cmd("system_reset")
-        if bus == "pci":
-            end = time.monotonic() + 5      # done by the main loop, soon
-            while q.readl(d.PORT + 0x18) and time.monotonic() < end:
-                time.sleep(0.01)
-            d.map()         # the bus reset cleared the port and the BARs
+        self.system_reset(q, d, bus)
         self.refused_setup(d, f"{what}: after system_reset")
         err = q.stderr().strip()
         self.check("the driver reset the device while its SUSPEND request "
@@ -342,6 +354,43 @@ class FaultTests(TestBase):
                       "set-ups, the kick without DRIVER_OK", path=path)
         self.no_violation(q, what)
         q.close()
+
+    def t_fault_recovery_reset(self):
+        """x-fault-recovery=reset, without suspend=on: the driver's reset
+        of a device it had set up (DRIVER_OK), as a reset-based freeze
+        does, makes it refuse FEATURES_OK until QEMU exits, on virtio-mmio
+        and virtio-pci; the reset that starts an initialisation does not,
+        nor does a reset of the bus or system."""
+        feats = 1 << F_VERSION_1
+        for bus in ("mmio", "pci"):
+            what = f"recovery=reset {bus}"
+            q, d, path = self.rng_on(bus, ",x-fault-recovery=reset",
+                                     suspend=False)
+            d.set_status(0)
+            d.init(feats, queues=[0], reset=False)
+            self.system_reset(q, d, bus)
+            d.init(feats, queues=[0])
+            self.serves(q, d, f"{what}: set up again after the reset of an "
+                        "initialisation and a system_reset")
+            d.set_status(0)
+            self.eq(d.status, 0, f"{what}: the reset of the device set up "
+                    "completes")
+            self.refused_setup(d, f"{what}: after that reset", feats)
+            d.set_status(0)
+            self.refused_setup(d, f"{what}: after a second reset", feats)
+            err = q.stderr().strip()
+            self.check("the driver reset the device after setting it up: it "
+                       "refuses FEATURES_OK from now on (fault injected by "
+                       "the x-fault-recovery property)" in err
+                       and len(err.splitlines()) == 1,
+                       f"{what}: one warning on stderr", err)
+            self.stats_eq(q, {"features-refused": 2,
+                              "resets-after-driver-ok": 2},
+                          f"{what}: stats: two refused set-ups, after the "
+                          "system_reset and the reset", path=path)
+            self.no_violation(q, what)
+            q.close()
+            self.stop_all()
 
     def t_fault_recovery(self):
         """x-fault-recovery=features: once the driver resets the device

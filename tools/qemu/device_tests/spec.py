@@ -62,9 +62,10 @@ class SpecTests(TestBase):
             (STOP_PROPS + ",x-fault-notify-at-resume=on",
              "x-fault-notify-at-resume: suspend-dialect=stop has no resume"),
             (",suspend=on,x-fault-recovery=bogus",
-             "x-fault-recovery: unknown value 'bogus' (allowed: features)"),
+             "x-fault-recovery: unknown value 'bogus' (allowed: features, "
+             "reset)"),
             (",x-fault-recovery=features",
-             "x-fault-recovery needs suspend=on"),
+             "x-fault-recovery=features needs suspend=on"),
         ]
         self.realize_refuses("virtio-rng-device", cases)
 

@@ -61,13 +61,14 @@ TAP_PLAN = re.compile(r"^1\.\.(\d+)(?:\s+#\s*(.*))?$")
 
 def broken_disks(run: ScenarioRun) -> set[str]:
     """The disks on which block I/O may fail: those of the devices the
-    scenario declares broken (expect_path = "broken") that the guest
-    reported broken (init.sh's vdev line: state=broken, disk=vdX), read
-    at its "accounting" marker.  Without device accounting, none."""
+    scenario declares broken (expect_path = "broken" or "restore-failed")
+    that the guest reported broken (init.sh's vdev line: state=broken,
+    disk=vdX), read at its "accounting" marker.  Without device
+    accounting, none."""
     disks = set()
     for entry in run.device_stats or []:
         guest = run.guest_devices.get(entry["key"]) if entry["key"] else None
-        if entry["device"].get("expect_path") == "broken" and guest \
+        if entry["device"].get("expect_path") in ("broken", "restore-failed") and guest \
                 and guest.get("state") == "broken" and guest.get("disk"):
             disks.add(guest["disk"])
     return disks

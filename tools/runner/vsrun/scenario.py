@@ -39,7 +39,7 @@ DEVICE_KINDS = ("blk", "rng", "net", "console", "gpu", "scsi", "input", "balloon
                 "vsock")
 # What a device's cycles must have been, as QEMU counted them (see
 # accounting_problems()).
-EXPECT_PATHS = ("suspend", "reset", "fault", "broken")
+EXPECT_PATHS = ("suspend", "reset", "fault", "broken", "restore-failed")
 DEVICE_KEYS: dict[str, KeyRule] = {
     "kind": (lambda v: v in DEVICE_KINDS, "one of " + ", ".join(DEVICE_KINDS)),
     "size_mib": (lambda v: _is_int(v) and v > 0, "a positive integer"),

@@ -43,11 +43,12 @@ QEMU_FAULT_INJECTED = re.compile(
     r"^[\w.-]+: virtio-suspend: \S+: (suspend|resume) failed "
     r"\(fault injected by the (suspend|resume)-fail property\)$")
 # A device made to refuse its set-up after the driver reset it out of a
-# SUSPEND request (x-fault-recovery=features) says so once.
+# SUSPEND request (x-fault-recovery=features) or after setting it up
+# (x-fault-recovery=reset) says so once.
 QEMU_RECOVERY_INJECTED = re.compile(
-    r"^[\w.-]+: warning: virtio-suspend: .*: the driver reset the device while "
-    r"its SUSPEND request was pending: it refuses FEATURES_OK from now on "
-    r"\(fault injected by the x-fault-recovery property\)$")
+    r"^[\w.-]+: warning: virtio-suspend: .*: the driver reset the device "
+    r"(?:while its SUSPEND request was pending|after setting it up): it refuses "
+    r"FEATURES_OK from now on \(fault injected by the x-fault-recovery property\)$")
 # A device made to vanish (x-fault-vanish=suspend|resume|notify:N) says
 # so once.
 QEMU_VANISH_INJECTED = re.compile(
@@ -205,7 +206,12 @@ def accounting_problems(sc: Scenario, run: ScenarioRun) -> list[Problem]:
     that failed or was abandoned (and a fallback counted by the
     module); "broken": the same as "fault", the module left the device
     broken, and the device saw no queue notification while its status
-    had no DRIVER_OK (a device its driver could not set up again)."""
+    had no DRIVER_OK (a device its driver could not set up again);
+    "restore-failed": no SUSPEND request, a reset after DRIVER_OK (the
+    reset-based freeze), a FEATURES_OK refused (its restore failed), the
+    module left it broken, and the device saw no queue notification
+    while its status had no DRIVER_OK (the driver, restored onto no
+    device, reached it with none)."""
     if run.device_stats is None:
         return [Problem("accounting", "QEMU's device counters were not read "
                                       "(no \"vs-runner: accounting\" from the guest)")]
@@ -260,13 +266,14 @@ def accounting_problems(sc: Scenario, run: ScenarioRun) -> list[Problem]:
             if failed:
                 bad(entry, f"declared on the SUSPEND path, {failed} suspends or resumes "
                            "failed or were abandoned")
-        elif expect == "reset":
+        elif expect in ("reset", "restore-failed"):
+            what = "on the reset path" if expect == "reset" else "a failed restore"
             if requests:
-                bad(entry, f"declared on the reset path, the device saw {requests} SUSPEND "
-                           "requests")
+                bad(entry, f"declared {what}, the device saw {requests} SUSPEND requests")
             if not resets:
-                bad(entry, "declared on the reset path, the device was never reset after "
-                           "DRIVER_OK")
+                bad(entry, f"declared {what}, the device was never reset after DRIVER_OK")
+            if expect == "restore-failed" and not st["features-refused"]:
+                bad(entry, "declared a failed restore, the device refused no FEATURES_OK")
         elif expect in ("fault", "broken"):
             what = "faulty" if expect == "fault" else "broken"
             if not failed:
@@ -275,7 +282,7 @@ def accounting_problems(sc: Scenario, run: ScenarioRun) -> list[Problem]:
             if guest and not guest.get("fallbacks", 0):
                 bad(entry, f"declared {what}, the module ({guest['name']}) counted no "
                            "fallback")
-        if expect == "broken":
+        if expect in ("broken", "restore-failed"):
             if not guest:
                 bad(entry, "declared broken, but no device of our transport at "
                            f"{entry['key']} in the guest")

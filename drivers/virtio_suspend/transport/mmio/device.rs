@@ -17,7 +17,7 @@ use crate::logic::mmio::{
     feature_words, has_feature, Reg, F_NOTIFICATION_DATA, INT_CONFIG, INT_VRING, VRING_ALIGN,
 };
 use crate::params::SuspendParams;
-use crate::suspend::{Engine, SuspendTransport};
+use crate::suspend::{Engine, SuspendTransport, DETACHED_QUEUE_SIZE};
 use crate::transport::{queue_size, queues_interrupt};
 use kernel::virtio::transport::{
     EmbeddedDevice, NewQueue, Notification, Notifier, Queue, QueueSetup, Registered, TransportRef,
@@ -91,16 +91,17 @@ impl MmioDevice {
 
     fn setup_queue(this: &Registered<Self>, new: NewQueue<'_>) -> Result<MmioQueue> {
         let index = new.index();
-        let num_max = {
-            let index = u32::from(index);
-            this.regs.write(Reg::QueueSel, index);
+        let attached = !this.engine.is_detached();
+        let num = if attached {
+            this.regs.write(Reg::QueueSel, index.into());
             if this.regs.read(Reg::QueueReady) != 0 {
                 dev_err!(this.dev(), "queue {index} is already active before setup\n");
                 return Err(ENOENT);
             }
-            this.regs.read(Reg::QueueNumMax)
+            queue_size(this.dev(), index, this.regs.read(Reg::QueueNumMax))?
+        } else {
+            DETACHED_QUEUE_SIZE
         };
-        let num = queue_size(this.dev(), index, num_max)?;
         let notifier = MmioNotifier {
             regs: this.regs.clone(),
             with_data: has_feature(this.virtio().features(), F_NOTIFICATION_DATA),
@@ -109,8 +110,11 @@ impl MmioDevice {
             regs: this.regs.clone(),
             index: index.into(),
             vring: new.create_vring(num, VRING_ALIGN, notifier)?,
+            attached,
         };
-        queue.activate();
+        if attached {
+            queue.activate();
+        }
         Ok(queue)
     }
 }
@@ -137,6 +141,8 @@ struct MmioQueue {
     regs: MmioRegs,
     index: u32,
     vring: Arc<Vring>,
+    /// Set up on the device, not only in memory (a detached device's).
+    attached: bool,
 }
 
 impl Queue for MmioQueue {
@@ -171,6 +177,9 @@ impl MmioQueue {
 
 impl Drop for MmioQueue {
     fn drop(&mut self) {
+        if !self.attached {
+            return;
+        }
         self.regs.write(Reg::QueueSel, self.index);
         self.regs.write(Reg::QueueReady, 0);
         // `vring` may be freed after this: the device must have let go of

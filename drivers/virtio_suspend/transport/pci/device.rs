@@ -19,7 +19,7 @@ use crate::logic::pci::{
     common, irq_plans, notify_offset, IrqPlan, COMMON_CFG_MIN, ISR_CONFIG, ISR_QUEUE, NO_VECTOR,
 };
 use crate::params::SuspendParams;
-use crate::suspend::{Engine, SuspendTransport};
+use crate::suspend::{Engine, SuspendTransport, DETACHED_QUEUE_SIZE};
 use crate::transport::{queue_size, queues_interrupt};
 use kernel::virtio::transport::{
     EmbeddedDevice, NewQueue, Notification, Notifier, Queue, QueueSetup, Registered, ResetWait,
@@ -176,8 +176,10 @@ impl irq::Handler for VectorHandler {
 struct ActiveQueues {
     handlers: KVec<irq::Registration<VectorHandler>>,
     queues: Arc<KVec<PciQueue>>,
-    plan: IrqPlan,
-    _vectors: pci::IrqVectors,
+    /// `None`: a detached device's queues, set up in memory only, without
+    /// interrupts.
+    plan: Option<IrqPlan>,
+    _vectors: Option<pci::IrqVectors>,
 }
 
 impl PciDevice {
@@ -203,7 +205,7 @@ impl PciDevice {
     fn with_queues<R>(&self, f: impl FnOnce(&[PciQueue], Option<IrqPlan>) -> R) -> R {
         let active = self.queues.lock();
         match active.as_ref() {
-            Some(a) => f(&a.queues, Some(a.plan)),
+            Some(a) => f(&a.queues, a.plan),
             None => f(&[], None),
         }
     }
@@ -220,6 +222,19 @@ impl PciDevice {
 
     fn setup_queue(this: &Registered<Self>, new: NewQueue<'_>) -> Result<PciQueue> {
         let index = new.index();
+        if this.engine.is_detached() {
+            // Its notifier is never used: the queue is broken at once.
+            let notify = this.regions.notify.subregion::<2>(0, 2)?;
+            let notifier = PciNotifier {
+                notify: notify.clone(),
+                with_data: false,
+            };
+            return Ok(PciQueue {
+                index,
+                vring: new.create_vring(DETACHED_QUEUE_SIZE, VRING_ALIGN, notifier)?,
+                notify,
+            });
+        }
         let common = this.common();
         if index >= common.read16::<{ common::NUM_QUEUES }>() {
             dev_err!(
@@ -321,8 +336,8 @@ impl PciDevice {
         Ok(ActiveQueues {
             handlers,
             queues: queues.clone(),
-            plan,
-            _vectors: vectors,
+            plan: Some(plan),
+            _vectors: Some(vectors),
         })
     }
 
@@ -424,12 +439,21 @@ impl SuspendTransport for PciDevice {
         let device = TransportRef::new(setup.device()).ok_or(EINVAL)?;
         let queues = setup.create(|new| Self::setup_queue(&device, new))?;
         let queues = Arc::new(queues, GFP_KERNEL)?;
+        if self.engine.is_detached() {
+            *self.queues.lock() = Some(ActiveQueues {
+                handlers: KVec::new(),
+                queues,
+                plan: None,
+                _vectors: None,
+            });
+            return Ok(());
+        }
         let msix = self.pdev.msix_vector_count();
         let mut active = None;
         for plan in irq_plans(msix, queues.len()) {
             match self.route_interrupts(&device, plan, &queues) {
                 Ok(a) => {
-                    active = Some(a);
+                    active = Some((a, plan));
                     break;
                 }
                 // A failed way has freed what it set up.
@@ -441,12 +465,12 @@ impl SuspendTransport for PciDevice {
                 ),
             }
         }
-        let active = active.ok_or_else(|| {
+        let (active, plan) = active.ok_or_else(|| {
             dev_err!(device.dev(), "no way to route the device's interrupts\n");
             EIO
         })?;
         for (n, q) in active.queues.iter().enumerate() {
-            if let Err(e) = q.activate(self.common(), active.plan.queue_vector(n)) {
+            if let Err(e) = q.activate(self.common(), plan.queue_vector(n)) {
                 dev_err!(
                     device.dev(),
                     "queue {}: device refused its vector\n",
@@ -466,7 +490,7 @@ impl SuspendTransport for PciDevice {
             // reset it, which a hot-unplugged device cannot confirm);
             // then the handlers, queues and vectors go, in that order.
             let common = self.common();
-            if active.plan != IrqPlan::Intx {
+            if active.plan.is_some_and(|plan| plan != IrqPlan::Intx) {
                 for q in active.queues.iter() {
                     common.write16::<{ common::QUEUE_SELECT }>(q.index);
                     common.write16::<{ common::QUEUE_MSIX_VECTOR }>(NO_VECTOR);

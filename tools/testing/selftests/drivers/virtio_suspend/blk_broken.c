@@ -65,22 +65,6 @@ struct disk {
 	int module_line, pm_line;	/* seen in the kernel log */
 };
 
-/* Whether @serial is one of the comma-separated @list. */
-static int listed(const char *serial, const char *list)
-{
-	size_t len = strlen(serial);
-	const char *p = list;
-
-	while (*p) {
-		size_t n = strcspn(p, ",");
-
-		if (n == len && !strncmp(p, serial, n))
-			return 1;
-		p += n + (p[n] == ',');
-	}
-	return 0;
-}
-
 /* The device the virtio device @vdev sits on: "feb00e00.virtio_mmio". */
 static int transport_of(const char *vdev, char *buf, size_t len)
 {
@@ -351,7 +335,7 @@ FIXTURE_SETUP(broken)
 		vs_read_attr(path, serial, sizeof(serial));
 		ASSERT_EQ(0, vs_blk_virtio(d->name, d->vdev, sizeof(d->vdev)));
 		ASSERT_EQ(0, transport_of(d->vdev, d->transport, sizeof(d->transport)));
-		d->faulty = serial[0] && listed(serial, serials);
+		d->faulty = serial[0] && vs_listed(serial, serials);
 		self->faulty += d->faulty;
 		self->n++;
 		TH_LOG("%s: %s on %s, serial '%s'%s", d->name, d->vdev, d->transport, serial,

@@ -121,18 +121,6 @@ static int card_vdev(const char *card, char *vdev, size_t len)
 	return vs_find_virtio(path, NULL, NULL, vdev, len);
 }
 
-/* Whether @vdev is in the comma-separated list @list. */
-static int listed(const char *list, const char *vdev)
-{
-	size_t n = strlen(vdev);
-	const char *p;
-
-	for (p = list; (p = strstr(p, vdev)); p += n)
-		if ((p == list || p[-1] == ',') && (p[n] == ',' || !p[n]))
-			return 1;
-	return 0;
-}
-
 #define MAX_CARDS	4
 
 struct card {
@@ -164,7 +152,7 @@ FIXTURE_SETUP(gpu)
 		snprintf(path, sizeof(path), "/dev/dri/%s", c->name);
 		ASSERT_EQ(0, vs_wait_path(path, 1, 10000)) TH_LOG("no %s", path);
 		ASSERT_EQ(0, card_vdev(c->name, c->vdev, sizeof(c->vdev)));
-		c->classic = listed(classic, c->vdev);
+		c->classic = vs_listed(c->vdev, classic);
 		c->suspends = vs_suspend_count(c->vdev, "suspends");
 		ASSERT_LE(0, c->suspends) TH_LOG("%s (%s): no suspend/suspends", c->name, c->vdev);
 		c->fd = open(path, O_RDWR);

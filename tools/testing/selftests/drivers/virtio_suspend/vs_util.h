@@ -231,6 +231,22 @@ static inline int vs_virtio_ifaces(char names[2][IFNAMSIZ])
 }
 
 /* Reads a decimal sysfs value, or returns -1. */
+/* Whether @item is one of the comma-separated @list. */
+static inline int vs_listed(const char *item, const char *list)
+{
+	size_t len = strlen(item);
+	const char *p = list;
+
+	while (*p) {
+		size_t n = strcspn(p, ",");
+
+		if (n == len && !strncmp(p, item, n))
+			return 1;
+		p += n + (p[n] == ',');
+	}
+	return 0;
+}
+
 static inline long vs_read_long(const char *path)
 {
 	char buf[32];
