@@ -55,10 +55,9 @@ pub(crate) struct MmioDevice {
     regs: MmioRegs,
     pdev: platform::DeviceRef,
     irq: u32,
-    /// The interrupt handler with the queues it serves: present from
-    /// `find_vqs` to `del_vqs`.
+    /// The queues, present from `find_vqs` to `del_vqs`.
     #[pin]
-    queues: Mutex<Option<irq::Registration<QueueIrq>>>,
+    queues: Mutex<Option<ActiveQueues>>,
     #[pin]
     engine: Engine,
 }
@@ -86,7 +85,7 @@ impl MmioDevice {
     /// `find_vqs` and `del_vqs` kept out meanwhile.
     fn with_queues<R>(&self, f: impl FnOnce(&[MmioQueue]) -> R) -> R {
         let queues = self.queues.lock();
-        f(queues.as_ref().map_or(&[][..], |r| &r.data().queues[..]))
+        f(queues.as_ref().map_or(&[][..], ActiveQueues::queues))
     }
 
     fn setup_queue(this: &Registered<Self>, new: NewQueue<'_>) -> Result<MmioQueue> {
@@ -193,6 +192,22 @@ impl Drop for MmioQueue {
     }
 }
 
+/// The queues of the device, with the interrupt handler that serves them;
+/// a detached device's without one (see `Engine::detach`).
+enum ActiveQueues {
+    Served(irq::Registration<QueueIrq>),
+    Detached(KVec<MmioQueue>),
+}
+
+impl ActiveQueues {
+    fn queues(&self) -> &[MmioQueue] {
+        match self {
+            ActiveQueues::Served(registration) => &registration.data().queues,
+            ActiveQueues::Detached(queues) => queues,
+        }
+    }
+}
+
 /// What the interrupt handler needs: the device, and the queues it serves.
 struct QueueIrq {
     queues: KVec<MmioQueue>,
@@ -251,21 +266,26 @@ impl SuspendTransport for MmioDevice {
     fn setup_queues(&self, setup: QueueSetup<'_>) -> Result {
         let device = TransportRef::new(setup.device()).ok_or(EINVAL)?;
         let queues = setup.create(|new| Self::setup_queue(&device, new))?;
+        if self.engine.is_detached() {
+            *self.queues.lock() = Some(ActiveQueues::Detached(queues));
+            return Ok(());
+        }
         let name = CString::try_from_fmt(fmt!("{}", device.virtio().name()))?;
         let data = QueueIrq { queues, device };
         let registration = irq::Registration::request_shared(self.irq, name, data)?;
-        *self.queues.lock() = Some(registration);
+        *self.queues.lock() = Some(ActiveQueues::Served(registration));
         Ok(())
     }
 
     fn delete_queues(&self) {
-        let registration = self.queues.lock().take();
-        if let Some(registration) = registration {
+        let active = self.queues.lock().take();
+        if let Some(ActiveQueues::Served(registration)) = active {
             // Free the interrupt first: no handler may see a queue that is
             // going away. Then each queue is deactivated and its ring let
             // go (the virtio core's reference, dropped next, deletes it).
             drop(registration.free());
         }
+        // A detached device's queues, without a handler, just go.
     }
 
     fn synchronize_irqs(&self) {
