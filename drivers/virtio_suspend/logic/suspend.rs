@@ -235,8 +235,8 @@ pub(crate) enum Report {
     /// The reset-based restore failed: the driver is restored onto the
     /// detached device, left broken.
     RestoreFailed(i32),
-    /// The driver's own restore failed on the detached device too: it
-    /// stays frozen.
+    /// The device did not reset, or the driver's own restore failed on
+    /// the detached device: it stays frozen.
     DetachedRestoreFailed(i32),
     /// Hibernation would freeze a device the control file suspended.
     HibernationRefused,
@@ -305,7 +305,7 @@ impl core::fmt::Display for Report {
             ),
             Report::DetachedRestoreFailed(e) => write!(
                 f,
-                "the driver's restore failed on the detached device too (error {e}); the driver stays frozen: do not unbind it"
+                "cannot restore the driver onto the detached device (error {e}); the driver stays frozen: do not unbind it"
             ),
             Report::HibernationRefused => f.write_str(
                 "suspended through the debugfs control file: hibernation refused; write resume to it first",
@@ -371,12 +371,14 @@ pub(crate) enum Step {
     /// The virtio core's reset-based restore (`virtio_device_restore`).
     Restore,
     /// After a reset-based restore that failed, with the driver still
-    /// frozen: detach the device (from then on nothing is written to it:
-    /// its status is kept in memory, its configuration only read, its
-    /// queues set up in memory only and marked broken), then the same
-    /// restore onto it, so that the driver's requests fail and its remove
-    /// frees once what its freeze freed. The detached device accepts no
-    /// set-up after this one.
+    /// frozen: reset the device (the failed restore may have set it
+    /// running), detach it (from then on nothing is written to it: its
+    /// status is kept in memory, its configuration only read, its queues
+    /// set up in memory only and marked broken), then the same restore
+    /// onto it, so that the driver's requests fail and its remove frees
+    /// once what its freeze freed. The detached device accepts no set-up
+    /// after this one. [`Outcome::Failed`] if the reset did not complete
+    /// or the driver's own restore failed: the driver stays frozen.
     RestoreDetached,
     /// Log this.
     Report(Report),

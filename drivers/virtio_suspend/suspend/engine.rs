@@ -502,10 +502,7 @@ impl Driven<'_> {
                 .classic_restore(locked)
                 .map_or_else(failed, |()| Outcome::Done),
             Step::RestoreDetached => self
-                .engine()
-                .detach(self.virtio().features(), || {
-                    self.virtio().classic_restore(locked)
-                })
+                .restore_detached(locked)
                 .map_or_else(failed, |()| Outcome::Done),
             Step::Report(report) => {
                 if report.is_error() {
@@ -518,6 +515,25 @@ impl Driven<'_> {
             // `run` ends there; nothing to carry out.
             Step::Finish(_) => Outcome::Done,
         }
+    }
+
+    /// The machine's [`Step::RestoreDetached`]: after a failed restore,
+    /// with the driver still frozen, resets the device for real (the
+    /// failed restore may have set it running on queues the next restore
+    /// frees), detaches it, restores the driver onto it, and marks every
+    /// queue broken, also those of a driver without `restore`, which
+    /// keeps its queues. A reset that does not complete leaves the driver
+    /// frozen: the device may still use what the driver holds.
+    fn restore_detached(&self, locked: &Locked<'_>) -> Result {
+        if self.reset_device() == ResetWait::TimedOut {
+            return Err(EIO);
+        }
+        let vdev = self.virtio();
+        let restored = self
+            .engine()
+            .detach(vdev.features(), || vdev.classic_restore(locked));
+        vdev.mark_broken();
+        restored
     }
 
     /// Holds every queue (see `Vring::hold`), refusing instead those the
@@ -680,10 +696,10 @@ impl Driven<'_> {
     /// running with `EBUSY`, one SUSPEND cannot suspend with `EOPNOTSUPP`
     /// (unless `control_classic`), resuming one that is running with
     /// `EINVAL`, and every command to a device that is gone with
-    /// `ENODEV`.
+    /// `ENODEV` (`notify` to a detached one too).
     pub(crate) fn control(&self, command: Command) -> Result {
         if command == Command::Notify {
-            if self.engine().is_gone() {
+            if self.engine().is_gone() || self.engine().is_detached() {
                 return Err(ENODEV);
             }
             self.notify_queues_now();

@@ -360,11 +360,15 @@ fn perform(w: &World, step: Step) -> Result<Vec<(Outcome, World)>, Violation> {
         Step::RestoreDetached => {
             check(w.driver_frozen, "restore of a driver not frozen")?;
             check(!w.queues_held && !w.config_held, "restore with holds")?;
-            // Onto no device: the device is as it was; the driver gets
-            // queues, broken. Only its own restore can fail.
+            // Reset (the failed restore may have set it running), then
+            // detached: the driver gets queues in memory, all broken,
+            // unless the reset or its own restore fails.
+            if w.dev != Dev::Gone {
+                next.dev = Dev::Reset;
+            }
+            next.queues_broken = true;
             let failed = next.clone();
             next.driver_frozen = false;
-            next.queues_broken = true;
             Ok(vec![(Outcome::Done, next), (Outcome::Failed(-12), failed)])
         }
         Step::Report(_) => one(Outcome::Done, next),
