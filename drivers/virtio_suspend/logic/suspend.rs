@@ -370,15 +370,22 @@ pub(crate) enum Step {
     Freeze,
     /// The virtio core's reset-based restore (`virtio_device_restore`).
     Restore,
+    /// After a reset-based restore that failed, before
+    /// [`Step::RestoreDetached`]: reset the device and wait for it
+    /// ([`Outcome::Reset`]), since the failed restore may have set it
+    /// running on queues the next restore frees. A device found gone is
+    /// marked so.
+    ResetToDetach,
     /// After a reset-based restore that failed, with the driver still
-    /// frozen: reset the device (the failed restore may have set it
-    /// running), detach it (from then on nothing is written to it: its
-    /// status is kept in memory, its configuration only read, its queues
-    /// set up in memory only and marked broken), then the same restore
-    /// onto it, so that the driver's requests fail and its remove frees
-    /// once what its freeze freed. The detached device accepts no set-up
-    /// after this one. [`Outcome::Failed`] if the reset did not complete
-    /// or the driver's own restore failed: the driver stays frozen.
+    /// frozen and the device reset: detach the device (from then on
+    /// nothing is written to it: its status is kept in memory, its
+    /// configuration only read, its queues set up in memory only and
+    /// marked broken), then the same restore onto it, so that the
+    /// driver's requests fail and its remove frees once what its freeze
+    /// freed; then mark every queue broken (those a driver without
+    /// `restore` kept too). The detached device accepts no set-up after
+    /// this one. [`Outcome::Failed`] if the driver's own restore failed:
+    /// it stays frozen.
     RestoreDetached,
     /// Log this.
     Report(Report),
@@ -685,8 +692,19 @@ impl Machine {
                 self.state = State::Broken;
                 self.plan = Plan::of(&[
                     Do(Step::Report(Report::RestoreFailed(e))),
+                    Do(Step::ResetToDetach),
                     Do(Step::RestoreDetached),
                     Do(Step::Finish(Err(e))),
+                ]);
+            }
+            (Step::ResetToDetach, Outcome::Reset(ResetWait::TimedOut)) => {
+                // The device may still use what the driver holds: no
+                // restore may free it, and nothing reaches it again.
+                self.driver_left_frozen = true;
+                self.plan = Plan::of(&[
+                    Do(Step::MarkBroken),
+                    Do(Step::Report(Report::DetachedRestoreFailed(EIO))),
+                    Do(Step::Finish(Err(EIO))),
                 ]);
             }
             (Step::RestoreDetached, Outcome::Failed(e)) => {

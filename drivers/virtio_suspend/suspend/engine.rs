@@ -501,6 +501,7 @@ impl Driven<'_> {
                 .virtio()
                 .classic_restore(locked)
                 .map_or_else(failed, |()| Outcome::Done),
+            Step::ResetToDetach => Outcome::Reset(machine_reset_wait(self.reset_device())),
             Step::RestoreDetached => self
                 .restore_detached(locked)
                 .map_or_else(failed, |()| Outcome::Done),
@@ -518,16 +519,10 @@ impl Driven<'_> {
     }
 
     /// The machine's [`Step::RestoreDetached`]: after a failed restore,
-    /// with the driver still frozen, resets the device for real (the
-    /// failed restore may have set it running on queues the next restore
-    /// frees), detaches it, restores the driver onto it, and marks every
-    /// queue broken, also those of a driver without `restore`, which
-    /// keeps its queues. A reset that does not complete leaves the driver
-    /// frozen: the device may still use what the driver holds.
+    /// with the driver still frozen and the device reset, detaches the
+    /// device, restores the driver onto it, and marks every queue broken,
+    /// also those of a driver without `restore`, which keeps its queues.
     fn restore_detached(&self, locked: &Locked<'_>) -> Result {
-        if self.reset_device() == ResetWait::TimedOut {
-            return Err(EIO);
-        }
         let vdev = self.virtio();
         let restored = self
             .engine()
@@ -699,6 +694,9 @@ impl Driven<'_> {
     /// `ENODEV` (`notify` to a detached one too).
     pub(crate) fn control(&self, command: Command) -> Result {
         if command == Command::Notify {
+            // With the machine locked: no transition detaches the device
+            // meanwhile.
+            let _machine = self.engine().sleep.lock();
             if self.engine().is_gone() || self.engine().is_detached() {
                 return Err(ENODEV);
             }

@@ -352,20 +352,43 @@ fn perform(w: &World, step: Step) -> Result<Vec<(Outcome, World)>, Violation> {
             if w.dev == Dev::Gone {
                 return one(Outcome::Failed(-5), failed);
             }
+            // Failed before the device ran (FEATURES_OK refused), or in
+            // the driver's restore after it did (DRIVER_OK written).
             failed.dev = Dev::Reset;
+            let mut failed_running = failed.clone();
+            failed_running.dev = Dev::Running;
             next.driver_frozen = false;
             next.dev = Dev::Running;
-            Ok(vec![(Outcome::Done, next), (Outcome::Failed(-12), failed)])
+            Ok(vec![
+                (Outcome::Done, next),
+                (Outcome::Failed(-12), failed),
+                (Outcome::Failed(-22), failed_running),
+            ])
+        }
+        Step::ResetToDetach => {
+            check(w.driver_frozen, "reset to detach a driver not frozen")?;
+            if w.dev == Dev::Gone {
+                return one(Outcome::Reset(ResetWait::Gone), next);
+            }
+            let mut stuck = w.clone();
+            stuck.dev = Dev::Stuck;
+            next.dev = Dev::Reset;
+            Ok(vec![
+                (Outcome::Reset(ResetWait::Done), next),
+                (Outcome::Reset(ResetWait::TimedOut), stuck),
+            ])
         }
         Step::RestoreDetached => {
             check(w.driver_frozen, "restore of a driver not frozen")?;
             check(!w.queues_held && !w.config_held, "restore with holds")?;
-            // Reset (the failed restore may have set it running), then
-            // detached: the driver gets queues in memory, all broken,
-            // unless the reset or its own restore fails.
-            if w.dev != Dev::Gone {
-                next.dev = Dev::Reset;
-            }
+            // The next restore frees the queues a failed restore set up:
+            // the device must not use them.
+            check(
+                matches!(w.dev, Dev::Reset | Dev::Gone),
+                "detached while the device may run",
+            )?;
+            // The driver gets queues in memory, all broken, unless its
+            // own restore fails.
             next.queues_broken = true;
             let failed = next.clone();
             next.driver_frozen = false;

@@ -135,7 +135,7 @@ fn drive_failing(
     let mut step = m.begin(event, dev.read(*now), *now);
     for _ in 0..100_000 {
         run.steps.push(step);
-        if fail.contains(&step) && step != Step::Reset {
+        if fail.contains(&step) && !matches!(step, Step::Reset | Step::ResetToDetach) {
             step = m.next(Outcome::Failed(-12), *now);
             continue;
         }
@@ -154,6 +154,8 @@ fn drive_failing(
                 Outcome::Status(dev.read(*now))
             }
             Step::Reset if fail.contains(&Step::Reset) => Outcome::Reset(ResetWait::TimedOut),
+            Step::ResetToDetach if fail.contains(&step) => Outcome::Reset(ResetWait::TimedOut),
+            Step::ResetToDetach => Outcome::Reset(ResetWait::Done),
             Step::Reset => {
                 dev.status = 0;
                 dev.pending = None;
@@ -480,6 +482,7 @@ fn a_failed_restore_restores_the_driver_onto_the_detached_device() {
         vec![
             Step::Restore,
             Step::Report(Report::RestoreFailed(-12)),
+            Step::ResetToDetach,
             Step::RestoreDetached,
             Step::Finish(Err(-12)),
         ]
@@ -491,6 +494,30 @@ fn a_failed_restore_restores_the_driver_onto_the_detached_device() {
         let run = drive(&mut m, &mut dev, &mut now, event);
         assert_eq!(run.steps, vec![Step::Finish(Ok(()))], "{event:?}");
     }
+}
+
+#[test]
+fn a_device_that_does_not_reset_is_not_detached() {
+    // The failed restore may have set it running: a restore onto the
+    // detached device would free rings it uses.
+    let mut m = Machine::new(None, TIMEOUT_US);
+    let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
+    let mut now = 0;
+    suspend(&mut m, &mut dev, &mut now);
+    let failing = [Step::Restore, Step::ResetToDetach];
+    let run = drive_failing(&mut m, &mut dev, &mut now, Event::SystemResume, &failing);
+    assert!(!run.did(Step::RestoreDetached));
+    assert!(run.did(Step::MarkBroken));
+    assert_eq!(
+        run.reports(),
+        vec![
+            Report::RestoreFailed(-12),
+            Report::DetachedRestoreFailed(-5)
+        ]
+    );
+    assert_eq!(run.result, Err(-5));
+    assert_eq!(m.state(), State::Broken);
+    assert!(m.driver_frozen());
 }
 
 #[test]
