@@ -232,8 +232,8 @@ pub(crate) enum Report {
     /// The driver refused the reset-based freeze after a recovery: the
     /// device runs on.
     FreezeRefused(i32),
-    /// The reset-based restore failed: the driver is restored onto the
-    /// detached device, left broken.
+    /// The reset-based restore failed: the device is to be detached and
+    /// the driver restored onto it.
     RestoreFailed(i32),
     /// The device did not reset, or the driver's own restore failed on
     /// the detached device: it stays frozen.
@@ -301,7 +301,7 @@ impl core::fmt::Display for Report {
             ),
             Report::RestoreFailed(e) => write!(
                 f,
-                "reset-based restore failed (error {e}); the device is detached and left broken, its driver restored onto it: its requests fail"
+                "reset-based restore failed (error {e}); detaching the device, left broken, to restore the driver onto it: its requests will fail"
             ),
             Report::DetachedRestoreFailed(e) => write!(
                 f,
@@ -376,6 +376,10 @@ pub(crate) enum Step {
     /// running on queues the next restore frees. A device found gone is
     /// marked so.
     ResetToDetach,
+    /// After a reset that did not complete, with the driver still
+    /// frozen: detach the device (see [`Step::RestoreDetached`]) without
+    /// restoring the driver, and mark every queue broken.
+    Detach,
     /// After a reset-based restore that failed, with the driver still
     /// frozen and the device reset: detach the device (from then on
     /// nothing is written to it: its status is kept in memory, its
@@ -697,12 +701,14 @@ impl Machine {
                     Do(Step::Finish(Err(e))),
                 ]);
             }
-            (Step::ResetToDetach, Outcome::Reset(ResetWait::TimedOut)) => {
+            (Step::ResetToDetach, Outcome::Reset(ResetWait::Done | ResetWait::Gone)) => {}
+            (Step::ResetToDetach, _) => {
                 // The device may still use what the driver holds: no
-                // restore may free it, and nothing reaches it again.
+                // restore may free it. Detached, so that nothing reaches
+                // it again (a restore before unbind included).
                 self.driver_left_frozen = true;
                 self.plan = Plan::of(&[
-                    Do(Step::MarkBroken),
+                    Do(Step::Detach),
                     Do(Step::Report(Report::DetachedRestoreFailed(EIO))),
                     Do(Step::Finish(Err(EIO))),
                 ]);

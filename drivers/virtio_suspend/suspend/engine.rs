@@ -502,6 +502,11 @@ impl Driven<'_> {
                 .classic_restore(locked)
                 .map_or_else(failed, |()| Outcome::Done),
             Step::ResetToDetach => Outcome::Reset(machine_reset_wait(self.reset_device())),
+            Step::Detach => {
+                self.engine().detach(self.virtio().features(), || ());
+                self.virtio().mark_broken();
+                Outcome::Done
+            }
             Step::RestoreDetached => self
                 .restore_detached(locked)
                 .map_or_else(failed, |()| Outcome::Done),

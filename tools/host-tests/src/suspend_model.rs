@@ -378,6 +378,11 @@ fn perform(w: &World, step: Step) -> Result<Vec<(Outcome, World)>, Violation> {
                 (Outcome::Reset(ResetWait::TimedOut), stuck),
             ])
         }
+        Step::Detach => {
+            check(w.driver_frozen, "detach without a frozen driver to keep")?;
+            next.queues_broken = true;
+            one(Outcome::Done, next)
+        }
         Step::RestoreDetached => {
             check(w.driver_frozen, "restore of a driver not frozen")?;
             check(!w.queues_held && !w.config_held, "restore with holds")?;
@@ -539,6 +544,9 @@ fn check_transition(
     }
     if state == State::Gone && !w.queues_broken {
         return fail("a gone device's queues are not marked broken");
+    }
+    if state == State::Broken && !w.queues_broken {
+        return fail("a broken device's queues are not marked broken");
     }
     if m.counters().suspends != w.acked_suspends || m.counters().resumes != w.acked_resumes {
         return fail("acknowledged suspends or resumes miscounted");
