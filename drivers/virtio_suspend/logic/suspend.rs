@@ -72,8 +72,8 @@ pub(crate) enum State {
     /// broken where the device could not be made to run again, and
     /// nothing is tried on the device again. Its driver is not frozen:
     /// after a failed restore it is restored onto the detached device
-    /// (see [`Step::RestoreDetached`]), unless its own restore fails
-    /// there too ([`Machine::driver_frozen`]).
+    /// (see [`Step::RestoreDetached`]), unless the device did not reset
+    /// or the driver's own restore fails there ([`Machine::driver_frozen`]).
     Broken,
 }
 
@@ -517,8 +517,9 @@ pub(crate) struct Machine {
     sleep_us: u32,
     last_reason: Option<Reason>,
     counters: Counters,
-    /// The driver's restore failed on the detached device too: it stays
-    /// frozen, in `Broken`.
+    /// The driver could not be restored onto the detached device (the
+    /// device did not reset, or the driver's own restore failed there):
+    /// it stays frozen, in `Broken`.
     driver_left_frozen: bool,
 }
 
@@ -586,7 +587,7 @@ impl Machine {
     }
 
     /// Whether the device's driver is frozen: in `Fallback`, or for good
-    /// after its restore failed even on the detached device.
+    /// where it could not be restored onto the detached device.
     #[cfg(test)]
     pub(crate) const fn driver_frozen(&self) -> bool {
         matches!(self.state, State::Fallback) || self.driver_left_frozen
