@@ -502,13 +502,11 @@ impl Driven<'_> {
                 .classic_restore(locked)
                 .map_or_else(failed, |()| Outcome::Done),
             Step::ResetToDetach => Outcome::Reset(machine_reset_wait(self.reset_device())),
-            Step::Detach => {
-                self.engine().detach(self.virtio().features(), || ());
-                self.virtio().mark_broken();
-                Outcome::Done
-            }
+            Step::Detach => self
+                .detach(|| Ok(()))
+                .map_or_else(failed, |()| Outcome::Done),
             Step::RestoreDetached => self
-                .restore_detached(locked)
+                .detach(|| self.virtio().classic_restore(locked))
                 .map_or_else(failed, |()| Outcome::Done),
             Step::Report(report) => {
                 if report.is_error() {
@@ -523,17 +521,15 @@ impl Driven<'_> {
         }
     }
 
-    /// The machine's [`Step::RestoreDetached`]: after a failed restore,
-    /// with the driver still frozen and the device reset, detaches the
-    /// device, restores the driver onto it, and marks every queue broken,
-    /// also those of a driver without `restore`, which keeps its queues.
-    fn restore_detached(&self, locked: &Locked<'_>) -> Result {
+    /// The machine's [`Step::Detach`] and [`Step::RestoreDetached`]:
+    /// detaches the device, runs `setup` on it (the restore onto it, or
+    /// nothing), and marks every queue broken, also those of a driver
+    /// without `restore`, which keeps its queues.
+    fn detach(&self, setup: impl FnOnce() -> Result) -> Result {
         let vdev = self.virtio();
-        let restored = self
-            .engine()
-            .detach(vdev.features(), || vdev.classic_restore(locked));
+        let result = self.engine().detach(vdev.features(), setup);
         vdev.mark_broken();
-        restored
+        result
     }
 
     /// Holds every queue (see `Vring::hold`), refusing instead those the
