@@ -22,10 +22,16 @@
  * virtio_blk's unbind completes and its bind fails.  The healthy disks
  * keep answering.
  *
+ * First, through the debugfs control file, one faulty disk is frozen,
+ * a serial read issued while it is, and the resume that fails must end
+ * that read too, instead of leaving it in a queue no device takes.
+ *
  * Environment:
  *   VS_BROKEN_SERIALS   comma-separated serial numbers (QEMU's serial
  *                       property) of the disks whose devices have the
  *                       fault; every other virtio disk must stay healthy
+ *   VS_CONTROL_SERIAL   the faulty disk taken through the control file
+ *                       first (control_classic=Y); none if empty
  *   VS_PM_TEST          see vs_sleep_cycle()
  */
 #include <dirent.h>
@@ -48,26 +54,30 @@ struct disk {
 	int faulty;
 };
 
-/*
- * Reads @disk's serial in a child (virtio_blk asks the device: a request
- * through the queue): 0 and the serial in @buf, -errno, or -ETIMEDOUT if
- * it did not end within HANG_S.
- */
-static int read_serial(const char *disk, char *buf, size_t len)
-{
-	long start = vs_now_ms();
-	char path[PATH_MAX];
-	int pipefd[2], status;
+/* A serial read in a child: its pid and the pipe it answers on. */
+struct serial_read {
 	pid_t pid;
-	ssize_t n;
+	int fd;
+	long start;
+};
+
+/*
+ * Starts reading @disk's serial in a child (virtio_blk asks the device:
+ * a request through the queue): 0, or -errno.
+ */
+static int serial_start(const char *disk, struct serial_read *r)
+{
+	char path[PATH_MAX];
+	int pipefd[2];
 
 	snprintf(path, sizeof(path), "/sys/block/%s/serial", disk);
 	if (pipe(pipefd))
 		return -errno;
-	pid = fork();
-	if (pid < 0)
+	r->start = vs_now_ms();
+	r->pid = fork();
+	if (r->pid < 0)
 		return -errno;
-	if (pid == 0) {
+	if (r->pid == 0) {
 		char serial[SERIAL_LEN];
 		int ret;
 
@@ -80,23 +90,45 @@ static int read_serial(const char *disk, char *buf, size_t len)
 		_exit(0);
 	}
 	close(pipefd[1]);
-	while (waitpid(pid, &status, WNOHANG) == 0) {
-		if (vs_now_ms() - start >= HANG_S * 1000L) {
+	r->fd = pipefd[0];
+	return 0;
+}
+
+/*
+ * Waits for the read @r started: 0 and the serial in @buf, -errno, or
+ * -ETIMEDOUT if it did not end within HANG_S of its start.
+ */
+static int serial_wait(struct serial_read *r, char *buf, size_t len)
+{
+	int status;
+	ssize_t n;
+
+	while (waitpid(r->pid, &status, WNOHANG) == 0) {
+		if (vs_now_ms() - r->start >= HANG_S * 1000L) {
 			/* Waiting uninterruptibly, it may never die: not reaped. */
-			kill(pid, SIGKILL);
-			close(pipefd[0]);
+			kill(r->pid, SIGKILL);
+			close(r->fd);
 			return -ETIMEDOUT;
 		}
 		usleep(10 * 1000);
 	}
-	n = read(pipefd[0], buf, len - 1);
-	close(pipefd[0]);
+	n = read(r->fd, buf, len - 1);
+	close(r->fd);
 	if (!WIFEXITED(status))
 		return -EINTR;
 	if (WEXITSTATUS(status))
 		return -WEXITSTATUS(status);
 	buf[n > 0 ? n : 0] = '\0';
 	return 0;
+}
+
+/* Reads @disk's serial (see serial_start() and serial_wait()). */
+static int read_serial(const char *disk, char *buf, size_t len)
+{
+	struct serial_read r;
+	int ret = serial_start(disk, &r);
+
+	return ret ? ret : serial_wait(&r, buf, len);
 }
 
 static int is_broken(const struct disk *d)
@@ -187,11 +219,38 @@ static void check_disks(struct __test_metadata *_metadata, FIXTURE_DATA(restore)
 
 TEST_F_TIMEOUT(restore, failed_restore_leaves_the_driver_on_a_detached_device, 300)
 {
-	char path[PATH_MAX];
-	int i;
+	const char *control = vs_env_str("VS_CONTROL_SERIAL", "");
+	char path[PATH_MAX], serial[SERIAL_LEN];
+	int i, controlled = 0;
+
+	/*
+	 * Through the control file (control_classic=Y: the reset-based
+	 * path), with a request issued while the driver is frozen: it waits
+	 * in virtio_blk's stopped queue, and the restore onto the detached
+	 * device dispatches it. It must fail, not wait on a queue no device
+	 * takes.
+	 */
+	for (i = 0; i < self->n; i++) {
+		struct disk *d = &self->disks[i];
+		struct serial_read r;
+
+		if (strcmp(d->serial, control))
+			continue;
+		vs_control_path(d->vdev, path, sizeof(path));
+		ASSERT_EQ(0, vs_write_attr(path, "suspend")) TH_LOG("%s: suspend", d->vdev);
+		ASSERT_EQ(0, serial_start(d->name, &r));
+		usleep(500 * 1000);
+		EXPECT_NE(0, vs_write_attr(path, "resume")) TH_LOG("%s: the failed resume", d->vdev);
+		EXPECT_EQ(0, serial_wait(&r, serial, sizeof(serial)))
+			TH_LOG("%s: the serial read while frozen", d->name);
+		EXPECT_STREQ("", serial);
+		controlled++;
+	}
+	ASSERT_EQ(!!*control, controlled) TH_LOG("no disk with serial '%s'", control);
+	EXPECT_EQ(controlled, restores_failed(self->kmsg));
 
 	ASSERT_EQ(0, vs_sleep_cycle("freeze"));
-	EXPECT_EQ(self->faulty, restores_failed(self->kmsg))
+	EXPECT_EQ(self->faulty - controlled, restores_failed(self->kmsg))
 		TH_LOG("\"%s\" lines in the kernel log", RESTORE_FAILED);
 	check_disks(_metadata, self, "after the failed restore");
 
