@@ -977,6 +977,7 @@ class ScenarioInitrd(unittest.TestCase):
             d = Path(d)
             (d / "selftests").mkdir()
             (d / "initramfs.cpio").write_bytes(b"common;")
+            (d / "fio.cpio").write_bytes(b"fio;")
             for name in ("alpha", "beta", "gamma", "vs_bench"):
                 (d / "selftests" / f"{name}.cpio").write_bytes(f"{name};".encode())
             rundir = d / "run"
@@ -986,7 +987,41 @@ class ScenarioInitrd(unittest.TestCase):
             self.assertEqual(path.read_bytes(), b"common;gamma;alpha;")
             sc["env"] = {"VS_BENCH": "latency:all:10"}
             path = initramfs.scenario_initrd(sc, d / "initramfs.cpio", rundir)
-            self.assertEqual(path.read_bytes(), b"common;gamma;alpha;vs_bench;")
+            # vs_bench runs fio.
+            self.assertEqual(path.read_bytes(), b"common;fio;gamma;alpha;vs_bench;")
+
+    def test_fio_only_for_tests_that_run_it(self):
+        """fio's archive comes after the common one when a test binary's
+        sources (a header it includes among them) name /bin/fio, or the
+        guest is a shell."""
+        saved = config.SELFTESTS
+        self.addCleanup(setattr, config, "SELFTESTS", saved)
+        with tempfile.TemporaryDirectory() as d:
+            d = Path(d)
+            config.SELFTESTS = d / "src"
+            config.SELFTESTS.mkdir()
+            (config.SELFTESTS / "plain.c").write_text('#include "util.h"\n')
+            (config.SELFTESTS / "util.h").write_text("int x;\n")
+            (config.SELFTESTS / "direct.c").write_text('char *f = "/bin/fio";\n')
+            (config.SELFTESTS / "via.c").write_text('#include "runs_fio.h"\n')
+            (config.SELFTESTS / "runs_fio.h").write_text('#define FIO "/bin/fio"\n')
+            (d / "selftests").mkdir()
+            (d / "initramfs.cpio").write_bytes(b"common;")
+            (d / "fio.cpio").write_bytes(b"fio;")
+            for name in ("plain", "direct", "via"):
+                (d / "selftests" / f"{name}.cpio").write_bytes(f"{name};".encode())
+            rundir = d / "run"
+            rundir.mkdir()
+            for tests, want in ((["plain"], b"common;plain;"),
+                                (["plain", "direct"], b"common;fio;plain;direct;"),
+                                (["via"], b"common;fio;via;")):
+                path = initramfs.scenario_initrd(scenario(tests=tests), d / "initramfs.cpio",
+                                                 rundir)
+                self.assertEqual(path.read_bytes(), want, tests)
+            sc = scenario(tests=["plain"])
+            sc["shell"] = True
+            path = initramfs.scenario_initrd(sc, d / "initramfs.cpio", rundir)
+            self.assertEqual(path.read_bytes(), b"common;fio;plain;")
 
 
 class RealSleep(unittest.TestCase):

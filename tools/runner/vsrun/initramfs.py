@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0
-"""The guests' initramfs: the common archive (busybox, fio, the guest
-kernel's modules and ours, init.sh), one archive a test binary, a
-scenario's initrd made of them, and the check that the test binaries a
-scenario runs are built and up to date."""
+"""The guests' initramfs: the common archive (busybox, the guest
+kernel's modules and ours, init.sh), one archive a test binary and one
+for fio, a scenario's initrd made of them, and the check that the test
+binaries a scenario runs are built and up to date."""
 
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ from .kernel import kernel_release
 from .model import Problem, Scenario
 
 LOCAL_INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+# fio, static, for the tests and benchmarks that drive block I/O: almost
+# 3 MiB, so only the guests whose tests run it unpack it (some 0.15 s of
+# CPU a boot under TCG).
+FIO = "/bin/fio"
 
 
 def scenario_binaries(sc: Scenario) -> list[str]:
@@ -50,6 +54,15 @@ def test_binary_problems(sc: Scenario, selftest_dir: Path) -> list[Problem]:
     return problems
 
 
+def needs_fio(sc: Scenario) -> bool:
+    """Whether a scenario's guest needs fio: a test binary it runs names
+    it in its sources, or the guest is a shell for a developer."""
+    return bool(sc.get("shell")) or any(
+        FIO in src.read_text(errors="replace")
+        for name in scenario_binaries(sc)
+        for src in source_files(config.SELFTESTS / f"{name}.c"))
+
+
 def source_files(source: Path, seen: set[Path] | None = None) -> set[Path]:
     """A C file and the headers of its directory it includes, transitively."""
     seen = set() if seen is None else seen
@@ -64,18 +77,15 @@ def source_files(source: Path, seen: set[Path] | None = None) -> set[Path]:
 def build_initramfs(kdir: Path, selftest_dir: Path, out: Path) -> None:
     """A busybox initramfs with every module of the guest kernel, ours,
     and the init scripts, and beside it one archive a selftest
-    (selftests/<name>.cpio), which scenario_initrd() appends for the
-    scenario's tests.  Rebuilt on every run: it takes a second, and a
-    stale one would test the wrong module."""
+    (selftests/<name>.cpio) and one for fio (fio.cpio), which
+    scenario_initrd() appends for the scenario's tests.  Rebuilt on every
+    run: it takes a second, and a stale one would test the wrong
+    module."""
     stage = out.parent / "initramfs"
     shutil.rmtree(stage, ignore_errors=True)
     for d in ("bin", "dev", "proc", "sys", "tmp", "selftests"):
         (stage / d).mkdir(parents=True)
     shutil.copy("/bin/busybox", stage / "bin" / "busybox")
-    # fio, static, for the tests and benchmarks that drive block I/O.
-    fio = subprocess.run(["bash", str(config.TOP / "tools" / "fio" / "build.sh")], check=True,
-                         stdout=subprocess.PIPE, text=True).stdout.strip()
-    shutil.copy(fio, stage / "bin" / "fio")
     shutil.copy(config.TOP / "tools" / "runner" / "init.sh", stage / "init")
     shutil.copy(config.TOP / "tools" / "runner" / "report.sh", stage / "report.sh")
     moddir = stage / "lib" / "modules" / kernel_release(kdir)
@@ -109,6 +119,12 @@ def build_initramfs(kdir: Path, selftest_dir: Path, out: Path) -> None:
     # of CPU under TCG.
     archives = out.parent / "selftests"
     archives.mkdir()
+    fio = subprocess.run(["bash", str(config.TOP / "tools" / "fio" / "build.sh")], check=True,
+                         stdout=subprocess.PIPE, text=True).stdout.strip()
+    shutil.copy(fio, stage / FIO.lstrip("/"))
+    with open(out.parent / "fio.cpio", "wb") as f:
+        subprocess.run(["cpio", "--null", "-o", "-H", "newc", "--quiet"],
+                       cwd=stage, input=f"{FIO.lstrip('/')}\0".encode(), stdout=f, check=True)
     for t in selftest_dir.iterdir():
         if t.is_file() and os.access(t, os.X_OK):
             shutil.copy(t, stage / "selftests" / t.name)
@@ -121,12 +137,14 @@ def build_initramfs(kdir: Path, selftest_dir: Path, out: Path) -> None:
 
 def scenario_initrd(sc: Scenario, initrd: Path, rundir: Path) -> Path:
     """The initramfs of one scenario's guest, in its run directory: the
-    common one and the archives of the test binaries it runs, one after
-    another (the kernel unpacks concatenated cpio archives in turn)."""
+    common one, fio's if it needs it, and the archives of the test
+    binaries it runs, one after another (the kernel unpacks concatenated
+    cpio archives in turn)."""
     path = rundir / "initramfs.cpio"
+    fio = [initrd.parent / "fio.cpio"] if needs_fio(sc) else []
     with open(path, "wb") as out:
-        for part in [initrd] + [initrd.parent / "selftests" / f"{name}.cpio"
-                                for name in scenario_binaries(sc)]:
+        for part in [initrd] + fio + [initrd.parent / "selftests" / f"{name}.cpio"
+                                      for name in scenario_binaries(sc)]:
             with open(part, "rb") as f:
                 shutil.copyfileobj(f, out)
     return path
