@@ -219,8 +219,9 @@ pub(crate) enum Report {
     SuspendFailed(Reason),
     /// Resume from SUSPEND failed: recovered, frozen and restored.
     ResumeFailed(Reason),
-    /// The device is gone: its queues are marked broken.
-    Gone,
+    /// The device is gone: its queues are marked broken. Its driver may
+    /// still be frozen (see [`Machine::driver_frozen`]).
+    Gone { driver_frozen: bool },
     /// A recovery failed: the device is marked broken.
     Unrecoverable(Unrecoverable),
     /// The control file cannot suspend without SUSPEND: it does not run
@@ -278,8 +279,15 @@ impl core::fmt::Display for Report {
                 f,
                 "resume from SUSPEND failed: {r}; resetting and restoring the device"
             ),
-            Report::Gone => f.write_str(
+            Report::Gone {
+                driver_frozen: false,
+            } => f.write_str(
                 "device gone (status reads 0xff): its queues are marked broken, its driver is not frozen",
+            ),
+            Report::Gone {
+                driver_frozen: true,
+            } => f.write_str(
+                "device gone (status reads 0xff): its queues are marked broken; its driver is still frozen",
             ),
             Report::Unrecoverable(u) => {
                 f.write_str("cannot recover the device: ")?;
@@ -588,7 +596,6 @@ impl Machine {
 
     /// Whether the device's driver is frozen: in `Fallback`, or for good
     /// where it could not be restored onto the detached device.
-    #[cfg(test)]
     pub(crate) const fn driver_frozen(&self) -> bool {
         matches!(self.state, State::Fallback) || self.driver_left_frozen
     }
@@ -1016,7 +1023,10 @@ impl Machine {
     /// its driver is neither frozen nor restored (its remove is all that
     /// is left to run).
     fn gone_plan(&self, result: Result<(), i32>) -> Plan {
-        self.give_up(Step::MarkGone, Report::Gone, State::Gone, result)
+        let report = Report::Gone {
+            driver_frozen: self.driver_frozen(),
+        };
+        self.give_up(Step::MarkGone, report, State::Gone, result)
     }
 
     /// A recovery failed: the device cannot be trusted with the queues

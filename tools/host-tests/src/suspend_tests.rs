@@ -539,6 +539,43 @@ fn a_driver_whose_restore_fails_on_the_detached_device_stays_frozen() {
     assert_eq!(run.result, Err(-12));
     assert_eq!(m.state(), State::Broken);
     assert!(m.driver_frozen());
+    // Its PCI function then vanishes: the report says the driver is
+    // still frozen, not that it is not.
+    let run = drive(&mut m, &mut dev, &mut now, Event::Vanished);
+    assert_eq!(
+        run.reports(),
+        vec![Report::Gone {
+            driver_frozen: true
+        }]
+    );
+    assert!(Report::Gone {
+        driver_frozen: true
+    }
+    .to_string()
+    .ends_with("its driver is still frozen"));
+    assert_eq!(m.state(), State::Gone);
+    assert!(m.driver_frozen());
+}
+
+#[test]
+fn a_running_device_that_vanishes_is_gone_with_its_driver_not_frozen() {
+    let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
+    let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
+    let mut now = 0;
+    let run = drive(&mut m, &mut dev, &mut now, Event::Vanished);
+    assert_eq!(
+        run.reports(),
+        vec![Report::Gone {
+            driver_frozen: false
+        }]
+    );
+    assert!(Report::Gone {
+        driver_frozen: false
+    }
+    .to_string()
+    .ends_with("its driver is not frozen"));
+    assert_eq!(m.state(), State::Gone);
+    assert!(!m.driver_frozen());
 }
 
 #[test]
