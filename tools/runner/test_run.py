@@ -857,6 +857,18 @@ class Kmemleak(unittest.TestCase):
         self.assertEqual(consoles, ["console=hvc0", "console=ttyS0"])
         self.assertIn("no_console_suspend", words)
 
+    def test_kernel_with_pvh_boots_its_elf(self):
+        with tempfile.TemporaryDirectory() as d:
+            kdir = Path(d)
+
+            def image() -> str:
+                cmd = qemu.qemu_command(scenario(), kdir, kdir / "i", kdir, "tcg")
+                return cmd[cmd.index("-kernel") + 1]
+            (kdir / ".config").write_text("CONFIG_PVH=y\n")
+            self.assertEqual(image(), str(kdir / "vmlinux"))
+            (kdir / ".config").write_text("# CONFIG_PVH is not set\n")
+            self.assertEqual(image(), str(kdir / "arch" / "x86" / "boot" / "bzImage"))
+
     def test_slub_debug_on_command_line(self):
         with tempfile.TemporaryDirectory() as d:
             cmd = qemu.qemu_command(scenario(), Path(d), Path(d) / "i", Path(d), "tcg")
