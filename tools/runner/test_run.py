@@ -857,17 +857,21 @@ class Kmemleak(unittest.TestCase):
         self.assertEqual(consoles, ["console=hvc0", "console=ttyS0"])
         self.assertIn("no_console_suspend", words)
 
-    def test_kernel_with_pvh_boots_its_elf(self):
+    def test_kernel_with_pvh_boots_its_elf_on_microvm(self):
         with tempfile.TemporaryDirectory() as d:
             kdir = Path(d)
 
-            def image() -> str:
-                cmd = qemu.qemu_command(scenario(), kdir, kdir / "i", kdir, "tcg")
+            def image(**keys: str) -> str:
+                cmd = qemu.qemu_command(scenario(**keys), kdir, kdir / "i", kdir, "tcg")
                 return cmd[cmd.index("-kernel") + 1]
+            bzimage = str(kdir / "arch" / "x86" / "boot" / "bzImage")
             (kdir / ".config").write_text("CONFIG_PVH=y\n")
             self.assertEqual(image(), str(kdir / "vmlinux"))
+            self.assertEqual(image(bus="pci"), str(kdir / "vmlinux"))
+            # q35's S3 wake-up resets a PVH-booted guest.
+            self.assertEqual(image(machine="q35"), bzimage)
             (kdir / ".config").write_text("# CONFIG_PVH is not set\n")
-            self.assertEqual(image(), str(kdir / "arch" / "x86" / "boot" / "bzImage"))
+            self.assertEqual(image(), bzimage)
 
     def test_slub_debug_on_command_line(self):
         with tempfile.TemporaryDirectory() as d:
