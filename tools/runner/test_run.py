@@ -261,6 +261,11 @@ class QemuStderr(unittest.TestCase):
         self.assertEqual(self.problems(line, with_prop), [])
         self.assertEqual(len(self.problems(line, other_prop)), 1)
         self.assertEqual(len(self.problems(line, scenario())), 1)
+        # x-fault-vanish=reset: at the reset of a device set up.
+        line = line.replace("suspend request, status 0x1f", "reset request, status 0x00")
+        with_prop = scenario(devices=[{"kind": "blk", "props": {"x-fault-vanish": "reset"}}])
+        self.assertEqual(self.problems(line, with_prop), [])
+        self.assertEqual(len(self.problems(line, other_prop)), 1)
 
     def test_vanish_at_notification_harmless_only_for_that_queue(self):
         line = ("qemu-system-x86_64: warning: virtio-suspend: virtio-net: the device "

@@ -116,9 +116,10 @@ class FaultTests(TestBase):
         return [b for b in q.qmp_cmd("query-block")
                 if b["device"] == "blk0"][0]["inserted"]["cache"]["writeback"]
 
-    def vanished_reads(self, d, what):
+    def vanished_reads(self, d, what, ids=0x10421af4):
         """Every register of the modern regions reads all ones of the
-        access size, the PCI configuration space is still there."""
+        access size, the PCI configuration space is still there (its
+        device and vendor IDs, ids: virtio-blk's by default)."""
         q = d.q
         self.eq(d.status, 0xff, f"{what}: device status reads 0xff")
         common = [(off, size, d.cr(off, size)) for off, size in
@@ -145,7 +146,7 @@ class FaultTests(TestBase):
         self.eq((q.readb(notify), q.readw(notify), q.readl(notify)),
                 (0xff, 0xffff, 0xffffffff),
                 f"{what}: notify region reads all ones")
-        self.eq(d.cfg_r(0), 0x10421af4,
+        self.eq(d.cfg_r(0), ids,
                 f"{what}: PCI configuration space still shows the function")
 
     def vanish_case(self, mode, msix):
@@ -530,7 +531,7 @@ class FaultTests(TestBase):
             "virtio-rng-pci", [
                 (",disable-legacy=on,suspend=on,x-fault-vanish=bogus",
                  "x-fault-vanish: unknown value 'bogus' (allowed: suspend, "
-                 "resume, notify:<queue>)"),
+                 "resume, reset, notify:<queue>)"),
                 (",disable-legacy=on,suspend=on,x-fault-vanish=SUSPEND",
                  "x-fault-vanish: unknown value 'SUSPEND'"),
                 (",disable-modern=on,suspend=on,x-fault-vanish=suspend",
@@ -542,6 +543,36 @@ class FaultTests(TestBase):
                  "x-fault-vanish=resume: suspend-dialect=stop has no "
                  "resume")],
             machine="microvm,acpi=on,pcie=on")
+
+    def t_pci_vanish_reset(self):
+        """x-fault-vanish=reset: the device vanishes at the driver's reset
+        of a device it set up (DRIVER_OK written since the last reset), as
+        a reset-based freeze does; not at the reset that starts an
+        initialisation, nor at one before DRIVER_OK.  It needs no
+        suspend=on."""
+        args = ["-device", "pcie-root-port,id=rp0,bus=pcie.0,addr=0x2,"
+                "chassis=1",
+                "-device", "virtio-rng-pci,id=dev0,bus=rp0,disable-legacy=on,"
+                "vectors=2,x-fault-vanish=reset"]
+        q = self.start(args, qmp=True, machine="microvm,acpi=on,pcie=on")
+        d = PciDevice(q)
+        d.set_status(ACKNOWLEDGE)
+        d.set_status(0)
+        self.eq(d.status, 0, "vanish=reset: a reset before DRIVER_OK is no "
+                "trigger")
+        # init() starts with another reset of a device never set up
+        d.init(1 << F_VERSION_1, queues=[0])
+        self.pci_works(d, "vanish=reset: set up", 1)
+        self.eq(q.stderr(), "", "vanish=reset: nothing on stderr before")
+        d.set_status(0)
+        self.vanished_reads(d, "vanish=reset", ids=0x10441af4)
+        err = q.stderr()
+        self.check("vanished at the reset request, status 0x00" in err
+                   and "x-fault-vanish" in err and len(err.splitlines()) == 1,
+                   "vanish=reset: one line on stderr", err)
+        d.init(1 << F_VERSION_1, queues=[0], reset=False)
+        self.eq(d.status, 0xff, "vanish=reset: no set-up reaches it again")
+        q.close()
 
     RNG_PERIOD_MS = 1 << 16     # virtio-rng's default rate-limit period
 

@@ -5,10 +5,11 @@
  * Our QEMU's x-fault-recovery=reset makes a device refuse FEATURES_OK once
  * its driver has reset it after setting it up, as virtio_blk's freeze does
  * on the reset-based path: the restore that follows cannot set it up
- * again.  The virtio core's restore then fails before the driver's own
- * restore runs; a driver left frozen would wait in its blk-mq queue for
- * good, and its remove would free what its freeze freed (virtio_blk's
- * vqs).  The transport must instead restore the driver onto a detached
+ * again (x-fault-vanish=reset makes a device vanish at that reset
+ * instead: gone through the sleep, its restore fails the same way).  The
+ * virtio core's restore then fails before the driver's own restore runs;
+ * a driver left frozen would wait in its blk-mq queue for good, and its
+ * remove would free what its freeze freed (virtio_blk's vqs).  The transport must instead restore the driver onto a detached
  * device and leave it broken: requests fail at once with EIO, the unbind
  * frees everything once, and the device cannot be set up again.
  *
