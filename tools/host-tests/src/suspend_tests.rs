@@ -541,20 +541,13 @@ fn a_driver_whose_restore_fails_on_the_detached_device_stays_frozen() {
     assert!(m.driver_frozen());
     // Its PCI function then vanishes: the report says the driver is
     // still frozen, not that it is not.
-    let run = drive(&mut m, &mut dev, &mut now, Event::Vanished);
-    assert_eq!(
-        run.reports(),
-        vec![Report::Gone {
-            driver_frozen: true
-        }]
+    vanishes(
+        &mut m,
+        &mut dev,
+        &mut now,
+        true,
+        "its driver is still frozen",
     );
-    assert!(Report::Gone {
-        driver_frozen: true
-    }
-    .to_string()
-    .ends_with("its driver is still frozen"));
-    assert_eq!(m.state(), State::Gone);
-    assert!(m.driver_frozen());
 }
 
 #[test]
@@ -562,20 +555,26 @@ fn a_running_device_that_vanishes_is_gone_with_its_driver_not_frozen() {
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
     let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
     let mut now = 0;
-    let run = drive(&mut m, &mut dev, &mut now, Event::Vanished);
-    assert_eq!(
-        run.reports(),
-        vec![Report::Gone {
-            driver_frozen: false
-        }]
+    vanishes(
+        &mut m,
+        &mut dev,
+        &mut now,
+        false,
+        "its driver is not frozen",
     );
-    assert!(Report::Gone {
-        driver_frozen: false
-    }
-    .to_string()
-    .ends_with("its driver is not frozen"));
+}
+
+/// The device vanishes (`Event::Vanished`): it is gone, and the one
+/// report says whether its driver is frozen, ending with `says`.
+fn vanishes(m: &mut Machine, dev: &mut FakeDevice, now: &mut u64, frozen: bool, says: &str) {
+    let run = drive(m, dev, now, Event::Vanished);
+    let report = Report::Gone {
+        driver_frozen: frozen,
+    };
+    assert_eq!(run.reports(), vec![report]);
+    assert!(report.to_string().ends_with(says), "{report}");
     assert_eq!(m.state(), State::Gone);
-    assert!(!m.driver_frozen());
+    assert_eq!(m.driver_frozen(), frozen);
 }
 
 #[test]
