@@ -155,6 +155,7 @@ fn drive_failing(
             }
             Step::Reset if fail.contains(&Step::Reset) => Outcome::Reset(ResetWait::TimedOut),
             Step::ResetToDetach if fail.contains(&step) => Outcome::Reset(ResetWait::TimedOut),
+            Step::ResetToDetach if dev.status == 0xff => Outcome::Reset(ResetWait::Gone),
             Step::ResetToDetach => Outcome::Reset(ResetWait::Done),
             Step::Reset => {
                 dev.status = 0;
@@ -494,6 +495,29 @@ fn a_failed_restore_restores_the_driver_onto_the_detached_device() {
         let run = drive(&mut m, &mut dev, &mut now, event);
         assert_eq!(run.steps, vec![Step::Finish(Ok(()))], "{event:?}");
     }
+}
+
+#[test]
+fn a_device_gone_at_the_reset_before_detaching_still_gets_its_driver_restored() {
+    // It vanished while the guest slept: its reset finds it gone, which
+    // leaves nothing running on the driver's rings.
+    let mut m = Machine::new(None, TIMEOUT_US);
+    let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
+    let mut now = 0;
+    suspend(&mut m, &mut dev, &mut now);
+    dev.status = 0xff;
+    let run = drive_failing(
+        &mut m,
+        &mut dev,
+        &mut now,
+        Event::SystemResume,
+        &[Step::Restore],
+    );
+    assert!(run.did(Step::ResetToDetach));
+    assert!(run.did(Step::RestoreDetached));
+    assert_eq!(run.reports(), vec![Report::RestoreFailed(-12)]);
+    assert_eq!(m.state(), State::Broken);
+    assert!(!m.driver_frozen());
 }
 
 #[test]
