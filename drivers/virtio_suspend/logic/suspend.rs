@@ -64,8 +64,9 @@ pub(crate) enum State {
     /// restore is due.
     Fallback,
     /// The device is gone (its status reads all ones): nothing is done
-    /// to it again, and its driver is not frozen, so no restore is due
-    /// (a stock driver removed after a freeze without its restore frees
+    /// to it again, and no restore is due. Its driver is not frozen,
+    /// unless it was when the device went (a freeze without its restore:
+    /// see [`Machine::driver_frozen`]; a stock driver removed then frees
     /// what the freeze freed).
     Gone,
     /// A recovery or a reset-based restore failed: its queues are marked
@@ -1020,11 +1021,12 @@ impl Machine {
     /// The device is gone: nothing it held will complete, and no reset
     /// brings it back. Its queues are marked broken, so that new requests
     /// fail instead of waiting, then released without a notification;
-    /// its driver is neither frozen nor restored (its remove is all that
-    /// is left to run).
-    fn gone_plan(&self, result: Result<(), i32>) -> Plan {
+    /// its driver is not restored (its remove is all that is left to
+    /// run): one frozen now stays frozen, and the machine says so.
+    fn gone_plan(&mut self, result: Result<(), i32>) -> Plan {
+        self.driver_left_frozen |= self.driver_frozen();
         let report = Report::Gone {
-            driver_frozen: self.driver_frozen(),
+            driver_frozen: self.driver_left_frozen,
         };
         self.give_up(Step::MarkGone, report, State::Gone, result)
     }

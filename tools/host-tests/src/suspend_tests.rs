@@ -499,8 +499,10 @@ fn a_failed_restore_restores_the_driver_onto_the_detached_device() {
 
 #[test]
 fn a_device_gone_at_the_reset_before_detaching_still_gets_its_driver_restored() {
-    // It vanished while the guest slept: its reset finds it gone, which
-    // leaves nothing running on the driver's rings.
+    // It vanished after the restore's own reset, which found it there
+    // (one gone by then reads 0 from that reset on, and this reset is
+    // Done): the reset before the detach finds it gone, which leaves
+    // nothing running on the driver's rings.
     let mut m = Machine::new(None, TIMEOUT_US);
     let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
     let mut now = 0;
@@ -585,6 +587,26 @@ fn a_running_device_that_vanishes_is_gone_with_its_driver_not_frozen() {
         &mut now,
         false,
         "its driver is not frozen",
+    );
+}
+
+#[test]
+fn a_device_that_vanishes_with_its_driver_frozen_says_it_stays_frozen() {
+    // Frozen through the control file (control_classic): the device is
+    // surprise-removed before the resume. Nothing restores the driver;
+    // the report and the machine agree that it is frozen.
+    let mut m = Machine::new(None, TIMEOUT_US).with_control_classic(true);
+    let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
+    let mut now = 0;
+    let run = drive(&mut m, &mut dev, &mut now, Event::ControlSuspend);
+    assert_eq!(run.result, Ok(()));
+    assert_eq!(m.state(), State::Fallback);
+    vanishes(
+        &mut m,
+        &mut dev,
+        &mut now,
+        true,
+        "its driver is still frozen",
     );
 }
 
