@@ -548,7 +548,8 @@ class FaultTests(TestBase):
         """x-fault-vanish=reset: the device vanishes at the driver's reset
         of a device it set up (DRIVER_OK written since the last reset), as
         a reset-based freeze does; not at the reset that starts an
-        initialisation, nor at one before DRIVER_OK.  It needs no
+        initialisation, nor at one before DRIVER_OK, nor at a driver's
+        reset after a system reset of the set-up device.  It needs no
         suspend=on."""
         args = ["-device", "pcie-root-port,id=rp0,bus=pcie.0,addr=0x2,"
                 "chassis=1",
@@ -563,15 +564,26 @@ class FaultTests(TestBase):
         # init() starts with another reset of a device never set up
         d.init(1 << F_VERSION_1, queues=[0])
         self.pci_works(d, "vanish=reset: set up", 1)
+        # a system reset forgets the set-up: the driver's reset that
+        # starts the next initialisation is no trigger
+        self.system_reset(q, d, "pci")
+        d.init(1 << F_VERSION_1, queues=[0])
+        self.pci_works(d, "vanish=reset: set up after system_reset", 1)
         self.eq(q.stderr(), "", "vanish=reset: nothing on stderr before")
+        st0 = q.qmp_cmd("x-query-virtio-status", path=self.VDEV)
         d.set_status(0)
         self.vanished_reads(d, "vanish=reset", ids=0x10441af4)
         err = q.stderr()
         self.check("vanished at the reset request, status 0x00" in err
                    and "x-fault-vanish" in err and len(err.splitlines()) == 1,
                    "vanish=reset: one line on stderr", err)
+        st = q.qmp_cmd("x-query-virtio-status", path=self.VDEV)
+        self.eq(st["status"], st0["status"], "vanish=reset: the reset never "
+                "reached the device")
         d.init(1 << F_VERSION_1, queues=[0], reset=False)
-        self.eq(d.status, 0xff, "vanish=reset: no set-up reaches it again")
+        st = q.qmp_cmd("x-query-virtio-status", path=self.VDEV)
+        self.eq(st["status"], st0["status"], "vanish=reset: no set-up "
+                "reaches it again")
         q.close()
 
     RNG_PERIOD_MS = 1 << 16     # virtio-rng's default rate-limit period
