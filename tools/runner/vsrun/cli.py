@@ -41,7 +41,7 @@ from .config import die
 from .guest import run_guest
 from .initramfs import build_initramfs, scenario_initrd, test_binary_problems
 from .model import Echo, Result, Scenario, ScenarioRun, print_results
-from .qemu import qemu_command
+from .qemu import kernel_image, qemu_command
 from .suites import run_host_suites
 from .verdict import scenario_passed, verdict
 
@@ -97,8 +97,9 @@ def new_run_dir(parent: Path) -> Path:
 
 def prepare(args: argparse.Namespace) -> tuple[Path, Path, Path]:
     kdir = Path(args.kdir).resolve()
-    if not (kdir / "arch" / "x86" / "boot" / "bzImage").exists():
-        die(f"{kdir}: no bzImage: run 'make kernel'")
+    for image in {kernel_image(kdir, "microvm"), kernel_image(kdir, "q35")}:
+        if not image.exists():
+            die(f"{kdir}: no {image.name}: run 'make kernel'")
     selftest_dir = Path(getattr(args, "selftests", None) or config.SELFTEST_BUILD).resolve()
     if not selftest_dir.is_dir():
         die(f"{selftest_dir}: no test binaries: run 'make selftests'")

@@ -240,7 +240,7 @@ def kernel_image(kdir: Path, machine: str) -> Path:
     """The image QEMU boots: on microvm, the kernel's ELF through its PVH
     entry point where it has one (CONFIG_PVH), else the bzImage.  PVH
     starts the kernel where QEMU loaded it: the bzImage's decompression
-    and relocation cost about 0.6 s of CPU a boot under TCG.  Not on
+    and relocation cost about 0.4 s of CPU a boot under TCG.  Not on
     q35: its first ACPI S3 wake-up (SeaBIOS, QEMU 7.2) then ends in a
     reset of the guest."""
     if machine.startswith("microvm") and kernel_config(kdir, "CONFIG_PVH") == "y":
