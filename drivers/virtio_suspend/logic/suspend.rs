@@ -64,10 +64,10 @@ pub(crate) enum State {
     /// restore is due.
     Fallback,
     /// The device is gone (its status reads all ones): nothing is done
-    /// to it again, and no restore is due. Its driver is not frozen,
-    /// unless it was when the device went (a freeze without its restore:
-    /// see [`Machine::driver_frozen`]; a stock driver removed then frees
-    /// what the freeze freed).
+    /// to it again, and its driver is not frozen, so no restore is due
+    /// (a stock driver removed after a freeze without its restore frees
+    /// what the freeze freed): one frozen when the device went is
+    /// restored onto the detached device first.
     Gone,
     /// A recovery or a reset-based restore failed: its queues are marked
     /// broken where the device could not be made to run again, and
@@ -220,9 +220,8 @@ pub(crate) enum Report {
     SuspendFailed(Reason),
     /// Resume from SUSPEND failed: recovered, frozen and restored.
     ResumeFailed(Reason),
-    /// The device is gone: its queues are marked broken. Its driver may
-    /// still be frozen (see [`Machine::driver_frozen`]).
-    Gone { driver_frozen: bool },
+    /// The device is gone: its queues are marked broken.
+    Gone,
     /// A recovery failed: the device is marked broken.
     Unrecoverable(Unrecoverable),
     /// The control file cannot suspend without SUSPEND: it does not run
@@ -280,15 +279,8 @@ impl core::fmt::Display for Report {
                 f,
                 "resume from SUSPEND failed: {r}; resetting and restoring the device"
             ),
-            Report::Gone {
-                driver_frozen: false,
-            } => f.write_str(
+            Report::Gone => f.write_str(
                 "device gone (status reads 0xff): its queues are marked broken, its driver is not frozen",
-            ),
-            Report::Gone {
-                driver_frozen: true,
-            } => f.write_str(
-                "device gone (status reads 0xff): its queues are marked broken; its driver is still frozen",
             ),
             Report::Unrecoverable(u) => {
                 f.write_str("cannot recover the device: ")?;
@@ -597,6 +589,7 @@ impl Machine {
 
     /// Whether the device's driver is frozen: in `Fallback`, or for good
     /// where it could not be restored onto the detached device.
+    #[cfg(test)]
     pub(crate) const fn driver_frozen(&self) -> bool {
         matches!(self.state, State::Fallback) || self.driver_left_frozen
     }
@@ -640,6 +633,18 @@ impl Machine {
             },
             Event::Vanished => match self.state {
                 State::Gone => Plan::of(&[Do(Step::Finish(Ok(())))]),
+                // Its driver's restore failed even onto the detached
+                // device: nothing reaches the device anyway.
+                State::Broken if self.driver_left_frozen => {
+                    Plan::of(&[Do(Step::MarkGone), Do(Step::Finish(Ok(())))])
+                }
+                // Its driver's freeze ran: restored onto the detached
+                // device first, so that its remove, which follows, frees
+                // once (see `next`).
+                State::Fallback => {
+                    self.state = State::Broken;
+                    Plan::of(&[Do(Step::RestoreDetached)])
+                }
                 _ => self.gone_plan(Ok(())),
             },
         };
@@ -721,6 +726,20 @@ impl Machine {
                     Do(Step::Report(Report::DetachedRestoreFailed(EIO))),
                     Do(Step::Finish(Err(EIO))),
                 ]);
+            }
+            // The device vanished with its driver frozen (`begin`).
+            (Step::RestoreDetached, outcome) if self.event == Some(Event::Vanished) => {
+                self.plan = match outcome {
+                    Outcome::Failed(e) => {
+                        self.driver_left_frozen = true;
+                        Plan::of(&[
+                            Do(Step::MarkGone),
+                            Do(Step::Report(Report::DetachedRestoreFailed(e))),
+                            Do(Step::Finish(Ok(()))),
+                        ])
+                    }
+                    _ => self.gone_plan(Ok(())),
+                };
             }
             (Step::RestoreDetached, Outcome::Failed(e)) => {
                 self.driver_left_frozen = true;
@@ -1021,14 +1040,10 @@ impl Machine {
     /// The device is gone: nothing it held will complete, and no reset
     /// brings it back. Its queues are marked broken, so that new requests
     /// fail instead of waiting, then released without a notification;
-    /// its driver is not restored (its remove is all that is left to
-    /// run): one frozen now stays frozen, and the machine says so.
-    fn gone_plan(&mut self, result: Result<(), i32>) -> Plan {
-        self.driver_left_frozen |= self.driver_frozen();
-        let report = Report::Gone {
-            driver_frozen: self.driver_left_frozen,
-        };
-        self.give_up(Step::MarkGone, report, State::Gone, result)
+    /// its driver is neither frozen nor restored (its remove is all that
+    /// is left to run).
+    fn gone_plan(&self, result: Result<(), i32>) -> Plan {
+        self.give_up(Step::MarkGone, Report::Gone, State::Gone, result)
     }
 
     /// A recovery failed: the device cannot be trusted with the queues

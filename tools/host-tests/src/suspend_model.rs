@@ -479,12 +479,9 @@ fn inputs(w: &World) -> Vec<Input> {
                 ]
                 .map(Input::Event),
             );
-            // A frozen driver whose device vanishes is removed frozen, as
-            // with the C transports (no restore can reach it): not a
-            // sequence the engine can make right.
-            if !w.driver_frozen {
-                inputs.push(Input::SurpriseRemoval);
-            }
+            // Also with the driver frozen (a control file freeze with
+            // control_classic): the C transports then remove it frozen.
+            inputs.push(Input::SurpriseRemoval);
         }
         Phase::SystemAsleep => {
             inputs.push(Input::Event(Event::SystemResume));

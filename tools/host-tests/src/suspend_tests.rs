@@ -565,15 +565,13 @@ fn a_driver_whose_restore_fails_on_the_detached_device_stays_frozen() {
     assert_eq!(run.result, Err(-12));
     assert_eq!(m.state(), State::Broken);
     assert!(m.driver_frozen());
-    // Its PCI function then vanishes: the report says the driver is
-    // still frozen, not that it is not.
-    vanishes(
-        &mut m,
-        &mut dev,
-        &mut now,
-        true,
-        "its driver is still frozen",
-    );
+    // Its PCI function then vanishes: nothing reaches the detached device
+    // anyway, and it stays Broken, its driver frozen (not "gone, its
+    // driver not frozen").
+    let run = drive(&mut m, &mut dev, &mut now, Event::Vanished);
+    assert_eq!(run.steps, vec![Step::MarkGone, Step::Finish(Ok(()))]);
+    assert_eq!(m.state(), State::Broken);
+    assert!(m.driver_frozen());
 }
 
 #[test]
@@ -581,46 +579,45 @@ fn a_running_device_that_vanishes_is_gone_with_its_driver_not_frozen() {
     let mut m = Machine::new(Some(Dialect::Spec), TIMEOUT_US);
     let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
     let mut now = 0;
-    vanishes(
-        &mut m,
-        &mut dev,
-        &mut now,
-        false,
-        "its driver is not frozen",
-    );
+    let run = drive(&mut m, &mut dev, &mut now, Event::Vanished);
+    assert!(!run.did(Step::RestoreDetached));
+    assert_eq!(run.reports(), vec![Report::Gone]);
+    assert_eq!(m.state(), State::Gone);
+    assert!(!m.driver_frozen());
 }
 
 #[test]
-fn a_device_that_vanishes_with_its_driver_frozen_says_it_stays_frozen() {
-    // Frozen through the control file (control_classic): the device is
-    // surprise-removed before the resume. Nothing restores the driver;
-    // the report and the machine agree that it is frozen.
+fn a_device_that_vanishes_with_its_driver_frozen_gets_it_restored_first() {
+    // Frozen through the control file (control_classic), then
+    // surprise-removed: its driver's remove follows, which would free
+    // again what its freeze freed. It is restored onto the detached
+    // device first.
     let mut m = Machine::new(None, TIMEOUT_US).with_control_classic(true);
     let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
     let mut now = 0;
     let run = drive(&mut m, &mut dev, &mut now, Event::ControlSuspend);
     assert_eq!(run.result, Ok(()));
     assert_eq!(m.state(), State::Fallback);
-    vanishes(
-        &mut m,
-        &mut dev,
-        &mut now,
-        true,
-        "its driver is still frozen",
-    );
-}
-
-/// The device vanishes (`Event::Vanished`): it is gone, and the one
-/// report says whether its driver is frozen, ending with `says`.
-fn vanishes(m: &mut Machine, dev: &mut FakeDevice, now: &mut u64, frozen: bool, says: &str) {
-    let run = drive(m, dev, now, Event::Vanished);
-    let report = Report::Gone {
-        driver_frozen: frozen,
-    };
-    assert_eq!(run.reports(), vec![report]);
-    assert!(report.to_string().ends_with(says), "{report}");
+    dev.status = 0xff;
+    let run = drive(&mut m, &mut dev, &mut now, Event::Vanished);
+    assert_eq!(run.steps[0], Step::RestoreDetached);
+    assert!(run.did(Step::MarkGone));
+    assert_eq!(run.reports(), vec![Report::Gone]);
+    assert_eq!(run.result, Ok(()));
     assert_eq!(m.state(), State::Gone);
-    assert_eq!(m.driver_frozen(), frozen);
+    assert!(!m.driver_frozen());
+    // Its driver's restore fails even there: it stays frozen, Broken.
+    let mut m = Machine::new(None, TIMEOUT_US).with_control_classic(true);
+    let mut dev = FakeDevice::new(Dialect::Spec, 0, Fault::None);
+    drive(&mut m, &mut dev, &mut now, Event::ControlSuspend);
+    assert_eq!(m.state(), State::Fallback);
+    dev.status = 0xff;
+    let failing = [Step::RestoreDetached];
+    let run = drive_failing(&mut m, &mut dev, &mut now, Event::Vanished, &failing);
+    assert_eq!(run.reports(), vec![Report::DetachedRestoreFailed(-12)]);
+    assert_eq!(run.result, Ok(()));
+    assert_eq!(m.state(), State::Broken);
+    assert!(m.driver_frozen());
 }
 
 #[test]
