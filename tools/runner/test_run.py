@@ -261,11 +261,16 @@ class QemuStderr(unittest.TestCase):
         self.assertEqual(self.problems(line, with_prop), [])
         self.assertEqual(len(self.problems(line, other_prop)), 1)
         self.assertEqual(len(self.problems(line, scenario())), 1)
-        # x-fault-vanish=reset: at the reset of a device set up.
-        line = line.replace("suspend request, status 0x1f", "reset request, status 0x00")
-        with_prop = scenario(devices=[{"kind": "blk", "props": {"x-fault-vanish": "reset"}}])
-        self.assertEqual(self.problems(line, with_prop), [])
-        self.assertEqual(len(self.problems(line, other_prop)), 1)
+        # x-fault-vanish=reset and reset-function: at the reset of a
+        # device set up.
+        for mode in ("reset", "reset-function"):
+            at = line.replace("suspend request, status 0x1f", f"{mode} request, status 0x00")
+            with_prop = scenario(devices=[{"kind": "blk", "props": {"x-fault-vanish": mode}}])
+            self.assertEqual(self.problems(at, with_prop), [])
+            self.assertEqual(len(self.problems(at, other_prop)), 1)
+        at = line.replace("suspend request, status 0x1f", "reset-function request, status 0x00")
+        reset = scenario(devices=[{"kind": "blk", "props": {"x-fault-vanish": "reset"}}])
+        self.assertEqual(len(self.problems(at, reset)), 1)
 
     def test_vanish_at_notification_harmless_only_for_that_queue(self):
         line = ("qemu-system-x86_64: warning: virtio-suspend: virtio-net: the device "

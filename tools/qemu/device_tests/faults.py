@@ -531,7 +531,7 @@ class FaultTests(TestBase):
             "virtio-rng-pci", [
                 (",disable-legacy=on,suspend=on,x-fault-vanish=bogus",
                  "x-fault-vanish: unknown value 'bogus' (allowed: suspend, "
-                 "resume, reset, notify:<queue>)"),
+                 "resume, reset, reset-function, notify:<queue>)"),
                 (",disable-legacy=on,suspend=on,x-fault-vanish=SUSPEND",
                  "x-fault-vanish: unknown value 'SUSPEND'"),
                 (",disable-modern=on,suspend=on,x-fault-vanish=suspend",
@@ -550,7 +550,8 @@ class FaultTests(TestBase):
         a reset-based freeze does; not at the reset that starts an
         initialisation, nor at one before DRIVER_OK, nor at a driver's
         reset after a system reset of the set-up device.  It needs no
-        suspend=on."""
+        suspend=on.  reset-function: the whole function vanishes then,
+        its PCI configuration space too."""
         args = ["-device", "pcie-root-port,id=rp0,bus=pcie.0,addr=0x2,"
                 "chassis=1",
                 "-device", "virtio-rng-pci,id=dev0,bus=rp0,disable-legacy=on,"
@@ -584,6 +585,26 @@ class FaultTests(TestBase):
         st = q.qmp_cmd("x-query-virtio-status", path=self.VDEV)
         self.eq(st["status"], st0["status"], "vanish=reset: no set-up "
                 "reaches it again")
+        self.eq(d.cfg_r(0), 0x10441af4, "vanish=reset: the function stays")
+        q.close()
+
+        # reset-function: the same trigger, and the whole function goes
+        q = self.start([a.replace("=reset", "=reset-function") for a in args],
+                       qmp=True, machine="microvm,acpi=on,pcie=on")
+        d = PciDevice(q)
+        d.init(1 << F_VERSION_1, queues=[0])
+        self.pci_works(d, "vanish=reset-function: set up", 1)
+        self.eq(q.stderr(), "", "vanish=reset-function: nothing on stderr "
+                "before")
+        d.set_status(0)
+        self.eq(d.status, 0xff, "vanish=reset-function: status reads 0xff")
+        self.eq((d.cfg_r(0), d.cfg_r(4)), (0xffffffff, 0xffffffff),
+                "vanish=reset-function: the configuration space reads all "
+                "ones")
+        err = q.stderr()
+        self.check("vanished at the reset-function request, status 0x00"
+                   in err and len(err.splitlines()) == 1,
+                   "vanish=reset-function: one line on stderr", err)
         q.close()
 
     RNG_PERIOD_MS = 1 << 16     # virtio-rng's default rate-limit period

@@ -49,11 +49,11 @@ QEMU_RECOVERY_INJECTED = re.compile(
     r"^[\w.-]+: warning: virtio-suspend: .*: the driver reset the device "
     r"(?:while its SUSPEND request was pending|after setting it up): it refuses "
     r"FEATURES_OK from now on \(fault injected by the x-fault-recovery property\)$")
-# A device made to vanish (x-fault-vanish=suspend|resume|reset|notify:N)
-# says so once.
+# A device made to vanish (x-fault-vanish=suspend|resume|reset|
+# reset-function|notify:N) says so once.
 QEMU_VANISH_INJECTED = re.compile(
     r"^[\w.-]+: warning: virtio-suspend: \S+: the device .* vanished at the "
-    r"(?:(suspend|resume|reset) request, status 0x[0-9a-f]{2}|notification of queue (\d+)) "
+    r"(?:(suspend|resume|reset|reset-function) request, status 0x[0-9a-f]{2}|notification of queue (\d+)) "
     r"\(fault injected by the x-fault-vanish property\)$")
 
 

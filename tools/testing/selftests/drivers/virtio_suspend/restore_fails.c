@@ -27,6 +27,12 @@
  * a serial read issued while it is, and the resume that fails must end
  * that read too, instead of leaving it in a queue no device takes.
  *
+ * Before all that, a disk whose whole PCI function vanishes at the reset
+ * of its freeze (x-fault-vanish=reset-function) is frozen through the
+ * control file and its function unbound, as after a surprise removal:
+ * its driver must be restored onto the detached device before its
+ * remove, which would otherwise free again what the freeze freed.
+ *
  * Devices of other types may have the fault too (VS_FAULTY_OTHERS): a
  * driver whose restore adds buffers and notifies the device (virtio_input
  * fills its event queue) must find its queues broken from the start of
@@ -41,10 +47,14 @@
  *                       first (control_classic=Y); none if empty
  *   VS_FAULTY_OTHERS    how many devices other than disks have the fault
  *                       (default 0): their restores fail too
+ *   VS_VANISH_FROZEN_SERIAL  the disk whose function vanishes at its
+ *                       freeze (not in VS_BROKEN_SERIALS); none if empty
  *   VS_PM_TEST          see vs_sleep_cycle()
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <sys/wait.h>
 
 #include "kselftest_harness.h"
@@ -226,6 +236,40 @@ static void check_disks(struct __test_metadata *_metadata, FIXTURE_DATA(restore)
 		if (!ret)
 			EXPECT_STREQ("", serial) TH_LOG("%s: serial %s", d->name, when);
 	}
+}
+
+/*
+ * First: the other test's fixture must not find this disk any more.  Its
+ * freeze resets the device, at which the function vanishes; the unbind of
+ * the function finds it gone (the vendor ID reads 0xffff) while the
+ * driver is frozen.  A remove of the frozen virtio_blk freed its queues a
+ * second time ("Object already free", which fails the scenario).
+ */
+TEST_F_TIMEOUT(restore, function_vanishes_while_frozen, 60)
+{
+	const char *serial = vs_env_str("VS_VANISH_FROZEN_SERIAL", "");
+	char path[PATH_MAX], bdf[32];
+	uint16_t vendor = 0;
+	int i, fd;
+
+	if (!*serial)
+		SKIP(return, "no VS_VANISH_FROZEN_SERIAL");
+	for (i = 0; i < self->n && strcmp(self->disks[i].serial, serial); i++)
+		;
+	ASSERT_LT(i, self->n) TH_LOG("no disk with serial '%s'", serial);
+	ASSERT_EQ(0, vs_pci_function(self->disks[i].vdev, bdf, sizeof(bdf)));
+	vs_control_path(self->disks[i].vdev, path, sizeof(path));
+	ASSERT_EQ(0, vs_write_attr(path, "suspend")) TH_LOG("%s: suspend", self->disks[i].vdev);
+	/* The configuration space reads all ones from the reset on. */
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/config", bdf);
+	fd = open(path, O_RDONLY);
+	ASSERT_LE(0, fd) TH_LOG("%s", path);
+	EXPECT_EQ(2, pread(fd, &vendor, 2, 0));
+	close(fd);
+	EXPECT_EQ(0xffff, vendor) TH_LOG("%s: the function did not vanish", bdf);
+	EXPECT_EQ(0, vs_pci_unbind(bdf)) TH_LOG("unbind %s", bdf);
+	snprintf(path, sizeof(path), "/sys/block/%s", self->disks[i].name);
+	EXPECT_EQ(0, vs_wait_path(path, 0, 5000)) TH_LOG("%s after the unbind", path);
 }
 
 TEST_F_TIMEOUT(restore, failed_restore_leaves_the_driver_on_a_detached_device, 300)

@@ -49,34 +49,6 @@
  */
 #define CVQ_WAIT_MS	30000
 
-/* The PCI function under virtio device @vdev: "0000:01:00.0". */
-static int pci_function(const char *vdev, char *buf, size_t len)
-{
-	char path[PATH_MAX], real[PATH_MAX], *slash;
-
-	snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s", vdev);
-	if (!realpath(path, real))
-		return -errno;
-	slash = strrchr(real, '/');
-	if (!slash)
-		return -EINVAL;
-	*slash = '\0';
-	slash = strrchr(real, '/');
-	if (!slash || strlen(slash + 1) >= len)
-		return -EINVAL;
-	strcpy(buf, slash + 1);
-	return 0;
-}
-
-/* Unbinds PCI function @bdf from its driver: 0 or -errno. */
-static int pci_unbind(const char *bdf)
-{
-	char path[PATH_MAX];
-
-	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind", bdf);
-	return vs_write_attr(path, bdf);
-}
-
 static int control(const char *vdev, const char *command)
 {
 	char path[PATH_MAX];
@@ -211,7 +183,7 @@ TEST(vanish_while_suspending)
 		if (strcmp(v[i].when, "suspend"))
 			continue;
 		seen++;
-		ASSERT_EQ(0, pci_function(v[i].vdev, bdf, sizeof(bdf)));
+		ASSERT_EQ(0, vs_pci_function(v[i].vdev, bdf, sizeof(bdf)));
 		timeouts = vs_suspend_count(v[i].vdev, "timeouts");
 		ASSERT_LE(0, timeouts);
 
@@ -225,7 +197,7 @@ TEST(vanish_while_suspending)
 		expect_gone(_metadata, v[i].vdev, timeouts);
 
 		/* Unbinding completes: no reset wait on a device that is gone. */
-		EXPECT_EQ(0, pci_unbind(bdf));
+		EXPECT_EQ(0, vs_pci_unbind(bdf));
 		snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s", v[i].vdev);
 		EXPECT_NE(0, access(path, F_OK)) TH_LOG("%s still there after unbind", v[i].vdev);
 	}
@@ -247,7 +219,7 @@ TEST(vanish_while_resuming)
 		if (strcmp(v[i].when, "resume"))
 			continue;
 		seen++;
-		ASSERT_EQ(0, pci_function(v[i].vdev, bdf, sizeof(bdf)));
+		ASSERT_EQ(0, vs_pci_function(v[i].vdev, bdf, sizeof(bdf)));
 		timeouts = vs_suspend_count(v[i].vdev, "timeouts");
 		ASSERT_LE(0, timeouts);
 		ASSERT_EQ(0, make_only_rng(v[i].vdev)) TH_LOG("%s as the only hwrng", v[i].vdev);
@@ -269,7 +241,7 @@ TEST(vanish_while_resuming)
 		 * Nothing the device held completes; the read ends when the
 		 * device is unbound (virtio_rng's remove wakes its reader).
 		 */
-		EXPECT_EQ(0, pci_unbind(bdf));
+		EXPECT_EQ(0, vs_pci_unbind(bdf));
 		snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s", v[i].vdev);
 		EXPECT_NE(0, access(path, F_OK)) TH_LOG("%s still there after unbind", v[i].vdev);
 		ret = wait_exit(reader, 5000, NULL);
@@ -361,7 +333,7 @@ static pid_t start_unbind(const char *bdf)
 	pid_t pid = fork();
 
 	if (pid == 0)
-		_exit(pci_unbind(bdf) ? 1 : 0);
+		_exit(vs_pci_unbind(bdf) ? 1 : 0);
 	return pid;
 }
 
@@ -403,7 +375,7 @@ TEST_F_TIMEOUT(cvq, vanish_at_control_command, 4 * CVQ_WAIT_MS / 1000 + 30)
 		if (strcmp(v[i].when, "notify"))
 			continue;
 		seen++;
-		ASSERT_EQ(0, pci_function(v[i].vdev, bdf, sizeof(bdf)));
+		ASSERT_EQ(0, vs_pci_function(v[i].vdev, bdf, sizeof(bdf)));
 		ASSERT_EQ(0, net_iface(v[i].vdev, ifname, sizeof(ifname)))
 			TH_LOG("%s: no network interface (not bound to virtio_net?)", v[i].vdev);
 		ASSERT_EQ(0x1af4, pci_vendor_now(bdf));

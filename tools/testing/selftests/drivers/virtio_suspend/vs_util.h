@@ -553,6 +553,34 @@ static inline const char *vs_sleep_state(long n)
 	return state;
 }
 
+/* The PCI function under virtio device @vdev: "0000:01:00.0". */
+static inline int vs_pci_function(const char *vdev, char *buf, size_t len)
+{
+	char path[PATH_MAX], real[PATH_MAX], *slash;
+
+	snprintf(path, sizeof(path), "/sys/bus/virtio/devices/%s", vdev);
+	if (!realpath(path, real))
+		return -errno;
+	slash = strrchr(real, '/');
+	if (!slash)
+		return -EINVAL;
+	*slash = '\0';
+	slash = strrchr(real, '/');
+	if (!slash || strlen(slash + 1) >= len)
+		return -EINVAL;
+	strcpy(buf, slash + 1);
+	return 0;
+}
+
+/* Unbinds PCI function @bdf from its driver: 0 or -errno. */
+static inline int vs_pci_unbind(const char *bdf)
+{
+	char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/driver/unbind", bdf);
+	return vs_write_attr(path, bdf);
+}
+
 /*
  * A reader of the kernel log from now on: /dev/kmsg, non-blocking, at
  * its end.  Returns the fd or -errno.
