@@ -239,6 +239,10 @@ pub(crate) enum Report {
     /// The device did not reset, or the driver's own restore failed on
     /// the detached device: it stays frozen.
     DetachedRestoreFailed(i32),
+    /// The device vanished with its driver frozen, and the driver's own
+    /// restore onto the detached device failed: its remove, which
+    /// follows, runs frozen.
+    VanishedFrozen(i32),
     /// Hibernation would freeze a device the control file suspended.
     HibernationRefused,
     /// Resumed before its driver is unbound.
@@ -307,6 +311,10 @@ impl core::fmt::Display for Report {
             Report::DetachedRestoreFailed(e) => write!(
                 f,
                 "cannot restore the driver onto the detached device (error {e}); the driver stays frozen: do not unbind it"
+            ),
+            Report::VanishedFrozen(e) => write!(
+                f,
+                "device gone with its driver frozen, and the driver cannot be restored onto the detached device (error {e}): its remove may free again what its freeze freed"
             ),
             Report::HibernationRefused => f.write_str(
                 "suspended through the debugfs control file: hibernation refused; write resume to it first",
@@ -382,7 +390,8 @@ pub(crate) enum Step {
     /// restoring the driver, and mark every queue broken.
     Detach,
     /// After a reset-based restore that failed, with the driver still
-    /// frozen and the device reset: detach the device (from then on
+    /// frozen and the device reset, or gone (also when it vanishes with
+    /// its driver frozen, see [`Event::Vanished`]): detach the device (from then on
     /// nothing is written to it: its status is kept in memory, its
     /// configuration only read, its queues set up in memory only and
     /// marked broken), then the same restore onto it, so that the
@@ -633,18 +642,17 @@ impl Machine {
             },
             Event::Vanished => match self.state {
                 State::Gone => Plan::of(&[Do(Step::Finish(Ok(())))]),
-                // Its driver's restore failed even onto the detached
-                // device: nothing reaches the device anyway.
-                State::Broken if self.driver_left_frozen => {
-                    Plan::of(&[Do(Step::MarkGone), Do(Step::Finish(Ok(())))])
-                }
-                // Its driver's freeze ran: restored onto the detached
+                // Its driver's freeze ran (Fallback), or its restore
+                // failed before (left frozen): restored onto the detached
                 // device first, so that its remove, which follows, frees
-                // once (see `next`).
+                // once (see `next`). A device gone uses nothing of the
+                // driver's any more, even one whose reset did not
+                // complete.
                 State::Fallback => {
                     self.state = State::Broken;
                     Plan::of(&[Do(Step::RestoreDetached)])
                 }
+                State::Broken if self.driver_left_frozen => Plan::of(&[Do(Step::RestoreDetached)]),
                 _ => self.gone_plan(Ok(())),
             },
         };
@@ -734,11 +742,14 @@ impl Machine {
                         self.driver_left_frozen = true;
                         Plan::of(&[
                             Do(Step::MarkGone),
-                            Do(Step::Report(Report::DetachedRestoreFailed(e))),
+                            Do(Step::Report(Report::VanishedFrozen(e))),
                             Do(Step::Finish(Ok(()))),
                         ])
                     }
-                    _ => self.gone_plan(Ok(())),
+                    _ => {
+                        self.driver_left_frozen = false;
+                        self.gone_plan(Ok(()))
+                    }
                 };
             }
             (Step::RestoreDetached, Outcome::Failed(e)) => {

@@ -483,13 +483,17 @@ fn inputs(w: &World) -> Vec<Input> {
             // control_classic): the C transports then remove it frozen.
             inputs.push(Input::SurpriseRemoval);
         }
+        // A removal the port's resume finds (pciehp) comes while the
+        // system sleeps or hibernates too.
         Phase::SystemAsleep => {
             inputs.push(Input::Event(Event::SystemResume));
             inputs.push(Input::PlatformReset);
+            inputs.push(Input::SurpriseRemoval);
         }
         Phase::Hibernating => {
             inputs.push(Input::Event(Event::HibernationRestore));
             inputs.push(Input::PlatformReset);
+            inputs.push(Input::SurpriseRemoval);
         }
     }
     if w.dev == Dev::Suspended {

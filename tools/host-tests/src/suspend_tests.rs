@@ -565,13 +565,14 @@ fn a_driver_whose_restore_fails_on_the_detached_device_stays_frozen() {
     assert_eq!(run.result, Err(-12));
     assert_eq!(m.state(), State::Broken);
     assert!(m.driver_frozen());
-    // Its PCI function then vanishes: nothing reaches the detached device
-    // anyway, and it stays Broken, its driver frozen (not "gone, its
-    // driver not frozen").
+    // Its PCI function then vanishes, and its remove follows: the driver
+    // is restored onto the detached device again (it may succeed now),
+    // so that the remove does not run frozen.
     let run = drive(&mut m, &mut dev, &mut now, Event::Vanished);
-    assert_eq!(run.steps, vec![Step::MarkGone, Step::Finish(Ok(()))]);
-    assert_eq!(m.state(), State::Broken);
-    assert!(m.driver_frozen());
+    assert_eq!(run.steps[0], Step::RestoreDetached);
+    assert_eq!(run.reports(), vec![Report::Gone]);
+    assert_eq!(m.state(), State::Gone);
+    assert!(!m.driver_frozen());
 }
 
 #[test]
@@ -614,7 +615,10 @@ fn a_device_that_vanishes_with_its_driver_frozen_gets_it_restored_first() {
     dev.status = 0xff;
     let failing = [Step::RestoreDetached];
     let run = drive_failing(&mut m, &mut dev, &mut now, Event::Vanished, &failing);
-    assert_eq!(run.reports(), vec![Report::DetachedRestoreFailed(-12)]);
+    assert_eq!(run.reports(), vec![Report::VanishedFrozen(-12)]);
+    assert!(!Report::VanishedFrozen(-12)
+        .to_string()
+        .contains("do not unbind"));
     assert_eq!(run.result, Ok(()));
     assert_eq!(m.state(), State::Broken);
     assert!(m.driver_frozen());
