@@ -239,6 +239,9 @@ pub(crate) enum Report {
     /// The device did not reset, or the driver's own restore failed on
     /// the detached device: it stays frozen.
     DetachedRestoreFailed(i32),
+    /// The device vanished with its driver frozen: the driver was
+    /// restored onto the detached device, for its remove.
+    VanishedRestored,
     /// The device vanished with its driver frozen, and the driver's own
     /// restore onto the detached device failed: its remove, which
     /// follows, runs frozen.
@@ -311,6 +314,9 @@ impl core::fmt::Display for Report {
             Report::DetachedRestoreFailed(e) => write!(
                 f,
                 "cannot restore the driver onto the detached device (error {e}); the driver stays frozen: do not unbind it"
+            ),
+            Report::VanishedRestored => f.write_str(
+                "device gone with its driver frozen: the driver is restored onto the detached device, for its remove",
             ),
             Report::VanishedFrozen(e) => write!(
                 f,
@@ -748,7 +754,8 @@ impl Machine {
                     }
                     _ => {
                         self.driver_left_frozen = false;
-                        self.gone_plan(Ok(()))
+                        Plan::of(&[Do(Step::Report(Report::VanishedRestored))])
+                            .then(self.gone_plan(Ok(())))
                     }
                 };
             }

@@ -570,7 +570,7 @@ fn a_driver_whose_restore_fails_on_the_detached_device_stays_frozen() {
     // so that the remove does not run frozen.
     let run = drive(&mut m, &mut dev, &mut now, Event::Vanished);
     assert_eq!(run.steps[0], Step::RestoreDetached);
-    assert_eq!(run.reports(), vec![Report::Gone]);
+    assert_eq!(run.reports(), vec![Report::VanishedRestored, Report::Gone]);
     assert_eq!(m.state(), State::Gone);
     assert!(!m.driver_frozen());
 }
@@ -603,7 +603,7 @@ fn a_device_that_vanishes_with_its_driver_frozen_gets_it_restored_first() {
     let run = drive(&mut m, &mut dev, &mut now, Event::Vanished);
     assert_eq!(run.steps[0], Step::RestoreDetached);
     assert!(run.did(Step::MarkGone));
-    assert_eq!(run.reports(), vec![Report::Gone]);
+    assert_eq!(run.reports(), vec![Report::VanishedRestored, Report::Gone]);
     assert_eq!(run.result, Ok(()));
     assert_eq!(m.state(), State::Gone);
     assert!(!m.driver_frozen());
