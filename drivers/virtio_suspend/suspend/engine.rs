@@ -676,7 +676,9 @@ impl Driven<'_> {
 
     /// The transport found the device gone (a PCI function no longer
     /// present at remove): its queues are marked broken, so that drivers
-    /// waiting on them give up, as the C transports do.
+    /// waiting on them give up, as the C transports do; a driver frozen
+    /// then is first restored onto the detached device, so that its
+    /// remove does not free again what its freeze freed.
     pub(crate) fn vanished(&self) {
         let _ = self.run_locked(Event::Vanished);
     }

@@ -158,7 +158,8 @@ impl pci::Driver for PciDriver {
     fn remove(pdev: &pci::Device, data: KBox<Bound<PciDevice>>) {
         // As `virtio_pci_remove`: drivers whose remove waits on a queue
         // (virtio_console's control messages) must see it broken, not
-        // wait for a device that is not there.
+        // wait for a device that is not there (and a frozen driver is
+        // restored onto the detached device: see `Driven::vanished`).
         if !pdev.is_present() {
             data.device().vanished();
         }
