@@ -396,13 +396,13 @@ pub(crate) enum Step {
     /// restoring the driver, and mark every queue broken.
     Detach,
     /// After a reset-based restore that failed, with the driver still
-    /// frozen and the device reset, or gone (also when it vanishes with
-    /// its driver frozen, see [`Event::Vanished`]): detach the device (from then on
-    /// nothing is written to it: its status is kept in memory, its
-    /// configuration only read, its queues set up in memory only and
-    /// marked broken), then the same restore onto it, so that the
-    /// driver's requests fail and its remove frees once what its freeze
-    /// freed; then mark every queue broken (those a driver without
+    /// frozen and the device reset or gone (and when the device vanishes
+    /// with its driver frozen, see [`Event::Vanished`]): detach the
+    /// device (from then on nothing is written to it: its status is kept
+    /// in memory, its configuration only read, its queues set up in
+    /// memory only and marked broken), then the same restore onto it, so
+    /// that the driver's requests fail and its remove frees once what its
+    /// freeze freed; then mark every queue broken (those a driver without
     /// `restore` kept too). The detached device accepts no set-up after
     /// this one. [`Outcome::Failed`] if the driver's own restore failed:
     /// it stays frozen.
