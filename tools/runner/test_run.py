@@ -576,6 +576,16 @@ class DeviceAccounting(unittest.TestCase):
                          "the device got 1 queue notifications while its status had no "
                          "DRIVER_OK")
 
+    def test_vanished_path(self):
+        # QEMU counts nothing of a device once it vanished.
+        broken = self.vdev(dialect="none", suspends=0, resumes=0, state="broken")
+        self.assertEqual(self.problems(stats(), broken, expect="vanished"), [])
+        self.assertFails(self.problems(stats(), broken.replace("state=broken", "state=running"),
+                                       expect="vanished"),
+                         "declared broken, the module (virtio0) left it running")
+        self.assertFails(self.problems(stats(suspend_requests=1), broken, expect="vanished"),
+                         "declared vanished, the device saw 1 SUSPEND requests")
+
     def test_accounting_problem_fails_verdict(self):
         sc = scenario(qemu="patched")
         r = parse(GOOD, sc, problems=self.problems(stats(suspend_requests=1, suspend_acks=1)))
@@ -635,8 +645,10 @@ class BrokenDiskIoErrors(unittest.TestCase):
 
     def test_io_errors_on_the_broken_disk_pass(self):
         self.assertEqual(self.run_with(), [])
-        # A device whose restore failed is broken too.
+        # A device whose restore failed is broken too, and one that
+        # vanished.
         self.assertEqual(self.run_with(expect="restore-failed"), [])
+        self.assertEqual(self.run_with(expect="vanished"), [])
 
     def test_io_errors_on_another_disk_fail(self):
         self.assertEqual(len(self.run_with(disk="vda")), 2)

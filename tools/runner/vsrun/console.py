@@ -19,6 +19,7 @@ from typing import IO
 from . import config
 from .config import boot_timeout
 from .model import DeviceStats, Echo, Problem, Result, ScenarioRun
+from .scenario import BROKEN_PATHS
 from .qmp import qmp_command
 
 # Kernel messages that fail a scenario whatever its tests said: warnings
@@ -61,14 +62,14 @@ TAP_PLAN = re.compile(r"^1\.\.(\d+)(?:\s+#\s*(.*))?$")
 
 def broken_disks(run: ScenarioRun) -> set[str]:
     """The disks on which block I/O may fail: those of the devices the
-    scenario declares broken (expect_path = "broken" or "restore-failed")
+    scenario declares broken (expect_path in BROKEN_PATHS)
     that the guest reported broken (init.sh's vdev line: state=broken,
     disk=vdX), read at its "accounting" marker.  Without device
     accounting, none."""
     disks = set()
     for entry in run.device_stats or []:
         guest = run.guest_devices.get(entry["key"]) if entry["key"] else None
-        if entry["device"].get("expect_path") in ("broken", "restore-failed") and guest \
+        if entry["device"].get("expect_path") in BROKEN_PATHS and guest \
                 and guest.get("state") == "broken" and guest.get("disk"):
             disks.add(guest["disk"])
     return disks

@@ -39,7 +39,10 @@ DEVICE_KINDS = ("blk", "rng", "net", "console", "gpu", "scsi", "input", "balloon
                 "vsock")
 # What a device's cycles must have been, as QEMU counted them (see
 # accounting_problems()).
-EXPECT_PATHS = ("suspend", "reset", "fault", "broken", "restore-failed")
+EXPECT_PATHS = ("suspend", "reset", "fault", "broken", "restore-failed", "vanished")
+# The paths on which the module must leave the device broken, and block
+# I/O on its disk may fail.
+BROKEN_PATHS = ("broken", "restore-failed", "vanished")
 DEVICE_KEYS: dict[str, KeyRule] = {
     "kind": (lambda v: v in DEVICE_KINDS, "one of " + ", ".join(DEVICE_KINDS)),
     "size_mib": (lambda v: _is_int(v) and v > 0, "a positive integer"),

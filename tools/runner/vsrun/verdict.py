@@ -14,7 +14,7 @@ from pathlib import Path
 from . import config
 from .config import boot_timeout, scenario_timeout
 from .model import DeviceStats, Problem, Result, Scenario, ScenarioRun
-from .scenario import vhost_user_devices
+from .scenario import BROKEN_PATHS, vhost_user_devices
 
 # QEMU's log (-d guest_errors -D qemu.log).  The patch (tools/qemu/patches)
 # writes "virtio-suspend: violation: <device>: ..." when the driver breaks
@@ -211,7 +211,9 @@ def accounting_problems(sc: Scenario, run: ScenarioRun) -> list[Problem]:
     reset-based freeze), a FEATURES_OK refused (its restore failed), the
     module left it broken, and the device saw no queue notification
     while its status had no DRIVER_OK (the driver, restored onto no
-    device, reached it with none)."""
+    device, reached it with none); "vanished" (x-fault-vanish=reset: the
+    device vanished at the reset-based freeze, after which QEMU counts
+    nothing of it): no SUSPEND request, and the module left it broken."""
     if run.device_stats is None:
         return [Problem("accounting", "QEMU's device counters were not read "
                                       "(no \"vs-runner: accounting\" from the guest)")]
@@ -266,6 +268,9 @@ def accounting_problems(sc: Scenario, run: ScenarioRun) -> list[Problem]:
             if failed:
                 bad(entry, f"declared on the SUSPEND path, {failed} suspends or resumes "
                            "failed or were abandoned")
+        elif expect == "vanished":
+            if requests:
+                bad(entry, f"declared vanished, the device saw {requests} SUSPEND requests")
         elif expect in ("reset", "restore-failed"):
             what = "on the reset path" if expect == "reset" else "a failed restore"
             if requests:
@@ -282,7 +287,7 @@ def accounting_problems(sc: Scenario, run: ScenarioRun) -> list[Problem]:
             if guest and not guest.get("fallbacks", 0):
                 bad(entry, f"declared {what}, the module ({guest['name']}) counted no "
                            "fallback")
-        if expect in ("broken", "restore-failed"):
+        if expect in BROKEN_PATHS:
             if not guest:
                 bad(entry, "declared broken, but no device of our transport at "
                            f"{entry['key']} in the guest")
