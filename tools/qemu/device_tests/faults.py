@@ -209,10 +209,8 @@ class FaultTests(TestBase):
             # (before any ISR read, which deasserts it)
             self.check(not self.intx(d), f"{what}: INTx deasserted")
         self.vanished_reads(d, what)
-        err = q.stderr()
-        self.check(f"vanished at the {mode} request" in err
-                   and "x-fault-vanish" in err and len(err.splitlines()) == 1,
-                   f"{what}: one line on stderr", err)
+        self.one_warning(q, what, f"vanished at the {mode} request",
+                         "x-fault-vanish")
         self.eq(q.qom_get(self.VDEV, "suspend-state"), state0,
                 f"{what}: the status write never reached the device")
 
@@ -305,6 +303,14 @@ class FaultTests(TestBase):
         q, d = self.pci(("" if suspend else ",suspend=off") + props)
         return q, d, self.VDEV
 
+    def one_warning(self, q, what, *parts):
+        """QEMU wrote one line on stderr since it was last read, holding
+        each of parts."""
+        err = q.stderr().strip()
+        self.check(all(part in err for part in parts)
+                   and len(err.splitlines()) == 1,
+                   f"{what}: one line on stderr", err)
+
     def system_reset(self, q, d, bus):
         """QMP system_reset, and on virtio-pci the BARs mapped again."""
         q.qmp_cmd("system_reset")
@@ -342,12 +348,10 @@ class FaultTests(TestBase):
         self.refused_setup(d, f"{what}: after a second reset")
         self.system_reset(q, d, bus)
         self.refused_setup(d, f"{what}: after system_reset")
-        err = q.stderr().strip()
-        self.check("the driver reset the device while its SUSPEND request "
-                   "was pending: it refuses FEATURES_OK from now on (fault "
-                   "injected by the x-fault-recovery property)" in err
-                   and len(err.splitlines()) == 1,
-                   f"{what}: one warning on stderr", err)
+        self.one_warning(q, what, "the driver reset the device while its "
+                         "SUSPEND request was pending: it refuses FEATURES_OK "
+                         "from now on (fault injected by the x-fault-recovery "
+                         "property)")
         self.stats_eq(q, {"suspend-requests": 1, "suspend-aborts": 1,
                           "resets-after-driver-ok": 2, "features-refused": 3,
                           "notifies-before-driver-ok": 1},
@@ -379,12 +383,10 @@ class FaultTests(TestBase):
             self.refused_setup(d, f"{what}: after that reset", feats)
             d.set_status(0)
             self.refused_setup(d, f"{what}: after a second reset", feats)
-            err = q.stderr().strip()
-            self.check("the driver reset the device after setting it up: it "
-                       "refuses FEATURES_OK from now on (fault injected by "
-                       "the x-fault-recovery property)" in err
-                       and len(err.splitlines()) == 1,
-                       f"{what}: one warning on stderr", err)
+            self.one_warning(q, what, "the driver reset the device after "
+                             "setting it up: it refuses FEATURES_OK from now "
+                             "on (fault injected by the x-fault-recovery "
+                             "property)")
             self.stats_eq(q, {"features-refused": 2,
                               "resets-after-driver-ok": 2},
                           f"{what}: stats: two refused set-ups, after the "
@@ -552,12 +554,7 @@ class FaultTests(TestBase):
         reset after a system reset of the set-up device.  It needs no
         suspend=on.  reset-function: the whole function vanishes then,
         its PCI configuration space too."""
-        args = ["-device", "pcie-root-port,id=rp0,bus=pcie.0,addr=0x2,"
-                "chassis=1",
-                "-device", "virtio-rng-pci,id=dev0,bus=rp0,disable-legacy=on,"
-                "vectors=2,x-fault-vanish=reset"]
-        q = self.start(args, qmp=True, machine="microvm,acpi=on,pcie=on")
-        d = PciDevice(q)
+        q, d, _ = self.rng_on("pci", ",x-fault-vanish=reset", suspend=False)
         d.set_status(ACKNOWLEDGE)
         d.set_status(0)
         self.eq(d.status, 0, "vanish=reset: a reset before DRIVER_OK is no "
@@ -574,10 +571,8 @@ class FaultTests(TestBase):
         st0 = q.qmp_cmd("x-query-virtio-status", path=self.VDEV)
         d.set_status(0)
         self.vanished_reads(d, "vanish=reset", ids=0x10441af4)
-        err = q.stderr()
-        self.check("vanished at the reset request, status 0x00" in err
-                   and "x-fault-vanish" in err and len(err.splitlines()) == 1,
-                   "vanish=reset: one line on stderr", err)
+        self.one_warning(q, "vanish=reset", "vanished at the reset request, "
+                         "status 0x00", "x-fault-vanish")
         st = q.qmp_cmd("x-query-virtio-status", path=self.VDEV)
         self.eq(st["status"], st0["status"], "vanish=reset: the reset never "
                 "reached the device")
@@ -589,9 +584,8 @@ class FaultTests(TestBase):
         q.close()
 
         # reset-function: the same trigger, and the whole function goes
-        q = self.start([a.replace("=reset", "=reset-function") for a in args],
-                       qmp=True, machine="microvm,acpi=on,pcie=on")
-        d = PciDevice(q)
+        q, d, _ = self.rng_on("pci", ",x-fault-vanish=reset-function",
+                              suspend=False)
         d.init(1 << F_VERSION_1, queues=[0])
         self.pci_works(d, "vanish=reset-function: set up", 1)
         self.eq(q.stderr(), "", "vanish=reset-function: nothing on stderr "
@@ -601,10 +595,9 @@ class FaultTests(TestBase):
         self.eq((d.cfg_r(0), d.cfg_r(4)), (0xffffffff, 0xffffffff),
                 "vanish=reset-function: the configuration space reads all "
                 "ones")
-        err = q.stderr()
-        self.check("vanished at the reset-function request, status 0x00"
-                   in err and len(err.splitlines()) == 1,
-                   "vanish=reset-function: one line on stderr", err)
+        self.one_warning(q, "vanish=reset-function", "vanished at the "
+                         "reset-function request, status 0x00",
+                         "x-fault-vanish")
         q.close()
 
     RNG_PERIOD_MS = 1 << 16     # virtio-rng's default rate-limit period
@@ -727,10 +720,8 @@ class FaultTests(TestBase):
         self.check(not d.wait_used(1, 1, self.VANISH_TIMEOUT),
                    f"{what}: the notification never reached the queue")
         self.eq(q.read(req + 0x200, 1), b"\xff", f"{what}: no DMA")
-        err = q.stderr()
-        self.check("vanished at the notification of queue 1" in err
-                   and "x-fault-vanish" in err and len(err.splitlines()) == 1,
-                   f"{what}: one line on stderr", err)
+        self.one_warning(q, what, "vanished at the notification of queue 1",
+                         "x-fault-vanish")
         self.eq((d.cr(C_DF, 4), d.isr()), (0xffffffff, 0xff),
                 f"{what}: registers read all ones")
 
