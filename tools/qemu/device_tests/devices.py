@@ -10,7 +10,7 @@ import time
 
 from .harness import (
     ACKNOWLEDGE, DRIVER, FEATURES_OK, F_SUSPEND, F_VERSION_1, QSIZE, RUNNING,
-    STATUS, SUSPEND)
+    STATUS, SUSPEND, find_devices)
 from .base import TestBase
 
 
@@ -387,6 +387,67 @@ class DeviceTypeTests(TestBase):
         d.set_status(RUNNING)
         self.eq(d.status, RUNNING, "scsi-inflight: resumed")
         self.no_violation(q, "scsi-inflight")
+
+    def t_net_tx_to_suspended_peer(self):
+        """A virtio-net whose frame waits for a suspended peer (two NICs on
+        one hub) acknowledges its suspend: the frame is left to the net
+        layer, which delivers it once when the peer resumes; the sender's
+        buffer is used once.  Not their order: QEMU's hub flushes the
+        frame held at its port before the one held at the peer."""
+        nic = "virtio-net-device,netdev=n{0},suspend=on,mac=52:54:00:00:00:0{0}"
+        q = self.start(["-netdev", "hubport,id=n0,hubid=0", "-device", nic.format(0),
+                        "-netdev", "hubport,id=n1,hubid=0", "-device", nic.format(1)])
+        nets = [d for dev_id, d in find_devices(q) if dev_id == 1]
+        self.eq(len(nets), 2, "net-peer: two NICs")
+        tx, rx = nets
+        hdr = 12                            # virtio_net_hdr_v1
+        for d, rings in ((tx, 0x100000), (rx, 0x200000)):
+            d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0, 1], rings=rings)
+        # The peer's receive buffers, and three frames to send to it.
+        for i in range(3):
+            rx.add_buffer(0, [(0x300000 + 0x1000 * i, 0x800, True)])
+        rx.kick(0)
+        frames = []
+        for i in range(3):
+            frame = (b"\x52\x54\x00\x00\x00\x01" + b"\x52\x54\x00\x00\x00\x00"
+                     + b"\x88\xb5" + bytes([i]) * 60)
+            q.write(0x400000 + 0x1000 * i, bytes(hdr) + frame)
+            frames.append(frame)
+        rx.set_status(RUNNING | SUSPEND)
+        self.eq(rx.status, ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND,
+                "net-peer: the peer suspended")
+        # The first frame waits in the peer's queue, the second for the
+        # peer: its buffer stays in use.
+        for i in range(2):
+            tx.add_buffer(1, [(0x400000 + 0x1000 * i, hdr + len(frames[i]), False)])
+        tx.kick(1)
+        self.check(tx.wait_used(1, 1), "net-peer: the first frame's buffer used",
+                   f"used {tx.used_idx(1)}")
+        time.sleep(0.2)
+        self.eq(tx.used_idx(1), 1, "net-peer: the second frame waits for the peer")
+        tx.set_status(RUNNING | SUSPEND)
+        self.eq(tx.status, ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND,
+                "net-peer: the sender acknowledges its suspend")
+        self.eq(tx.used_idx(1), 2, "net-peer: the waiting frame's buffer used "
+                "before the acknowledgement")
+        self.eq(rx.used_idx(0), 0, "net-peer: nothing received while suspended")
+        rx.set_status(RUNNING)
+        self.eq(rx.status, RUNNING, "net-peer: the peer resumed")
+        self.check(rx.wait_used(0, 2), "net-peer: both frames received at the "
+                   "peer's resume", f"used {rx.used_idx(0)}")
+        self.eq(tx.used_idx(1), 2, "net-peer: the delivered frame's buffer not "
+                "used again")
+        tx.set_status(RUNNING)
+        self.eq(tx.status, RUNNING, "net-peer: the sender resumed")
+        tx.add_buffer(1, [(0x400000 + 0x2000, hdr + len(frames[2]), False)])
+        tx.kick(1)
+        self.check(tx.wait_used(1, 3) and rx.wait_used(0, 3),
+                   "net-peer: the sender transmits again",
+                   f"sent {tx.used_idx(1)}, received {rx.used_idx(0)}")
+        got = [q.read(0x300000 + 0x1000 * i + hdr, len(frames[i])) for i in range(3)]
+        self.eq(sorted(got), frames, "net-peer: each frame received once")
+        self.no_violation(q, "net-peer")
+        q.close()
 
     def t_other_devices(self):
         cases = [
