@@ -806,6 +806,7 @@ class KernelProblems(unittest.TestCase):
         "kmemleak: Kernel memory leak detector disabled",
         "virtio_rng virtio1: input:id 0 is not a head!",
         "virtio_net virtio2: output.0:id 300 out of range",
+        "APIC frequency too slow, disabling apic timer",
     ]
     CLEAN = [
         "virtio_blk virtio0: [vda] 16384 512-byte logical blocks (8.39 MB/8.00 MiB)",

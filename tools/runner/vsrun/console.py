@@ -26,7 +26,9 @@ from .qmp import qmp_command
 # and BUGs (KFENCE, soft lockup and "scheduling while atomic" among them),
 # lockdep, RCU stalls, hung tasks, SLUB's red zone and poison checks,
 # debugobjects, kmemleak's own failures, block I/O errors, virtio_ring's
-# ring errors and any stack trace.
+# ring errors and any stack trace; and a local APIC timer that failed its
+# calibration at boot (its vCPU's thread kept off the host CPU through
+# the 100 ms of it), without which a guest's s2idle hung.
 KERNEL_PROBLEMS = re.compile(
     r"WARNING:|BUG:|BUG [\w.:-]+ \(|Oops|Kernel panic|"
     r"possible circular locking|inconsistent lock state|"
@@ -39,7 +41,7 @@ KERNEL_PROBLEMS = re.compile(
     r"Poison overwritten|Redzone|Object already free|Freepointer corrupt|"
     r"Object padding overwritten|Padding overwritten|"
     r"ODEBUG:|unreferenced object 0x|kmemleak: .*(disabled|pool empty|Cannot)|"
-    r"\bI/O error\b|Call Trace:|"
+    r"\bI/O error\b|Call Trace:|APIC frequency too slow|"
     # virtio_ring's BAD_RING(): a used buffer the ring does not know (the
     # queue is then broken).
     r":id \d+ (?:is not a head!|out of range)")
