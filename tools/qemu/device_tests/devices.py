@@ -390,10 +390,14 @@ class DeviceTypeTests(TestBase):
 
     def t_net_tx_to_suspended_peer(self):
         """A virtio-net whose frame waits for a suspended peer (two NICs on
-        one hub) acknowledges its suspend: the frame is left to the net
-        layer, which delivers it once when the peer resumes; the sender's
-        buffer is used once.  Not their order: QEMU's hub flushes the
-        frame held at its port before the one held at the peer."""
+        one hub) acknowledges its suspend, in a guest's order: the peer
+        suspends first and resumes last.  The waiting frame is left to the
+        net layer, which delivers it at the peer's resume; the queue sends
+        nothing more until then, also after the sender resumed, so that
+        its later frames follow in order; every buffer is used once and
+        a second suspend is acknowledged.  Not the order of the first two
+        frames: QEMU's hub delivers the frame held at its port before the
+        one held at the peer."""
         nic = "virtio-net-device,netdev=n{0},suspend=on,mac=52:54:00:00:00:0{0}"
         q = self.start(["-netdev", "hubport,id=n0,hubid=0", "-device", nic.format(0),
                         "-netdev", "hubport,id=n1,hubid=0", "-device", nic.format(1)])
@@ -401,52 +405,139 @@ class DeviceTypeTests(TestBase):
         self.eq(len(nets), 2, "net-peer: two NICs")
         tx, rx = nets
         hdr = 12                            # virtio_net_hdr_v1
+        suspended = ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND
         for d, rings in ((tx, 0x100000), (rx, 0x200000)):
             d.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0, 1], rings=rings)
-        # The peer's receive buffers, and three frames to send to it.
-        for i in range(3):
-            rx.add_buffer(0, [(0x300000 + 0x1000 * i, 0x800, True)])
-        rx.kick(0)
         frames = []
-        for i in range(3):
+        for i in range(5):
+            rx.add_buffer(0, [(0x300000 + 0x1000 * i, 0x800, True)])
             frame = (b"\x52\x54\x00\x00\x00\x01" + b"\x52\x54\x00\x00\x00\x00"
                      + b"\x88\xb5" + bytes([i]) * 60)
             q.write(0x400000 + 0x1000 * i, bytes(hdr) + frame)
             frames.append(frame)
+        rx.kick(0)
+
+        def send(i):
+            tx.add_buffer(1, [(0x400000 + 0x1000 * i, hdr + len(frames[i]), False)])
+
         rx.set_status(RUNNING | SUSPEND)
-        self.eq(rx.status, ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND,
-                "net-peer: the peer suspended")
+        self.eq(rx.status, suspended, "net-peer: the peer suspended")
         # The first frame waits in the peer's queue, the second for the
         # peer: its buffer stays in use.
-        for i in range(2):
-            tx.add_buffer(1, [(0x400000 + 0x1000 * i, hdr + len(frames[i]), False)])
+        send(0)
+        send(1)
         tx.kick(1)
         self.check(tx.wait_used(1, 1), "net-peer: the first frame's buffer used",
                    f"used {tx.used_idx(1)}")
         time.sleep(0.2)
         self.eq(tx.used_idx(1), 1, "net-peer: the second frame waits for the peer")
+        tx.ack_isr()
         tx.set_status(RUNNING | SUSPEND)
-        self.eq(tx.status, ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND,
-                "net-peer: the sender acknowledges its suspend")
+        self.eq(tx.status, suspended, "net-peer: the sender acknowledges its suspend")
         self.eq(tx.used_idx(1), 2, "net-peer: the waiting frame's buffer used "
                 "before the acknowledgement")
+        self.check(tx.isr() & 1, "net-peer: and notified", f"isr {tx.isr():#x}")
+        # The sender resumes first and sends more while its frame waits.
+        tx.set_status(RUNNING)
+        self.eq(tx.status, RUNNING, "net-peer: the sender resumed")
+        send(2)
+        send(3)
+        tx.kick(1)
+        time.sleep(0.2)
+        self.eq(tx.used_idx(1), 2, "net-peer: nothing sent while a frame waits")
+        tx.set_status(RUNNING | SUSPEND)
+        self.eq(tx.status, suspended, "net-peer: a second suspend acknowledged")
+        tx.set_status(RUNNING)
         self.eq(rx.used_idx(0), 0, "net-peer: nothing received while suspended")
         rx.set_status(RUNNING)
         self.eq(rx.status, RUNNING, "net-peer: the peer resumed")
-        self.check(rx.wait_used(0, 2), "net-peer: both frames received at the "
-                   "peer's resume", f"used {rx.used_idx(0)}")
-        self.eq(tx.used_idx(1), 2, "net-peer: the delivered frame's buffer not "
-                "used again")
-        tx.set_status(RUNNING)
-        self.eq(tx.status, RUNNING, "net-peer: the sender resumed")
-        tx.add_buffer(1, [(0x400000 + 0x2000, hdr + len(frames[2]), False)])
+        self.check(rx.wait_used(0, 4) and tx.wait_used(1, 4),
+                   "net-peer: the frames received at the peer's resume",
+                   f"received {rx.used_idx(0)}, sent {tx.used_idx(1)}")
+        send(4)
         tx.kick(1)
-        self.check(tx.wait_used(1, 3) and rx.wait_used(0, 3),
+        self.check(tx.wait_used(1, 5) and rx.wait_used(0, 5),
                    "net-peer: the sender transmits again",
                    f"sent {tx.used_idx(1)}, received {rx.used_idx(0)}")
-        got = [q.read(0x300000 + 0x1000 * i + hdr, len(frames[i])) for i in range(3)]
-        self.eq(sorted(got), frames, "net-peer: each frame received once")
+        self.eq(tx.used_ids(1, 0, 5), [0, 1, 2, 3, 4],
+                "net-peer: each buffer used once, in order")
+        got = [q.read(0x300000 + 0x1000 * i + hdr, len(frames[i])) for i in range(5)]
+        self.eq(sorted(got[:2]) + got[2:], frames, "net-peer: each frame received "
+                "once, the later ones in order")
         self.no_violation(q, "net-peer")
+        q.close()
+
+    def t_net_tx_to_full_socket(self):
+        """A virtio-net whose frame waits for a peer that refuses frames (a
+        stream socket nobody reads) acknowledges its suspend; after its
+        resume the queue sends nothing more until that frame is gone, so
+        that no later frame overtakes it and no waiting buffer replaces
+        another: once the socket is read, every frame arrives in order,
+        every buffer is used once and a second suspend is acknowledged."""
+        size, hdr, base = 64000, 12, 0x1000000
+        path = os.path.join(self.tmp, "net.sock")
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(path)
+        listener.listen(1)
+        q = self.start(["-netdev", f"stream,id=n0,server=off,addr.type=unix,"
+                        f"addr.path={path}",
+                        "-device", "virtio-net-device,netdev=n0,suspend=on"])
+        conn, _ = listener.accept()
+        listener.close()
+        tx = [d for dev_id, d in find_devices(q) if dev_id == 1][0]
+        tx.init(1 << F_VERSION_1 | 1 << F_SUSPEND, queues=[0, 1])
+        posted = 0
+
+        def send():
+            nonlocal posted
+            addr = base + 0x10000 * posted
+            q.write(addr, bytes(hdr) + bytes([posted]) * size)
+            tx.add_buffer(1, [(addr, hdr + size, False)])
+            tx.kick(1)
+            posted += 1
+
+        while posted < 32:                  # until the socket is full
+            send()
+            if not tx.wait_used(1, posted, timeout=0.3):
+                break
+        self.eq(tx.used_idx(1), posted - 1, "net-socket: a frame waits")
+        tx.set_status(RUNNING | SUSPEND)
+        self.eq(tx.status, ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND,
+                "net-socket: suspend acknowledged")
+        self.eq(tx.used_idx(1), posted, "net-socket: the waiting frame's "
+                "buffer used")
+        tx.set_status(RUNNING)
+        for _ in range(5):
+            send()
+        time.sleep(0.3)
+        self.eq(tx.used_idx(1), posted - 5, "net-socket: nothing sent while "
+                "the frame waits")
+        data = b""
+        conn.settimeout(2.0)
+        try:
+            while len(data) < posted * (4 + size):
+                chunk = conn.recv(1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+        except socket.timeout:
+            pass
+        order = []                          # stream: a length, the frame
+        while len(data) >= 4 and len(data) >= 4 + struct.unpack(">I", data[:4])[0]:
+            length = struct.unpack(">I", data[:4])[0]
+            order.append(data[4 + length - 1])
+            data = data[4 + length:]
+        self.eq(order, list(range(posted)), "net-socket: every frame, in order")
+        self.check(tx.wait_used(1, posted), "net-socket: every buffer used",
+                   f"used {tx.used_idx(1)} of {posted}")
+        self.eq(sorted(tx.used_ids(1, 0, posted)),
+                sorted(i % QSIZE for i in range(posted)),
+                "net-socket: each buffer used once")
+        tx.set_status(RUNNING | SUSPEND)
+        self.eq(tx.status, ACKNOWLEDGE | DRIVER | FEATURES_OK | SUSPEND,
+                "net-socket: a second suspend acknowledged")
+        self.no_violation(q, "net-socket")
+        conn.close()
         q.close()
 
     def t_other_devices(self):
