@@ -27,8 +27,8 @@ from .qmp import qmp_command
 # lockdep, RCU stalls, hung tasks, SLUB's red zone and poison checks,
 # debugobjects, kmemleak's own failures, block I/O errors, virtio_ring's
 # ring errors and any stack trace; and a local APIC timer that failed its
-# calibration at boot (its vCPU's thread kept off the host CPU through
-# the 100 ms of it), without which a guest's s2idle hung.
+# calibration at boot (seen once, under load), without which a guest's
+# s2idle hung.
 KERNEL_PROBLEMS = re.compile(
     r"WARNING:|BUG:|BUG [\w.:-]+ \(|Oops|Kernel panic|"
     r"possible circular locking|inconsistent lock state|"
