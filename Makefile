@@ -12,6 +12,9 @@ ENV := . $(TOP)/tools/env.sh
 KDIR ?= $(shell bash $(TOP)/tools/kernel/build.sh --kdir)
 KMAKE_RUST = $(shell $(ENV); vs_kmake_rust_args)
 KMAKE = $(MAKE) -C $(KDIR) M=$(TOP) $(KMAKE_RUST)
+# A job per CPU for the builds below, unless make was given -j (then
+# they share its jobs).
+JOBS = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc))
 
 RUST_SOURCES = $(shell find $(TOP)/drivers $(TOP)/samples $(TOP)/tools/host-tests $(TOP)/tools/kernel/misuse $(TOP)/tools/testing \
 		 -name '*.rs' -not -path '*/target/*' 2>/dev/null)
@@ -72,20 +75,26 @@ modules: kernel
 		mkdir -p $(dir $(MODULE_KDIR_STAMP)); \
 		echo "$(KDIR)" > $(MODULE_KDIR_STAMP); \
 	fi
-	+$(KMAKE) modules
+	+$(KMAKE) $(JOBS) modules
 
 host-test: deps
 	cd tools/host-tests && CARGO_TARGET_DIR=$$(cd ../runner && python3 -c 'from vsrun.suites import host_tests_target; print(host_tests_target())') cargo test
 
-# Built in the checkout (.build/), not next to the shared kernel: two
-# checkouts on one kernel cache must not run each other's tests.  On
-# every CPU unless make was given -j: 32 static binaries, 10 s on one.
+# Static binaries, cached under $(VS_CACHE) by the hash of their sources
+# (tools/testing/build-selftests.sh): two checkouts on one kernel cache
+# run each their own tests; .build/selftests links to them.
 selftests: kernel
-	+$(MAKE) $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc)) \
-		-C tools/testing/selftests/drivers/virtio_suspend \
-		KSRC=$(KDIR) OUTPUT=$(TOP)/.build/selftests
+	+@bash tools/testing/build-selftests.sh $(KDIR) $(TOP)/.build/selftests $(JOBS)
 
-check: modules selftests qemu fio vhost-user
+# What the guests need, built by a make of its own with a job per CPU
+# (unless -j was given): the module's crate compiles on one CPU for
+# seconds while the selftests' static binaries take the others.
+GUEST_BUILDS := modules selftests qemu fio vhost-user
+.PHONY: guest-builds
+guest-builds:
+	+@$(MAKE) --no-print-directory $(JOBS) $(GUEST_BUILDS)
+
+check: guest-builds
 	@python3 tools/runner/run.py check $(if $(SCENARIO),--scenario $(SCENARIO)) \
 		--kdir $(KDIR)
 
@@ -101,7 +110,7 @@ KCSAN_SCENARIOS := admin-race suspend-stress-debugfs suspend-stress-system rng-r
 KCSAN_TIMEOUT_SCALE ?= 4
 .PHONY: check-kcsan
 check-kcsan:
-	+@VS_KERNEL_VARIANT=kcsan $(MAKE) --no-print-directory modules selftests qemu fio vhost-user
+	+@VS_KERNEL_VARIANT=kcsan $(MAKE) --no-print-directory $(JOBS) $(GUEST_BUILDS)
 	@export VS_KERNEL_VARIANT=kcsan; python3 tools/runner/run.py check \
 		$(foreach s,$(or $(SCENARIO),$(KCSAN_SCENARIOS)),--scenario $(s)) \
 		--timeout-scale $(KCSAN_TIMEOUT_SCALE) --kdir "$$(bash tools/kernel/build.sh --kdir)"
@@ -111,23 +120,23 @@ check-kcsan:
 # device-types-sleep's vsock: 13 cycles there, 68 in vsock-stress).
 SLEEP_SCENARIOS := sleep-real-long sleep-real-devices vsock-stress
 .PHONY: check-sleep
-check-sleep: modules selftests qemu fio vhost-user
+check-sleep: guest-builds
 	@python3 tools/runner/run.py check \
 		$(foreach s,$(or $(SCENARIO),$(SLEEP_SCENARIOS)),--scenario $(s)) --kdir $(KDIR)
 
-demo: modules selftests qemu fio vhost-user
+demo: guest-builds
 	@python3 tools/runner/run.py demo --kdir $(KDIR)
 
 # Mutation testing (tools/mutants/): not part of check.  MUTANTS=id1,id2
 # runs a subset.
 .PHONY: mutants
-mutants: modules selftests qemu fio vhost-user
+mutants: guest-builds
 	@python3 tools/mutants/run.py --kdir $(KDIR) $(if $(MUTANTS),--only $(MUTANTS))
 
 # The throughput comparisons run on the production variant of the guest
 # kernel too (tools/kernel/config/variants/perf.config): bench.py builds
 # the module and the test binaries for it, then back for $(KDIR).
-bench: modules selftests qemu fio vhost-user
+bench: guest-builds
 	+@python3 tools/runner/bench.py --kdir $(KDIR)
 
 # Documentation/kernel-patches.rst: the cover letter and what is checked.

@@ -9,6 +9,7 @@ synthetic consoles, logs and scenarios.  Prints TAP ("ok N - name");
     python3 tools/runner/test_run.py
 """
 
+import hashlib
 import importlib
 import importlib.util
 import io
@@ -1392,10 +1393,38 @@ class TestBinaries(unittest.TestCase):
         self.make("nosuchtest", 100)
         self.assertTrue(initramfs.test_binary_problems(scenario(tests=["nosuchtest"]), self.build))
 
+    def manifest(self, **digests):
+        (self.build / initramfs.SOURCES_MANIFEST).write_text(
+            "".join(f"{d}  ./{n}\n" for n, d in digests.items()))
+
+    def digest(self, name):
+        return hashlib.sha256((config.SELFTESTS / name).read_bytes()).hexdigest()
+
+    def test_manifest_of_the_sources_passes_an_old_binary(self):
+        # A fresh clone's sources are newer than the cached binaries.
+        self.make("net_loop", -10 ** 9)
+        self.manifest(**{"net_loop.c": self.digest("net_loop.c"),
+                         "vs_util.h": self.digest("vs_util.h"),
+                         "vs_net.h": self.digest("vs_net.h")})
+        self.assertEqual(initramfs.test_binary_problems(scenario(tests=["net_loop"]), self.build), [])
+
+    def test_manifest_of_another_header_fails_a_new_binary(self):
+        self.make("net_loop", 100)
+        self.manifest(**{"net_loop.c": self.digest("net_loop.c"),
+                         "vs_util.h": "0" * 64, "vs_net.h": self.digest("vs_net.h")})
+        problems = initramfs.test_binary_problems(scenario(tests=["net_loop"]), self.build)
+        self.assertEqual(len(problems), 1)
+        self.assertIn("built from another vs_util.h", problems[0].text)
+
+    def test_manifest_without_the_source_fails(self):
+        self.make("transport", 100)
+        self.manifest(**{"net_loop.c": self.digest("net_loop.c")})
+        self.assertTrue(initramfs.test_binary_problems(scenario(tests=["transport"]), self.build))
+
     def test_build_dir_is_per_checkout(self):
         self.assertTrue(str(config.SELFTEST_BUILD).startswith(str(config.TOP) + os.sep))
         makefile = (config.TOP / "Makefile").read_text()
-        self.assertIn("OUTPUT=$(TOP)/.build/selftests", makefile)
+        self.assertIn("build-selftests.sh $(KDIR) $(TOP)/.build/selftests", makefile)
         self.assertEqual(config.SELFTEST_BUILD, config.TOP / ".build" / "selftests")
 
 

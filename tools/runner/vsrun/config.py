@@ -19,8 +19,9 @@ from .model import Scenario
 TOP = Path(__file__).resolve().parents[3]
 SCENARIOS = TOP / "tools" / "scenarios"
 SELFTESTS = TOP / "tools" / "testing" / "selftests" / "drivers" / "virtio_suspend"
-# Where `make selftests` builds the test binaries: inside the checkout,
-# so two checkouts sharing a kernel cache never run each other's tests.
+# Where `make selftests` leaves the test binaries: a link in the checkout
+# to the cached build of its sources (tools/testing/build-selftests.sh),
+# so two checkouts sharing a cache never run each other's tests.
 SELFTEST_BUILD = TOP / ".build" / "selftests"
 CACHE = Path(os.environ.get("VS_CACHE")
              or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))

@@ -6,6 +6,7 @@ binaries a scenario runs are built and up to date."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -30,11 +31,30 @@ def scenario_binaries(sc: Scenario) -> list[str]:
     return list(sc["tests"]) + (["vs_bench"] if "VS_BENCH" in sc.get("env", {}) else [])
 
 
+# Written by tools/testing/build-selftests.sh beside the binaries it
+# builds: "<sha256>  ./<file>" for each source file they were built from.
+SOURCES_MANIFEST = ".vs-sources"
+
+
+def built_from(selftest_dir: Path) -> dict[str, str] | None:
+    """The sha256 of each source file (by name) the binaries in
+    selftest_dir were built from, or None for a directory without a
+    manifest."""
+    try:
+        text = (selftest_dir / SOURCES_MANIFEST).read_text()
+    except FileNotFoundError:
+        return None
+    return {Path(name).name: digest for digest, name in
+            (line.split(None, 1) for line in text.splitlines() if line.strip())}
+
+
 def test_binary_problems(sc: Scenario, selftest_dir: Path) -> list[Problem]:
     """The test binaries a scenario runs must exist in this checkout's
-    build and be newer than their sources (the .c and the local headers
-    it includes)."""
+    build and have been built from its sources (the .c and the local
+    headers it includes): as the build's manifest records them, or, for
+    a directory without one, older than none of them."""
     problems: list[Problem] = []
+    manifest = built_from(selftest_dir)
     for name in scenario_binaries(sc):
         binary = selftest_dir / name
         source = config.SELFTESTS / f"{name}.c"
@@ -47,9 +67,15 @@ def test_binary_problems(sc: Scenario, selftest_dir: Path) -> list[Problem]:
             continue
         built = binary.stat().st_mtime
         for src in sorted(source_files(source)):
-            if src.stat().st_mtime > built:
-                problems.append(Problem("tests", f"test binary {binary} is older than "
-                                                 f"{src.name}: run 'make selftests'"))
+            if manifest is not None:
+                stale = manifest.get(src.name) != hashlib.sha256(src.read_bytes()).hexdigest()
+                why = f"was built from another {src.name}"
+            else:
+                stale = src.stat().st_mtime > built
+                why = f"is older than {src.name}"
+            if stale:
+                problems.append(Problem("tests", f"test binary {binary} {why}: "
+                                                 "run 'make selftests'"))
                 break
     return problems
 
