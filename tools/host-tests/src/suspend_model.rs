@@ -16,7 +16,7 @@
 //! the system sleeps, or vanishes, at any point; every step that can fail
 //! fails in one branch.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use crate::logic::dialect::*;
@@ -68,9 +68,8 @@ impl Hasher for FxHasher {
     }
 }
 
-/// The exploration's layers: each node reached at a depth, with the
-/// number of sequences that reach it.
-type Layer = HashMap<Node, u128, BuildHasherDefault<FxHasher>>;
+/// The nodes the exploration reached.
+type Seen = HashSet<Node, BuildHasherDefault<FxHasher>>;
 
 /// The device, as the model sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -687,9 +686,15 @@ fn step_input(node: &Node, input: Input) -> Result<Vec<Node>, Violation> {
 
 struct Explored {
     states: usize,
-    sequences: u128,
+    transitions: u64,
 }
 
+/// Every node within `DEPTH` inputs of the start, each expanded once
+/// (breadth first): what a node leads to, and every check on the way,
+/// depends on the node alone, so a node reached again (by another
+/// sequence, or at another depth) has nothing new to show. Every
+/// sequence of `DEPTH` inputs is thereby checked, each of its transitions
+/// once for all the sequences that share it.
 fn explore(dialect: Option<Dialect>, control_classic: bool) -> Result<Explored, Violation> {
     let world = World {
         dialect,
@@ -710,13 +715,13 @@ fn explore(dialect: Option<Dialect>, control_classic: bool) -> Result<Explored, 
         machine: Machine::new(dialect, TIMEOUT_US).with_control_classic(control_classic),
         world,
     };
-    let mut layer = Layer::default();
-    layer.insert(start, 1);
-    let mut states = 1;
-    let mut sequences = 0;
+    let mut seen = Seen::default();
+    seen.insert(start.clone());
+    let mut frontier = vec![start];
+    let mut transitions = 0;
     for depth in 0..DEPTH {
-        let mut next = Layer::default();
-        for (node, count) in &layer {
+        let mut next = Vec::new();
+        for node in &frontier {
             for input in inputs(&node.world) {
                 let successors = step_input(node, input).map_err(|e| {
                     format!(
@@ -725,22 +730,26 @@ fn explore(dialect: Option<Dialect>, control_classic: bool) -> Result<Explored, 
                     )
                 })?;
                 for after in successors {
-                    sequences += count;
-                    *next.entry(after).or_insert(0) += count;
+                    transitions += 1;
+                    if seen.insert(after.clone()) {
+                        next.push(after);
+                    }
                 }
             }
         }
-        states += next.len();
-        layer = next;
+        frontier = next;
     }
-    Ok(Explored { states, sequences })
+    Ok(Explored {
+        states: seen.len(),
+        transitions,
+    })
 }
 
 fn explore_and_print(dialect: Option<Dialect>, control_classic: bool) {
     match explore(dialect, control_classic) {
         Ok(e) => println!(
-            "{dialect:?}, control_classic {control_classic}: explored {} states, {} sequences of events and outcomes to depth {DEPTH}",
-            e.states, e.sequences
+            "{dialect:?}, control_classic {control_classic}: {} states within {DEPTH} events and outcomes, {} transitions checked",
+            e.states, e.transitions
         ),
         Err(violation) => panic!("{violation}"),
     }
