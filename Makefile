@@ -106,7 +106,7 @@ check: guest-builds
 # (hence the timeouts stretched by KCSAN_TIMEOUT_SCALE).  The module is
 # rebuilt against that kernel, and again against the usual one by the
 # next make modules/check.
-KCSAN_SCENARIOS := admin-race suspend-stress-debugfs suspend-stress-system rng-rust
+KCSAN_SCENARIOS := admin-race suspend-stress rng-rust
 KCSAN_TIMEOUT_SCALE ?= 4
 .PHONY: check-kcsan
 check-kcsan:

@@ -19,7 +19,9 @@
  *
  * Environment:
  *   VS_STRESS_MODE    "debugfs" (every device, one after the other, per
- *                     cycle) or "system" (s2idle); default debugfs
+ *                     cycle), "system" (s2idle) or "mixed" (every
+ *                     VS_STRESS_SYSTEM_EVERY-th cycle s2idle, default
+ *                     every 3rd, the others debugfs); default debugfs
  *   VS_STRESS_CYCLES  cycles (default 100)
  *   VS_STRESS_WINDOW  cycles per progress window (default 10)
  *   VS_STRESS_GRACE_MS  see above (default 2000)
@@ -331,7 +333,11 @@ TEST_F_TIMEOUT(stress, cycles_under_io, 3000)
 	long grace = vs_env_long("VS_STRESS_GRACE_MS", 2000);
 	long devices = vs_env_long("VS_DEVICE_COUNT", -1);
 	int want_net = vs_env_long("VS_STRESS_NET", 1) != 0;
-	int system = !strcmp(mode, "system");
+	int mixed = !strcmp(mode, "mixed");
+	/* In mixed mode, cycle r is a system one when (r + 1) % every == 0. */
+	long every = mixed ? vs_env_long("VS_STRESS_SYSTEM_EVERY", 3) :
+		     !strcmp(mode, "system") ? 1 : 0;
+	long system_cycles = 0, sleeps;
 	struct dev_counts before[MAX_DEVS], after[MAX_DEVS];
 	long net_mark, waited, late = 0, slowest = 0;
 	char ifaces[2][IFNAMSIZ];
@@ -339,7 +345,10 @@ TEST_F_TIMEOUT(stress, cycles_under_io, 3000)
 	int d, i, n, nifaces;
 	struct result res;
 
-	ASSERT_TRUE(system || !strcmp(mode, "debugfs")) TH_LOG("VS_STRESS_MODE %s", mode);
+	ASSERT_TRUE(every > 0 || !strcmp(mode, "debugfs"))
+		TH_LOG("VS_STRESS_MODE %s (VS_STRESS_SYSTEM_EVERY %ld)", mode, every);
+	sleeps = vs_read_long("/sys/power/suspend_stats/success");
+	ASSERT_LE(0, sleeps);
 	ASSERT_LT(0, window);
 	n = snapshot_all(before);
 	ASSERT_LT(0, n) TH_LOG("no virtio devices");
@@ -373,9 +382,12 @@ TEST_F_TIMEOUT(stress, cycles_under_io, 3000)
 		blk_marks[d] = peek(&progress->blk_ops[d]);
 	net_mark = peek(&progress->net_rx);
 	for (r = 0; r < cycles; r++) {
+		int system = every && (r + 1) % every == 0;
 		int ret = system ? vs_sleep_cycle("freeze") : vs_control_all("cycle");
 
-		ASSERT_LE(0, ret) TH_LOG("%s cycle %ld: %s", mode, r, strerror(-ret));
+		system_cycles += system;
+		ASSERT_LE(0, ret) TH_LOG("%s cycle %ld: %s", system ? "system" : "debugfs", r,
+					 strerror(-ret));
 		/* vs_control_all() counts devices: each must be cycled. */
 		if (!system)
 			ASSERT_EQ(n, ret) TH_LOG("debugfs cycle %ld cycled %d of %d devices", r, ret, n);
@@ -409,11 +421,15 @@ TEST_F_TIMEOUT(stress, cycles_under_io, 3000)
 	for (d = 0; d < self->ndisks; d++) {
 		res = reap(self->blk[d], self->blk_fds[d]);
 		self->blk[d] = -1;
-		TH_LOG("%ld %s cycles; %s: %ld verified writes, %ld errors", cycles, mode,
-		       self->disks[d].path, res.ops, res.errors);
+		TH_LOG("%ld cycles (%ld system, %ld debugfs); %s: %ld verified writes, %ld errors",
+		       cycles, system_cycles, cycles - system_cycles, self->disks[d].path,
+		       res.ops, res.errors);
 		EXPECT_EQ(0, res.errors);
 		EXPECT_LT(0, res.ops);
 	}
+	/* The PM core's count, against the arithmetic of the mode. */
+	EXPECT_EQ(every ? cycles / every : 0,
+		  vs_read_long("/sys/power/suspend_stats/success") - sleeps);
 	TH_LOG("progress in every window of %ld cycles (%ld windows waited, at most %ld ms)",
 	       window, late, slowest);
 	if (want_net) {
