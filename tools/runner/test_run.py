@@ -441,6 +441,26 @@ class DeviceAccounting(unittest.TestCase):
         self.assertEqual(r.device_stats, ["read"])
         self.assertIn("mmio:feb00e00", r.guest_devices)
 
+    def test_kernel_line_glued_to_a_marker(self):
+        # printk reached the console between init.sh's marker and its
+        # newline (a CI-like run: "the guest reported no kmemleak scan").
+        hrtimer = "hrtimer: interrupt took 98780981 ns"
+        for marker in ("vs-runner: kmemleak scanned", "vs-runner: done",
+                       "vs-runner: test-end alpha rc=0"):
+            with self.subTest(marker=marker):
+                r = parse(GOOD.replace(marker, marker + hrtimer + "\n"), kmemleak=True)
+                self.assertEqual(r.problems, [])
+                self.assertEqual(r.kmemleak, "scanned")
+                self.assertTrue(r.done)
+                self.assertEqual(r.ended, ["alpha"])
+                self.assertTrue(passed(scenario(), r))
+
+    def test_kernel_problem_glued_to_a_marker_is_seen(self):
+        r = parse(GOOD.replace("vs-runner: done",
+                               "vs-runner: doneBUG: kernel NULL pointer dereference"))
+        self.assertTrue(r.done)
+        self.assertTrue(any("BUG: kernel NULL pointer" in str(p) for p in r.problems))
+
     def test_device_the_guest_cannot_place_fails(self):
         r = parse(GOOD.replace("vs-runner: done", self.vdev(key="?(/sys/devices/x/virtio0)")
                                + "\nvs-runner: done"))
