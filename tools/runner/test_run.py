@@ -1543,7 +1543,14 @@ class CpuPhases(unittest.TestCase):
             parser.line(line)
         self.assertEqual((r.cpu_at_init, r.cpu_at_tests_end), (2.0, 9.0))
         r.cpu_seconds = 10.5
-        self.assertEqual(cli.cpu_phases(r), " (boot 2.0, tests 7.0, after 1.5)")
+        self.assertEqual(r.cpu_at_test_ends, [("a", 5.0), ("b", 9.0)])
+        self.assertEqual(cli.cpu_phases(r), " (boot 2.0, tests 7.0: a 3.0, b 4.0, after 1.5)")
+
+    def test_one_test_is_not_split(self):
+        r = model.ScenarioRun("x")
+        r.cpu_at_init, r.cpu_at_tests_end, r.cpu_seconds = 2.0, 5.0, 6.0
+        r.cpu_at_test_ends = [("a", 5.0)]
+        self.assertEqual(cli.cpu_phases(r), " (boot 2.0, tests 3.0, after 1.0)")
 
     def test_nothing_before_the_tests_end(self):
         r = model.ScenarioRun("x")

@@ -127,12 +127,18 @@ def save_durations(runs: Iterable[ScenarioResults]) -> None:
 
 def cpu_phases(run: ScenarioRun) -> str:
     """What of a guest's CPU time went to booting (to /init), its tests
-    and the rest (kmemleak's scans, the shutdown): " (boot B, tests T,
-    after A)", or nothing where the guest did not get that far."""
+    (each, where there are several) and the rest (kmemleak's scans, the
+    shutdown): " (boot B, tests T: t1 T1, t2 T2, after A)", or nothing
+    where the guest did not get that far."""
     if run.cpu_at_init is None or run.cpu_at_tests_end is None or not run.cpu_seconds:
         return ""
-    return (f" (boot {run.cpu_at_init:.1f}, tests {run.cpu_at_tests_end - run.cpu_at_init:.1f},"
-            f" after {run.cpu_seconds - run.cpu_at_tests_end:.1f})")
+    each = ""
+    if len(run.cpu_at_test_ends) > 1:
+        marks = [run.cpu_at_init] + [cpu for _, cpu in run.cpu_at_test_ends]
+        each = ": " + ", ".join(f"{name} {cpu - before:.1f}" for (name, cpu), before
+                                in zip(run.cpu_at_test_ends, marks))
+    return (f" (boot {run.cpu_at_init:.1f}, tests {run.cpu_at_tests_end - run.cpu_at_init:.1f}"
+            f"{each}, after {run.cpu_seconds - run.cpu_at_tests_end:.1f})")
 
 
 def run_one(sc: Scenario, args: argparse.Namespace, kdir: Path, initrd: Path, base: Path,

@@ -243,6 +243,8 @@ class GuestOutput:
             run.current = None
             if self.cpu_now:
                 run.cpu_at_tests_end = self.cpu_now()
+                if run.cpu_at_tests_end is not None:
+                    run.cpu_at_test_ends.append((name, run.cpu_at_tests_end))
         elif text.startswith("error: "):
             self.problem("guest", text[len("error: "):])
         elif text.startswith("kernel-problem: "):

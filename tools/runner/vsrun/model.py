@@ -59,6 +59,8 @@ class ScenarioRun:
     # kmemleak scans, the shutdown) cost.
     cpu_at_init: float | None = None
     cpu_at_tests_end: float | None = None
+    # QEMU's CPU time at each test's end, in order: (test, seconds).
+    cpu_at_test_ends: list[tuple[str, float]] = field(default_factory=list)
     # What happened to the guest: "exited" (QEMU ended by itself),
     # "timeout", "boot" (no /init in BOOT_TIMEOUT), "no-exit" (QEMU
     # still running EXIT_GRACE s after done), "stopped" (interrupted),
