@@ -19,8 +19,8 @@ from .model import Scenario
 TOP = Path(__file__).resolve().parents[3]
 SCENARIOS = TOP / "tools" / "scenarios"
 SELFTESTS = TOP / "tools" / "testing" / "selftests" / "drivers" / "virtio_suspend"
-# Where `make selftests` leaves the test binaries: a link in the checkout
-# to the cached build of its sources (tools/testing/build-selftests.sh),
+# Where `make selftests` leaves the test binaries: in the checkout, copies
+# of the cached build of its sources (tools/testing/build-selftests.sh),
 # so two checkouts sharing a cache never run each other's tests.
 SELFTEST_BUILD = TOP / ".build" / "selftests"
 CACHE = Path(os.environ.get("VS_CACHE")

@@ -63,8 +63,11 @@ TAP_RESULT = re.compile(r"^(ok|not ok) (\d+)(?: (.*?))?(?:\s+#\s*(SKIP|XFAIL)\b.
 # line by something else: a kernel message that reached the console
 # between the marker's text and its newline ("vs-runner: kmemleak
 # scannedhrtimer: interrupt took 98780981 ns", seen under host load).
-GLUED_MARKER = re.compile(
-    r"^(kmemleak missing|kmemleak scanned|accounting|done|test-end \S+ rc=-?\d+)(\S.*)$")
+# A kernel line that starts with a digit, glued to a test-end, reads as
+# part of its exit code; one that lands inside a marker's text is not
+# undone.
+GLUED_MARKER = re.compile(r"^(vs-runner: (?:kmemleak missing|kmemleak scanned|accounting|done"
+                          r"|test-end \S+ rc=-?\d+(?!\d)))(\S.*)$")
 TAP_PLAN = re.compile(r"^1\.\.(\d+)(?:\s+#\s*(.*))?$")
 
 
@@ -136,6 +139,14 @@ class GuestOutput:
 
     def line(self, text: str) -> None:
         text = text.rstrip("\r\n")
+        glued = GLUED_MARKER.match(text)
+        if glued:
+            # The kernel printed a line (printk writes the console
+            # itself, not through the tty) after the marker's text but
+            # before its newline: the marker, then the kernel's line.
+            self.line(glued.group(1))
+            self.line(glued.group(2))
+            return
         self.lineno += 1
         if text.startswith("vs-kmemleak: "):
             self.kmemleak_line(text[len("vs-kmemleak: "):])
@@ -208,14 +219,6 @@ class GuestOutput:
 
     def marker(self, text: str) -> None:
         run = self.run
-        glued = GLUED_MARKER.match(text)
-        if glued:
-            # The kernel printed a line (printk writes the console
-            # itself, not through the tty) after the marker's text but
-            # before its newline: the marker, then the kernel's line.
-            self.marker(glued.group(1))
-            self.line(glued.group(2))
-            return
         if text.startswith("init "):
             run.booted = True
             if self.cpu_now:

@@ -32,29 +32,44 @@ def scenario_binaries(sc: Scenario) -> list[str]:
 
 
 # Written by tools/testing/build-selftests.sh beside the binaries it
-# builds: "<sha256>  ./<file>" for each source file they were built from.
+# builds: "<sha256>  ./<file>" for each file of the selftests' directory
+# they were built from.
 SOURCES_MANIFEST = ".vs-sources"
 
 
 def built_from(selftest_dir: Path) -> dict[str, str] | None:
-    """The sha256 of each source file (by name) the binaries in
-    selftest_dir were built from, or None for a directory without a
-    manifest."""
+    """The sha256 of each file (by name) the binaries in selftest_dir
+    were built from, or None for a directory without a manifest."""
     try:
         text = (selftest_dir / SOURCES_MANIFEST).read_text()
     except FileNotFoundError:
         return None
-    return {Path(name).name: digest for digest, name in
-            (line.split(None, 1) for line in text.splitlines() if line.strip())}
+    fields = (line.split() for line in text.splitlines())
+    return {Path(f[1]).name: f[0] for f in fields if len(f) == 2}
+
+
+def current_sources() -> dict[str, str]:
+    """The sha256 of each file of the selftests' directory, by name."""
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in config.SELFTESTS.iterdir() if p.is_file()}
 
 
 def test_binary_problems(sc: Scenario, selftest_dir: Path) -> list[Problem]:
     """The test binaries a scenario runs must exist in this checkout's
-    build and have been built from its sources (the .c and the local
-    headers it includes): as the build's manifest records them, or, for
-    a directory without one, older than none of them."""
+    build and have been built from its sources: all the files of the
+    selftests' directory as the build's manifest records them (any of
+    them may go into any binary: vs_timeout.c, the Makefile), or, for a
+    directory without a manifest, no binary older than its .c and the
+    local headers it includes."""
     problems: list[Problem] = []
     manifest = built_from(selftest_dir)
+    if manifest is not None:
+        now = current_sources()
+        changed = sorted(n for n in manifest.keys() | now.keys() if manifest.get(n) != now.get(n))
+        if changed:
+            problems.append(Problem("tests", f"test binaries in {selftest_dir} were built from "
+                                             f"other sources ({', '.join(changed)}): "
+                                             "run 'make selftests'"))
     for name in scenario_binaries(sc):
         binary = selftest_dir / name
         source = config.SELFTESTS / f"{name}.c"
@@ -65,17 +80,13 @@ def test_binary_problems(sc: Scenario, selftest_dir: Path) -> list[Problem]:
             problems.append(Problem("tests", f"test binary {binary} is missing: "
                                              "run 'make selftests'"))
             continue
+        if manifest is not None:
+            continue
         built = binary.stat().st_mtime
         for src in sorted(source_files(source)):
-            if manifest is not None:
-                stale = manifest.get(src.name) != hashlib.sha256(src.read_bytes()).hexdigest()
-                why = f"was built from another {src.name}"
-            else:
-                stale = src.stat().st_mtime > built
-                why = f"is older than {src.name}"
-            if stale:
-                problems.append(Problem("tests", f"test binary {binary} {why}: "
-                                                 "run 'make selftests'"))
+            if src.stat().st_mtime > built:
+                problems.append(Problem("tests", f"test binary {binary} is older than "
+                                                 f"{src.name}: run 'make selftests'"))
                 break
     return problems
 
