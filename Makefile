@@ -37,14 +37,19 @@ help:
 	@echo "make deps|kernel|qemu|fio|vhost-user  install the toolchain / build the guest kernel / our QEMU / fio / the vhost-user backends"
 	@echo "make fmt-check clippy rust-analyzer host-test clean"
 
+# The build scripts below run make with a job per CPU of their own: the
+# jobserver of a make -j above them would only make each of those makes
+# warn that it resets it.
+BUILD_SCRIPT := env -u MAKEFLAGS -u MFLAGS bash
+
 deps:
 	@bash tools/deps.sh
 
 kernel: deps
-	@bash tools/kernel/build.sh >/dev/null
+	@$(BUILD_SCRIPT) tools/kernel/build.sh >/dev/null
 
 qemu: deps
-	@bash tools/qemu/build.sh >/dev/null
+	@$(BUILD_SCRIPT) tools/qemu/build.sh >/dev/null
 
 # QEMU's own virtio qtests against our QEMU, TAP (tools/qemu/qtest.sh).
 .PHONY: check-qemu
@@ -53,13 +58,13 @@ check-qemu: qemu
 
 # fio for the guests' initramfs (tools/fio/build.sh).
 fio: deps
-	@bash tools/fio/build.sh >/dev/null
+	@$(BUILD_SCRIPT) tools/fio/build.sh >/dev/null
 
 # The vhost-user backends from crates.io: virtiofsd (virtio-fs) and
 # vhost-device-vsock (tools/vhost-user/build.sh).
 vhost-user: deps
-	@bash tools/vhost-user/build.sh virtiofsd >/dev/null
-	@bash tools/vhost-user/build.sh vhost-device-vsock >/dev/null
+	@$(BUILD_SCRIPT) tools/vhost-user/build.sh virtiofsd >/dev/null
+	@$(BUILD_SCRIPT) tools/vhost-user/build.sh vhost-device-vsock >/dev/null
 
 # Kbuild's dependency files name the kernel crate's metadata relative to
 # the kernel tree, so a Rust object built against one guest kernel looks
@@ -67,22 +72,27 @@ vhost-user: deps
 # the module would run with the old kernel's struct layouts.  The kernel
 # tree the objects were built against is recorded; another one cleans
 # them first.
+# One build at a time in the checkout (make -j2 modules check builds
+# them in two makes: check's guest-builds is a make of its own), under a
+# lock held from the clean to the end of the build.
 MODULE_KDIR_STAMP := $(TOP)/.build/module-kdir
 
 modules: kernel
-	@if [ "$$(cat $(MODULE_KDIR_STAMP) 2>/dev/null)" != "$(KDIR)" ]; then \
+	+@mkdir -p $(dir $(MODULE_KDIR_STAMP)); \
+	exec 9>$(TOP)/.build/modules.lock; flock 9; \
+	if [ "$$(cat $(MODULE_KDIR_STAMP) 2>/dev/null)" != "$(KDIR)" ]; then \
 		$(KMAKE) clean >/dev/null; \
-		mkdir -p $(dir $(MODULE_KDIR_STAMP)); \
 		echo "$(KDIR)" > $(MODULE_KDIR_STAMP); \
-	fi
-	+$(KMAKE) $(JOBS) modules
+	fi; \
+	echo "$(KMAKE) $(JOBS) modules"; \
+	$(KMAKE) $(JOBS) modules
 
 host-test: deps
 	cd tools/host-tests && CARGO_TARGET_DIR=$$(cd ../runner && python3 -c 'from vsrun.suites import host_tests_target; print(host_tests_target())') cargo test
 
 # Static binaries, cached under $(VS_CACHE) by the hash of their sources
 # (tools/testing/build-selftests.sh): two checkouts on one kernel cache
-# run each their own tests; .build/selftests links to them.
+# run each their own tests; .build/selftests gets copies.
 selftests: kernel
 	+@bash tools/testing/build-selftests.sh $(KDIR) $(TOP)/.build/selftests $(JOBS)
 
