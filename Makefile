@@ -72,17 +72,22 @@ vhost-user: deps
 # the module would run with the old kernel's struct layouts.  The kernel
 # tree the objects were built against is recorded; another one cleans
 # them first.
+#
 # One build at a time in the checkout (make -j2 modules check builds
 # them in two makes: check's guest-builds is a make of its own), under a
-# lock held from the clean to the end of the build.
+# lock held from the clean to the end of the build.  The recipe runs
+# under make -n too (it is a make's), where the makes in it only print:
+# it then records no kernel tree, or the clean it printed would be
+# skipped by the next real build.
 MODULE_KDIR_STAMP := $(TOP)/.build/module-kdir
+DRY_RUN = $(findstring n,$(firstword -$(MAKEFLAGS)))
 
 modules: kernel
 	+@mkdir -p $(dir $(MODULE_KDIR_STAMP)); \
 	exec 9>$(TOP)/.build/modules.lock; flock 9; \
 	if [ "$$(cat $(MODULE_KDIR_STAMP) 2>/dev/null)" != "$(KDIR)" ]; then \
 		$(KMAKE) clean >/dev/null; \
-		echo "$(KDIR)" > $(MODULE_KDIR_STAMP); \
+		$(if $(DRY_RUN),:,echo "$(KDIR)" > $(MODULE_KDIR_STAMP)); \
 	fi; \
 	echo "$(KMAKE) $(JOBS) modules"; \
 	$(KMAKE) $(JOBS) modules
