@@ -15,7 +15,7 @@ from pathlib import Path
 
 from . import config
 from .backends import start_backends, stop_backends
-from .config import boot_timeout, die_with_parent, scenario_timeout
+from .config import boot_timeout, qemu_child, scenario_timeout
 from .console import GuestOutput, stream_console
 from .initramfs import scenario_initrd
 from .kernel import kernel_config
@@ -122,8 +122,8 @@ def boot_guest(sc: Scenario, kdir: Path, initrd: Path, rundir: Path, accel: str,
     with open(run.log, "wb") as log, open(rundir / "qemu.stderr", "wb") as err:
         try:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                    stderr=err, start_new_session=True,
-                                    preexec_fn=die_with_parent)
+                                    stderr=err, start_new_session=True, cwd=rundir,
+                                    preexec_fn=qemu_child)
         except BaseException:
             stop_backends(backends)
             raise
@@ -154,6 +154,10 @@ def boot_guest(sc: Scenario, kdir: Path, initrd: Path, rundir: Path, accel: str,
             stop_backends(backends)
     run.exit_code = proc.returncode
     run.seconds = time.monotonic() - start
+    core = rundir / "core"
+    if proc.returncode is not None and proc.returncode < 0 and core.exists():
+        run.notes.append(f"QEMU died of signal {-proc.returncode}: core dump {core} "
+                         f"(gdb {cmd[0]} {core})")
     return run, parser
 
 
@@ -212,7 +216,7 @@ def run_guest(sc: Scenario, kdir: Path, initrd: Path, rundir: Path, accel: str,
             echo(note)
     # 10 MiB a guest; the common initramfs stays in the run directory.
     initrd.unlink()
-    run.notes = notes
+    run.notes = notes + run.notes
     run.boot_stalls = stalls
     parser.finish()
     if run.kcsan:

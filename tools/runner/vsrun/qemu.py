@@ -299,7 +299,8 @@ def qemu_command(sc: Scenario, kdir: Path, initrd: Path, rundir: Path,
         machine += ",memory-backend=mem"
     return [
         qemu_binary(sc.get("qemu", "system")), "-L", "/usr/share/qemu",
-        "-M", machine, "-accel", accel, "-cpu", "max",
+        # Without the guest's memory in a core dump (config.qemu_child).
+        "-M", machine + ",dump-guest-core=off", "-accel", accel, "-cpu", "max",
         "-m", str(memory_mib), "-smp", str(sc.get("cpus", 1))] + memory + [
         "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
         "-serial", "stdio",
