@@ -1631,6 +1631,28 @@ class MisuseCheck(unittest.TestCase):
         self.assertEqual([ok for ok, _ in self.verdict(out)], [True, False, True])
 
 
+class HostSuiteTap(unittest.TestCase):
+    """suites.tap_results(): a host suite's TAP as results; a failed
+    check keeps the lines that say why (test_device.py's "#   got ...,
+    want ..."), which a CI log otherwise loses."""
+
+    TEXT = ("ok 1 - first\n# a note of a passed check\nnot ok 2 - second\n"
+            "#   got [0, 2], want [0, 1, 2]\nok 3 - third # SKIP no socket\n"
+            "not ok 4 - fourth\n")
+
+    def test_a_failure_keeps_its_diagnostics(self):
+        from vsrun import suites
+        results = suites.tap_results("qemu", self.TEXT)
+        self.assertEqual([(r.name, r.status) for r in results],
+                         [("qemu: first", "pass"), ("qemu: second", "fail"),
+                          ("qemu: third", "skip"), ("qemu: fourth", "fail")])
+        self.assertEqual([r.log for r in results],
+                         [[], ["#   got [0, 2], want [0, 1, 2]"], [], []])
+        out = io.StringIO()
+        model.print_results(results, out)
+        self.assertIn("FAIL qemu: second\n     #   got [0, 2]", out.getvalue())
+
+
 class TAPResult(unittest.TextTestResult):
     """Prints each test as one TAP line, a test with a failed subtest
     as "not ok"."""

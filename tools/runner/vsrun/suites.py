@@ -56,14 +56,26 @@ def tap_suite(prefix: str, cmd: Sequence[str]) -> list[Result]:
     "<prefix>: <test>"; a non-zero exit with no failed test, or no
     result at all, is a failure of its own."""
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    results: list[Result] = []
-    for m in re.finditer(r"^(ok|not ok) \d+ - (.*?)(\s+#\s*SKIP\b.*)?$", proc.stdout, re.M):
-        status = "fail" if m.group(1) == "not ok" else "skip" if m.group(3) else "pass"
-        results.append(Result(f"{prefix}: {m.group(2)}", status))
+    results = tap_results(prefix, proc.stdout)
     if (proc.returncode != 0 and not any(r.status == "fail" for r in results)) or not results:
         print(proc.stdout[-3000:])
         results.append(Result(f"{prefix}: {Path(cmd[-1]).name}", "fail",
                               f"exit {proc.returncode}, {len(results)} results"))
+    return results
+
+
+def tap_results(prefix: str, text: str) -> list[Result]:
+    """TAP text as results named "<prefix>: <test>", a failed test with
+    the diagnostic lines ("# ...") that follow it as its log: a CI log
+    must say why a host test failed, as it does for a guest's."""
+    results: list[Result] = []
+    for line in text.splitlines():
+        m = re.match(r"^(ok|not ok) \d+ - (.*?)(\s+#\s*SKIP\b.*)?$", line)
+        if m:
+            status = "fail" if m.group(1) == "not ok" else "skip" if m.group(3) else "pass"
+            results.append(Result(f"{prefix}: {m.group(2)}", status))
+        elif line.startswith("#") and results and results[-1].status == "fail":
+            results[-1].log.append(line)
     return results
 
 
