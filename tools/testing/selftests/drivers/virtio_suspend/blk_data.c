@@ -17,8 +17,11 @@
  * (blk_hibernate_debugfs.c), checks that hibernation is refused while
  * the disk is suspended through debugfs (see its test below).
  *
- * Environment: VS_BLK_DEV (default /dev/vda), VS_SLEEP_CYCLES and
- * VS_HIBERNATE_CYCLES (default 1; at least 1: a test must do something).
+ * Environment: VS_BLK_DEV (default /dev/vda; several disks, at most
+ * MAX_DISKS, as /dev/vda:/dev/vdb: each gets its pattern, checked after
+ * every cycle; blk_hibernate_debugfs takes the first), VS_SLEEP_CYCLES
+ * and VS_HIBERNATE_CYCLES (default 1; at least 1: a test must do
+ * something).
  */
 #include <linux/fs.h>
 #include <stdint.h>
@@ -30,29 +33,53 @@
 #define SECTOR		512
 #define CHUNK		(1 << 20)
 
-FIXTURE(blk) {
+#define MAX_DISKS	4
+
+struct disk {
+	char path[64];
 	int fd;
 	uint64_t size;
+};
+
+FIXTURE(blk) {
+	struct disk disks[MAX_DISKS];
+	int ndisks;
 	uint8_t *buf;
 };
 
 FIXTURE_SETUP(blk)
 {
-	const char *path = vs_env_str("VS_BLK_DEV", "/dev/vda");
+	const char *list = vs_env_str("VS_BLK_DEV", "/dev/vda");
+	struct disk *d;
+	size_t len;
 
-	self->fd = open(path, O_RDWR | O_DIRECT);
-	ASSERT_LE(0, self->fd) TH_LOG("open %s: %s", path, strerror(errno));
-	ASSERT_EQ(0, ioctl(self->fd, BLKGETSIZE64, &self->size));
-	ASSERT_LT(0, self->size);
-	ASSERT_EQ(0, self->size % CHUNK) TH_LOG("disk size %llu is not a whole MiB",
-						 (unsigned long long)self->size);
+	for (self->ndisks = 0; *list; list += len + (list[len] == ':')) {
+		len = strcspn(list, ":");
+		ASSERT_GT(MAX_DISKS, self->ndisks) TH_LOG("VS_BLK_DEV: more than %d disks",
+							   MAX_DISKS);
+		d = &self->disks[self->ndisks];
+		ASSERT_GT(sizeof(d->path), len);
+		memcpy(d->path, list, len);
+		d->path[len] = '\0';
+		d->fd = open(d->path, O_RDWR | O_DIRECT);
+		ASSERT_LE(0, d->fd) TH_LOG("open %s: %s", d->path, strerror(errno));
+		self->ndisks++;
+		ASSERT_EQ(0, ioctl(d->fd, BLKGETSIZE64, &d->size));
+		ASSERT_LT(0, d->size);
+		ASSERT_EQ(0, d->size % CHUNK) TH_LOG("%s: size %llu is not a whole MiB",
+						      d->path, (unsigned long long)d->size);
+	}
+	ASSERT_LT(0, self->ndisks) TH_LOG("VS_BLK_DEV names no disk");
 	ASSERT_EQ(0, posix_memalign((void **)&self->buf, 4096, CHUNK));
 }
 
 FIXTURE_TEARDOWN(blk)
 {
+	int i;
+
 	free(self->buf);
-	close(self->fd);
+	for (i = 0; i < self->ndisks; i++)
+		close(self->disks[i].fd);
 }
 
 static uint64_t mix(uint64_t x)
@@ -108,8 +135,12 @@ static int64_t verify_pattern(int fd, uint8_t *buf, uint64_t size, uint64_t seed
 #if !defined(VS_BLK_HIBERNATE) && !defined(VS_BLK_HIBERNATE_DEBUGFS)
 TEST_F(blk, pattern_roundtrip)
 {
-	ASSERT_EQ(0, write_pattern(self->fd, self->buf, self->size, 1));
-	ASSERT_EQ(-1, verify_pattern(self->fd, self->buf, self->size, 1));
+	struct disk *d;
+
+	for (d = self->disks; d < self->disks + self->ndisks; d++) {
+		ASSERT_EQ(0, write_pattern(d->fd, self->buf, d->size, 1)) TH_LOG("%s", d->path);
+		ASSERT_EQ(-1, verify_pattern(d->fd, self->buf, d->size, 1)) TH_LOG("%s", d->path);
+	}
 }
 #endif
 
@@ -117,20 +148,31 @@ static void sleep_rounds(struct __test_metadata *_metadata,
 			 FIXTURE_DATA(blk) *self, const char *state,
 			 long rounds)
 {
+	uint64_t mib = 0;
+	struct disk *d;
 	long r;
 
 	ASSERT_LT(0, rounds) TH_LOG("no %s cycle asked for", state);
 	for (r = 0; r < rounds; r++) {
+		/* Each disk its own pattern: a write that lands on another disk shows. */
 		uint64_t seed = 0x5eed0000 + r;
 
-		ASSERT_EQ(0, write_pattern(self->fd, self->buf, self->size, seed));
+		for (d = self->disks; d < self->disks + self->ndisks; d++)
+			ASSERT_EQ(0, write_pattern(d->fd, self->buf, d->size,
+						   seed + ((d - self->disks) << 8)))
+				TH_LOG("%s", d->path);
 		ASSERT_EQ(0, vs_sleep_cycle(state))
 			TH_LOG("round %ld: writing %s to /sys/power/state failed", r, state);
-		ASSERT_EQ(-1, verify_pattern(self->fd, self->buf, self->size, seed))
-			TH_LOG("round %ld: data written before %s is wrong after it", r, state);
+		for (d = self->disks; d < self->disks + self->ndisks; d++)
+			ASSERT_EQ(-1, verify_pattern(d->fd, self->buf, d->size,
+						     seed + ((d - self->disks) << 8)))
+				TH_LOG("round %ld: %s: data written before %s is wrong after it",
+				       r, d->path, state);
 	}
-	TH_LOG("%ld %s cycles, %llu MiB verified after each", rounds, state,
-	       (unsigned long long)(self->size >> 20));
+	for (d = self->disks; d < self->disks + self->ndisks; d++)
+		mib += d->size >> 20;
+	TH_LOG("%ld %s cycles, %llu MiB on %d disks verified after each", rounds, state,
+	       (unsigned long long)mib, self->ndisks);
 }
 
 #if defined(VS_BLK_HIBERNATE_DEBUGFS)
@@ -181,7 +223,8 @@ static int kmsg_lost_state(int fd)
  */
 TEST_F_TIMEOUT(blk, hibernation_refused_while_debugfs_suspended, 1800)
 {
-	const char *dev = vs_env_str("VS_BLK_DEV", "/dev/vda");
+	struct disk *d = &self->disks[0];
+	const char *dev = d->path;
 	char vdev[32], ctl[PATH_MAX], dialect[16], state[32];
 	uint64_t seed = 0x5eed1000;
 	const char *held;
@@ -196,7 +239,7 @@ TEST_F_TIMEOUT(blk, hibernation_refused_while_debugfs_suspended, 1800)
 	ASSERT_LE(0, kmsg) TH_LOG("/dev/kmsg: %s", strerror(errno));
 	ASSERT_LE(0, lseek(kmsg, 0, SEEK_END));
 
-	ASSERT_EQ(0, write_pattern(self->fd, self->buf, self->size, seed));
+	ASSERT_EQ(0, write_pattern(d->fd, self->buf, d->size, seed));
 	ret = vs_write_attr(ctl, "suspend");
 	ASSERT_EQ(0, ret) TH_LOG("%s: debugfs suspend: %s", vdev, strerror(-ret));
 	ASSERT_EQ(0, vs_suspend_attr(vdev, "state", state, sizeof(state)));
@@ -214,7 +257,7 @@ TEST_F_TIMEOUT(blk, hibernation_refused_while_debugfs_suspended, 1800)
 	ASSERT_EQ(0, ret) TH_LOG("%s: debugfs resume: %s", vdev, strerror(-ret));
 	ASSERT_EQ(0, vs_suspend_attr(vdev, "state", state, sizeof(state)));
 	EXPECT_STREQ("running", state) TH_LOG("%s after the debugfs resume", vdev);
-	EXPECT_EQ(-1, verify_pattern(self->fd, self->buf, self->size, seed))
+	EXPECT_EQ(-1, verify_pattern(d->fd, self->buf, d->size, seed))
 		TH_LOG("data written before the debugfs suspend is wrong after the resume");
 	EXPECT_EQ(0, kmsg_lost_state(kmsg))
 		TH_LOG("%s: the kernel logged lost state (above)", vdev);
@@ -225,7 +268,7 @@ TEST_F_TIMEOUT(blk, hibernation_refused_while_debugfs_suspended, 1800)
 	close(kmsg);
 	if (__test_passed(_metadata))
 		TH_LOG("%s, %s by debugfs: hibernation refused; after the resume %llu MiB verified",
-		       vdev, held, (unsigned long long)(self->size >> 20));
+		       vdev, held, (unsigned long long)(d->size >> 20));
 }
 
 #elif defined(VS_BLK_HIBERNATE)

@@ -1,28 +1,30 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * SUSPEND cycles of the virtio-blk device while fio, an I/O client that
- * is not ours, writes and verifies the raw disk.
+ * is not ours, writes and verifies the raw disk (or several disks).
  *
  * fio runs time-based random 4 KiB O_DIRECT writes from several jobs,
  * each owning its own region of the disk, with crc32c verification of
  * every block: --verify_backlog reads blocks back and checks them while
  * the writing goes on, --verify_fatal stops at the first bad one. While
- * it runs, this test cycles the disk's virtio device through debugfs
- * (and, every VS_FIO_SLEEP_EVERY cycles, the whole system through s2idle
- * in pm_test "devices" mode), checking after each cycle that the device
- * took the path the scenario expects: SUSPEND (suspend/last_path reads
- * "suspend" and the suspends counter grew by one) or, for a device with an
+ * it runs, this test cycles the disks' virtio devices through debugfs,
+ * one disk a cycle in turn (and, every VS_FIO_SLEEP_EVERY cycles, the
+ * whole system through s2idle in pm_test "devices" mode), checking after
+ * each cycle that every device it reached took the path the scenario
+ * expects: SUSPEND (suspend/last_path reads "suspend" and the suspends
+ * counter counts every cycle of that device) or, for a device with an
  * injected fault, the reset-based fallback (last_path starts "classic" and
- * the fallbacks counter grew by one). Either way the I/O in flight when
+ * the fallbacks counter counts them). Either way the I/O in flight when
  * the cycle began must complete: fio must exit 0, report no error and a
  * non-zero number of verified bytes, and still have been running after
  * the last cycle.
  *
  * Environment:
- *   VS_BLK_DEV           default /dev/vda; several disks in fio's syntax
- *                        (/dev/vda:/dev/vdb): each job writes its region
- *                        of each, split; the path checks and the
- *                        corruption control are the first disk's
+ *   VS_BLK_DEV           default /dev/vda; several disks (at most
+ *                        MAX_DISKS) in fio's syntax (/dev/vda:/dev/vdb):
+ *                        each job writes its region of each, split; the
+ *                        debugfs cycles take the disks in turn; the
+ *                        corruption control is the first disk's
  *   VS_FIO_RUNTIME       fio's run time in seconds (default 30)
  *   VS_FIO_MARGIN        seconds before fio's end when cycling stops
  *                        (default 3)
@@ -178,7 +180,7 @@ static int took_expected_path(const char *vdev, const char *counter, long want,
 /* The negative control: junk over every job's region, behind fio's back. */
 static int corrupt(const char *blk, long bytes)
 {
-	char dev[64];
+	char dev[PATH_MAX];
 	long done;
 	char *buf;
 	int fd;
@@ -197,8 +199,17 @@ static int corrupt(const char *blk, long bytes)
 	return done >= bytes ? 0 : -1;
 }
 
-FIXTURE(fio) {
+#define MAX_DISKS 4
+
+/* A disk fio writes, its virtio device and that device's cycles. */
+struct disk {
 	char blk[32], vdev[32];
+	long base, cycles;
+};
+
+FIXTURE(fio) {
+	struct disk disks[MAX_DISKS];
+	int ndisks;
 	pid_t pid;
 };
 
@@ -206,23 +217,44 @@ FIXTURE_SETUP(fio)
 {
 	const char *dev = vs_env_str("VS_BLK_DEV", "/dev/vda");
 	const char *base;
+	struct disk *d;
 	size_t len;
 
 	self->pid = -1;
-	/* The first disk's name: "vda" of "/dev/vda:/dev/vdb" */
-	len = strcspn(dev, ":");
-	base = memrchr(dev, '/', len);
-	base = base ? base + 1 : dev;
-	len -= base - dev;
-	ASSERT_GT(sizeof(self->blk), len);
-	memcpy(self->blk, base, len);
-	self->blk[len] = '\0';
-	/* A virtio-blk disk, or a SCSI disk on a virtio-scsi controller. */
-	ASSERT_EQ(0, vs_blk_virtio_device(self->blk, self->vdev, sizeof(self->vdev)))
-		TH_LOG("%s: no virtio device above it in sysfs", self->blk);
-	ASSERT_LE(0, vs_suspend_count(self->vdev, "suspends"))
-		TH_LOG("%s has no suspend/ attributes", self->vdev);
+	/* Each disk's name: "vda" and "vdb" of "/dev/vda:/dev/vdb" */
+	for (self->ndisks = 0; *dev; dev += len + (dev[len] == ':')) {
+		len = strcspn(dev, ":");
+		ASSERT_GT(MAX_DISKS, self->ndisks) TH_LOG("VS_BLK_DEV: more than %d disks",
+							   MAX_DISKS);
+		d = &self->disks[self->ndisks++];
+		base = memrchr(dev, '/', len);
+		base = base ? base + 1 : dev;
+		ASSERT_GT(sizeof(d->blk), len - (base - dev));
+		memcpy(d->blk, base, len - (base - dev));
+		d->blk[len - (base - dev)] = '\0';
+		/* A virtio-blk disk, or a SCSI disk on a virtio-scsi controller. */
+		ASSERT_EQ(0, vs_blk_virtio_device(d->blk, d->vdev, sizeof(d->vdev)))
+			TH_LOG("%s: no virtio device above it in sysfs", d->blk);
+		ASSERT_LE(0, vs_suspend_count(d->vdev, "suspends"))
+			TH_LOG("%s has no suspend/ attributes", d->vdev);
+	}
+	ASSERT_LT(0, self->ndisks) TH_LOG("VS_BLK_DEV names no disk");
 	ASSERT_EQ(0, access("/bin/fio", X_OK)) TH_LOG("no /bin/fio in the initramfs");
+}
+
+/* Sectors written to all the disks (/sys/block/<disk>/stat), or -1. */
+static long long sectors_written(const struct disk *disks, int n)
+{
+	long long sum = 0, v;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		v = vs_blk_stat(disks[i].blk, 6);
+		if (v < 0)
+			return -1;
+		sum += v;
+	}
+	return sum;
 }
 
 FIXTURE_TEARDOWN(fio)
@@ -250,10 +282,12 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 	long iodepth = vs_env_long("VS_FIO_IODEPTH", 1);
 	/* SUSPEND counts suspends; a fallback, whatever its cause, fallbacks. */
 	const char *counter = strcmp(expect_path, "suspend") ? "fallbacks" : "suspends";
-	long cycles = 0, sleeps = 0, with_io = 0, base, bad = 0;
+	long cycles = 0, sleeps = 0, debugfs = 0, with_io = 0, bad = 0;
 	char a_runtime[32], a_size[32], a_jobs[32], a_offset[32], a_file[PATH_MAX];
 	char a_engine[64], a_iodepth[32];
 	char ctl[PATH_MAX], path_buf[160];
+	struct disk *d;
+	int i;
 	long long sectors0, sectors, prev;
 	struct fio_result res = { -1, -1, -1 };
 	double start, stop_at;
@@ -273,12 +307,13 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 	snprintf(a_jobs, sizeof(a_jobs), "--numjobs=%ld", jobs);
 	snprintf(a_offset, sizeof(a_offset), "--offset_increment=%ldm", region);
 	snprintf(a_runtime, sizeof(a_runtime), "--runtime=%ld", runtime);
-	vs_control_path(self->vdev, ctl, sizeof(ctl));
 	ASSERT_LT(2 * margin, runtime);
 
-	base = vs_suspend_count(self->vdev, counter);
-	ASSERT_LE(0, base) TH_LOG("no suspend/%s", counter);
-	sectors0 = vs_blk_stat(self->blk, 6);
+	for (d = self->disks; d < self->disks + self->ndisks; d++) {
+		d->base = vs_suspend_count(d->vdev, counter);
+		ASSERT_LE(0, d->base) TH_LOG("%s: no suspend/%s", d->vdev, counter);
+	}
+	sectors0 = sectors_written(self->disks, self->ndisks);
 	ASSERT_LE(0, sectors0);
 	unlink(FIO_OUT);
 	start = now_s();
@@ -295,11 +330,11 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 		_exit(127);
 	}
 	/* Cycle only once fio's writes reach the disk. */
-	while (vs_blk_stat(self->blk, 6) == sectors0 && now_s() < start + 10) {
+	while (sectors_written(self->disks, self->ndisks) == sectors0 && now_s() < start + 10) {
 		ASSERT_EQ(0, fio_ended(self->pid, &status)) TH_LOG("fio ended at once");
 		usleep(10 * 1000);
 	}
-	prev = vs_blk_stat(self->blk, 6);
+	prev = sectors_written(self->disks, self->ndisks);
 	ASSERT_NE(sectors0, prev) TH_LOG("fio wrote nothing in 10 s");
 	/*
 	 * fio's run time counts from its jobs' start, right before their
@@ -312,8 +347,11 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 	while (now_s() < stop_at) {
 		int sleep_cycle = sleep_every > 0 && (cycles + 1) % sleep_every == 0;
 		const char *sleep_state = vs_sleep_state(sleeps);
+		/* The disk a debugfs cycle takes; a system sleep takes all. */
+		struct disk *one = &self->disks[debugfs % self->ndisks];
 		int ret;
 
+		vs_control_path(one->vdev, ctl, sizeof(ctl));
 		if (sleep_cycle) {
 			ret = vs_sleep_cycle(sleep_state);
 		} else if (hold_ms > 0) {
@@ -324,23 +362,31 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 		} else {
 			ret = vs_write_attr(ctl, "cycle");
 		}
-		ASSERT_EQ(0, ret) TH_LOG("%s cycle %ld: %s", sleep_cycle ? sleep_state : "debugfs",
+		ASSERT_EQ(0, ret) TH_LOG("%s cycle %ld: %s", sleep_cycle ? sleep_state : one->vdev,
 					 cycles, strerror(-ret));
 		cycles++;
 		sleeps += sleep_cycle;
-		if (!took_expected_path(self->vdev, counter, base + cycles, path_buf,
-					sizeof(path_buf))) {
+		debugfs += !sleep_cycle;
+		for (i = 0; i < self->ndisks; i++) {
+			d = &self->disks[i];
+			if (!sleep_cycle && d != one)
+				continue;
+			d->cycles++;
+			if (took_expected_path(d->vdev, counter, d->base + d->cycles, path_buf,
+					       sizeof(path_buf)))
+				continue;
 			if (bad++ < 5)
-				TH_LOG("cycle %ld: last_path '%s', %s %ld, want %ld (%s)", cycles,
-				       path_buf, counter, vs_suspend_count(self->vdev, counter),
-				       base + cycles, expect_path);
-			base = vs_suspend_count(self->vdev, counter) - cycles;
+				TH_LOG("cycle %ld: %s: last_path '%s', %s %ld, want %ld (%s)",
+				       cycles, d->vdev, path_buf, counter,
+				       vs_suspend_count(d->vdev, counter), d->base + d->cycles,
+				       expect_path);
+			d->base = vs_suspend_count(d->vdev, counter) - d->cycles;
 		}
-		sectors = vs_blk_stat(self->blk, 6);
+		sectors = sectors_written(self->disks, self->ndisks);
 		with_io += sectors != prev;
 		prev = sectors;
 		if (cycles == corrupt_at)
-			ASSERT_EQ(0, corrupt(self->blk, jobs * region << 20));
+			ASSERT_EQ(0, corrupt(self->disks[0].blk, jobs * region << 20));
 		ASSERT_EQ(0, fio_ended(self->pid, &status))
 			TH_LOG("fio ended after %ld cycles, %.1f s into its %ld s run",
 			       cycles, now_s() - start, runtime);
@@ -353,7 +399,13 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 	TH_LOG("%ld cycles under fio (%ld sleeps, %s, and %ld debugfs) in %.1f s, %ld with writes "
 	       "completed since the previous one", cycles, sleeps, sleep_states, cycles - sleeps,
 	       stop_at - start, with_io);
-	EXPECT_EQ(0, bad) TH_LOG("%ld of %ld cycles did not take the %s path", bad, cycles,
+	for (d = self->disks; d < self->disks + self->ndisks; d++) {
+		TH_LOG("%s (%s): %ld cycles", d->blk, d->vdev, d->cycles);
+		/* Every disk its share of the debugfs cycles, not only the sleeps. */
+		if (debugfs >= self->ndisks)
+			EXPECT_LT(sleeps, d->cycles) TH_LOG("%s: no debugfs cycle", d->vdev);
+	}
+	EXPECT_EQ(0, bad) TH_LOG("%ld cycles of a device did not take the %s path", bad,
 				 expect_path);
 	EXPECT_LT(0, cycles);
 	EXPECT_TRUE(still_running) TH_LOG("fio was not running after the last cycle");
