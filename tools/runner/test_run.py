@@ -1332,7 +1332,7 @@ class ScenarioKeys(unittest.TestCase):
                 config.SCENARIOS = saved
 
     def test_smp_scenarios(self):
-        for name in ("suspend-stress", "rebind-rust",
+        for name in ("suspend-stress", "rebind",
                      "suspend-unload", "admin-race", "suspend-spec"):
             with self.subTest(scenario=name):
                 self.assertEqual(scenarios.load_scenario(name).get("cpus"), 2)

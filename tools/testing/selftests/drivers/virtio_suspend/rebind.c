@@ -8,10 +8,14 @@
  * count rises during the I/O, so a parser that found nothing, or a count
  * that never moves, fails the test instead of passing the unbound check.
  *
- * Environment: VS_TRANSPORT (driver name), VS_BUS (its bus: platform, the
- * default, or pci), VS_MODULE (module
- * name, for unload/reload), VS_BLK_DEV (default /dev/vda),
- * VS_REBIND_CYCLES and VS_RELOAD_CYCLES (default 10).
+ * Several transports of the module go through each cycle together: every
+ * device of each is unbound, then bound again, and every disk must be
+ * gone, then back and working.
+ *
+ * Environment: VS_TRANSPORT (driver names, comma separated), VS_BUS (the
+ * bus of each: platform, the default, or pci), VS_MODULE (module name,
+ * for unload/reload), VS_BLK_DEV (the disks, colon separated; default
+ * /dev/vda), VS_REBIND_CYCLES and VS_RELOAD_CYCLES (default 10).
  */
 #include <dirent.h>
 #include <stdint.h>
@@ -21,6 +25,28 @@
 #include "vs_util.h"
 
 #define IO_BYTES 4096
+#define MAX_ITEMS 4
+
+/*
+ * The items of list @env (or of @dflt when it is unset), separated by
+ * @sep, into @items; returns how many, or -E2BIG for more than MAX_ITEMS.
+ */
+static int env_list(const char *env, const char *dflt, char sep,
+		    char items[MAX_ITEMS][64])
+{
+	const char *p = vs_env_str(env, dflt);
+	int n = 0;
+	size_t len;
+
+	for (; *p; p += len + (p[len] == sep)) {
+		len = strcspn(p, (char[]){ sep, '\0' });
+		if (n == MAX_ITEMS || len >= sizeof(items[0]))
+			return -E2BIG;
+		memcpy(items[n], p, len);
+		items[n++][len] = '\0';
+	}
+	return n;
+}
 
 /* Writes a block at a new offset each round and reads it back. */
 static int blk_roundtrip(const char *dev, unsigned int round)
@@ -49,24 +75,15 @@ static int blk_roundtrip(const char *dev, unsigned int round)
 	return ret;
 }
 
-/*
- * The bus the transport is on: "platform" (virtio-mmio) unless VS_BUS
- * says "pci".
- */
-static const char *transport_bus(void)
-{
-	return vs_env_str("VS_BUS", "platform");
-}
-
-/* The devices bound to the transport driver, space separated. */
-static int bound_devices(const char *drv, char *names, size_t len)
+/* The devices bound to driver @drv on @bus, space separated. */
+static int bound_devices(const char *bus, const char *drv, char *names, size_t len)
 {
 	char path[256];
 	struct dirent *de;
 	size_t used = 0;
 	DIR *dir;
 
-	snprintf(path, sizeof(path), "/sys/bus/%s/drivers/%s", transport_bus(), drv);
+	snprintf(path, sizeof(path), "/sys/bus/%.63s/drivers/%.63s", bus, drv);
 	dir = opendir(path);
 	if (!dir)
 		return -errno;
@@ -112,57 +129,100 @@ static int io_with_irqs(struct __test_metadata *_metadata, const char *blk,
 	return _metadata->exit_code ? -1 : 0;
 }
 
+/* The disks of VS_BLK_DEV, all present (@present) or all gone. */
+static int wait_disks(char disks[MAX_ITEMS][64], int ndisks, int present)
+{
+	int i, ret;
+
+	for (i = 0; i < ndisks; i++) {
+		ret = vs_wait_path(disks[i], present, 10000);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Block I/O and its interrupts on every disk; 0, or -1 after a message. */
+static int io_on_disks(struct __test_metadata *_metadata, char disks[MAX_ITEMS][64],
+		       int ndisks, unsigned int round)
+{
+	int i;
+
+	for (i = 0; i < ndisks; i++)
+		if (io_with_irqs(_metadata, disks[i], round))
+			return -1;
+	return 0;
+}
+
+/* Writes each device of @names (space separated) to @bus's @drv/@attr. */
+static int write_each(const char *bus, const char *drv, const char *attr, const char *names)
+{
+	char list[1024], path[PATH_MAX], *name, *save;
+	int ret;
+
+	snprintf(path, sizeof(path), "/sys/bus/%s/drivers/%s/%s", bus, drv, attr);
+	snprintf(list, sizeof(list), "%s", names);
+	for (name = strtok_r(list, " ", &save); name; name = strtok_r(NULL, " ", &save)) {
+		ret = vs_write_attr(path, name);
+		if (ret) {
+			fprintf(stderr, "# %s %s: %s\n", attr, name, strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
 TEST(unbind_bind_cycles)
 {
-	const char *drv = getenv("VS_TRANSPORT");
-	const char *blk = vs_env_str("VS_BLK_DEV", "/dev/vda");
+	char drvs[MAX_ITEMS][64], buses[MAX_ITEMS][64], disks[MAX_ITEMS][64];
+	char names[MAX_ITEMS][1024];
 	long r, cycles = vs_env_long("VS_REBIND_CYCLES", 10);
-	char names[1024], path[PATH_MAX], *name, *save;
+	int ndrvs, nbuses, ndisks, i;
 
-	ASSERT_NE(NULL, drv) TH_LOG("VS_TRANSPORT not set");
-	ASSERT_EQ(0, bound_devices(drv, names, sizeof(names)));
-	ASSERT_EQ(0, io_with_irqs(_metadata, blk, 100));
+	ASSERT_NE(NULL, getenv("VS_TRANSPORT")) TH_LOG("VS_TRANSPORT not set");
+	ndrvs = env_list("VS_TRANSPORT", "", ',', drvs);
+	nbuses = env_list("VS_BUS", "platform", ',', buses);
+	ndisks = env_list("VS_BLK_DEV", "/dev/vda", ':', disks);
+	ASSERT_LT(0, ndrvs) TH_LOG("VS_TRANSPORT: at most %d drivers", MAX_ITEMS);
+	ASSERT_EQ(ndrvs, nbuses) TH_LOG("VS_BUS: one bus for each driver of VS_TRANSPORT");
+	ASSERT_LT(0, ndisks) TH_LOG("VS_BLK_DEV: at most %d disks", MAX_ITEMS);
+	for (i = 0; i < ndrvs; i++)
+		ASSERT_EQ(0, bound_devices(buses[i], drvs[i], names[i], sizeof(names[i])))
+			TH_LOG("no device bound to %s on %s", drvs[i], buses[i]);
+	ASSERT_EQ(0, io_on_disks(_metadata, disks, ndisks, 100));
 	for (r = 0; r < cycles; r++) {
-		char list[1024];
-
-		snprintf(list, sizeof(list), "%s", names);
-		for (name = strtok_r(list, " ", &save); name; name = strtok_r(NULL, " ", &save)) {
-			snprintf(path, sizeof(path), "/sys/bus/%s/drivers/%s/unbind",
-				 transport_bus(), drv);
-			ASSERT_EQ(0, vs_write_attr(path, name)) TH_LOG("unbind %s", name);
-		}
-		ASSERT_EQ(0, vs_wait_path(blk, 0, 10000)) TH_LOG("%s still there after unbind", blk);
+		for (i = 0; i < ndrvs; i++)
+			ASSERT_EQ(0, write_each(buses[i], drvs[i], "unbind", names[i]));
+		ASSERT_EQ(0, wait_disks(disks, ndisks, 0)) TH_LOG("a disk still there after unbind");
 		ASSERT_EQ(0, virtio_irq_handlers()) TH_LOG("an interrupt handler outlived unbind");
-		snprintf(list, sizeof(list), "%s", names);
-		for (name = strtok_r(list, " ", &save); name; name = strtok_r(NULL, " ", &save)) {
-			snprintf(path, sizeof(path), "/sys/bus/%s/drivers/%s/bind",
-				 transport_bus(), drv);
-			ASSERT_EQ(0, vs_write_attr(path, name)) TH_LOG("bind %s", name);
-		}
-		ASSERT_EQ(0, vs_wait_path(blk, 1, 10000)) TH_LOG("%s missing after bind", blk);
-		ASSERT_EQ(0, io_with_irqs(_metadata, blk, r)) TH_LOG("I/O after rebind %ld", r);
+		for (i = 0; i < ndrvs; i++)
+			ASSERT_EQ(0, write_each(buses[i], drvs[i], "bind", names[i]));
+		ASSERT_EQ(0, wait_disks(disks, ndisks, 1)) TH_LOG("a disk missing after bind");
+		ASSERT_EQ(0, io_on_disks(_metadata, disks, ndisks, r)) TH_LOG("I/O after rebind %ld", r);
 	}
 }
 
 TEST(unload_reload_cycles)
 {
 	const char *mod = getenv("VS_MODULE");
-	const char *blk = vs_env_str("VS_BLK_DEV", "/dev/vda");
+	char disks[MAX_ITEMS][64];
 	long r, cycles = vs_env_long("VS_RELOAD_CYCLES", 10);
+	int ndisks = env_list("VS_BLK_DEV", "/dev/vda", ':', disks);
 
 	ASSERT_NE(NULL, mod) TH_LOG("VS_MODULE not set");
-	ASSERT_EQ(0, io_with_irqs(_metadata, blk, 200));
+	ASSERT_LT(0, ndisks) TH_LOG("VS_BLK_DEV: at most %d disks", MAX_ITEMS);
+	ASSERT_EQ(0, io_on_disks(_metadata, disks, ndisks, 200));
 	for (r = 0; r < cycles; r++) {
 		int ret;
 
 		ASSERT_EQ(0, syscall(SYS_delete_module, mod, O_NONBLOCK))
 			TH_LOG("unload %s: %s", mod, strerror(errno));
-		ASSERT_EQ(0, vs_wait_path(blk, 0, 10000));
+		ASSERT_EQ(0, wait_disks(disks, ndisks, 0)) TH_LOG("a disk still there after unload");
 		ASSERT_EQ(0, virtio_irq_handlers()) TH_LOG("an interrupt handler outlived unload");
 		ret = vs_modprobe(mod);
 		ASSERT_EQ(0, ret) TH_LOG("load %s: %s", mod, strerror(-ret));
-		ASSERT_EQ(0, vs_wait_path(blk, 1, 10000)) TH_LOG("%s missing after reload", blk);
-		ASSERT_EQ(0, io_with_irqs(_metadata, blk, r)) TH_LOG("I/O after reload %ld", r);
+		ASSERT_EQ(0, wait_disks(disks, ndisks, 1)) TH_LOG("a disk missing after reload");
+		ASSERT_EQ(0, io_on_disks(_metadata, disks, ndisks, r)) TH_LOG("I/O after reload %ld", r);
 	}
 }
 
