@@ -36,7 +36,7 @@
 #define MAX_DISKS	4
 
 struct disk {
-	char path[64];
+	char path[VS_ITEM_LEN];
 	int fd;
 	uint64_t size;
 };
@@ -49,27 +49,23 @@ FIXTURE(blk) {
 
 FIXTURE_SETUP(blk)
 {
-	const char *list = vs_env_str("VS_BLK_DEV", "/dev/vda");
+	char paths[MAX_DISKS][VS_ITEM_LEN];
 	struct disk *d;
-	size_t len;
+	int i;
 
-	for (self->ndisks = 0; *list; list += len + (list[len] == ':')) {
-		len = strcspn(list, ":");
-		ASSERT_GT(MAX_DISKS, self->ndisks) TH_LOG("VS_BLK_DEV: more than %d disks",
-							   MAX_DISKS);
+	self->ndisks = 0;
+	i = vs_env_list("VS_BLK_DEV", "/dev/vda", ':', paths, MAX_DISKS);
+	ASSERT_LT(0, i) TH_LOG("VS_BLK_DEV: one to %d disks", MAX_DISKS);
+	for (; self->ndisks < i; self->ndisks++) {
 		d = &self->disks[self->ndisks];
-		ASSERT_GT(sizeof(d->path), len);
-		memcpy(d->path, list, len);
-		d->path[len] = '\0';
+		memcpy(d->path, paths[self->ndisks], sizeof(d->path));
 		d->fd = open(d->path, O_RDWR | O_DIRECT);
 		ASSERT_LE(0, d->fd) TH_LOG("open %s: %s", d->path, strerror(errno));
-		self->ndisks++;
 		ASSERT_EQ(0, ioctl(d->fd, BLKGETSIZE64, &d->size));
 		ASSERT_LT(0, d->size);
 		ASSERT_EQ(0, d->size % CHUNK) TH_LOG("%s: size %llu is not a whole MiB",
 						      d->path, (unsigned long long)d->size);
 	}
-	ASSERT_LT(0, self->ndisks) TH_LOG("VS_BLK_DEV names no disk");
 	ASSERT_EQ(0, posix_memalign((void **)&self->buf, 4096, CHUNK));
 }
 

@@ -215,30 +215,27 @@ FIXTURE(fio) {
 
 FIXTURE_SETUP(fio)
 {
-	const char *dev = vs_env_str("VS_BLK_DEV", "/dev/vda");
+	char paths[MAX_DISKS][VS_ITEM_LEN];
 	const char *base;
 	struct disk *d;
-	size_t len;
+	int n;
 
 	self->pid = -1;
-	/* Each disk's name: "vda" and "vdb" of "/dev/vda:/dev/vdb" */
-	for (self->ndisks = 0; *dev; dev += len + (dev[len] == ':')) {
-		len = strcspn(dev, ":");
-		ASSERT_GT(MAX_DISKS, self->ndisks) TH_LOG("VS_BLK_DEV: more than %d disks",
-							   MAX_DISKS);
-		d = &self->disks[self->ndisks++];
-		base = memrchr(dev, '/', len);
-		base = base ? base + 1 : dev;
-		ASSERT_GT(sizeof(d->blk), len - (base - dev));
-		memcpy(d->blk, base, len - (base - dev));
-		d->blk[len - (base - dev)] = '\0';
+	n = vs_env_list("VS_BLK_DEV", "/dev/vda", ':', paths, MAX_DISKS);
+	ASSERT_LT(0, n) TH_LOG("VS_BLK_DEV: one to %d disks", MAX_DISKS);
+	for (self->ndisks = 0; self->ndisks < n; self->ndisks++) {
+		d = &self->disks[self->ndisks];
+		/* The disk's name: "vda" of "/dev/vda" */
+		base = strrchr(paths[self->ndisks], '/');
+		base = base ? base + 1 : paths[self->ndisks];
+		ASSERT_GT(sizeof(d->blk), strlen(base));
+		strcpy(d->blk, base);
 		/* A virtio-blk disk, or a SCSI disk on a virtio-scsi controller. */
 		ASSERT_EQ(0, vs_blk_virtio_device(d->blk, d->vdev, sizeof(d->vdev)))
 			TH_LOG("%s: no virtio device above it in sysfs", d->blk);
 		ASSERT_LE(0, vs_suspend_count(d->vdev, "suspends"))
 			TH_LOG("%s has no suspend/ attributes", d->vdev);
 	}
-	ASSERT_LT(0, self->ndisks) TH_LOG("VS_BLK_DEV names no disk");
 	ASSERT_EQ(0, access("/bin/fio", X_OK)) TH_LOG("no /bin/fio in the initramfs");
 }
 

@@ -27,26 +27,6 @@
 #define IO_BYTES 4096
 #define MAX_ITEMS 4
 
-/*
- * The items of list @env (or of @dflt when it is unset), separated by
- * @sep, into @items; returns how many, or -E2BIG for more than MAX_ITEMS.
- */
-static int env_list(const char *env, const char *dflt, char sep,
-		    char items[MAX_ITEMS][64])
-{
-	const char *p = vs_env_str(env, dflt);
-	int n = 0;
-	size_t len;
-
-	for (; *p; p += len + (p[len] == sep)) {
-		len = strcspn(p, (char[]){ sep, '\0' });
-		if (n == MAX_ITEMS || len >= sizeof(items[0]))
-			return -E2BIG;
-		memcpy(items[n], p, len);
-		items[n++][len] = '\0';
-	}
-	return n;
-}
 
 /* Writes a block at a new offset each round and reads it back. */
 static int blk_roundtrip(const char *dev, unsigned int round)
@@ -130,7 +110,7 @@ static int io_with_irqs(struct __test_metadata *_metadata, const char *blk,
 }
 
 /* The disks of VS_BLK_DEV, all present (@present) or all gone. */
-static int wait_disks(char disks[MAX_ITEMS][64], int ndisks, int present)
+static int wait_disks(char disks[MAX_ITEMS][VS_ITEM_LEN], int ndisks, int present)
 {
 	int i, ret;
 
@@ -143,7 +123,7 @@ static int wait_disks(char disks[MAX_ITEMS][64], int ndisks, int present)
 }
 
 /* Block I/O and its interrupts on every disk; 0, or -1 after a message. */
-static int io_on_disks(struct __test_metadata *_metadata, char disks[MAX_ITEMS][64],
+static int io_on_disks(struct __test_metadata *_metadata, char disks[MAX_ITEMS][VS_ITEM_LEN],
 		       int ndisks, unsigned int round)
 {
 	int i;
@@ -174,15 +154,16 @@ static int write_each(const char *bus, const char *drv, const char *attr, const 
 
 TEST(unbind_bind_cycles)
 {
-	char drvs[MAX_ITEMS][64], buses[MAX_ITEMS][64], disks[MAX_ITEMS][64];
+	char drvs[MAX_ITEMS][VS_ITEM_LEN], buses[MAX_ITEMS][VS_ITEM_LEN];
+	char disks[MAX_ITEMS][VS_ITEM_LEN];
 	char names[MAX_ITEMS][1024];
 	long r, cycles = vs_env_long("VS_REBIND_CYCLES", 10);
 	int ndrvs, nbuses, ndisks, i;
 
 	ASSERT_NE(NULL, getenv("VS_TRANSPORT")) TH_LOG("VS_TRANSPORT not set");
-	ndrvs = env_list("VS_TRANSPORT", "", ',', drvs);
-	nbuses = env_list("VS_BUS", "platform", ',', buses);
-	ndisks = env_list("VS_BLK_DEV", "/dev/vda", ':', disks);
+	ndrvs = vs_env_list("VS_TRANSPORT", "", ',', drvs, MAX_ITEMS);
+	nbuses = vs_env_list("VS_BUS", "platform", ',', buses, MAX_ITEMS);
+	ndisks = vs_env_list("VS_BLK_DEV", "/dev/vda", ':', disks, MAX_ITEMS);
 	ASSERT_LT(0, ndrvs) TH_LOG("VS_TRANSPORT: at most %d drivers", MAX_ITEMS);
 	ASSERT_EQ(ndrvs, nbuses) TH_LOG("VS_BUS: one bus for each driver of VS_TRANSPORT");
 	ASSERT_LT(0, ndisks) TH_LOG("VS_BLK_DEV: at most %d disks", MAX_ITEMS);
@@ -205,9 +186,9 @@ TEST(unbind_bind_cycles)
 TEST(unload_reload_cycles)
 {
 	const char *mod = getenv("VS_MODULE");
-	char disks[MAX_ITEMS][64];
+	char disks[MAX_ITEMS][VS_ITEM_LEN];
 	long r, cycles = vs_env_long("VS_RELOAD_CYCLES", 10);
-	int ndisks = env_list("VS_BLK_DEV", "/dev/vda", ':', disks);
+	int ndisks = vs_env_list("VS_BLK_DEV", "/dev/vda", ':', disks, MAX_ITEMS);
 
 	ASSERT_NE(NULL, mod) TH_LOG("VS_MODULE not set");
 	ASSERT_LT(0, ndisks) TH_LOG("VS_BLK_DEV: at most %d disks", MAX_ITEMS);

@@ -40,6 +40,31 @@ static inline const char *vs_env_str(const char *name, const char *fallback)
 	return val && *val ? val : fallback;
 }
 
+/*
+ * The items of list @name (or of @fallback when it is unset or empty),
+ * separated by @sep, into @items, @max of them at most; returns how many,
+ * or -E2BIG for more than @max or an item longer than VS_ITEM_LEN - 1.
+ * VS_BLK_DEV, for one, names several disks as /dev/vda:/dev/vdb.
+ */
+#define VS_ITEM_LEN 64
+static inline int vs_env_list(const char *name, const char *fallback, char sep,
+			      char (*items)[VS_ITEM_LEN], int max)
+{
+	const char *p = vs_env_str(name, fallback);
+	char seps[2] = { sep, '\0' };
+	int n = 0;
+	size_t len;
+
+	for (; *p; p += len + (p[len] == sep)) {
+		len = strcspn(p, seps);
+		if (n == max || len >= VS_ITEM_LEN)
+			return -E2BIG;
+		memcpy(items[n], p, len);
+		items[n++][len] = '\0';
+	}
+	return n;
+}
+
 /* Monotonic time in milliseconds. */
 static inline long vs_now_ms(void)
 {
