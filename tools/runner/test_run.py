@@ -1637,8 +1637,9 @@ class HostSuiteTap(unittest.TestCase):
     want ..."), which a CI log otherwise loses."""
 
     TEXT = ("ok 1 - first\n# a note of a passed check\nnot ok 2 - second\n"
-            "#   got [0, 2], want [0, 1, 2]\nok 3 - third # SKIP no socket\n"
-            "not ok 4 - fourth\n")
+            "#   got [0, 2], want [0, 1, 2]\n# net_tx_to_full_socket\n"
+            "ok 3 - third # SKIP no socket\nnot ok 4 - fourth\n"
+            "# End of virtio tests\n# ERROR: assertion failed\n")
 
     def test_a_failure_keeps_its_diagnostics(self):
         from vsrun import suites
@@ -1647,7 +1648,8 @@ class HostSuiteTap(unittest.TestCase):
                          [("qemu: first", "pass"), ("qemu: second", "fail"),
                           ("qemu: third", "skip"), ("qemu: fourth", "fail")])
         self.assertEqual([r.log for r in results],
-                         [[], ["#   got [0, 2], want [0, 1, 2]"], [], []])
+                         [[], ["#   got [0, 2], want [0, 1, 2]"], [],
+                          ["# ERROR: assertion failed"]])
         out = io.StringIO()
         model.print_results(results, out)
         self.assertIn("FAIL qemu: second\n     #   got [0, 2]", out.getvalue())

@@ -64,17 +64,24 @@ def tap_suite(prefix: str, cmd: Sequence[str]) -> list[Result]:
     return results
 
 
+# A group's title, not a diagnostic: test_device.py's "# <case>" before
+# each case's checks, GLib's "# Start of <path> tests" and "# End of ...".
+TAP_GROUP_TITLE = re.compile(r"^# (\w+|(Start|End) of \S+ tests)$")
+
+
 def tap_results(prefix: str, text: str) -> list[Result]:
     """TAP text as results named "<prefix>: <test>", a failed test with
-    the diagnostic lines ("# ...") that follow it as its log: a CI log
-    must say why a host test failed, as it does for a guest's."""
+    the diagnostic lines ("# ...") that follow it as its log, a group's
+    title excepted: a CI log must say why a host test failed, as it does
+    for a guest's."""
     results: list[Result] = []
     for line in text.splitlines():
         m = re.match(r"^(ok|not ok) \d+ - (.*?)(\s+#\s*SKIP\b.*)?$", line)
         if m:
             status = "fail" if m.group(1) == "not ok" else "skip" if m.group(3) else "pass"
             results.append(Result(f"{prefix}: {m.group(2)}", status))
-        elif line.startswith("#") and results and results[-1].status == "fail":
+        elif (line.startswith("#") and not TAP_GROUP_TITLE.match(line)
+              and results and results[-1].status == "fail"):
             results[-1].log.append(line)
     return results
 

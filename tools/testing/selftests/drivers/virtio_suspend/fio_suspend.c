@@ -9,7 +9,8 @@
  * the writing goes on, --verify_fatal stops at the first bad one. While
  * it runs, this test cycles the disks' virtio devices through debugfs,
  * one disk a cycle in turn (and, every VS_FIO_SLEEP_EVERY cycles, the
- * whole system through s2idle in pm_test "devices" mode), checking after
+ * whole system through the sleep VS_SLEEP_STATE names, in the pm_test
+ * mode VS_PM_TEST names: vs_sleep_cycle()), checking after
  * each cycle that every device it reached took the path the scenario
  * expects: SUSPEND (suspend/last_path reads "suspend" and the suspends
  * counter counts every cycle of that device) or, for a device with an
@@ -201,10 +202,14 @@ static int corrupt(const char *blk, long bytes)
 
 #define MAX_DISKS 4
 
-/* A disk fio writes, its virtio device and that device's cycles. */
+/*
+ * A disk fio writes, its virtio device, that device's cycles, and the
+ * sectors written to the disk when it was last cycled.
+ */
 struct disk {
 	char blk[32], vdev[32];
-	long base, cycles;
+	long base, cycles, with_io;
+	long long written;
 };
 
 FIXTURE(fio) {
@@ -239,19 +244,26 @@ FIXTURE_SETUP(fio)
 	ASSERT_EQ(0, access("/bin/fio", X_OK)) TH_LOG("no /bin/fio in the initramfs");
 }
 
-/* Sectors written to all the disks (/sys/block/<disk>/stat), or -1. */
-static long long sectors_written(const struct disk *disks, int n)
+/*
+ * Whether disk @one (every disk when NULL) has had writes completed since
+ * the previous call that took it, recording its count of sectors
+ * written; -1 when a disk's stat cannot be read.
+ */
+static int writes_since(struct disk *disks, int n, const struct disk *one)
 {
-	long long sum = 0, v;
-	int i;
+	long long now;
+	int all = 1, i;
 
 	for (i = 0; i < n; i++) {
-		v = vs_blk_stat(disks[i].blk, 6);
-		if (v < 0)
+		if (one && &disks[i] != one)
+			continue;
+		now = vs_blk_stat(disks[i].blk, 6);
+		if (now < 0)
 			return -1;
-		sum += v;
+		all &= now != disks[i].written;
+		disks[i].written = now;
 	}
-	return sum;
+	return all;
 }
 
 FIXTURE_TEARDOWN(fio)
@@ -285,7 +297,7 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 	char ctl[PATH_MAX], path_buf[160];
 	struct disk *d;
 	int i;
-	long long sectors0, sectors, prev;
+	int io;
 	struct fio_result res = { -1, -1, -1 };
 	double start, stop_at;
 	int status, fd, still_running;
@@ -310,8 +322,7 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 		d->base = vs_suspend_count(d->vdev, counter);
 		ASSERT_LE(0, d->base) TH_LOG("%s: no suspend/%s", d->vdev, counter);
 	}
-	sectors0 = sectors_written(self->disks, self->ndisks);
-	ASSERT_LE(0, sectors0);
+	ASSERT_LE(0, writes_since(self->disks, self->ndisks, NULL));
 	unlink(FIO_OUT);
 	start = now_s();
 	self->pid = fork();
@@ -326,13 +337,17 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 		execv(argv[0], argv);
 		_exit(127);
 	}
-	/* Cycle only once fio's writes reach the disk. */
-	while (sectors_written(self->disks, self->ndisks) == sectors0 && now_s() < start + 10) {
-		ASSERT_EQ(0, fio_ended(self->pid, &status)) TH_LOG("fio ended at once");
-		usleep(10 * 1000);
+	/* Cycle only once fio's writes reach every disk. */
+	for (i = 0; i < self->ndisks; i++) {
+		d = &self->disks[i];
+		while (vs_blk_stat(d->blk, 6) == d->written && now_s() < start + 10) {
+			ASSERT_EQ(0, fio_ended(self->pid, &status)) TH_LOG("fio ended at once");
+			usleep(10 * 1000);
+		}
+		ASSERT_NE(d->written, vs_blk_stat(d->blk, 6))
+			TH_LOG("fio wrote nothing to %s in 10 s", d->blk);
 	}
-	prev = sectors_written(self->disks, self->ndisks);
-	ASSERT_NE(sectors0, prev) TH_LOG("fio wrote nothing in 10 s");
+	ASSERT_LE(0, writes_since(self->disks, self->ndisks, NULL));
 	/*
 	 * fio's run time counts from its jobs' start, right before their
 	 * first I/O, not from its exec: on a loaded machine fio took 9 of the
@@ -379,9 +394,12 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 				       expect_path);
 			d->base = vs_suspend_count(d->vdev, counter) - d->cycles;
 		}
-		sectors = sectors_written(self->disks, self->ndisks);
-		with_io += sectors != prev;
-		prev = sectors;
+		/* Writes completed on every disk the cycle reached since its last. */
+		io = writes_since(self->disks, self->ndisks, sleep_cycle ? NULL : one);
+		ASSERT_LE(0, io);
+		with_io += io;
+		for (i = 0; i < self->ndisks; i++)
+			self->disks[i].with_io += io && (sleep_cycle || &self->disks[i] == one);
 		if (cycles == corrupt_at)
 			ASSERT_EQ(0, corrupt(self->disks[0].blk, jobs * region << 20));
 		ASSERT_EQ(0, fio_ended(self->pid, &status))
@@ -397,10 +415,10 @@ TEST_F_TIMEOUT(fio, suspend_cycles_under_verified_writes, 900)
 	       "completed since the previous one", cycles, sleeps, sleep_states, cycles - sleeps,
 	       stop_at - start, with_io);
 	for (d = self->disks; d < self->disks + self->ndisks; d++) {
-		TH_LOG("%s (%s): %ld cycles", d->blk, d->vdev, d->cycles);
-		/* Every disk its share of the debugfs cycles, not only the sleeps. */
-		if (debugfs >= self->ndisks)
-			EXPECT_LT(sleeps, d->cycles) TH_LOG("%s: no debugfs cycle", d->vdev);
+		TH_LOG("%s (%s): %ld cycles, %ld with writes completed since its previous one",
+		       d->blk, d->vdev, d->cycles, d->with_io);
+		EXPECT_LT(0, d->with_io) TH_LOG("%s: no write completed between two of its cycles",
+						d->blk);
 	}
 	EXPECT_EQ(0, bad) TH_LOG("%ld cycles of a device did not take the %s path", bad,
 				 expect_path);

@@ -31,7 +31,7 @@
  *                     cycled by every debugfs cycle
  *   VS_EXPECT_PATH    "suspend": every cycle of every device must be an
  *                     acknowledged SUSPEND (suspend/ counters)
- *   VS_BLK_DEV        the disks, comma-separated (at most MAX_DISKS; on
+ *   VS_BLK_DEV        the disks, colon-separated (at most MAX_DISKS; on
  *                     both transports in one guest, for example); default
  *                     /dev/vda.  VS_STRESS_BLOCKS per disk (default 1024)
  */
@@ -176,7 +176,7 @@ static pid_t spawn(int fds[2], struct result (*fn)(void *), void *arg)
 }
 
 struct disk {
-	char path[64];
+	char path[VS_ITEM_LEN];
 	long *ops;
 };
 
@@ -190,18 +190,14 @@ static struct result run_blk(void *arg)
 /* VS_BLK_DEV into @disks; returns how many, or -1 if malformed. */
 static int parse_disks(struct disk *disks)
 {
-	char list[256], *tok, *save;
-	int n = 0;
+	char paths[MAX_DISKS][VS_ITEM_LEN];
+	int n = vs_env_list("VS_BLK_DEV", "/dev/vda", ':', paths, MAX_DISKS), i;
 
-	snprintf(list, sizeof(list), "%s", vs_env_str("VS_BLK_DEV", "/dev/vda"));
-	for (tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (n == MAX_DISKS || strlen(tok) >= sizeof(disks[n].path))
-			return -1;
-		strcpy(disks[n].path, tok);
-		disks[n].ops = &progress->blk_ops[n];
-		n++;
+	for (i = 0; i < n; i++) {
+		memcpy(disks[i].path, paths[i], sizeof(disks[i].path));
+		disks[i].ops = &progress->blk_ops[i];
 	}
-	return n ? n : -1;
+	return n > 0 ? n : -1;
 }
 
 static struct result run_net(void *arg)
@@ -359,7 +355,7 @@ TEST_F_TIMEOUT(stress, cycles_under_io, 3000)
 	if (want_net)
 		ASSERT_EQ(2, nifaces) TH_LOG("VS_STRESS_NET=1 needs two virtio_net interfaces");
 	self->ndisks = parse_disks(self->disks);
-	ASSERT_LT(0, self->ndisks) TH_LOG("VS_BLK_DEV: at most %d disks, comma-separated",
+	ASSERT_LT(0, self->ndisks) TH_LOG("VS_BLK_DEV: one to %d disks, colon-separated",
 					  MAX_DISKS);
 	for (d = 0; d < self->ndisks; d++) {
 		self->blk[d] = spawn(self->blk_fds[d], run_blk, &self->disks[d]);
