@@ -51,12 +51,12 @@ FIXTURE_SETUP(blk)
 {
 	char paths[MAX_DISKS][VS_ITEM_LEN];
 	struct disk *d;
-	int i;
+	int n;
 
 	self->ndisks = 0;
-	i = vs_env_list("VS_BLK_DEV", "/dev/vda", ':', paths, MAX_DISKS);
-	ASSERT_LT(0, i) TH_LOG("VS_BLK_DEV: one to %d disks", MAX_DISKS);
-	for (; self->ndisks < i; self->ndisks++) {
+	n = vs_env_list("VS_BLK_DEV", "/dev/vda", ':', paths, MAX_DISKS);
+	ASSERT_LT(0, n) TH_LOG("VS_BLK_DEV: one to %d disks", MAX_DISKS);
+	for (; self->ndisks < n; self->ndisks++) {
 		d = &self->disks[self->ndisks];
 		memcpy(d->path, paths[self->ndisks], sizeof(d->path));
 		d->fd = open(d->path, O_RDWR | O_DIRECT);

@@ -27,7 +27,6 @@
 #define IO_BYTES 4096
 #define MAX_ITEMS 4
 
-
 /* Writes a block at a new offset each round and reads it back. */
 static int blk_roundtrip(const char *dev, unsigned int round)
 {
